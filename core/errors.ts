@@ -1,0 +1,97 @@
+/**
+ * Every error celeriac raises, in one place. Messages say what was wrong and how to fix it.
+ * `name` values that Celery also uses (TimeLimitExceeded, NotRegistered, ...) keep Celery's
+ * spelling so results read the same from Python.
+ */
+
+export class CeleriacError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A setting, an option or a URL is invalid. */
+export class ConfigError extends CeleriacError {}
+
+/** A value cannot be carried faithfully by the serializer (send time). */
+export class SerializationError extends CeleriacError {}
+
+/** A rate string such as '10/m' could not be parsed. */
+export class RateLimitError extends ConfigError {}
+
+/** A message could not be decoded (bad envelope, bad JSON, wrong shape). */
+export class MalformedMessage extends CeleriacError {}
+
+/** The message's content type is not in accept_content. */
+export class ContentDisallowed extends CeleriacError {}
+
+/** No task is registered under the message's name. */
+export class NotRegistered extends CeleriacError {
+  constructor(readonly taskName: string) {
+    super(`Task '${taskName}' is not registered on this worker. Import the module that defines it in the app passed with -A, or check the task name for typos.`);
+  }
+}
+
+/** The task ran past its hard time limit; its slot was freed and FAILURE stored. */
+export class TimeLimitExceeded extends CeleriacError {
+  constructor(readonly seconds: number) {
+    super(`Task exceeded its hard time limit of ${seconds}s`);
+  }
+}
+
+/** Given to the task's AbortSignal as the reason when the soft time limit passes. */
+export class SoftTimeLimitExceeded extends CeleriacError {
+  constructor(readonly seconds: number) {
+    super(`Task exceeded its soft time limit of ${seconds}s`);
+  }
+}
+
+/** The task was revoked or had expired before it ran. */
+export class TaskRevokedError extends CeleriacError {}
+
+/** retry() was called more often than max_retries allows, without an error of its own. */
+export class MaxRetriesExceededError extends CeleriacError {}
+
+/** Thrown by ctx.retry(): tells the executor to schedule the task again. Not a failure. */
+export class Retry extends CeleriacError {
+  constructor(
+    readonly countdownMs: number,
+    readonly exc?: unknown,
+    readonly when?: Date,
+  ) {
+    super(`Retry in ${Math.round(countdownMs / 1000)}s${exc instanceof Error ? `: ${exc.name}(${JSON.stringify(exc.message)})` : ''}`);
+  }
+}
+
+/** AsyncResult.get() waited longer than its timeout. */
+export class TimeoutError extends CeleriacError {}
+
+/** No provider is registered for a URL scheme, or its package is missing. */
+export class ProviderError extends ConfigError {}
+
+/**
+ * A task's failure as read back from the result backend. `name` is the remote error type
+ * (e.g. 'ValueError', 'TypeError'); `remoteTraceback` is the worker's stack.
+ */
+export class RemoteTaskError extends Error {
+  readonly excType: string;
+  readonly excModule: string;
+  readonly excArgs: unknown[];
+  constructor(
+    excType: string,
+    message: string,
+    opts: { module?: string; args?: unknown[]; traceback?: string | null; taskId?: string } = {},
+  ) {
+    super(message);
+    this.name = excType;
+    this.excType = excType;
+    this.excModule = opts.module ?? '';
+    this.excArgs = opts.args ?? [message];
+    this.remoteTraceback = opts.traceback ?? null;
+    this.taskId = opts.taskId;
+    if (opts.traceback) this.stack = `${excType}: ${message}\n  [remote traceback]\n${opts.traceback}`;
+  }
+  readonly remoteTraceback: string | null;
+  readonly taskId: string | undefined;
+}

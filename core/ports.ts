@@ -1,0 +1,132 @@
+/**
+ * The ports every provider implements (DESIGN.md "Ports"). Providers supply primitives;
+ * policy (states, retries, ETA, rate limits, waiting) lives once in core.
+ */
+import type { TaskMessage } from './message.js';
+import type { ResultMeta } from './result-meta.js';
+
+/** One received message, whatever the transport. Exactly one settle call ends it. */
+export interface Delivery {
+  /** The decoded message; undefined when the envelope could not be decoded (see `malformed`). */
+  readonly message: TaskMessage | undefined;
+  /** Why the envelope could not be decoded; the executor dead-letters it with this reason. */
+  readonly malformed?: string;
+  /** The raw envelope text, kept for dead letters. */
+  readonly raw?: string;
+  readonly queue: string;
+  /** 1 on first delivery, more when the message came back after a lease expiry or requeue. */
+  readonly receiveCount: number;
+  /** How long the lease (visibility timeout) lasts, so the executor can extend it for long tasks. */
+  readonly leaseMs?: number;
+  /** Done with the message: remove it for good. */
+  ack(): Promise<void>;
+  /** Hide it and deliver it again after delayMs (0 = hand it back now), optionally replacing it (retries+1). */
+  retryLater(delayMs: number, replacement?: TaskMessage): Promise<void>;
+  /** Move it to the dead-letter store with the reason. */
+  deadLetter(reason: string): Promise<void>;
+  /** Keep it hidden for another `ms` from now while it runs. */
+  extendLease(ms: number): Promise<void>;
+}
+
+export interface ConsumeOptions {
+  /** Most deliveries handed out and not yet settled at once (concurrency × prefetch multiplier). */
+  prefetch: number;
+}
+
+export interface Consumer {
+  /** Stop fetching. Deliveries already handed out can still be settled. */
+  stop(): Promise<void>;
+}
+
+export interface DeadLetter {
+  queue: string;
+  reason: string;
+  raw: string;
+  at: number;
+}
+
+/** A transport. */
+export interface Broker {
+  readonly url: string;
+  /** Publish messages to one queue, as one batch where the service allows; ETA headers delay visibility. */
+  publish(queue: string, messages: TaskMessage[]): Promise<void>;
+  consume(queues: string[], handler: (d: Delivery) => Promise<void>, opts: ConsumeOptions): Promise<Consumer>;
+  /** Remove every waiting message of a queue; returns how many. */
+  purge(queue: string): Promise<number>;
+  /** Messages waiting (not leased) in a queue, where the service can tell. */
+  size?(queue: string): Promise<number>;
+  /** Dead letters kept by this broker, newest last. */
+  deadLetters?(queue?: string): Promise<DeadLetter[]>;
+  /** Remote control (Celery's pidbox), where the transport has a broadcast. */
+  readonly control?: ControlChannel;
+  close(): Promise<void>;
+}
+
+export interface StoreOptions {
+  ttlMs?: number;
+}
+
+/** A result backend. Build one from a KeyValueStore with core's KeyValueResultBackend. */
+export interface ResultBackend {
+  readonly url: string;
+  /** Store a state. Never turns a ready state (SUCCESS/FAILURE/REVOKED) back into a non-ready one. */
+  store(taskId: string, meta: ResultMeta, opts?: StoreOptions): Promise<void>;
+  get(taskId: string): Promise<ResultMeta | undefined>;
+  /** Resolve with the meta once it is ready; rejects with TimeoutError or the signal's reason. */
+  waitFor(taskId: string, opts: { timeoutMs?: number; signal?: AbortSignal; intervalMs?: number }): Promise<ResultMeta>;
+  forget(taskId: string): Promise<void>;
+  /** Atomic counter (chords, global rate limits). */
+  incr?(key: string, by: number, ttlMs?: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The primitives a key-value result store supplies (Celery's KeyValueStoreBackend idea). */
+export interface KeyValueStore {
+  readonly url: string;
+  get(key: string): Promise<string | undefined>;
+  /**
+   * Write a value. With `keepReady`, the write is skipped (returns false) when the stored
+   * value is marked ready — atomically, in one server-side step.
+   */
+  put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  incr(key: string, by: number, ttlMs?: number): Promise<number>;
+  /** Call `onChange` when the key is written (pub/sub, in-process events); returns an unsubscribe. Optional: without it waiting polls. */
+  watch?(key: string, onChange: () => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+/** A remote control command (Celery pidbox request body, §6). */
+export interface ControlCommand {
+  method: string;
+  arguments: Record<string, unknown>;
+  destination?: string[] | null;
+  ticket?: string;
+}
+
+/** One node's reply: `{ "worker@host": payload }`. */
+export type ControlReply = Record<string, unknown>;
+
+export interface WorkerInfo {
+  hostname: string;
+  queues: string[];
+}
+
+export interface ControlChannel {
+  broadcast(
+    command: Omit<ControlCommand, 'ticket' | 'destination'>,
+    opts: { destination?: string[]; timeoutMs: number; reply?: boolean; limit?: number },
+  ): Promise<ControlReply[]>;
+  listen(worker: WorkerInfo, onCommand: (c: ControlCommand) => Promise<unknown>): Promise<() => Promise<void>>;
+}
+
+/** What a provider module registers for its URL scheme(s). */
+export interface ProviderFactories {
+  broker?(url: string, options: ProviderContext): Broker | Promise<Broker>;
+  store?(url: string, options: ProviderContext): KeyValueStore | Promise<KeyValueStore>;
+}
+
+/** Settings a provider may read (transport options, default visibility timeout...). */
+export interface ProviderContext {
+  transportOptions: Record<string, unknown>;
+}

@@ -1,0 +1,57 @@
+/**
+ * Providers are found by URL scheme and loaded lazily, so a producer loads only the providers
+ * its URLs name and core never imports a provider statically (DESIGN.md "Layers").
+ */
+import { ProviderError } from './errors.js';
+import type { Broker, KeyValueStore, ProviderContext, ProviderFactories } from './ports.js';
+
+type Loader = () => Promise<ProviderFactories>;
+
+const loaders = new Map<string, Loader>([
+  ['memory', () => import('../providers/memory/index.js').then((m) => m.provider)],
+  ['local', () => import('../providers/local/index.js').then((m) => m.provider)],
+]);
+
+/** Register a provider for one or more URL schemes (third-party transports and stores). */
+export function registerProvider(schemes: string[], factories: ProviderFactories | Loader): void {
+  const loader = typeof factories === 'function' ? factories : async () => factories;
+  for (const scheme of schemes) loaders.set(scheme, loader);
+}
+
+export function schemeOf(url: string): string {
+  const m = /^([a-z][a-z0-9+.-]*):/i.exec(url);
+  if (!m?.[1]) {
+    throw new ProviderError(`'${url}' is not a URL: expected scheme://..., for example local://.celeriac or redis://localhost:6379/0`);
+  }
+  return m[1].toLowerCase();
+}
+
+async function factoriesFor(url: string): Promise<ProviderFactories> {
+  const scheme = schemeOf(url);
+  const loader = loaders.get(scheme);
+  if (!loader) {
+    throw new ProviderError(`No provider for '${scheme}://' (from '${redact(url)}'). Known schemes: ${[...loaders.keys()].sort().join(', ')}.`);
+  }
+  try {
+    return await loader();
+  } catch (err) {
+    throw new ProviderError(`The provider for '${scheme}://' could not be loaded: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function openBroker(url: string, ctx: ProviderContext): Promise<Broker> {
+  const f = await factoriesFor(url);
+  if (!f.broker) throw new ProviderError(`'${schemeOf(url)}://' is a result store, not a broker: set broker_url to a transport such as local:// or redis://.`);
+  return f.broker(url, ctx);
+}
+
+export async function openStore(url: string, ctx: ProviderContext): Promise<KeyValueStore> {
+  const f = await factoriesFor(url);
+  if (!f.store) throw new ProviderError(`'${schemeOf(url)}://' cannot store results: set result_backend to a store such as local:// or redis://.`);
+  return f.store(url, ctx);
+}
+
+/** A URL with its password hidden, for banners and logs. */
+export function redact(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1**@');
+}
