@@ -1,0 +1,213 @@
+/**
+ * app.conf: one typed, validated settings object. Keys keep Celery's lowercase names; Celery's
+ * old UPPERCASE names are accepted (aliases.ts); an unknown or misspelled key, or a bad value,
+ * is a ConfigError naming the key — never silently ignored (DESIGN.md "Configuration").
+ */
+import { ConfigError } from '../errors.js';
+import { MISSPELLED_OLD_NAMES, OLD_SETTING_NAMES, resolveSettingName } from './aliases.js';
+import { didYouMean } from './closest.js';
+import {
+  DEFAULT_SETTINGS,
+  EMBEDDED_DEFAULT_URL,
+  SETTING_KEYS,
+  type SettingKey,
+  type Settings,
+  settingsSchema,
+  UNSUPPORTED_SETTINGS,
+} from './settings.js';
+
+/** Environment variables that override the config, as CELERY_BROKER_URL / CELERY_RESULT_BACKEND do in Celery (§9). */
+export const ENV_OVERRIDES = { broker_url: 'CELERIAC_BROKER_URL', result_backend: 'CELERIAC_RESULT_BACKEND' } as const;
+
+/** Settings as read through app.conf: broker_url always has a value (the embedded default). */
+export type EffectiveSettings = Omit<Settings, 'broker_url'> & { broker_url: string };
+
+export type SettingSource = 'env' | 'config' | 'default';
+
+export interface ConfigOptions {
+  /** Where the overrides are read; process.env by default. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Called for each warning (e.g. a name Celery would ignore); default process.emitWarning. */
+  onWarning?: (message: string) => void;
+}
+
+const SUPPORTED_OLD_NAMES = Object.keys(OLD_SETTING_NAMES).filter((name) => SETTING_KEYS.includes(OLD_SETTING_NAMES[name] as SettingKey));
+
+const isUpperCase = (name: string) => name === name.toUpperCase() && name !== name.toLowerCase();
+
+function show(value: unknown): string {
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || Object.prototype.toString.call(value) === '[object Module]';
+}
+
+function problemsMessage(problems: string[]): string {
+  return problems.length === 1 ? `Invalid setting: ${problems[0]}` : `Invalid settings:\n  - ${problems.join('\n  - ')}`;
+}
+
+/** Typed accessors for every setting (conf.broker_url, ...), defined on the prototype below. */
+export interface Config extends EffectiveSettings {}
+
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the merged interface types the accessors defined on Config.prototype after the class.
+export class Config {
+  readonly #values: Settings = { ...DEFAULT_SETTINGS };
+  readonly #explicit = new Set<SettingKey>();
+  readonly #env: Readonly<Record<string, string | undefined>>;
+  readonly #onWarning: (message: string) => void;
+  readonly #warnings: string[] = [];
+
+  constructor(settings?: Readonly<Record<string, unknown>>, options: ConfigOptions = {}) {
+    this.#env = options.env ?? process.env;
+    this.#onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'CeleriacConfigWarning'));
+    for (const key of Object.values(ENV_OVERRIDES)) this.#envValue(key);
+    if (settings !== undefined) this.update(settings);
+  }
+
+  /** Warnings given so far (also passed to onWarning as they happen). */
+  get warnings(): readonly string[] {
+    return this.#warnings;
+  }
+
+  /**
+   * Validates and applies settings; all-or-nothing (a ConfigError lists every problem and
+   * changes nothing). A key whose value is undefined is skipped. Later calls win.
+   */
+  update(settings: Readonly<Partial<Settings>> | Readonly<Record<string, unknown>>): this {
+    if (!isPlainObject(settings))
+      throw new ConfigError(`Settings must be an object such as { broker_url: 'local://.celeriac' }, got ${show(settings)}`);
+    const problems: string[] = [];
+    const warnings: string[] = [];
+    const given = new Map<SettingKey, { name: string; value: unknown }>();
+    for (const [name, value] of Object.entries(settings)) {
+      if (value === undefined) continue;
+      const { key, warning } = resolveSettingName(name);
+      const unsupported = UNSUPPORTED_SETTINGS[key];
+      if (unsupported !== undefined) {
+        problems.push(`'${name}'${name === key ? '' : ` (${key})`} is a Celery setting celeriac does not support: ${unsupported}.`);
+        continue;
+      }
+      if (!SETTING_KEYS.includes(key as SettingKey)) {
+        const candidates = isUpperCase(name)
+          ? [...SUPPORTED_OLD_NAMES, ...Object.keys(MISSPELLED_OLD_NAMES), ...SETTING_KEYS]
+          : SETTING_KEYS;
+        problems.push(`'${name}' is not a setting.${didYouMean(name, candidates)}`);
+        continue;
+      }
+      const earlier = given.get(key as SettingKey);
+      if (earlier !== undefined && !Object.is(earlier.value, value)) {
+        problems.push(`'${earlier.name}' and '${name}' both set ${key}, to ${show(earlier.value)} and ${show(value)}; keep one.`);
+        continue;
+      }
+      given.set(key as SettingKey, { name, value });
+      if (warning !== undefined) warnings.push(warning);
+    }
+    const input = Object.fromEntries([...given].map(([key, { value }]) => [key, value]));
+    const parsed = settingsSchema.partial().safeParse(input);
+    if (!parsed.success) {
+      const reported = new Set<string>();
+      for (const issue of parsed.error.issues) {
+        const key = String(issue.path[0]);
+        if (reported.has(key)) continue;
+        reported.add(key);
+        const entry = given.get(key as SettingKey);
+        const label = entry === undefined || entry.name === key ? key : `${entry.name} (${key})`;
+        // Route and annotation checks name the exact entry themselves (task_routes['tasks.add'] ...).
+        problems.push(issue.message.startsWith(key) ? issue.message : `${label}: ${issue.message} (got ${show(entry?.value)})`);
+      }
+    }
+    if (problems.length > 0) throw new ConfigError(problemsMessage(problems));
+    const values = parsed.data as Partial<Settings>;
+    for (const key of given.keys()) {
+      (this.#values as unknown as Record<string, unknown>)[key] = values[key];
+      this.#explicit.add(key);
+    }
+    for (const warning of warnings) {
+      this.#warnings.push(warning);
+      this.#onWarning(warning);
+    }
+    return this;
+  }
+
+  /**
+   * Applies a config module's exports or a plain object (app.configFromObject). A module's
+   * named exports are the settings; a module with only a default export (or CommonJS
+   * `module.exports`) uses that object.
+   */
+  fromObject(source: unknown): this {
+    if (!isPlainObject(source)) throw new ConfigError(`A config must be an object or a module of settings, got ${show(source)}`);
+    const named = Object.keys(source).filter((k) => k !== 'default' && k !== 'module.exports' && k !== '__esModule');
+    const fallback = source.default;
+    if (fallback === undefined) return this.update(Object.fromEntries(named.map((k) => [k, source[k]])));
+    // CommonJS: Node exposes module.exports as default and, where it can, its keys as named exports too.
+    const sameAsDefault = isPlainObject(fallback) && named.every((k) => Object.is(fallback[k], source[k]));
+    if (named.length > 0 && !sameAsDefault) {
+      throw new ConfigError(
+        `The config module has both a default export and named exports (${named.join(', ')}); export the settings one way.`,
+      );
+    }
+    if (!isPlainObject(fallback))
+      throw new ConfigError(`The config module's default export must be an object of settings, got ${show(fallback)}`);
+    return this.update(fallback);
+  }
+
+  /** A setting's value in effect: environment override, then config, then default. */
+  get<K extends SettingKey>(key: K): EffectiveSettings[K] {
+    if (key === 'broker_url') {
+      return (this.#envValue(ENV_OVERRIDES.broker_url) ?? this.#values.broker_url ?? EMBEDDED_DEFAULT_URL) as EffectiveSettings[K];
+    }
+    if (key === 'result_backend') {
+      const backend = this.#envValue(ENV_OVERRIDES.result_backend) ?? this.#values.result_backend;
+      // Neither set: both use the embedded store, so first steps need no server (DESIGN.md).
+      const brokerSet = this.#envValue(ENV_OVERRIDES.broker_url) !== undefined || this.#values.broker_url !== null;
+      return (backend ?? (brokerSet ? null : EMBEDDED_DEFAULT_URL)) as EffectiveSettings[K];
+    }
+    return this.#values[key] as EffectiveSettings[K];
+  }
+
+  /** Where the value in effect comes from. */
+  sourceOf(key: SettingKey): SettingSource {
+    if ((key === 'broker_url' || key === 'result_backend') && this.#envValue(ENV_OVERRIDES[key]) !== undefined) return 'env';
+    return this.#explicit.has(key) ? 'config' : 'default';
+  }
+
+  /** The settings given explicitly (not defaults, not environment), as Celery's conf.changes. */
+  changes(): Partial<Settings> {
+    return Object.fromEntries([...this.#explicit].map((key) => [key, this.#values[key]]));
+  }
+
+  /** Every setting in effect. */
+  toJSON(): EffectiveSettings {
+    return Object.fromEntries(SETTING_KEYS.map((key) => [key, this.get(key)])) as EffectiveSettings;
+  }
+
+  #envValue(name: string): string | undefined {
+    const value = this.#env[name];
+    if (value === undefined || value === '') return undefined;
+    const parsed = settingsSchema.shape.broker_url.safeParse(value);
+    if (!parsed.success) throw new ConfigError(`Environment variable ${name}: ${parsed.error.issues[0]?.message} (got ${show(value)})`);
+    return value;
+  }
+}
+
+// conf.broker_url, conf.task_default_queue = 'x', ...: typed by the interface above, validated by update().
+for (const key of SETTING_KEYS) {
+  Object.defineProperty(Config.prototype, key, {
+    get(this: Config) {
+      return this.get(key);
+    },
+    set(this: Config, value: unknown) {
+      this.update({ [key]: value });
+    },
+    enumerable: true,
+    configurable: false,
+  });
+}

@@ -1,0 +1,181 @@
+/**
+ * Every setting celeriac reads (app.conf), with Celery's lowercase names, Celery's defaults
+ * (celery-protocol.md §9) except where marked, and one zod schema that validates a value
+ * before it is accepted.
+ */
+import { z } from 'zod';
+import type { TaskAnnotations } from '../annotations.js';
+import { checkAnnotations } from '../annotations.js';
+import { parseRate } from '../rate-limit.js';
+import type { TaskRoutes } from '../routing.js';
+import { checkRoutes } from '../routing.js';
+
+export interface Settings {
+  /** Transport URL. Unset: local://.celeriac (see Config: the embedded default). */
+  broker_url: string | null;
+  /** Result store URL. Unset: local://.celeriac when broker_url is unset too, else disabled. */
+  result_backend: string | null;
+  /** Passed to the broker as-is (e.g. visibility_timeout). */
+  broker_transport_options: Record<string, unknown>;
+  /** Seconds to wait when connecting to the broker. */
+  broker_connection_timeout: number;
+  task_serializer: 'json';
+  result_serializer: 'json';
+  /** Content types (or serializer names) a worker accepts; anything else is dead-lettered. */
+  accept_content: string[];
+  /** IANA zone name for displayed times; null = UTC. */
+  timezone: string | null;
+  enable_utc: boolean;
+  task_routes: TaskRoutes | null;
+  task_annotations: TaskAnnotations | null;
+  task_default_queue: string;
+  /** 0-9, null = the transport's default. */
+  task_default_priority: number | null;
+  task_ignore_result: boolean;
+  task_track_started: boolean;
+  /** **true in celeriac** (Celery: false): ack after the result is stored, so a dead worker loses nothing. */
+  task_acks_late: boolean;
+  task_acks_on_failure_or_timeout: boolean;
+  task_default_rate_limit: string | number | null;
+  /** Seconds. */
+  task_time_limit: number | null;
+  /** Seconds. */
+  task_soft_time_limit: number | null;
+  task_send_sent_event: boolean;
+  /** Seconds a result is kept; null or 0 = forever. */
+  result_expires: number | null;
+  result_extended: boolean;
+  /** Tasks run at once per worker; null = CPU count. */
+  worker_concurrency: number | null;
+  /** Messages reserved per concurrency slot; 0 = no limit. */
+  worker_prefetch_multiplier: number;
+  worker_disable_rate_limits: boolean;
+  worker_send_task_events: boolean;
+}
+
+export type SettingKey = keyof Settings;
+
+export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
+  broker_url: null,
+  result_backend: null,
+  broker_transport_options: {},
+  broker_connection_timeout: 4,
+  task_serializer: 'json',
+  result_serializer: 'json',
+  accept_content: ['json'],
+  timezone: null,
+  enable_utc: true,
+  task_routes: null,
+  task_annotations: null,
+  task_default_queue: 'celery',
+  task_default_priority: null,
+  task_ignore_result: false,
+  task_track_started: false,
+  task_acks_late: true,
+  task_acks_on_failure_or_timeout: true,
+  task_default_rate_limit: null,
+  task_time_limit: null,
+  task_soft_time_limit: null,
+  task_send_sent_event: false,
+  result_expires: 86_400,
+  result_extended: false,
+  worker_concurrency: null,
+  worker_prefetch_multiplier: 4,
+  worker_disable_rate_limits: false,
+  worker_send_task_events: false,
+} satisfies Settings);
+
+export const SETTING_KEYS: readonly SettingKey[] = Object.keys(DEFAULT_SETTINGS) as SettingKey[];
+
+/** Local store used when neither broker_url nor result_backend is configured (DESIGN.md). */
+export const EMBEDDED_DEFAULT_URL = 'local://.celeriac';
+
+/**
+ * Celery settings celeriac knows but does not implement, with what to do instead. Accepting
+ * them silently would let a ported Celery config believe it is in effect.
+ */
+export const UNSUPPORTED_SETTINGS: Readonly<Record<string, string>> = {
+  task_always_eager: 'call task.run(...args) to run a task in-process',
+  task_eager_propagates: 'call task.run(...args) to run a task in-process',
+  task_protocol: 'celeriac always sends protocol v2 (Celery 4+)',
+  task_queues: 'queues are created on first use; route with task_routes',
+  task_create_missing_queues: 'queues are always created on first use',
+  task_default_exchange: 'exchanges are not configurable; route with task_routes',
+  task_default_routing_key: 'routing keys follow the queue name; route with task_routes',
+  task_compression: 'messages are not compressed',
+  result_compression: 'results are not compressed',
+  broker_pool_limit: 'each provider manages its own connections',
+  broker_heartbeat: 'each provider manages its own connections',
+  worker_pool: 'celeriac runs tasks on the event loop, limited by worker_concurrency',
+  worker_max_tasks_per_child: 'tasks run in the worker process itself',
+  beat_schedule: 'periodic tasks (beat) are not implemented yet',
+};
+
+const url = z
+  .string()
+  .regex(/^[a-z][a-z0-9+.-]*:\/\//i, { message: 'expected a URL such as local://.celeriac or redis://localhost:6379/0' });
+const seconds = z.number().positive({ message: 'expected a number of seconds > 0' }).finite();
+const bool = z.boolean({ message: 'expected true or false' });
+const priority = 'expected an integer priority 0-9';
+const onlyJson = z.literal('json', { message: "celeriac serializes with 'json' only" });
+
+function isTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a check that returns a problem description (or null) as a zod refinement. */
+function checked<T>(check: (value: unknown) => string | null) {
+  return z.custom<T>().superRefine((value, ctx) => {
+    const problem = check(value);
+    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
+  });
+}
+
+const rate = checked<string | number | null>((value) => {
+  if (value !== null && typeof value !== 'string' && typeof value !== 'number')
+    return "expected a rate such as '10/s', '10/m', '10/h' or null";
+  try {
+    parseRate(value);
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  }
+});
+
+/** One schema for every setting; Config validates updates with `settingsSchema.partial()`. */
+export const settingsSchema = z.object({
+  broker_url: url.nullable(),
+  result_backend: url.nullable(),
+  broker_transport_options: z.record(z.string(), z.unknown(), { message: 'expected an object of transport options' }),
+  broker_connection_timeout: seconds,
+  task_serializer: onlyJson,
+  result_serializer: onlyJson,
+  accept_content: z
+    .array(z.string().min(1), { message: "expected a list of content types such as ['json']" })
+    .min(1, { message: 'must accept at least one content type' }),
+  timezone: z.string().refine(isTimezone, { message: "expected an IANA time zone such as 'UTC' or 'Europe/London'" }).nullable(),
+  enable_utc: bool,
+  task_routes: checked<TaskRoutes | null>((v) => (v === null ? null : checkRoutes(v))),
+  task_annotations: checked<TaskAnnotations | null>((v) => (v === null ? null : checkAnnotations(v))),
+  task_default_queue: z.string({ message: 'expected a queue name' }).min(1, { message: 'expected a non-empty queue name' }),
+  task_default_priority: z.number().int({ message: priority }).min(0, { message: priority }).max(9, { message: priority }).nullable(),
+  task_ignore_result: bool,
+  task_track_started: bool,
+  task_acks_late: bool,
+  task_acks_on_failure_or_timeout: bool,
+  task_default_rate_limit: rate,
+  task_time_limit: seconds.nullable(),
+  task_soft_time_limit: seconds.nullable(),
+  task_send_sent_event: bool,
+  result_expires: z.number().min(0, { message: 'expected seconds >= 0 (0 or null: keep forever)' }).finite().nullable(),
+  result_extended: bool,
+  worker_concurrency: z.number().int().positive({ message: 'expected a whole number of tasks > 0 (null: CPU count)' }).nullable(),
+  worker_prefetch_multiplier: z.number().int().min(0, { message: 'expected a whole number >= 0 (0: no limit)' }),
+  worker_disable_rate_limits: bool,
+  worker_send_task_events: bool,
+} satisfies { [K in SettingKey]: z.ZodType<Settings[K]> });

@@ -1,0 +1,111 @@
+/**
+ * Task rate limits as Celery has them (celery-protocol.md §8): "N", "N/s", "N/m", "N/h" (N may
+ * be a decimal), enforced by a token bucket per task name, per worker, with room for one token
+ * (kombu's TokenBucket as Celery's worker builds it), so tasks are spaced evenly, not bursted.
+ */
+import { RateLimitError } from './errors.js';
+
+const PER_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600 };
+
+const FORMS =
+  "use 'N/s', 'N/m' or 'N/h' (N tasks per second, minute or hour; N may be a decimal), a plain number (per second), or 0, '' or null for no limit";
+
+/** Tokens per second, or null for no limit. Throws RateLimitError naming the accepted forms. */
+export function parseRate(rate: string | number | null | undefined): number | null {
+  if (rate === null || rate === undefined) return null;
+  if (typeof rate === 'number') {
+    if (!Number.isFinite(rate) || rate < 0) throw new RateLimitError(`Invalid rate limit ${rate}: ${FORMS}.`);
+    return rate === 0 ? null : rate;
+  }
+  if (typeof rate !== 'string') throw new RateLimitError(`Invalid rate limit of type ${typeof rate}: ${FORMS}.`);
+  const text = rate.trim();
+  if (text === '') return null;
+  const m = /^(\d+(?:\.\d*)?|\.\d+)(?:\/([smh]))?$/.exec(text);
+  if (!m) throw new RateLimitError(`Invalid rate limit '${rate}': ${FORMS}.`);
+  const perSecond = Number(m[1]) / (PER_SECONDS[m[2] ?? 's'] as number);
+  return perSecond === 0 ? null : perSecond;
+}
+
+export interface RateLimiterClock {
+  /** Milliseconds, monotonic enough for spacing tasks. Default performance.now. */
+  now?: () => number;
+  /** Resolves after `ms`, rejects with the signal's reason when it aborts. Default setTimeout. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+interface Bucket {
+  rate: number;
+  tokens: number;
+  stamp: number;
+  /** Aborted when the bucket is replaced (a new rate), so waiters re-plan at the new rate. */
+  replaced: AbortController;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export class RateLimiter {
+  readonly #buckets = new Map<string, Bucket>();
+  readonly #now: () => number;
+  readonly #sleep: (ms: number, signal: AbortSignal) => Promise<void>;
+
+  constructor(clock: RateLimiterClock = {}) {
+    this.#now = clock.now ?? (() => performance.now());
+    this.#sleep = clock.sleep ?? sleep;
+  }
+
+  /** Sets (or with null/0/'' removes) a task's limit; waiting takers re-plan at the new rate. */
+  set(name: string, rate: string | number | null | undefined): void {
+    const perSecond = parseRate(rate);
+    this.#buckets.get(name)?.replaced.abort();
+    if (perSecond === null) this.#buckets.delete(name);
+    else this.#buckets.set(name, { rate: perSecond, tokens: 1, stamp: this.#now(), replaced: new AbortController() });
+  }
+
+  /** Tokens per second for the task, or null when it has no limit. */
+  get(name: string): number | null {
+    return this.#buckets.get(name)?.rate ?? null;
+  }
+
+  /**
+   * Waits until the task may start. Each taker reserves the next token at once (the bucket may
+   * go below zero), so concurrent takers are served in order and each waits exactly its turn.
+   * Rejects with the signal's reason if `signal` aborts first; the reservation is given back.
+   */
+  async take(name: string, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const bucket = this.#buckets.get(name);
+      if (bucket === undefined) return;
+      const now = this.#now();
+      bucket.tokens = Math.min(1, bucket.tokens + ((now - bucket.stamp) / 1000) * bucket.rate);
+      bucket.stamp = now;
+      bucket.tokens -= 1;
+      if (bucket.tokens >= 0) return;
+      const waitMs = (-bucket.tokens / bucket.rate) * 1000;
+      const both = signal ? AbortSignal.any([signal, bucket.replaced.signal]) : bucket.replaced.signal;
+      try {
+        await this.#sleep(waitMs, both);
+        return;
+      } catch (err) {
+        if (!bucket.replaced.signal.aborted) {
+          bucket.tokens += 1;
+          throw err;
+        }
+        // The rate changed while waiting: plan again against the new bucket.
+      }
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * JSON as the task serializer (celery-protocol.md §1.4), made strict: a value JSON would
+ * silently change (undefined in an array becomes null, a Map becomes {}, a class instance
+ * loses its class, NaN becomes null) is refused at send time with the path to it.
+ *
+ * Date rule: a Date is sent as its ISO 8601 string in UTC ('2024-05-01T12:00:00.000Z') and
+ * arrives as that string, not as a Date — what kombu's JSON encoder does for datetimes.
+ */
+import { SerializationError } from './errors.js';
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+function childPath(path: string, key: string | number): string {
+  if (typeof key === 'number') return `${path}[${key}]`;
+  return IDENTIFIER.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+function refuse(path: string, why: string): never {
+  throw new SerializationError(`Cannot send ${path} as JSON: ${why}.`);
+}
+
+function kindOf(value: object): string {
+  const name = Object.getPrototypeOf(value)?.constructor?.name;
+  return typeof name === 'string' && name !== '' ? name : 'an object with a custom prototype';
+}
+
+/** A copy of `value` holding only what JSON carries exactly, Dates turned into ISO strings. */
+function plain(value: unknown, path: string, ancestors: Map<object, string>): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) ? value : refuse(path, `${value} has no JSON form; send null or a string instead`);
+    case 'bigint':
+      return refuse(path, `BigInt ${value}n has no JSON form; convert it to a string (or a number if it fits)`);
+    case 'undefined':
+      return refuse(path, 'undefined in an array would arrive as null; use null');
+    case 'function':
+      return refuse(path, `a function (${value.name || 'anonymous'}) cannot be sent; send data and look the function up in the task`);
+    case 'symbol':
+      return refuse(path, `${String(value)} cannot be sent`);
+  }
+  if (value === null) return null;
+  const object = value as object;
+  if (object instanceof Date) {
+    if (Number.isNaN(object.getTime())) refuse(path, 'an invalid Date has no ISO form');
+    return object.toISOString();
+  }
+  const seen = ancestors.get(object);
+  if (seen !== undefined) refuse(path, `it refers back to ${seen} (a cycle)`);
+  if (object instanceof Map) refuse(path, 'a Map would arrive as {}; convert it with Object.fromEntries(map)');
+  if (object instanceof Set) refuse(path, 'a Set would arrive as {}; convert it with [...set]');
+  const proto = Object.getPrototypeOf(object);
+  if (!Array.isArray(object) && proto !== Object.prototype && proto !== null) {
+    refuse(path, `${kindOf(object)} is a class instance and would arrive as a plain object without its class; send a plain object`);
+  }
+  ancestors.set(object, path);
+  try {
+    if (Array.isArray(object)) return object.map((item, i) => plain(item, childPath(path, i), ancestors));
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(object)) {
+      // An undefined property is left out, as JSON.stringify does: absent and undefined read the same.
+      if (item !== undefined) out[key] = plain(item, childPath(path, key), ancestors);
+    }
+    return out;
+  } finally {
+    ancestors.delete(object);
+  }
+}
+
+/**
+ * Serializes `value` or throws SerializationError naming the offending path, which starts with
+ * `what` (e.g. 'args' → 'args[1].when'). A bare undefined (a task that returns nothing) is
+ * sent as null, as Python's None.
+ */
+export function toJson(value: unknown, what: string): string {
+  if (value === undefined) return 'null';
+  return JSON.stringify(plain(value, what, new Map()));
+}
+
+/** Parses JSON text; a syntax error becomes a SerializationError. Dates stay ISO strings. */
+export function fromJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SerializationError(`Invalid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
