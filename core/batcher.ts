@@ -1,0 +1,71 @@
+/**
+ * Coalesces operations issued in the same tick into one flush (one SQLite transaction, one
+ * Redis pipeline): at thousands of acks and result writes a second, a round trip or a commit
+ * per operation is the bottleneck, one per tick is not.
+ */
+
+/** Runs a batch; returns one outcome per item, in order (an Error outcome rejects only that item). */
+export type Flush<T, R> = (items: T[]) => Promise<Array<R | Error>> | Array<R | Error>;
+
+interface Pending<T, R> {
+  item: T;
+  resolve(value: R): void;
+  reject(err: unknown): void;
+}
+
+export class Batcher<T, R> {
+  #pending: Pending<T, R>[] = [];
+  #scheduled = false;
+  #busy = false;
+  #idle: Promise<void> = Promise.resolve();
+  #markIdle: () => void = () => {};
+
+  constructor(
+    private readonly flush: Flush<T, R>,
+    private readonly maxBatch = 1000,
+  ) {}
+
+  /** Queue one operation; it runs with everything else queued before the next macrotask. */
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#pending.push({ item, resolve, reject });
+      if (!this.#busy) {
+        this.#busy = true;
+        this.#idle = new Promise((done) => {
+          this.#markIdle = done;
+        });
+      }
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // setImmediate (not a microtask) so that work finishing in the same I/O turn joins the batch.
+        setImmediate(() => void this.#run());
+      }
+    });
+  }
+
+  /** Resolves once everything queued so far has been flushed (call before closing the connection). */
+  drain(): Promise<void> {
+    return this.#idle;
+  }
+
+  async #run(): Promise<void> {
+    this.#scheduled = false;
+    while (this.#pending.length > 0) {
+      const batch = this.#pending.splice(0, this.maxBatch);
+      try {
+        const outcomes = await this.flush(batch.map((p) => p.item));
+        batch.forEach((p, i) => {
+          const out = outcomes[i];
+          if (out instanceof Error) p.reject(out);
+          else p.resolve(out as R);
+        });
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    if (!this.#scheduled) {
+      this.#busy = false;
+      this.#markIdle();
+    }
+  }
+}

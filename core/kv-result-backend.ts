@@ -1,0 +1,117 @@
+/**
+ * A ResultBackend over any KeyValueStore (Celery's KeyValueStoreBackend idea, STYLE.md §1):
+ * stores only supply get/put/delete/incr(/watch); keys, meta encoding, the ready-state guard
+ * and waiting live here once.
+ */
+import { MalformedMessage, TimeoutError } from './errors.js';
+import type { KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
+import type { ResultMeta } from './result-meta.js';
+import { isReady } from './states.js';
+
+export interface KeyValueResultBackendOptions {
+  /** Celery's result_expires in seconds (default 86400 = 1 day); 0 or null keeps results forever (§4.1). */
+  resultExpires?: number | null;
+}
+
+/** Polling when the store cannot tell us about writes: start fast for low latency, back off to spare the store. */
+const POLL_START_MS = 2;
+const POLL_GROWTH = 1.5;
+const POLL_CAP_MS = 100;
+
+/** Celery's key for a task's meta (§4.1), so results read the same from Python. */
+export const resultKey = (taskId: string): string => `celery-task-meta-${taskId}`;
+
+export class KeyValueResultBackend implements ResultBackend {
+  readonly url: string;
+  readonly #ttlMs: number | undefined;
+
+  constructor(
+    readonly kv: KeyValueStore,
+    opts: KeyValueResultBackendOptions = {},
+  ) {
+    this.url = kv.url;
+    const expires = opts.resultExpires === undefined ? 86400 : opts.resultExpires;
+    this.#ttlMs = expires ? expires * 1000 : undefined;
+  }
+
+  async store(taskId: string, meta: ResultMeta, opts: StoreOptions = {}): Promise<void> {
+    const ready = isReady(meta.status);
+    // A late STARTED/RETRY/progress write (a duplicate delivery, a slow updateState) must not hide a finished result (§4.1 write guard).
+    await this.kv.put(resultKey(taskId), JSON.stringify(meta), { ttlMs: opts.ttlMs ?? this.#ttlMs, ready, keepReady: !ready });
+  }
+
+  async get(taskId: string): Promise<ResultMeta | undefined> {
+    const text = await this.kv.get(resultKey(taskId));
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as ResultMeta;
+    } catch (err) {
+      throw new MalformedMessage(`The stored result of task ${taskId} is not JSON (${(err as Error).message})`);
+    }
+  }
+
+  async waitFor(taskId: string, opts: { timeoutMs?: number; signal?: AbortSignal; intervalMs?: number } = {}): Promise<ResultMeta> {
+    const { signal, timeoutMs } = opts;
+    signal?.throwIfAborted();
+    const cap = opts.intervalMs ?? POLL_CAP_MS;
+    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
+    let wake: (() => void) | undefined;
+    let changed = false;
+    const onChange = (): void => {
+      changed = true;
+      wake?.();
+    };
+    // Subscribe before the first read so a write landing in between is not missed (Celery does the same, §4.1).
+    const unwatch = this.kv.watch ? await this.kv.watch(resultKey(taskId), onChange) : undefined;
+    try {
+      let delay = Math.min(POLL_START_MS, cap);
+      for (;;) {
+        changed = false;
+        const meta = await this.get(taskId);
+        if (meta && isReady(meta.status)) return meta;
+        const left = deadline - Date.now();
+        if (left <= 0) throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the result of task ${taskId}`);
+        if (changed) continue;
+        await new Promise<void>((resolve, reject) => {
+          const cleanup = (): void => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', onAbort);
+            wake = undefined;
+          };
+          const onAbort = (): void => {
+            cleanup();
+            reject(signal?.reason);
+          };
+          const timer = setTimeout(
+            () => {
+              cleanup();
+              resolve();
+            },
+            Math.min(delay, left),
+          );
+          wake = () => {
+            cleanup();
+            resolve();
+          };
+          if (signal?.aborted) onAbort();
+          else signal?.addEventListener('abort', onAbort, { once: true });
+        });
+        delay = Math.min(cap, delay * POLL_GROWTH);
+      }
+    } finally {
+      await unwatch?.();
+    }
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await this.kv.delete(resultKey(taskId));
+  }
+
+  incr(key: string, by: number, ttlMs?: number): Promise<number> {
+    return this.kv.incr(key, by, ttlMs);
+  }
+
+  close(): Promise<void> {
+    return this.kv.close();
+  }
+}

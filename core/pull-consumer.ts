@@ -1,0 +1,151 @@
+/**
+ * The consume loop every pull-based transport shares (kombu's virtual transport idea, STYLE.md
+ * §1): a provider supplies `fetch(max)` returning leased raw envelopes; this loop keeps at most
+ * `prefetch` deliveries unsettled, decodes envelopes (garbage becomes a malformed Delivery, never
+ * a crash), waits with a short adaptive backoff when idle and wakes at once when told to.
+ */
+import { decodeEnvelope } from './envelope.js';
+import type { TaskMessage } from './message.js';
+import type { ConsumeOptions, Consumer, Delivery } from './ports.js';
+
+/** One message a provider has leased to this consumer. */
+export interface Lease {
+  raw: string;
+  queue: string;
+  receiveCount: number;
+  leaseMs?: number;
+  ack(): Promise<void>;
+  retryLater(delayMs: number, replacement?: TaskMessage): Promise<void>;
+  deadLetter(reason: string): Promise<void>;
+  extendLease(ms: number): Promise<void>;
+}
+
+export interface PullSource {
+  /** Lease up to `max` visible messages. */
+  fetch(max: number): Lease[] | Promise<Lease[]>;
+  /** Call `wake` when a message may have become visible (an in-process publish); returns an unsubscribe. */
+  subscribe?(wake: () => void): () => void;
+  /** Idle backoff bounds: the first empty poll waits minMs, doubling up to maxMs. */
+  idleMinMs: number;
+  idleMaxMs: number;
+}
+
+export function startPullConsumer(source: PullSource, handler: (d: Delivery) => Promise<void>, opts: ConsumeOptions): Consumer {
+  const prefetch = Math.max(1, Math.floor(opts.prefetch));
+  let inflight = 0;
+  let stopped = false;
+  let wakeTimer: NodeJS.Timeout | undefined;
+  let wakeNow: (() => void) | undefined;
+  let wakePending = false;
+
+  const wake = (): void => {
+    wakePending = true;
+    wakeNow?.();
+  };
+  const unsubscribe = source.subscribe?.(wake);
+
+  const settled = (): void => {
+    inflight--;
+    // Defer so several settles in one tick free their slots before the next (batched) fetch.
+    setImmediate(wake);
+  };
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      if (wakePending || stopped) return resolve();
+      wakeNow = () => {
+        clearTimeout(wakeTimer);
+        wakeNow = undefined;
+        resolve();
+      };
+      wakeTimer = setTimeout(wakeNow, ms);
+    });
+
+  const loop = (async () => {
+    let idle = source.idleMinMs;
+    while (!stopped) {
+      wakePending = false;
+      const free = prefetch - inflight;
+      if (free <= 0) {
+        await sleep(source.idleMaxMs);
+        continue;
+      }
+      let leases: Lease[];
+      try {
+        leases = await source.fetch(free);
+      } catch {
+        // A transient failure (database busy, connection lost): try again after the longest idle wait.
+        await sleep(source.idleMaxMs);
+        continue;
+      }
+      if (stopped) {
+        // Fetched while stopping: hand them straight back.
+        await Promise.all(leases.map((l) => l.retryLater(0)));
+        break;
+      }
+      if (leases.length === 0) {
+        await sleep(idle);
+        idle = Math.min(source.idleMaxMs, idle * 2);
+        continue;
+      }
+      idle = source.idleMinMs;
+      for (const lease of leases) {
+        inflight++;
+        const delivery = toDelivery(lease, settled);
+        handler(delivery).catch(() => {
+          // A handler that throws leaves the message to its lease (nothing lost); free the slot so the loop goes on.
+          delivery.release();
+        });
+      }
+    }
+  })();
+
+  return {
+    async stop() {
+      stopped = true;
+      wakeNow?.();
+      unsubscribe?.();
+      await loop;
+    },
+  };
+}
+
+interface OwnedDelivery extends Delivery {
+  /** Free the prefetch slot without settling (handler failed). */
+  release(): void;
+}
+
+function toDelivery(lease: Lease, onSettled: () => void): OwnedDelivery {
+  let message: TaskMessage | undefined;
+  let malformed: string | undefined;
+  try {
+    message = decodeEnvelope(lease.raw);
+  } catch (err) {
+    malformed = (err as Error).message;
+  }
+  let done = false;
+  // Exactly one settle ends a delivery; later ones (e.g. shutdown racing a finishing task) are no-ops.
+  const settle = (op: () => Promise<void>): Promise<void> => {
+    if (done) return Promise.resolve();
+    done = true;
+    onSettled();
+    return op();
+  };
+  return {
+    message,
+    malformed,
+    raw: lease.raw,
+    queue: lease.queue,
+    receiveCount: lease.receiveCount,
+    leaseMs: lease.leaseMs,
+    ack: () => settle(() => lease.ack()),
+    retryLater: (delayMs, replacement) => settle(() => lease.retryLater(delayMs, replacement)),
+    deadLetter: (reason) => settle(() => lease.deadLetter(reason)),
+    extendLease: (ms) => (done ? Promise.resolve() : lease.extendLease(ms)),
+    release() {
+      if (done) return;
+      done = true;
+      onSettled();
+    },
+  };
+}

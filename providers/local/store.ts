@@ -1,0 +1,86 @@
+/** local:// key-value store (the result backend's primitives) in the shared SQLite file. */
+import { CeleriacError } from '../../core/errors.js';
+import type { KeyValueStore } from '../../core/ports.js';
+import type { LocalDatabase } from './database.js';
+
+/** An expired row reads as gone even before the sweeper deletes it. */
+const LIVE = '(expires_at IS NULL OR expires_at > @now)';
+
+export class LocalStore implements KeyValueStore {
+  #closed = false;
+
+  constructor(
+    readonly url: string,
+    private readonly local: LocalDatabase,
+  ) {}
+
+  async get(key: string): Promise<string | undefined> {
+    const row = this.local.stmt(`SELECT value FROM kv WHERE key = @key AND ${LIVE}`).get({ key, now: Date.now() }) as
+      | { value: string }
+      | undefined;
+    return row?.value;
+  }
+
+  async put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
+    // One upsert: the keepReady guard is checked and the write done in the same statement.
+    const changed = await this.local.write(() => {
+      const now = Date.now();
+      return this.local
+        .stmt(
+          `INSERT INTO kv (key, value, ready, expires_at) VALUES (@key, @value, @ready, @expires)
+           ON CONFLICT (key) DO UPDATE SET value = excluded.value, ready = excluded.ready, expires_at = excluded.expires_at
+           WHERE NOT (@keepReady AND kv.ready = 1 AND (kv.expires_at IS NULL OR kv.expires_at > @now))`,
+        )
+        .run({
+          key,
+          value,
+          ready: opts.ready ? 1 : 0,
+          expires: opts.ttlMs ? now + opts.ttlMs : null,
+          keepReady: opts.keepReady ? 1 : 0,
+          now,
+        }).changes;
+    });
+    if (changed > 0) this.local.events.emit(`key:${key}`);
+    return changed > 0;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.local.write(() => this.local.stmt('DELETE FROM kv WHERE key = ?').run(key));
+    this.local.events.emit(`key:${key}`);
+  }
+
+  async incr(key: string, by: number, ttlMs?: number): Promise<number> {
+    const next = await this.local.write(() => {
+      const now = Date.now();
+      const row = this.local.stmt(`SELECT value, expires_at FROM kv WHERE key = @key AND ${LIVE}`).get({ key, now }) as
+        | { value: string; expires_at: number | null }
+        | undefined;
+      const current = row ? Number(row.value) : 0;
+      if (!Number.isSafeInteger(current)) throw new CeleriacError(`Cannot increment '${key}': its value is not an integer`);
+      const expires = ttlMs ? now + ttlMs : (row?.expires_at ?? null);
+      this.local
+        .stmt('INSERT OR REPLACE INTO kv (key, value, ready, expires_at) VALUES (?, ?, 0, ?)')
+        .run(key, String(current + by), expires);
+      return current + by;
+    });
+    this.local.events.emit(`key:${key}`);
+    return next;
+  }
+
+  /** In-process writes notify at once; writes from other processes are found by the backend's polling. */
+  async watch(key: string, onChange: () => void): Promise<() => Promise<void>> {
+    // One event name per key, so a write wakes only its own waiters.
+    const event = `key:${key}`;
+    const listener = (): void => onChange();
+    this.local.events.on(event, listener);
+    return async () => {
+      this.local.events.off(event, listener);
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.local.release();
+  }
+}

@@ -1,0 +1,108 @@
+/** ResultBackend conformance: Celery's result semantics over a provider's store (§4.1, §5). */
+import { afterEach, describe, expect, it } from 'vitest';
+import { TimeoutError } from '../../core/errors.js';
+import type { ResultBackend } from '../../core/ports.js';
+import type { ResultMeta } from '../../core/result-meta.js';
+import { eventually, uniqueQueue } from './helpers.js';
+
+export type MakeBackend = (opts: { resultExpires?: number | null }) => Promise<ResultBackend> | ResultBackend;
+
+export function meta(taskId: string, status: string, result: unknown = null): ResultMeta {
+  const ready = status === 'SUCCESS' || status === 'FAILURE' || status === 'REVOKED';
+  return {
+    status,
+    result,
+    traceback: null,
+    children: [],
+    date_done: ready ? new Date().toISOString().replace('Z', '') : null,
+    task_id: taskId,
+  };
+}
+
+export function backendConformance(name: string, make: MakeBackend): void {
+  describe(`${name}: result backend conformance`, () => {
+    const open: ResultBackend[] = [];
+    const setup = async (resultExpires?: number | null) => {
+      const backend = await make({ resultExpires });
+      open.push(backend);
+      return { backend, id: uniqueQueue('task') };
+    };
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((b) => b.close()));
+    });
+
+    it('stores and reads back a result meta', async () => {
+      const { backend, id } = await setup();
+      expect(await backend.get(id)).toBeUndefined();
+      const m = { ...meta(id, 'SUCCESS', { sum: 8 }), name: 'tasks.add', args: [4, 4], kwargs: {} };
+      await backend.store(id, m);
+      expect(await backend.get(id)).toEqual(m);
+    });
+
+    it('never turns a ready state back into a non-ready one', async () => {
+      const { backend, id } = await setup();
+      await backend.store(id, meta(id, 'STARTED', { pid: 1, hostname: 'w@h' }));
+      await backend.store(id, meta(id, 'SUCCESS', 8));
+      await backend.store(id, meta(id, 'STARTED', { pid: 2, hostname: 'w2@h' }));
+      await backend.store(id, meta(id, 'RETRY', { exc_type: 'X', exc_message: [], exc_module: 'm' }));
+      expect((await backend.get(id))?.status).toBe('SUCCESS');
+      await backend.store(id, meta(id, 'FAILURE', { exc_type: 'ValueError', exc_message: ['bad'], exc_module: 'builtins' }));
+      expect((await backend.get(id))?.status).toBe('FAILURE');
+    });
+
+    it('forget removes a result', async () => {
+      const { backend, id } = await setup();
+      await backend.store(id, meta(id, 'SUCCESS', 1));
+      await backend.forget(id);
+      expect(await backend.get(id)).toBeUndefined();
+    });
+
+    it('results expire after result_expires', async () => {
+      const { backend, id } = await setup(0.15);
+      await backend.store(id, meta(id, 'SUCCESS', 1));
+      expect((await backend.get(id))?.result).toBe(1);
+      await eventually('the result to expire', async () => (await backend.get(id)) === undefined, 3000);
+    });
+
+    it('waitFor resolves when the result becomes ready, not on a progress state', async () => {
+      const { backend, id } = await setup();
+      const waiting = backend.waitFor(id, { timeoutMs: 5000 });
+      let settled = false;
+      void waiting.then(() => (settled = true));
+      await backend.store(id, meta(id, 'PROGRESS', { done: 1 }));
+      await new Promise((r) => setImmediate(r));
+      expect(settled).toBe(false);
+      await backend.store(id, meta(id, 'SUCCESS', 42));
+      expect((await waiting).result).toBe(42);
+    });
+
+    it('waitFor returns at once for a result already stored', async () => {
+      const { backend, id } = await setup();
+      await backend.store(id, meta(id, 'FAILURE', { exc_type: 'ValueError', exc_message: ['x'], exc_module: 'builtins' }));
+      expect((await backend.waitFor(id, { timeoutMs: 1000 })).status).toBe('FAILURE');
+    });
+
+    it('waitFor times out with TimeoutError', async () => {
+      const { backend, id } = await setup();
+      const started = Date.now();
+      await expect(backend.waitFor(id, { timeoutMs: 200 })).rejects.toBeInstanceOf(TimeoutError);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+    });
+
+    it('waitFor stops when its signal aborts, with the signal reason', async () => {
+      const { backend, id } = await setup();
+      const ctrl = new AbortController();
+      const waiting = backend.waitFor(id, { signal: ctrl.signal });
+      const reason = new Error('caller gave up');
+      setTimeout(() => ctrl.abort(reason), 20);
+      await expect(waiting).rejects.toBe(reason);
+    });
+
+    it('incr counts atomically', async (ctx) => {
+      const { backend, id } = await setup();
+      if (!backend.incr) return ctx.skip();
+      const all = await Promise.all(Array.from({ length: 10 }, () => backend.incr?.(`chord-${id}`, 1)));
+      expect(Math.max(...(all as number[]))).toBe(10);
+    });
+  });
+}

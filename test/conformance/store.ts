@@ -1,0 +1,96 @@
+/** KeyValueStore conformance: the primitives a result store supplies (ports.ts). */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { KeyValueStore } from '../../core/ports.js';
+import { eventually, uniqueQueue } from './helpers.js';
+
+export type MakeStore = () => Promise<KeyValueStore> | KeyValueStore;
+
+export function storeConformance(name: string, make: MakeStore): void {
+  describe(`${name}: key-value store conformance`, () => {
+    const open: KeyValueStore[] = [];
+    const setup = async () => {
+      const store = await make();
+      open.push(store);
+      return { store, key: uniqueQueue('key') };
+    };
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((s) => s.close()));
+    });
+
+    it('reads back what was put, and nothing for an unknown key', async () => {
+      const { store, key } = await setup();
+      expect(await store.get(key)).toBeUndefined();
+      expect(await store.put(key, '{"a":1}', { ready: false, keepReady: false })).toBe(true);
+      expect(await store.get(key)).toBe('{"a":1}');
+      await store.put(key, 'v2', { ready: false, keepReady: false });
+      expect(await store.get(key)).toBe('v2');
+    });
+
+    it('a value with a ttl reads as gone once it has expired', async () => {
+      const { store, key } = await setup();
+      await store.put(key, 'short', { ttlMs: 150, ready: true, keepReady: false });
+      expect(await store.get(key)).toBe('short');
+      await eventually('expiry', async () => (await store.get(key)) === undefined, 3000);
+    });
+
+    it('keepReady does not overwrite a ready value, and says so', async () => {
+      const { store, key } = await setup();
+      await store.put(key, 'SUCCESS', { ready: true, keepReady: false });
+      expect(await store.put(key, 'STARTED', { ready: false, keepReady: true })).toBe(false);
+      expect(await store.get(key)).toBe('SUCCESS');
+      expect(await store.put(key, 'FAILURE', { ready: true, keepReady: false })).toBe(true);
+      expect(await store.get(key)).toBe('FAILURE');
+    });
+
+    it('keepReady writes over a value that is not ready, or that expired', async () => {
+      const { store, key } = await setup();
+      await store.put(key, 'STARTED', { ready: false, keepReady: true });
+      expect(await store.put(key, 'PROGRESS', { ready: false, keepReady: true })).toBe(true);
+      expect(await store.get(key)).toBe('PROGRESS');
+      const other = `${key}-x`;
+      await store.put(other, 'SUCCESS', { ttlMs: 100, ready: true, keepReady: false });
+      await eventually('expiry', async () => (await store.get(other)) === undefined, 3000);
+      expect(await store.put(other, 'STARTED', { ready: false, keepReady: true })).toBe(true);
+    });
+
+    it('delete forgets a key', async () => {
+      const { store, key } = await setup();
+      await store.put(key, 'x', { ready: true, keepReady: false });
+      await store.delete(key);
+      expect(await store.get(key)).toBeUndefined();
+      await store.delete(key);
+    });
+
+    it('incr counts atomically from zero, and its ttl expires the counter', async () => {
+      const { store, key } = await setup();
+      expect(await store.incr(key, 1)).toBe(1);
+      const all = await Promise.all(Array.from({ length: 20 }, () => store.incr(key, 2)));
+      expect(Math.max(...all)).toBe(41);
+      expect(new Set(all).size).toBe(20);
+      expect(await store.incr(key, -1)).toBe(40);
+      const t = `${key}-t`;
+      await store.incr(t, 5, 100);
+      await eventually('counter expiry', async () => (await store.get(t)) === undefined, 3000);
+      expect(await store.incr(t, 1)).toBe(1);
+    });
+
+    it('watch calls back on a write to the key, and stops after unsubscribing', async (ctx) => {
+      const { store, key } = await setup();
+      if (!store.watch) return ctx.skip();
+      let calls = 0;
+      const unwatch = await store.watch(key, () => calls++);
+      await store.put(`${key}-other`, 'x', { ready: false, keepReady: false });
+      await store.put(key, 'x', { ready: false, keepReady: false });
+      await eventually('the watch callback', () => calls === 1);
+      await unwatch();
+      await store.put(key, 'y', { ready: false, keepReady: false });
+      // A write that does notify, on a second watch, proves the first would have been called by now.
+      let probe = 0;
+      const unprobe = await store.watch(key, () => probe++);
+      await store.put(key, 'z', { ready: false, keepReady: false });
+      await eventually('the probe callback', () => probe === 1);
+      await unprobe();
+      expect(calls).toBe(1);
+    });
+  });
+}

@@ -1,0 +1,226 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { build } from 'esbuild';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeEnvelope } from '../../core/envelope.js';
+import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
+import { locate, localBroker, localStore } from '../../providers/local/index.js';
+import {
+  Recorder,
+  backendConformance,
+  brokerConformance,
+  controlConformance,
+  eventually,
+  storeConformance,
+  taskMessage,
+  uniqueQueue,
+} from '../conformance/index.js';
+
+const root = mkdtempSync(join(tmpdir(), 'celeriac-local-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+/** A fresh database folder as an absolute local:// URL. */
+const freshUrl = (query = '') => `local://${join(root, randomUUID())}${query}`;
+
+brokerConformance('local', ({ visibilityTimeoutMs }) => {
+  const broker = localBroker(freshUrl(`?visibility_timeout=${visibilityTimeoutMs / 1000}`));
+  return {
+    broker,
+    publishRaw: (queue, raw) => broker.publishRaw(queue, [{ body: raw }]),
+    close: () => broker.close(),
+  };
+});
+storeConformance('local', () => localStore(freshUrl()));
+backendConformance('local', ({ resultExpires }) => new KeyValueResultBackend(localStore(freshUrl()), { resultExpires }));
+describe('local control', () => {
+  const url = freshUrl();
+  controlConformance('local', async () => {
+    const broker = localBroker(url);
+    return { channel: broker.control, close: () => broker.close() };
+  });
+});
+
+describe('local:// URLs', () => {
+  it('names a folder relative to the current directory, or an absolute one', () => {
+    expect(locate('local://.celeriac', {}, '/srv/app')).toMatchObject({
+      folder: '/srv/app/.celeriac',
+      file: '/srv/app/.celeriac/celeriac.db',
+    });
+    expect(locate('local://', {}, '/srv/app').file).toBe('/srv/app/.celeriac/celeriac.db');
+    expect(locate('local:///var/lib/q', {}, '/srv/app').file).toBe('/var/lib/q/celeriac.db');
+    expect(locate('local://data/jobs.db', {}, '/srv/app').file).toBe('/srv/app/data/jobs.db');
+  });
+
+  it('takes the visibility timeout from the URL, else transport options, else 1 h', () => {
+    expect(locate('local://x', {}).visibilityTimeoutMs).toBe(3_600_000);
+    expect(locate('local://x', { visibility_timeout: 60 }).visibilityTimeoutMs).toBe(60_000);
+    expect(locate('local://x?visibility_timeout=2.5', { visibility_timeout: 60 }).visibilityTimeoutMs).toBe(2_500);
+    expect(() => locate('local://x?timeout=1')).toThrow(/Unknown option 'timeout'/);
+  });
+});
+
+describe('local:// in one process', () => {
+  it('a garbage row written into the table is delivered as malformed and dead-lettered, not a crash', async () => {
+    const url = freshUrl();
+    const broker = localBroker(url);
+    const q = uniqueQueue('garbage');
+    const other = new Database(locate(url).file);
+    other.prepare('INSERT INTO messages (queue, priority, available_at, body) VALUES (?, 0, 0, ?)').run(q, Buffer.from([0xff, 0x00, 0x7b]));
+    other.prepare('INSERT INTO messages (queue, priority, available_at, body) VALUES (?, 0, 0, ?)').run(q, '{"body": 1}');
+    other.close();
+    const r = await Recorder.start(broker, [q], { prefetch: 5 }, (d) => void d.deadLetter(d.malformed ?? 'unexpected'));
+    const [a, b] = await r.waitFor(2);
+    expect(a?.message).toBeUndefined();
+    expect(a?.malformed).toMatch(/not JSON/);
+    expect(b?.malformed).toMatch(/properties/);
+    await eventually('two dead letters', async () => (await broker.deadLetters(q)).length === 2);
+    const good = taskMessage(q, ['ok']);
+    await broker.publish(q, [good]);
+    const [, , c] = await r.waitFor(3);
+    expect(c?.message).toEqual(good);
+    await r.stop();
+    await broker.close();
+  });
+
+  it('a holder whose lease was taken over cannot settle the new holder’s message', async () => {
+    const broker = localBroker(freshUrl('?visibility_timeout=0.2'));
+    const q = uniqueQueue('stale');
+    await broker.publish(q, [taskMessage(q, [1])]);
+    const r = await Recorder.start(broker, [q], { prefetch: 5 });
+    const [stale, current] = await r.waitFor(2);
+    await current?.extendLease(60_000);
+    await stale?.ack();
+    await stale?.deadLetter('late');
+    expect((await broker.deadLetters(q)).length).toBe(0);
+    await current?.ack();
+    await r.stop();
+    await broker.close();
+  });
+});
+
+/** Child processes run test/fixtures/providers/local-child.ts, bundled once by esbuild. */
+describe('local:// across processes', () => {
+  const outDir = resolve('node_modules/.cache/celeriac-test');
+  const script = join(outDir, 'local-child.mjs');
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(outDir, { recursive: true });
+    await build({
+      entryPoints: [resolve('test/fixtures/providers/local-child.ts')],
+      outfile: script,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      logLevel: 'silent',
+    });
+  });
+  afterAll(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  });
+
+  /** Start a child; `events` fills with its JSON lines. */
+  function child(...args: string[]) {
+    const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(proc);
+    const events: Array<Record<string, unknown>> = [];
+    let stderr = '';
+    let buffered = '';
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) if (line) events.push(JSON.parse(line));
+    });
+    proc.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const wait = (what: string, match: (e: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
+      eventually(`${what} (child stderr: ${stderr.slice(0, 500)})`, () => events.find(match), timeoutMs);
+    const killed = () =>
+      new Promise<void>((done) => (proc.exitCode !== null || proc.signalCode !== null ? done() : proc.once('exit', () => done())));
+    return { proc, events, wait, killed };
+  }
+
+  it('a producer in this process and a worker in another share queues and results', async () => {
+    const url = freshUrl();
+    const q = uniqueQueue('shared');
+    const worker = child('consume', url, q, 'ack');
+    await worker.wait('worker ready', (e) => e.event === 'ready');
+    const broker = localBroker(url);
+    const backend = new KeyValueResultBackend(localStore(url));
+    const m = taskMessage(q, [2, 2]);
+    await broker.publish(q, [m]);
+    const meta = await backend.waitFor(m.headers.id, { timeoutMs: 15_000 });
+    expect(meta).toMatchObject({ status: 'SUCCESS', result: worker.proc.pid, task_id: m.headers.id });
+    worker.proc.kill('SIGKILL');
+    await backend.close();
+    await broker.close();
+  });
+
+  it('a consumer SIGKILLed while holding a lease loses nothing: another gets the message after the lease', async () => {
+    const url = freshUrl('?visibility_timeout=1');
+    const q = uniqueQueue('killed');
+    const broker = localBroker(url);
+    const backend = new KeyValueResultBackend(localStore(url));
+    const m = taskMessage(q, ['survives']);
+    await broker.publish(q, [m]);
+
+    const doomed = child('consume', url, q, 'hold');
+    await doomed.wait('the first delivery', (e) => e.event === 'delivery' && e.id === m.headers.id);
+    doomed.proc.kill('SIGKILL');
+    await doomed.killed();
+
+    const heir = child('consume', url, q, 'ack');
+    const again = await heir.wait('the redelivery', (e) => e.event === 'delivery' && e.id === m.headers.id);
+    expect(again.receiveCount).toBe(2);
+    const meta = await backend.waitFor(m.headers.id, { timeoutMs: 15_000 });
+    expect(meta.result).toBe(heir.proc.pid);
+    await eventually('the queue to drain', async () => (await broker.size(q)) === 0);
+    expect(heir.events.filter((e) => e.event === 'delivery')).toHaveLength(1);
+    heir.proc.kill('SIGKILL');
+    await backend.close();
+    await broker.close();
+  });
+
+  it('remote control reaches a worker in another process and collects its reply', async () => {
+    const url = freshUrl();
+    const hostname = `celery@${randomUUID().slice(0, 6)}`;
+    const worker = child('listen', url, '-', hostname);
+    await worker.wait('listener ready', (e) => e.event === 'ready');
+    const broker = localBroker(url);
+    const replies = await broker.control.broadcast({ method: 'ping', arguments: {} }, { timeoutMs: 5000, limit: 1 });
+    expect(replies).toEqual([{ [hostname]: { ok: 'pong', method: 'ping', pid: worker.proc.pid } }]);
+    worker.proc.kill('SIGKILL');
+    await broker.close();
+  });
+
+  it('a producer SIGKILLed mid-way leaves only whole batches, every one decodable, and a sound file', async () => {
+    const url = freshUrl();
+    const q = uniqueQueue('batches');
+    const size = 50;
+    const producer = child('produce', url, q, String(size));
+    await producer.wait('some batches', (e) => e.event === 'batch' && Number(e.batch) >= 20);
+    producer.proc.kill('SIGKILL');
+    await producer.killed();
+
+    const db = new Database(locate(url).file, { readonly: true });
+    try {
+      expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+      const rows = db.prepare('SELECT body FROM messages WHERE queue = ?').all(q) as Array<{ body: string }>;
+      expect(rows.length).toBeGreaterThanOrEqual(20 * size);
+      expect(rows.length % size).toBe(0);
+      const perBatch = new Map<number, number>();
+      for (const { body } of rows) {
+        const message = decodeEnvelope(body);
+        const [[batch]] = JSON.parse(message.body) as [[number]];
+        perBatch.set(batch, (perBatch.get(batch) ?? 0) + 1);
+      }
+      expect([...perBatch.values()].every((n) => n === size)).toBe(true);
+    } finally {
+      db.close();
+    }
+  });
+});
