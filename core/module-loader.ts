@@ -121,6 +121,8 @@ async function bundle(file: string): Promise<string> {
       target: 'node20',
       write: false,
       sourcemap: 'inline',
+      // Task names come from function names ('tasks.add'): bundling must not rename them.
+      keepNames: true,
       logLevel: 'silent',
       plugins: [ownImportMeta],
       // ESM has no `require`; TypeScript's `import x = require('y')` compiles to one.

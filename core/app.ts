@@ -1,0 +1,196 @@
+/**
+ * The app: tasks registered by name, one config, and the broker and result backend opened lazily
+ * (only the providers its URLs name are loaded) and cached.
+ */
+import { randomUUID } from 'node:crypto';
+import { AsyncResult, type ResultSource, type SentInfo } from './async-result.js';
+import { annotationsFor } from './annotations.js';
+import { Config } from './config/config.js';
+import type { Settings } from './config/settings.js';
+import { Control } from './control.js';
+import { DisabledBackend } from './disabled-backend.js';
+import { ConfigError } from './errors.js';
+import type { RunnableTask } from './executor.js';
+import { KeyValueResultBackend } from './kv-result-backend.js';
+import { type CallOptions, buildTaskMessage } from './message-builder.js';
+import { loadModule } from './module-loader.js';
+import type { Broker, ProviderContext, ResultBackend } from './ports.js';
+import { openBroker, openStore, redact } from './registry.js';
+import { routeFor } from './routing.js';
+import { type ArgsOf, type ResultOf, Task, type TaskFn, type TaskSender } from './task.js';
+import type { TaskOptions } from './task-options.js';
+import { Worker, type WorkerOptions } from './worker/worker.js';
+
+export interface AppOptions extends Partial<Record<keyof Settings, unknown>> {
+  /** broker_url. */
+  broker?: string;
+  /** result_backend. */
+  backend?: string;
+  [setting: string]: unknown;
+}
+
+export function createApp(main: string, options: AppOptions = {}): App {
+  return new App(main, options);
+}
+
+export class App implements TaskSender {
+  readonly conf: Config;
+  readonly control: Control;
+  readonly #tasks = new Map<string, Task>();
+  // Celery's app.thread_oid: this producer's reply_to, always sent (§1.3).
+  readonly #oid = randomUUID();
+  #broker: Promise<Broker> | undefined;
+  #backend: Promise<ResultBackend> | undefined;
+
+  constructor(
+    readonly main: string,
+    options: AppOptions = {},
+  ) {
+    const { broker, backend, ...settings } = options;
+    this.conf = new Config({
+      ...settings,
+      ...(broker !== undefined ? { broker_url: broker } : {}),
+      ...(backend !== undefined ? { result_backend: backend } : {}),
+    });
+    this.control = new Control(() => this.broker());
+  }
+
+  get tasks(): ReadonlyMap<string, Task> {
+    return this.#tasks;
+  }
+
+  /** Register a task: `app.task(function add(x, y) {...})` is named '<main>.add'; or give the name. */
+  task<F extends TaskFn>(fn: F, options?: TaskOptions): Task<F>;
+  task<F extends TaskFn>(name: string, fn: F, options?: TaskOptions): Task<F>;
+  task<F extends TaskFn>(nameOrFn: string | F, fnOrOptions?: F | TaskOptions, maybeOptions?: TaskOptions): Task<F> {
+    const [name, fn, options] =
+      typeof nameOrFn === 'string'
+        ? [nameOrFn, fnOrOptions as F, maybeOptions]
+        : [this.#defaultName(nameOrFn), nameOrFn, fnOrOptions as TaskOptions | undefined];
+    if (typeof fn !== 'function') throw new ConfigError(`app.task('${name}', fn): fn must be a function`);
+    if (this.#tasks.has(name)) throw new ConfigError(`A task named '${name}' is already registered; give one of them another name.`);
+    const task = new Task<F>(this, name, fn, { ...options });
+    this.#tasks.set(name, task as unknown as Task);
+    return task;
+  }
+
+  /** Load settings from a module ('celeriacconfig', './config.ts', 'x.json') or take them from an object. */
+  async configFromObject(source: string | Record<string, unknown>): Promise<void> {
+    const settings = typeof source === 'string' ? await loadModule(source, { cwd: process.cwd() }) : source;
+    this.conf.fromObject(settings);
+  }
+
+  brokerUrl(): string {
+    return this.conf.broker_url;
+  }
+
+  /** The result backend URL in effect, or 'disabled://' when results are off. */
+  backendUrl(): string {
+    return this.conf.result_backend ?? 'disabled://';
+  }
+
+  broker(): Promise<Broker> {
+    this.#broker ??= openBroker(this.brokerUrl(), this.#providerContext()).catch((err) => {
+      this.#broker = undefined; // let a later call try again
+      throw err;
+    });
+    return this.#broker;
+  }
+
+  backend(): Promise<ResultBackend> {
+    this.#backend ??= this.#openBackend().catch((err) => {
+      this.#backend = undefined;
+      throw err;
+    });
+    return this.#backend;
+  }
+
+  /** Send a task by name; typed when given the task's type: `app.sendTask<typeof add>('tasks.add', [1, 2])`. */
+  async sendTask<T = TaskFn>(
+    name: string,
+    args: ArgsOf<T>,
+    kwargs: Record<string, unknown> = {},
+    options: CallOptions = {},
+    task?: Task,
+  ): Promise<AsyncResult<ResultOf<T>>> {
+    const known = task ?? this.#tasks.get(name);
+    const taskOptions = known ? this.taskOptions(known) : {};
+    const conf = this.conf;
+    const argList = (args ?? []) as unknown[];
+    const { queue } = routeFor(name, argList, kwargs, options as CallOptions & Record<string, unknown>, conf, taskOptions);
+    const message = buildTaskMessage({
+      name,
+      args: argList,
+      kwargs,
+      queue,
+      call: options,
+      task: taskOptions,
+      defaults: { ignoreResult: conf.task_ignore_result, priority: conf.task_default_priority, timeLimit: null, softTimeLimit: null },
+      replyTo: this.#oid,
+    });
+    const broker = await this.broker();
+    await broker.publish(queue, [message]);
+    return new AsyncResult<ResultOf<T>>(message.headers.id, this.#resultSource(), {
+      taskName: name,
+      queue,
+      ignoreResult: message.headers.ignore_result,
+    });
+  }
+
+  AsyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this.#resultSource());
+  }
+
+  /** A task's options in effect: its own, overridden by task_annotations (as Celery's annotations do). */
+  taskOptions(task: Task): TaskOptions {
+    return { ...task.options, ...annotationsFor(task.name, this.conf) };
+  }
+
+  /** Every task as the executor runs it. */
+  runnableTasks(): Map<string, RunnableTask> {
+    return new Map([...this.#tasks].map(([name, task]) => [name, { name, fn: task.fn, options: this.taskOptions(task) }]));
+  }
+
+  worker(options: WorkerOptions = {}): Worker {
+    return new Worker(this, options);
+  }
+
+  async close(): Promise<void> {
+    const [broker, backend] = [this.#broker, this.#backend];
+    this.#broker = this.#backend = undefined;
+    await Promise.all([broker?.then((b) => b.close()).catch(() => undefined), backend?.then((b) => b.close()).catch(() => undefined)]);
+  }
+
+  #defaultName(fn: TaskFn): string {
+    if (!fn.name) throw new ConfigError('app.task(fn) needs a named function to derive the task name from; or call app.task(name, fn).');
+    return `${this.main}.${fn.name}`;
+  }
+
+  #providerContext(): ProviderContext {
+    return { transportOptions: this.conf.broker_transport_options };
+  }
+
+  async #openBackend(): Promise<ResultBackend> {
+    const url = this.conf.result_backend;
+    if (!url) return new DisabledBackend();
+    const store = await openStore(url, this.#providerContext());
+    return new KeyValueResultBackend(store, { resultExpires: this.conf.result_expires });
+  }
+
+  #resultSource(): ResultSource {
+    return {
+      backend: () => this.backend(),
+      backendUrl: redact(this.backendUrl()),
+      pendingFacts: async (sent: SentInfo | undefined) => {
+        if (!sent) return [];
+        const broker = await this.broker();
+        const waiting = await broker.size?.(sent.queue);
+        return waiting === undefined
+          ? []
+          : [
+              `Right now ${waiting} message(s) wait in queue '${sent.queue}' on ${redact(broker.url)}${waiting > 0 ? ' (is any worker consuming it?)' : ''}.`,
+            ];
+      },
+    };
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * A handle on a task's result (Celery's AsyncResult). Reads go to the result backend; the
+ * getters (`state`, `result`, `info`, `traceback`) show the last meta read.
+ */
+import { decodeException } from './exception-codec.js';
+import { TimeoutError } from './errors.js';
+import type { ResultBackend } from './ports.js';
+import type { ResultMeta } from './result-meta.js';
+import { FAILURE, PENDING, PROPAGATE_STATES, SUCCESS, isReady } from './states.js';
+
+/** What the producer knows about a task it sent (used to explain a PENDING timeout). */
+export interface SentInfo {
+  taskName: string;
+  queue: string;
+  ignoreResult: boolean;
+}
+
+/** Where an AsyncResult reads from; the app supplies it. */
+export interface ResultSource {
+  backend(): Promise<ResultBackend>;
+  /** This client's result backend URL, password hidden. */
+  readonly backendUrl: string;
+  /** Extra facts for the PENDING diagnosis (e.g. how many messages wait in the queue). */
+  pendingFacts?(sent: SentInfo | undefined): Promise<string[]>;
+}
+
+export interface GetOptions {
+  /** Milliseconds to wait; default: forever. */
+  timeout?: number;
+  /** Re-throw a failed task's error (default true); false returns the error instead. */
+  propagate?: boolean;
+  /** Poll interval in ms for backends that cannot watch. */
+  interval?: number;
+  signal?: AbortSignal;
+}
+
+export class AsyncResult<T = unknown> {
+  private meta: ResultMeta | undefined;
+
+  constructor(
+    readonly id: string,
+    private readonly source: ResultSource,
+    readonly sent?: SentInfo,
+  ) {}
+
+  /** The result backend this handle reads, printable (the first-steps troubleshooting check). */
+  get backend(): string {
+    return this.source.backendUrl;
+  }
+
+  /** Last known state (call refresh(), ready() or get() to read it again). */
+  get state(): string {
+    return this.meta?.status ?? PENDING;
+  }
+
+  /** The return value, or the error for a failed task, or the meta of a custom state. */
+  get result(): T | Error | unknown {
+    const meta = this.meta;
+    if (!meta) return null;
+    return PROPAGATE_STATES.has(meta.status) ? decodeException(meta) : meta.result;
+  }
+
+  /** Same as `result`: for a custom state such as PROGRESS, the meta given to updateState. */
+  get info(): unknown {
+    return this.result;
+  }
+
+  get traceback(): string | null {
+    return this.meta?.traceback ?? null;
+  }
+
+  async refresh(): Promise<ResultMeta | undefined> {
+    const backend = await this.source.backend();
+    this.meta = (await backend.get(this.id)) ?? this.meta;
+    return this.meta;
+  }
+
+  async ready(): Promise<boolean> {
+    await this.refresh();
+    return isReady(this.state);
+  }
+
+  async successful(): Promise<boolean> {
+    await this.refresh();
+    return this.state === SUCCESS;
+  }
+
+  async failed(): Promise<boolean> {
+    await this.refresh();
+    return this.state === FAILURE;
+  }
+
+  async forget(): Promise<void> {
+    const backend = await this.source.backend();
+    await backend.forget(this.id);
+    this.meta = undefined;
+  }
+
+  /** Wait for the task to finish; returns its value, or throws (or with propagate:false returns) its error. */
+  async get(opts: GetOptions = {}): Promise<T> {
+    const backend = await this.source.backend();
+    try {
+      this.meta = await backend.waitFor(this.id, { timeoutMs: opts.timeout, intervalMs: opts.interval, signal: opts.signal });
+    } catch (err) {
+      if (!(err instanceof TimeoutError)) throw err;
+      await this.refresh().catch(() => undefined);
+      throw new TimeoutError(await this.timeoutMessage(opts.timeout ?? 0), { cause: err });
+    }
+    if (PROPAGATE_STATES.has(this.state)) {
+      const error = decodeException(this.meta);
+      if (opts.propagate === false) return error as T;
+      throw error;
+    }
+    return this.meta.result as T;
+  }
+
+  toString(): string {
+    return this.id;
+  }
+
+  private async timeoutMessage(timeoutMs: number): Promise<string> {
+    const head = `Task ${this.sent?.taskName ?? ''}[${this.id}] did not finish within ${timeoutMs} ms`;
+    if (this.state !== PENDING) return `${head}: it is ${this.state}.`;
+    return [`${head} and is still PENDING (no worker has recorded it).`, ...(await this.pendingReasons())].join('\n');
+  }
+
+  /** Celery's first-steps troubleshooting for "tasks stay PENDING", with this call's facts filled in. */
+  private async pendingReasons(): Promise<string[]> {
+    const sent = this.sent;
+    const queue = sent ? `'${sent.queue}'` : 'the queue it was sent to';
+    const reasons = [
+      'Tasks stay PENDING when:',
+      `  - no worker consumes ${queue}: start one with \`celeriac worker -A <module>${sent && sent.queue !== 'celery' ? ` -Q ${sent.queue}` : ''}\`, or check its -Q list;`,
+      sent?.ignoreResult
+        ? '  - ignore_result is set for this call or task: no result is ever stored (it is, here);'
+        : '  - ignore_result is set (task option, call option or task_ignore_result): no result is ever stored;',
+      `  - the worker stores results in another result backend: this client reads ${this.source.backendUrl}; compare with the backend in the worker's banner.`,
+    ];
+    const facts = await this.source.pendingFacts?.(sent).catch(() => []);
+    return facts?.length ? [...reasons, ...facts.map((f) => `  ${f}`)] : reasons;
+  }
+}

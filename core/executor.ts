@@ -1,0 +1,261 @@
+/**
+ * THE executor: the one function that decides the fate of every delivered message, for every
+ * driver (the worker loop, cloud function handlers, the emulator). DESIGN.md "One executor".
+ *
+ * In order: bad input is dead-lettered with its reason; revoked and expired tasks become REVOKED;
+ * a task whose ETA is still ahead is handed back until then (never held in memory, so an ETA
+ * longer than the lease cannot run twice); the task waits for its rate limit, then for a run
+ * slot; it runs under its time limits; its state is stored; then the message is acked, retried
+ * or — if the result could not be stored — left to come back.
+ */
+import { NotRegistered, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import { keepLeaseAlive, runWithLimits } from './executor/limits.js';
+import { type ParsedCall, parseDelivery } from './executor/parse.js';
+import { ResultWriter } from './executor/results.js';
+import type { ExecutorDeps, ExecutorEvent, Fate, RunnableTask } from './executor/types.js';
+import { celeryIso } from './message-builder.js';
+import { type TaskMessage, notBefore, parseCeleryTime } from './message.js';
+import type { Delivery } from './ports.js';
+import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
+import { createTaskContext, planRetry } from './task-context.js';
+import { toJson } from './serialization.js';
+
+export type { ExecutorDeps, ExecutorEvent, ExecutorSettings, Fate, RunnableTask, RunSlots } from './executor/types.js';
+
+export async function executeDelivery(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
+  const stopHeartbeat = keepLeaseAlive(d, (error) =>
+    emit(deps, { type: 'internal-error', id: d.message?.headers.id, during: 'extending the lease', error }),
+  );
+  try {
+    return await decide(d, deps);
+  } finally {
+    stopHeartbeat();
+  }
+}
+
+async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
+  const parsed = parseDelivery(d, deps.settings.acceptContent);
+  if ('reason' in parsed) return deadLetter(d, deps, parsed.reason, d.message?.headers);
+
+  const { message } = parsed;
+  const { id, task: name } = message.headers;
+  const task = deps.tasks.get(name);
+  if (!task) {
+    // Celery stores FAILURE NotRegistered for an unknown task, then drops the message (§8).
+    const writer = new ResultWriter(deps.backend, parsed, message.headers.ignore_result === true, null);
+    const stored = await tryStore(d, deps, parsed, () => writer.exception(FAILURE, new NotRegistered(name)));
+    if (!stored) return 'store-failed';
+    return deadLetter(d, deps, `unknown task '${name}': no task of that name is registered on worker ${deps.hostname}`, message.headers);
+  }
+
+  const results = writerFor(task, parsed, deps);
+  const discarded = await discardIfRevoked(d, deps, parsed, results);
+  if (discarded) return discarded;
+
+  const delayMs = notBefore(message) - Date.now();
+  if (delayMs > 0) {
+    emit(deps, { type: 'deferred', id, name, delayMs });
+    await d.retryLater(delayMs);
+    return 'deferred';
+  }
+
+  emit(deps, { type: 'received', id, name, message });
+  let release: () => void;
+  try {
+    // The rate limit is waited for before taking a slot, so a throttled task never idles a slot.
+    if (!deps.settings.disableRateLimits) await deps.rateLimiter.take(name, deps.shutdown);
+    release = await deps.slots.acquire(deps.shutdown);
+  } catch (err) {
+    if (!deps.shutdown?.aborted) throw err;
+    emit(deps, { type: 'handed-back', id, name });
+    await d.retryLater(0);
+    return 'handed-back';
+  }
+  try {
+    // A revoke may have arrived, or the expiry passed, while this task waited.
+    return (await discardIfRevoked(d, deps, parsed, results)) ?? (await run(d, deps, task, parsed, results, release));
+  } finally {
+    release();
+  }
+}
+
+/** Run the task and settle the delivery by its outcome. `release` frees the slot early at the hard limit. */
+async function run(
+  d: Delivery,
+  deps: ExecutorDeps,
+  task: RunnableTask,
+  call: ParsedCall,
+  results: ResultWriter,
+  release: () => void,
+): Promise<Fate> {
+  const { message, args, kwargs } = call;
+  const { id, task: name } = message.headers;
+  const acksLate = task.options.acksLate ?? deps.settings.acksLate;
+  if (!acksLate) await d.ack(); // the task asked for early acks: a crash from here on loses it (§8)
+
+  if (task.options.trackStarted ?? deps.settings.trackStarted) {
+    await results
+      .state(STARTED, { pid: process.pid, hostname: deps.hostname })
+      .catch((error) => emit(deps, { type: 'internal-error', id, name, during: 'storing STARTED', error }));
+  }
+  emit(deps, { type: 'started', id, name, message, args, kwargs });
+
+  const controller = new AbortController();
+  const ctx = createTaskContext({
+    id,
+    name,
+    headers: message.headers,
+    kwargs,
+    signal: controller.signal,
+    hostname: deps.hostname,
+    options: task.options,
+    updateState: (state, meta) => results.state(state, meta ?? null),
+  });
+  const [hard, soft] = message.headers.timelimit ?? [null, null];
+  const started = performance.now();
+  const outcome = await runWithLimits(() => task.fn(...args, ctx), controller, {
+    hard: hard ?? task.options.timeLimit ?? deps.settings.timeLimit,
+    soft: soft ?? task.options.softTimeLimit ?? deps.settings.softTimeLimit,
+  });
+  const runtimeMs = performance.now() - started;
+
+  if (outcome.kind === 'hard-limit') {
+    release();
+    return fail(d, deps, call, results, new TimeLimitExceeded(outcome.seconds), runtimeMs, acksLate);
+  }
+  if (outcome.kind === 'threw') {
+    const next = retryFor(outcome.error, task, ctx.retries);
+    if (next instanceof Retry) return retry(d, deps, call, results, next, acksLate);
+    return fail(d, deps, call, results, next, runtimeMs, acksLate);
+  }
+  try {
+    toJson(outcome.value, `the return value of ${name}`); // refuse what JSON would corrupt, as at send time
+  } catch (error) {
+    return fail(d, deps, call, results, error, runtimeMs, acksLate);
+  }
+  const value = outcome.value === undefined ? null : outcome.value;
+  if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
+  emit(deps, { type: 'succeeded', id, name, runtimeMs, result: value });
+  return 'acked';
+}
+
+/** A thrown Retry stays one; an error listed in autoretryFor becomes one (or the final failure). */
+function retryFor(error: unknown, task: RunnableTask, retries: number): unknown {
+  if (error instanceof Retry) return error;
+  const auto = task.options.autoretryFor;
+  const matches = typeof auto === 'function' ? auto(error) : (auto?.some((cls) => error instanceof cls) ?? false);
+  return matches ? planRetry(retries, task.options, { exc: error }, task.name) : error;
+}
+
+async function retry(d: Delivery, deps: ExecutorDeps, call: ParsedCall, results: ResultWriter, r: Retry, acksLate: boolean): Promise<Fate> {
+  const { id, task: name } = call.message.headers;
+  // RETRY is progress, not a result: if it cannot be stored the retry still goes ahead.
+  await results
+    .exception(RETRY, r.exc ?? r)
+    .catch((error) => emit(deps, { type: 'internal-error', id, name, during: 'storing RETRY', error }));
+  const again = retryMessage(call.message, r.countdownMs);
+  if (acksLate) {
+    await d.retryLater(r.countdownMs, again);
+  } else {
+    if (!deps.republish) throw new Error(`cannot retry ${name}[${id}]: its message was acked early and this driver cannot publish`);
+    await deps.republish(again);
+  }
+  emit(deps, { type: 'retried', id, name, retry: r });
+  return 'retried';
+}
+
+async function fail(
+  d: Delivery,
+  deps: ExecutorDeps,
+  call: ParsedCall,
+  results: ResultWriter,
+  error: unknown,
+  runtimeMs: number,
+  acksLate: boolean,
+): Promise<Fate> {
+  const { id, task: name } = call.message.headers;
+  // Celery acks failures and timeouts too (acks_on_failure_or_timeout, §8): a retry is explicit.
+  if (!(await settle(d, deps, call, acksLate, () => results.exception(FAILURE, error)))) return 'store-failed';
+  emit(deps, { type: 'failed', id, name, runtimeMs, error, traceback: error instanceof Error ? (error.stack ?? null) : null });
+  return 'acked';
+}
+
+/** Store, then ack (acks_late); when the task acked early only the store is left. */
+async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, store: () => Promise<void>): Promise<boolean> {
+  if (!acksLate) {
+    await store().catch((error) =>
+      emit(deps, {
+        type: 'internal-error',
+        id: call.message.headers.id,
+        name: call.message.headers.task,
+        during: 'storing the result',
+        error,
+      }),
+    );
+    return true;
+  }
+  if (!(await tryStore(d, deps, call, store))) return false;
+  await d
+    .ack()
+    .catch((error) =>
+      emit(deps, { type: 'internal-error', id: call.message.headers.id, name: call.message.headers.task, during: 'acking', error }),
+    );
+  return true;
+}
+
+/**
+ * A result that cannot be stored must not be acked: the message is handed back (with backoff
+ * by delivery count) and runs again — at-least-once, with the task id as idempotency key.
+ */
+async function tryStore(d: Delivery, deps: ExecutorDeps, call: ParsedCall, store: () => Promise<void>): Promise<boolean> {
+  try {
+    await store();
+    return true;
+  } catch (error) {
+    const { id, task: name } = call.message.headers;
+    emit(deps, { type: 'internal-error', id, name, during: 'storing the result (the message will come back)', error });
+    const backoffMs = Math.min(60_000, 1000 * 2 ** Math.max(0, d.receiveCount - 1));
+    await d.retryLater(backoffMs).catch(() => undefined); // if even that fails, the lease expiry brings it back
+    return false;
+  }
+}
+
+/** Revoked ids and passed expiry times end as REVOKED, acked (§8 expires; §6 revoke). */
+async function discardIfRevoked(d: Delivery, deps: ExecutorDeps, call: ParsedCall, results: ResultWriter): Promise<Fate | undefined> {
+  const { id, task: name, expires } = call.message.headers;
+  const reason = deps.isRevoked(id) ? 'revoked' : expires && parseCeleryTime(expires) <= Date.now() ? 'expired' : undefined;
+  if (!reason) return undefined;
+  if (!(await settle(d, deps, call, true, () => results.exception(REVOKED, new TaskRevokedError(reason))))) return 'store-failed';
+  emit(deps, { type: 'revoked', id, name, reason });
+  return 'acked';
+}
+
+async function deadLetter(d: Delivery, deps: ExecutorDeps, reason: string, headers?: TaskMessage['headers']): Promise<Fate> {
+  const id = typeof headers?.id === 'string' ? headers.id : undefined;
+  const name = typeof headers?.task === 'string' ? headers.task : undefined;
+  await d.deadLetter(reason);
+  emit(deps, { type: 'rejected', id, name, reason });
+  return 'dead-lettered';
+}
+
+function writerFor(task: RunnableTask, call: ParsedCall, deps: ExecutorDeps): ResultWriter {
+  const ignore = call.message.headers.ignore_result === true || (task.options.ignoreResult ?? deps.settings.ignoreResult);
+  return new ResultWriter(deps.backend, call, ignore, deps.settings.resultExtended ? { worker: deps.hostname } : null);
+}
+
+/** The same task again: same id, retries+1, a new ETA; parent_id becomes its own id, as Celery sends it (§1.1, §8). */
+function retryMessage(message: TaskMessage, countdownMs: number): TaskMessage {
+  const retries = (Number(message.headers.retries) || 0) + 1;
+  return {
+    ...message,
+    headers: { ...message.headers, retries, eta: celeryIso(Date.now() + countdownMs), parent_id: message.headers.id },
+  };
+}
+
+function emit(deps: ExecutorDeps, event: ExecutorEvent): void {
+  try {
+    deps.onEvent?.(event);
+  } catch {
+    // A listener's bug must not change a message's fate.
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Checks a delivery before anything runs: decoded envelope, accepted content type, a body of
+ * `[args, kwargs, embed]` (§1.2, §1.4). A failure is a reason for the dead-letter queue (§10:
+ * a worker must not die on bad input).
+ */
+import type { Delivery } from '../ports.js';
+import type { TaskMessage } from '../message.js';
+import { fromJson } from '../serialization.js';
+
+export interface ParsedCall {
+  message: TaskMessage;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+}
+
+// kombu's serializer names and the content types they stand for (§1.4).
+const CONTENT_TYPES: Record<string, string> = {
+  json: 'application/json',
+  yaml: 'application/x-yaml',
+  pickle: 'application/x-python-serialize',
+  msgpack: 'application/x-msgpack',
+};
+
+export function contentTypeOf(nameOrType: string): string {
+  const v = nameOrType.trim().toLowerCase();
+  return CONTENT_TYPES[v] ?? v;
+}
+
+export function parseDelivery(d: Delivery, acceptContent: readonly string[]): ParsedCall | { reason: string } {
+  const message = d.message;
+  if (!message) {
+    const why = d.malformed ?? 'the envelope could not be decoded';
+    return { reason: /^malformed message/i.test(why) ? why : `malformed message: ${why}` };
+  }
+  const h = message.headers;
+  if (typeof h?.task !== 'string' || !h.task || typeof h.id !== 'string' || !h.id) {
+    return { reason: 'malformed message: headers must carry a task name and an id (protocol v2, §1.1)' };
+  }
+  const type = contentTypeOf((message.contentType ?? '').split(';')[0] ?? '');
+  const accepted = acceptContent.map(contentTypeOf);
+  if (!accepted.includes(type)) {
+    return { reason: `content type '${message.contentType}' is not in accept_content [${acceptContent.join(', ')}] (ContentDisallowed)` };
+  }
+  if (type !== 'application/json') return { reason: `content type '${type}' is accepted but celeriac can only decode application/json` };
+  let body: unknown;
+  try {
+    body = fromJson(message.body);
+  } catch (err) {
+    return { reason: `malformed message: body is not valid JSON (${(err as Error).message})` };
+  }
+  if (!Array.isArray(body) || body.length < 2 || body.length > 3) {
+    return { reason: 'malformed message: body must be the array [args, kwargs, embed] (§1.2)' };
+  }
+  const [args, kwargs] = body;
+  if (!Array.isArray(args)) return { reason: 'malformed message: body[0] (args) must be an array' };
+  if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
+    return { reason: 'malformed message: body[1] (kwargs) must be an object' };
+  }
+  return { message, args, kwargs: kwargs as Record<string, unknown> };
+}

@@ -1,0 +1,65 @@
+/**
+ * Result meta as Celery's backends write it (§4.1), for one task run. When results are ignored
+ * (task option, header or task_ignore_result) nothing is written at all.
+ */
+import { encodeException } from '../exception-codec.js';
+import type { ResultBackend } from '../ports.js';
+import type { ResultMeta } from '../result-meta.js';
+import { isReady } from '../states.js';
+import type { ParsedCall } from './parse.js';
+
+export class ResultWriter {
+  constructor(
+    private readonly backend: ResultBackend,
+    private readonly call: ParsedCall,
+    private readonly ignore: boolean,
+    private readonly extended: { worker: string } | null,
+  ) {}
+
+  get ignored(): boolean {
+    return this.ignore;
+  }
+
+  /** Store a state with a plain result (SUCCESS value, STARTED {pid, hostname}, progress meta). */
+  state(status: string, result: unknown): Promise<void> {
+    return this.write(status, result, null);
+  }
+
+  /** Store a state whose result is an exception (FAILURE, RETRY, REVOKED). */
+  exception(status: string, error: unknown): Promise<void> {
+    const { info, traceback } = encodeException(error);
+    return this.write(status, info, traceback);
+  }
+
+  private async write(status: string, result: unknown, traceback: string | null): Promise<void> {
+    if (this.ignore) return;
+    const h = this.call.message.headers;
+    const meta: ResultMeta = {
+      status,
+      result,
+      traceback,
+      children: [],
+      date_done: isReady(status) ? naiveUtcNow() : null,
+      task_id: h.id,
+      ...(h.group ? { group_id: h.group } : {}),
+      ...(h.parent_id ? { parent_id: h.parent_id } : {}),
+      // result_extended adds who ran what, where (§4.1).
+      ...(this.extended
+        ? {
+            name: h.task,
+            args: this.call.args,
+            kwargs: this.call.kwargs,
+            worker: this.extended.worker,
+            retries: h.retries,
+            queue: this.call.message.queue,
+          }
+        : {}),
+    };
+    await this.backend.store(h.id, meta);
+  }
+}
+
+/** Celery writes date_done as naive UTC with microseconds: 2026-11-23T23:05:32.631000 (§4.1). */
+export function naiveUtcNow(): string {
+  return `${new Date().toISOString().slice(0, -1)}000`;
+}

@@ -1,0 +1,72 @@
+/** What the executor needs from its driver, and what it tells the driver back. */
+import type { Retry } from '../errors.js';
+import type { TaskMessage } from '../message.js';
+import type { ResultBackend } from '../ports.js';
+import type { RateLimiter } from '../rate-limit.js';
+import type { TaskOptions } from '../task-options.js';
+
+/** A task as the executor runs it: its function and its options with annotations applied. */
+export interface RunnableTask {
+  readonly name: string;
+  // biome-ignore lint/suspicious/noExplicitAny: task functions take any arguments; the context comes last.
+  readonly fn: (...args: any[]) => unknown;
+  readonly options: TaskOptions;
+}
+
+/** The settings the executor reads (from app.conf, resolved once by the driver). */
+export interface ExecutorSettings {
+  acceptContent: readonly string[];
+  ignoreResult: boolean;
+  trackStarted: boolean;
+  acksLate: boolean;
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+  resultExtended: boolean;
+  disableRateLimits: boolean;
+}
+
+/** Run slots shared by a driver's deliveries (its concurrency). */
+export interface RunSlots {
+  acquire(signal?: AbortSignal): Promise<() => void>;
+}
+
+export interface ExecutorDeps {
+  tasks: { get(name: string): RunnableTask | undefined };
+  backend: ResultBackend;
+  settings: ExecutorSettings;
+  rateLimiter: RateLimiter;
+  slots: RunSlots;
+  hostname: string;
+  isRevoked(taskId: string): boolean;
+  /** Publish a retry of a task whose message was already acked (acksLate: false). */
+  republish?(message: TaskMessage): Promise<void>;
+  /** Fires when the driver stops: deliveries not yet started are handed back. */
+  shutdown?: AbortSignal;
+  onEvent?(event: ExecutorEvent): void;
+}
+
+/** How a delivery ended. */
+export type Fate =
+  | 'acked' // done: result stored (or ignored) and the message removed
+  | 'retried' // scheduled again with retries+1
+  | 'deferred' // ETA not reached: handed back until it is
+  | 'handed-back' // the driver is stopping; the task did not start
+  | 'dead-lettered' // bad input: moved aside with its reason
+  | 'store-failed'; // the result could not be stored: not acked, so the message comes back
+
+interface TaskRef {
+  id: string;
+  name: string;
+}
+
+export type ExecutorEvent =
+  | ({ type: 'received'; message: TaskMessage } & TaskRef)
+  | ({ type: 'started'; message: TaskMessage; args: unknown[]; kwargs: Record<string, unknown> } & TaskRef)
+  | ({ type: 'succeeded'; runtimeMs: number; result: unknown } & TaskRef)
+  | ({ type: 'failed'; runtimeMs: number; error: unknown; traceback: string | null } & TaskRef)
+  | ({ type: 'retried'; retry: Retry } & TaskRef)
+  | ({ type: 'revoked'; reason: 'revoked' | 'expired' } & TaskRef)
+  | ({ type: 'deferred'; delayMs: number } & TaskRef)
+  | ({ type: 'handed-back' } & TaskRef)
+  | { type: 'rejected'; id?: string; name?: string; reason: string }
+  | { type: 'internal-error'; id?: string; name?: string; during: string; error: unknown };

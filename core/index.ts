@@ -1,0 +1,27 @@
+/** celeriac's public API. */
+export { App, type AppOptions, createApp } from './app.js';
+export { AsyncResult, type GetOptions } from './async-result.js';
+export { Config } from './config/config.js';
+export type { Settings } from './config/settings.js';
+export { Control, type ControlOptions, type InspectMethod } from './control.js';
+export * from './errors.js';
+export {
+  executeDelivery,
+  type ExecutorDeps,
+  type ExecutorEvent,
+  type ExecutorSettings,
+  type Fate,
+  type RunnableTask,
+  type RunSlots,
+} from './executor.js';
+export { type LogLevel, type Logger, createLogger, parseLogLevel } from './log.js';
+export type { CallOptions } from './message-builder.js';
+export type { TaskHeaders, TaskMessage } from './message.js';
+export type { Broker, ControlReply, Delivery, KeyValueStore, ProviderFactories, ResultBackend } from './ports.js';
+export { registerProvider } from './registry.js';
+export type { ExceptionInfo, ResultMeta } from './result-meta.js';
+export * as states from './states.js';
+export { type ArgsOf, type ResultOf, Task } from './task.js';
+export type { RetryOptions, TaskContext } from './task-context.js';
+export type { TaskOptions } from './task-options.js';
+export { Worker, type WorkerOptions } from './worker/worker.js';

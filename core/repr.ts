@@ -1,0 +1,42 @@
+/**
+ * Python-style repr of JSON-like values, for argsrepr/kwargsrepr (§1.1) and log lines, so a
+ * message sent from TypeScript reads in Flower and in Celery's logs the way Python's does.
+ */
+const MAX_REPR = 1024; // Celery truncates argsrepr/kwargsrepr to 1024 characters (§1.1).
+
+export function pyRepr(value: unknown): string {
+  if (value === null || value === undefined) return 'None';
+  if (value === true) return 'True';
+  if (value === false) return 'False';
+  if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (value instanceof Date) return pyRepr(value.toISOString());
+  if (value instanceof Error) return errorRepr(value);
+  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
+  if (typeof value === 'object') {
+    return `{${Object.entries(value as Record<string, unknown>)
+      .map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`)
+      .join(', ')}}`;
+  }
+  return String(value);
+}
+
+/** Positional args as Python prints a tuple: `(4, 4)`, `(4,)`, `()`. */
+export function argsRepr(args: readonly unknown[]): string {
+  const inner = args.map(pyRepr).join(', ');
+  return truncate(args.length === 1 ? `(${inner},)` : `(${inner})`);
+}
+
+export function kwargsRepr(kwargs: Record<string, unknown>): string {
+  return truncate(pyRepr(kwargs));
+}
+
+/** `Error('boom')`, as Celery logs an exception. */
+export function errorRepr(err: unknown): string {
+  if (err instanceof Error) return `${err.name}(${pyRepr(err.message)})`;
+  return `Error(${pyRepr(String(err))})`;
+}
+
+function truncate(s: string): string {
+  return s.length > MAX_REPR ? `${s.slice(0, MAX_REPR - 3)}...` : s;
+}

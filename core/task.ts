@@ -1,0 +1,101 @@
+/**
+ * A registered task: its name, options and function, and the typed ways to call it.
+ * The argument types are the function's parameters minus a trailing TaskContext.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { AsyncResult } from './async-result.js';
+import type { CallOptions } from './message-builder.js';
+import type { TaskHeaders } from './message.js';
+import { type TaskContext, createTaskContext } from './task-context.js';
+import type { TaskOptions } from './task-options.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: a task function may take anything; the context comes last.
+export type TaskFn = (...args: any[]) => unknown;
+
+/**
+ * The positional arguments a caller passes: the parameters without the trailing context.
+ * A trailing parameter typed `any` (an unannotated `ctx`) counts as the context.
+ */
+export type TaskArgs<A extends unknown[]> = A extends [...infer Rest, TaskContext] ? Rest : A;
+
+/** Accepts a task function type or a Task (so `sendTask<typeof add>` works with `import type`). */
+export type FnOf<T> = T extends Task<infer F> ? F : T extends TaskFn ? T : TaskFn;
+export type ArgsOf<T> = FnOf<T> extends (...args: infer A) => unknown ? TaskArgs<A> : unknown[];
+export type ResultOf<T> = Awaited<ReturnType<FnOf<T>>>;
+
+/** What a Task needs from its app to send itself. */
+export interface TaskSender {
+  sendTask<T>(
+    name: string,
+    args: ArgsOf<T>,
+    kwargs?: Record<string, unknown>,
+    options?: CallOptions,
+    task?: Task,
+  ): Promise<AsyncResult<ResultOf<T>>>;
+  AsyncResult<R = unknown>(id: string): AsyncResult<R>;
+}
+
+export class Task<F extends TaskFn = TaskFn> {
+  constructor(
+    private readonly sender: TaskSender,
+    readonly name: string,
+    readonly fn: F,
+    readonly options: Readonly<TaskOptions>,
+  ) {}
+
+  /** Send the task with positional arguments: `add.delay(4, 4)`. */
+  delay(...args: TaskArgs<Parameters<F>>): Promise<AsyncResult<ResultOf<F>>> {
+    return this.applyAsync(args);
+  }
+
+  /** Send with keyword arguments (given to the task as `ctx.kwargs`) and call options (countdown, eta, expires, queue...). */
+  applyAsync(args?: TaskArgs<Parameters<F>>, kwargs?: Record<string, unknown>, options?: CallOptions): Promise<AsyncResult<ResultOf<F>>> {
+    return this.sender.sendTask<F>(this.name, (args ?? []) as unknown as ArgsOf<F>, kwargs, options, this as unknown as Task);
+  }
+
+  /** Run the function here and now, as Celery's `task(...)` does: no broker, no result backend. */
+  async run(...args: TaskArgs<Parameters<F>>): Promise<ResultOf<F>> {
+    const id = randomUUID();
+    const ctx = createTaskContext({
+      id,
+      name: this.name,
+      headers: localHeaders(this.name, id),
+      kwargs: {},
+      signal: new AbortController().signal,
+      hostname: hostname(),
+      options: this.options,
+      updateState: async () => {},
+    });
+    return (await this.fn(...args, ctx)) as ResultOf<F>;
+  }
+
+  AsyncResult(id: string): AsyncResult<ResultOf<F>> {
+    return this.sender.AsyncResult<ResultOf<F>>(id);
+  }
+
+  toString(): string {
+    return `<@task: ${this.name}>`;
+  }
+}
+
+function localHeaders(name: string, id: string): TaskHeaders {
+  return {
+    lang: 'py',
+    task: name,
+    id,
+    shadow: null,
+    eta: null,
+    expires: null,
+    group: null,
+    group_index: null,
+    retries: 0,
+    timelimit: [null, null],
+    root_id: id,
+    parent_id: null,
+    argsrepr: '',
+    kwargsrepr: '',
+    origin: '',
+    ignore_result: true,
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * The classic worker: a driver of the executor over `broker.consume`. It adds prefetch
+ * (concurrency × prefetch multiplier), run slots, remote control, log lines and stats, and a
+ * graceful stop. Every message's fate is decided by the executor.
+ */
+import { EventEmitter, setMaxListeners } from 'node:events';
+import { availableParallelism, hostname as osHostname } from 'node:os';
+import type { Settings } from '../config/settings.js';
+import { type ExecutorEvent, type RunnableTask, executeDelivery } from '../executor.js';
+import { type Logger, silentLogger } from '../log.js';
+import type { Broker, Consumer, Delivery, ResultBackend } from '../ports.js';
+import { RateLimiter } from '../rate-limit.js';
+import { redact } from '../registry.js';
+import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
+import { RevokedIds } from './revoked-ids.js';
+import { Semaphore } from './semaphore.js';
+import { logTaskEvent } from './task-log.js';
+
+/** What the worker needs from its app. */
+export interface WorkerApp {
+  readonly conf: Readonly<Settings>;
+  broker(): Promise<Broker>;
+  backend(): Promise<ResultBackend>;
+  /** Registered tasks with their options resolved (annotations applied). */
+  runnableTasks(): Map<string, RunnableTask>;
+}
+
+export interface WorkerOptions {
+  /** Node name; default `celery@<host>`, as Celery's. */
+  hostname?: string;
+  /** Tasks run at once; default worker_concurrency, else the CPU count. */
+  concurrency?: number;
+  /** Queues to consume; default [task_default_queue]. */
+  queues?: string[];
+  prefetchMultiplier?: number;
+  logger?: Logger;
+  /** How long stop() lets running tasks finish (default 30 s). */
+  shutdownGraceMs?: number;
+}
+
+// AMQP's largest prefetch count: what "no limit" (multiplier 0) becomes.
+const UNLIMITED_PREFETCH = 65_535;
+
+export class Worker extends EventEmitter {
+  readonly hostname: string;
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly prefetch: number;
+  readonly rateLimiter = new RateLimiter();
+  readonly revoked = new RevokedIds();
+  readonly processed: Record<string, number> = {};
+  startedAt = 0;
+
+  private readonly log: Logger;
+  private readonly graceMs: number;
+  /** Deliveries being decided, by task id, with when each started running (null: waiting). */
+  private readonly held = new Map<Delivery, { timeStart: number | null }>();
+  private readonly heldByMessage = new Map<unknown, { timeStart: number | null }>();
+  private readonly shutdown = new AbortController();
+  private consumer: Consumer | undefined;
+  private stopControl: (() => Promise<void>) | undefined;
+  private tasks = new Map<string, RunnableTask>();
+  private brokerUrl = '';
+
+  constructor(
+    private readonly app: WorkerApp,
+    opts: WorkerOptions = {},
+  ) {
+    super();
+    const conf = app.conf;
+    this.hostname = opts.hostname ?? `celery@${osHostname()}`;
+    this.queues = opts.queues?.length ? opts.queues : [conf.task_default_queue];
+    this.concurrency = opts.concurrency ?? conf.worker_concurrency ?? availableParallelism();
+    const multiplier = opts.prefetchMultiplier ?? conf.worker_prefetch_multiplier;
+    this.prefetch = multiplier === 0 ? UNLIMITED_PREFETCH : this.concurrency * multiplier;
+    this.log = opts.logger ?? silentLogger;
+    this.graceMs = opts.shutdownGraceMs ?? 30_000;
+    // Every delivery waiting for a slot or a rate-limit token listens to this one signal.
+    setMaxListeners(0, this.shutdown.signal);
+  }
+
+  async start(): Promise<void> {
+    const conf = this.app.conf;
+    const [broker, backend] = await Promise.all([this.app.broker(), this.app.backend()]);
+    this.brokerUrl = redact(broker.url);
+    this.tasks = this.app.runnableTasks();
+    for (const task of this.tasks.values()) this.rateLimiter.set(task.name, task.options.rateLimit ?? conf.task_default_rate_limit);
+    const slots = new Semaphore(this.concurrency);
+    const deps = {
+      tasks: this.tasks,
+      backend,
+      settings: {
+        acceptContent: conf.accept_content,
+        ignoreResult: conf.task_ignore_result,
+        trackStarted: conf.task_track_started,
+        acksLate: conf.task_acks_late,
+        timeLimit: conf.task_time_limit,
+        softTimeLimit: conf.task_soft_time_limit,
+        resultExtended: conf.result_extended,
+        disableRateLimits: conf.worker_disable_rate_limits,
+      },
+      rateLimiter: this.rateLimiter,
+      slots,
+      hostname: this.hostname,
+      isRevoked: (id: string) => this.revoked.has(id),
+      republish: (m: Parameters<Broker['publish']>[1][number]) => broker.publish(m.queue, [m]),
+      shutdown: this.shutdown.signal,
+      onEvent: (e: ExecutorEvent) => this.onEvent(e),
+    };
+    this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues }, async (c) =>
+      handleControl(this.state(), c),
+    );
+    this.startedAt = Date.now();
+    this.consumer = await broker.consume(
+      this.queues,
+      async (delivery) => {
+        const entry: { timeStart: number | null } = { timeStart: null };
+        this.held.set(delivery, entry);
+        if (delivery.message) this.heldByMessage.set(delivery.message, entry);
+        try {
+          await executeDelivery(delivery, deps);
+        } catch (error) {
+          // Not settled: the message comes back after its lease. The worker keeps going.
+          this.onEvent({
+            type: 'internal-error',
+            id: delivery.message?.headers.id,
+            name: delivery.message?.headers.task,
+            during: 'executing',
+            error,
+          });
+        } finally {
+          this.held.delete(delivery);
+          this.heldByMessage.delete(delivery.message);
+          this.emit('settled');
+        }
+      },
+      { prefetch: this.prefetch },
+    );
+    this.emit('ready');
+  }
+
+  /** Stop taking messages, hand back those not started, let running tasks finish within the grace period. */
+  async stop(): Promise<void> {
+    if (this.shutdown.signal.aborted) return;
+    this.log.info(
+      `${this.hostname}: warm shutdown (waiting up to ${this.graceMs / 1000}s for ${this.requests(true).length} running task(s))`,
+    );
+    await this.consumer?.stop();
+    this.shutdown.abort(new Error('worker stopping'));
+    const deadline = Date.now() + this.graceMs;
+    while (this.held.size > 0 && Date.now() < deadline) await onceOrTimeout(this, 'settled', deadline - Date.now());
+    for (const delivery of this.held.keys()) {
+      // Past the grace period: give the message back now rather than after its lease. The task
+      // function cannot be stopped (JS), so it may still finish here; a second settle is a no-op.
+      const h = delivery.message?.headers;
+      this.log.warning(`Task ${h?.task}[${h?.id}] did not finish within the grace period: handed back`);
+      await delivery.retryLater(0).catch(() => undefined);
+    }
+    await this.stopControl?.();
+    this.emit('stopped');
+  }
+
+  /** Requests as `inspect active` (running) or `inspect reserved` (waiting) lists them. */
+  private requests(running: boolean): RequestInfo[] {
+    return [...this.held]
+      .filter(([d, h]) => d.message && (h.timeStart !== null) === running)
+      .map(([d, h]) => requestInfo(d, h.timeStart, this.hostname));
+  }
+
+  private onEvent(e: ExecutorEvent): void {
+    logTaskEvent(this.log, e);
+    if (e.type === 'started') {
+      const entry = this.heldByMessage.get(e.message);
+      if (entry) entry.timeStart = Date.now() / 1000;
+    }
+    if (e.type === 'succeeded' || e.type === 'failed') this.processed[e.name] = (this.processed[e.name] ?? 0) + 1;
+    this.emit(e.type, e);
+    this.emit('event', e);
+  }
+
+  private state(): WorkerState {
+    return {
+      hostname: this.hostname,
+      concurrency: this.concurrency,
+      prefetch: this.prefetch,
+      queues: this.queues,
+      brokerUrl: this.brokerUrl,
+      startedAt: this.startedAt,
+      processed: this.processed,
+      revoked: this.revoked,
+      rateLimiter: this.rateLimiter,
+      rateLimitsDisabled: this.app.conf.worker_disable_rate_limits,
+      taskNames: () => [...this.tasks.keys()].sort(),
+      active: () => this.requests(true),
+      reserved: () => this.requests(false),
+    };
+  }
+}
+
+function requestInfo(d: Delivery, timeStart: number | null, hostname: string): RequestInfo {
+  const m = d.message as NonNullable<Delivery['message']>;
+  let args: unknown[] = [];
+  let kwargs: Record<string, unknown> = {};
+  try {
+    [args, kwargs] = JSON.parse(m.body) as [unknown[], Record<string, unknown>];
+  } catch {
+    // a malformed body is the executor's to report
+  }
+  return {
+    id: m.headers.id,
+    name: m.headers.task,
+    args,
+    kwargs,
+    type: m.headers.task,
+    hostname,
+    time_start: timeStart,
+    acknowledged: false,
+    delivery_info: { exchange: '', routing_key: d.queue, priority: m.properties?.priority ?? 0, redelivered: d.receiveCount > 1 },
+    worker_pid: process.pid,
+  };
+}
+
+function onceOrTimeout(emitter: EventEmitter, event: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, Math.max(0, ms));
+    function done() {
+      clearTimeout(timer);
+      emitter.off(event, done);
+      resolve();
+    }
+    emitter.on(event, done);
+  });
+}

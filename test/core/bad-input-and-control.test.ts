@@ -1,0 +1,182 @@
+/** Bad input is dead-lettered with its reason and the worker keeps going; remote control replies. */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { App } from '../../core/app.js';
+import type { RemoteTaskError } from '../../core/errors.js';
+import { buildTaskMessage } from '../../core/message-builder.js';
+import type { Broker } from '../../core/ports.js';
+import type { Worker } from '../../core/worker/worker.js';
+import { gate, memoryApp, nextEvent, startWorker } from './helpers.js';
+
+let app: App;
+let worker: Worker | undefined;
+
+afterEach(async () => {
+  await worker?.stop();
+  worker = undefined;
+  await app.close();
+});
+
+function withAdd(a: App) {
+  return a.task(function add(x: number, y: number) {
+    return x + y;
+  });
+}
+
+function message(name: string, queue = 'celery') {
+  return buildTaskMessage({
+    name,
+    args: [1, 2],
+    kwargs: {},
+    queue,
+    call: {},
+    task: {},
+    defaults: { ignoreResult: false, priority: null, timeLimit: null, softTimeLimit: null },
+    replyTo: 'test',
+  });
+}
+
+async function deadLetters(a: App) {
+  const broker = (await a.broker()) as Broker;
+  return (await broker.deadLetters?.()) ?? [];
+}
+
+describe('bad input', () => {
+  it('an unknown task is stored as FAILURE NotRegistered, dead-lettered with the reason, and the worker keeps running', async () => {
+    app = memoryApp();
+    const add = withAdd(app);
+    worker = await startWorker(app);
+    const rejectedSoon = nextEvent(worker, 'rejected');
+    const r = await app.sendTask('tasks.nope', []);
+    const rejected = await rejectedSoon;
+    expect(rejected.reason).toContain("unknown task 'tasks.nope'");
+    const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('NotRegistered');
+    expect(err.message).toContain("'tasks.nope' is not registered");
+    expect((await deadLetters(app)).map((d) => d.reason)).toEqual([rejected.reason]);
+    expect(await (await add.delay(1, 1)).get({ timeout: 5000 })).toBe(2);
+  });
+
+  it('a content type not in accept_content is dead-lettered', async () => {
+    app = memoryApp();
+    const add = withAdd(app);
+    worker = await startWorker(app);
+    const m = { ...message('tasks.add'), contentType: 'application/x-python-serialize' };
+    const rejectedSoon = nextEvent(worker, 'rejected');
+    await (await app.broker()).publish('celery', [m]);
+    const rejected = await rejectedSoon;
+    expect(rejected.reason).toContain("content type 'application/x-python-serialize' is not in accept_content");
+    expect(await (await app.backend()).get(m.headers.id)).toBeUndefined();
+    expect(await (await add.delay(2, 2)).get({ timeout: 5000 })).toBe(4);
+  });
+
+  it('a malformed envelope and a malformed body are dead-lettered with their reasons', async () => {
+    app = memoryApp();
+    const add = withAdd(app);
+    worker = await startWorker(app);
+    const broker = (await app.broker()) as Broker & { publishRaw(q: string, raws: string[]): Promise<void> };
+    const firstRejected = nextEvent(worker, 'rejected');
+    await broker.publishRaw('celery', ['this is not an envelope']);
+    const first = await firstRejected;
+    expect(first.reason).toMatch(/^malformed message/);
+    const secondRejected = nextEvent(worker, 'rejected');
+    await broker.publish('celery', [{ ...message('tasks.add'), body: '[1, 2' }]);
+    const second = await secondRejected;
+    expect(second.reason).toMatch(/^malformed message: body is not (valid )?JSON/);
+    expect(await deadLetters(app)).toHaveLength(2);
+    expect(await (await add.delay(3, 3)).get({ timeout: 5000 })).toBe(6);
+  });
+
+  it('an argument JSON cannot carry fails at send time', async () => {
+    app = memoryApp();
+    const echo = app.task('tasks.echo', (v: unknown) => v);
+    await expect(echo.delay(new Map())).rejects.toThrow(/args\[0\]/);
+  });
+});
+
+describe('remote control', () => {
+  it('ping answers pong from each worker', async () => {
+    app = memoryApp();
+    withAdd(app);
+    worker = await startWorker(app);
+    expect(await app.control.ping({ timeoutMs: 300 })).toEqual([{ 'w1@test': { ok: 'pong' } }]);
+  });
+
+  it("rate_limit answers as Celery's worker does and takes effect", async () => {
+    app = memoryApp();
+    withAdd(app);
+    worker = await startWorker(app);
+    expect(await app.control.rateLimit('tasks.add', '10/m', { timeoutMs: 300 })).toEqual([
+      { 'w1@test': { ok: 'new rate limit set successfully' } },
+    ]);
+    expect(worker.rateLimiter.get('tasks.add')).toBeCloseTo(10 / 60);
+    expect(await app.control.rateLimit('tasks.add', null, { timeoutMs: 300 })).toEqual([
+      { 'w1@test': { ok: 'rate limit disabled successfully' } },
+    ]);
+    expect(worker.rateLimiter.get('tasks.add')).toBeNull();
+    expect(await app.control.rateLimit('tasks.nope', '1/s', { timeoutMs: 300 })).toEqual([{ 'w1@test': { error: 'unknown task' } }]);
+  });
+
+  it('inspect registered, active and stats describe the worker', async () => {
+    app = memoryApp();
+    withAdd(app);
+    const g = gate();
+    const slow = app.task('tasks.slow', () => g.wait);
+    worker = await startWorker(app);
+    const started = nextEvent(worker, 'started');
+    const r = await slow.delay();
+    await started;
+    const [registered] = await app.control.inspect('registered', { timeoutMs: 300 });
+    expect(registered).toEqual({ 'w1@test': ['tasks.add', 'tasks.slow'] });
+    const [active] = await app.control.inspect('active', { timeoutMs: 300 });
+    expect((active?.['w1@test'] as Array<{ id: string }> | undefined)?.map((a) => a.id)).toEqual([r.id]);
+    g.open();
+    await r.get({ timeout: 5000 });
+    const [stats] = await app.control.inspect('stats', { timeoutMs: 300 });
+    expect((stats?.['w1@test'] as { total: Record<string, number> } | undefined)?.total).toEqual({ 'tasks.slow': 1 });
+  });
+
+  it('a revoked task is discarded as REVOKED when it comes up', async () => {
+    app = memoryApp();
+    let ran = false;
+    const t = app.task('tasks.t', () => {
+      ran = true;
+    });
+    worker = await startWorker(app);
+    const r = await t.applyAsync([], {}, { countdown: 0.3 });
+    expect(await app.control.revoke(r.id, { timeoutMs: 300 })).toEqual([{ 'w1@test': { ok: `tasks ${r.id} flagged as revoked` } }]);
+    const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('TaskRevokedError');
+    expect(ran).toBe(false);
+    const [revoked] = await app.control.inspect('revoked', { timeoutMs: 300 });
+    expect(revoked).toEqual({ 'w1@test': [r.id] });
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('stop() lets the running task finish and hands back the ones not started', async () => {
+    app = memoryApp();
+    const g = gate();
+    const ran: string[] = [];
+    const slow = app.task('tasks.slow', async (label: string) => {
+      ran.push(label);
+      await g.wait;
+      return label;
+    });
+    worker = await startWorker(app, { concurrency: 1 });
+    const startedA = nextEvent(worker, 'started');
+    const a = await slow.delay('a');
+    await startedA;
+    const receivedB = nextEvent(worker, 'received', (e) => e.id !== a.id);
+    await slow.delay('b');
+    await receivedB;
+    const handedBack = nextEvent(worker, 'handed-back');
+    const stopping = worker.stop();
+    await handedBack;
+    g.open();
+    await stopping;
+    worker = undefined;
+    expect(ran).toEqual(['a']);
+    expect(await a.get({ timeout: 5000 })).toBe('a');
+    expect(await (await app.broker()).size?.('celery')).toBe(1);
+  });
+});

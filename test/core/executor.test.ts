@@ -1,0 +1,173 @@
+/**
+ * The executor's settle rules, seen from the Delivery port: what it calls, in which order.
+ * The delivery records calls; the backend is the real memory:// one (failures injected by wrapping it).
+ */
+import { describe, expect, it } from 'vitest';
+import { createApp } from '../../core/app.js';
+import { type ExecutorDeps, executeDelivery } from '../../core/executor.js';
+import { buildTaskMessage } from '../../core/message-builder.js';
+import type { TaskMessage } from '../../core/message.js';
+import type { Delivery, ResultBackend } from '../../core/ports.js';
+import { RateLimiter } from '../../core/rate-limit.js';
+import { Semaphore } from '../../core/worker/semaphore.js';
+import { freshMemoryUrl, gate, until } from './helpers.js';
+
+function message(name: string, extra: Partial<TaskMessage['headers']> = {}): TaskMessage {
+  const m = buildTaskMessage({
+    name,
+    args: [2, 3],
+    kwargs: {},
+    queue: 'celery',
+    call: {},
+    task: {},
+    defaults: { ignoreResult: false, priority: null, timeLimit: null, softTimeLimit: null },
+    replyTo: 'test',
+  });
+  return { ...m, headers: { ...m.headers, ...extra } };
+}
+
+function recordingDelivery(m: TaskMessage, leaseMs?: number) {
+  const calls: string[] = [];
+  const d: Delivery = {
+    message: m,
+    queue: 'celery',
+    receiveCount: 1,
+    leaseMs,
+    ack: async () => void calls.push('ack'),
+    retryLater: async (ms, replacement) =>
+      void calls.push(`retryLater(${ms > 0 ? '>0' : ms}${replacement ? `, retries=${replacement.headers.retries}` : ''})`),
+    deadLetter: async (reason) => void calls.push(`deadLetter(${reason})`),
+    extendLease: async () => void calls.push('extendLease'),
+  };
+  return { d, calls };
+}
+
+async function setup(fn: (...a: never[]) => unknown, options = {}, wrap: (b: ResultBackend) => ResultBackend = (b) => b) {
+  const app = createApp('tasks', { broker: freshMemoryUrl(), backend: freshMemoryUrl() });
+  const backend = wrap(await app.backend());
+  const log: string[] = [];
+  const deps: ExecutorDeps = {
+    tasks: new Map([['tasks.t', { name: 'tasks.t', fn, options }]]),
+    backend,
+    settings: {
+      acceptContent: ['json'],
+      ignoreResult: false,
+      trackStarted: false,
+      acksLate: true,
+      timeLimit: null,
+      softTimeLimit: null,
+      resultExtended: false,
+      disableRateLimits: false,
+    },
+    rateLimiter: new RateLimiter(),
+    slots: new Semaphore(1),
+    hostname: 'w@test',
+    isRevoked: () => false,
+    onEvent: (e) => log.push(e.type),
+  };
+  return { app, backend, deps, log };
+}
+
+describe('executor', () => {
+  it('stores SUCCESS before the ack (acks_late, the default)', async () => {
+    const order: string[] = [];
+    const { app, deps } = await setup(
+      (x: number, y: number) => x + y,
+      {},
+      (b) =>
+        ({
+          ...b,
+          url: b.url,
+          store: async (id, meta) => {
+            order.push(`store ${meta.status}`);
+            await b.store(id, meta);
+          },
+          get: (id) => b.get(id),
+        }) as ResultBackend,
+    );
+    const m = message('tasks.t');
+    const { d, calls } = recordingDelivery(m);
+    d.ack = async () => void order.push('ack');
+    expect(await executeDelivery(d, deps)).toBe('acked');
+    expect(order).toEqual(['store SUCCESS', 'ack']);
+    expect(calls).toEqual([]);
+    expect((await deps.backend.get(m.headers.id))?.result).toBe(5);
+    await app.close();
+  });
+
+  it('a task with acksLate: false is acked before it runs', async () => {
+    const order: string[] = [];
+    const { app, deps } = await setup(() => void order.push('run'), { acksLate: false });
+    const { d } = recordingDelivery(message('tasks.t'));
+    d.ack = async () => void order.push('ack');
+    await executeDelivery(d, deps);
+    expect(order).toEqual(['ack', 'run']);
+    await app.close();
+  });
+
+  it('a result that cannot be stored is not acked: the message is handed back', async () => {
+    const { app, deps, log } = await setup(
+      () => 1,
+      {},
+      (b) => ({ url: b.url, store: async () => Promise.reject(new Error('disk full')), get: b.get.bind(b) }) as unknown as ResultBackend,
+    );
+    const { d, calls } = recordingDelivery(message('tasks.t'));
+    expect(await executeDelivery(d, deps)).toBe('store-failed');
+    expect(calls).toEqual(['retryLater(>0)']);
+    expect(log).toContain('internal-error');
+    expect(log).not.toContain('succeeded');
+    await app.close();
+  });
+
+  it('a message whose ETA is ahead is handed back for the remaining time, not held', async () => {
+    let ran = false;
+    const { app, deps } = await setup(() => {
+      ran = true;
+    });
+    const { d, calls } = recordingDelivery(message('tasks.t', { eta: new Date(Date.now() + 60_000).toISOString() }));
+    expect(await executeDelivery(d, deps)).toBe('deferred');
+    expect(calls).toEqual(['retryLater(>0)']);
+    expect(ran).toBe(false);
+    await app.close();
+  });
+
+  it('a retry hands the message back with retries+1', async () => {
+    const { app, deps } = await setup((_x: number, _y: number, ctx: { retry(o: object): never }) => ctx.retry({ countdown: 1 }));
+    const m = message('tasks.t');
+    const { d, calls } = recordingDelivery(m);
+    expect(await executeDelivery(d, deps)).toBe('retried');
+    expect(calls).toEqual(['retryLater(>0, retries=1)']);
+    expect((await deps.backend.get(m.headers.id))?.status).toBe('RETRY');
+    await app.close();
+  });
+
+  it('the lease is extended while a long task runs', async () => {
+    const g = gate();
+    const { app, deps } = await setup(() => g.wait);
+    const { d, calls } = recordingDelivery(message('tasks.t'), 60);
+    const done = executeDelivery(d, deps);
+    await until(() => calls.filter((c) => c === 'extendLease').length >= 2, 5000, 'two lease extensions');
+    g.open();
+    expect(await done).toBe('acked');
+    await app.close();
+  });
+
+  it('a revoked id is stored REVOKED and acked without running', async () => {
+    let ran = false;
+    const { app, deps } = await setup(() => {
+      ran = true;
+    });
+    const m = message('tasks.t');
+    deps.isRevoked = (id) => id === m.headers.id;
+    const { d, calls } = recordingDelivery(m);
+    expect(await executeDelivery(d, deps)).toBe('acked');
+    expect(calls).toEqual(['ack']);
+    expect(ran).toBe(false);
+    expect((await deps.backend.get(m.headers.id))?.result).toEqual({
+      exc_type: 'TaskRevokedError',
+      exc_message: ['revoked'],
+      exc_module: 'celery.exceptions',
+    });
+    await app.close();
+  });
+});

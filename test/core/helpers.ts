@@ -1,0 +1,64 @@
+/** Shared helpers for the core tests: a fresh app per test, and waiting on events with deadlines. */
+import type { EventEmitter } from 'node:events';
+import { type App, type AppOptions, createApp } from '../../core/app.js';
+import type { ExecutorEvent } from '../../core/executor.js';
+import type { Worker, WorkerOptions } from '../../core/worker/worker.js';
+
+let counter = 0;
+
+/** A memory:// URL nobody else uses, so tests do not share queues. */
+export function freshMemoryUrl(): string {
+  return `memory://core-test-${process.pid}-${++counter}`;
+}
+
+export function memoryApp(settings: AppOptions = {}): App {
+  const url = freshMemoryUrl();
+  return createApp('tasks', { broker: url, backend: url, ...settings });
+}
+
+export async function startWorker(app: App, opts: WorkerOptions = {}): Promise<Worker> {
+  const worker = app.worker({ hostname: 'w1@test', concurrency: 2, ...opts });
+  await worker.start();
+  return worker;
+}
+
+/** Resolves with the next event of `type` (matching `where`), or fails after `timeoutMs`. */
+export function nextEvent<T extends ExecutorEvent['type']>(
+  emitter: EventEmitter,
+  type: T,
+  where: (e: Extract<ExecutorEvent, { type: T }>) => boolean = () => true,
+  timeoutMs = 10_000,
+): Promise<Extract<ExecutorEvent, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(type, on);
+      reject(new Error(`no '${type}' event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    function on(e: Extract<ExecutorEvent, { type: T }>) {
+      if (!where(e)) return;
+      clearTimeout(timer);
+      emitter.off(type, on);
+      resolve(e);
+    }
+    emitter.on(type, on);
+  });
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A promise the test opens when it wants (a task waits on it). */
+export function gate(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => {
+    open = r;
+  });
+  return { wait, open };
+}

@@ -1,0 +1,183 @@
+/** Retries, ETA/countdown, expiry, rate limits and time limits, as the executor applies them. */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { App } from '../../core/app.js';
+import type { RemoteTaskError } from '../../core/errors.js';
+import type { TaskContext } from '../../core/task-context.js';
+import type { Worker } from '../../core/worker/worker.js';
+import { gate, memoryApp, nextEvent, startWorker } from './helpers.js';
+
+let app: App;
+let worker: Worker | undefined;
+
+afterEach(async () => {
+  await worker?.stop();
+  worker = undefined;
+  await app.close();
+});
+
+class Flaky extends Error {
+  override name = 'Flaky';
+}
+
+describe('retries', () => {
+  it('ctx.retry({ countdown }) runs the task again with retries+1, storing RETRY in between', async () => {
+    app = memoryApp();
+    const states: string[] = [];
+    const again = app.task('tasks.again', async (ctx: TaskContext) => {
+      if (ctx.retries < 2) ctx.retry({ countdown: 0.05, exc: new Flaky(`attempt ${ctx.retries}`) });
+      return `done after ${ctx.retries}`;
+    });
+    worker = await startWorker(app);
+    worker.on('retried', () => states.push('retried'));
+    const retried = nextEvent(worker, 'retried');
+    const r = await again.delay();
+    const first = await retried;
+    expect(first.retry.message).toBe('Retry in 0s: Flaky("attempt 0")');
+    expect(await r.get({ timeout: 5000 })).toBe('done after 2');
+    expect(states).toEqual(['retried', 'retried']);
+  });
+
+  it('past maxRetries the task fails with the given error', async () => {
+    app = memoryApp();
+    const always = app.task('tasks.always', (ctx: TaskContext) => ctx.retry({ countdown: 0.01, exc: new Flaky('still broken') }), {
+      maxRetries: 1,
+    });
+    worker = await startWorker(app);
+    const r = await always.delay();
+    const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('Flaky');
+    expect(err.message).toBe('still broken');
+  });
+
+  it('past maxRetries without an error the task fails with MaxRetriesExceededError', async () => {
+    app = memoryApp();
+    const always = app.task('tasks.always', (ctx: TaskContext) => ctx.retry({ countdown: 0.01 }), { maxRetries: 2 });
+    worker = await startWorker(app);
+    let retries = 0;
+    worker.on('retried', () => retries++);
+    const r = await always.delay();
+    const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('MaxRetriesExceededError');
+    expect(retries).toBe(2);
+  });
+
+  it('autoretryFor retries listed errors with exponential backoff', async () => {
+    app = memoryApp();
+    const runs: number[] = [];
+    const flaky = app.task(
+      'tasks.flaky',
+      () => {
+        runs.push(performance.now());
+        if (runs.length < 3) throw new Flaky('not yet');
+        return 'ok';
+      },
+      { autoretryFor: [Flaky], retryBackoff: 0.1, retryJitter: false },
+    );
+    worker = await startWorker(app);
+    const r = await flaky.delay();
+    expect(await r.get({ timeout: 5000 })).toBe('ok');
+    expect(runs).toHaveLength(3);
+    // backoff: 0.1·2^0 = 100 ms, then 0.1·2^1 = 200 ms
+    const [a = 0, b = 0, c = 0] = runs;
+    expect(b - a).toBeGreaterThanOrEqual(95);
+    expect(c - b).toBeGreaterThanOrEqual(195);
+  });
+
+  it('an error not listed in autoretryFor fails at once', async () => {
+    app = memoryApp();
+    let runs = 0;
+    const t = app.task(
+      'tasks.t',
+      () => {
+        runs++;
+        throw new RangeError('no');
+      },
+      { autoretryFor: [Flaky] },
+    );
+    worker = await startWorker(app);
+    const err = (await (await t.delay()).get({ timeout: 5000 }).catch((e: unknown) => e)) as Error;
+    expect(err.name).toBe('RangeError');
+    expect(runs).toBe(1);
+  });
+});
+
+describe('ETA and expiry', () => {
+  it('a countdown task does not run before its time', async () => {
+    app = memoryApp();
+    const stamp = app.task('tasks.stamp', () => Date.now());
+    worker = await startWorker(app);
+    const sent = Date.now();
+    const r = await stamp.applyAsync([], {}, { countdown: 0.3 });
+    const ranAt = await r.get({ timeout: 5000 });
+    expect(ranAt - sent).toBeGreaterThanOrEqual(300);
+  });
+
+  it('an expired task is REVOKED instead of run', async () => {
+    app = memoryApp();
+    let ran = false;
+    const t = app.task('tasks.t', () => {
+      ran = true;
+    });
+    worker = await startWorker(app);
+    const revokedSoon = nextEvent(worker, 'revoked');
+    const r = await t.applyAsync([], {}, { countdown: 0.2, expires: 0.05 });
+    const revoked = await revokedSoon;
+    expect(revoked.reason).toBe('expired');
+    const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('TaskRevokedError');
+    expect(r.state).toBe('REVOKED');
+    expect(ran).toBe(false);
+  });
+});
+
+describe('rate limits', () => {
+  it("'5/s' spaces the starts of a task 200 ms apart", async () => {
+    app = memoryApp();
+    const starts: number[] = [];
+    const limited = app.task(
+      'tasks.limited',
+      () => {
+        starts.push(performance.now());
+      },
+      { rateLimit: '5/s' },
+    );
+    worker = await startWorker(app, { concurrency: 4 });
+    const results = await Promise.all([1, 2, 3, 4].map(() => limited.delay()));
+    await Promise.all(results.map((r) => r.get({ timeout: 5000 })));
+    starts.sort((a, b) => a - b);
+    const gaps = starts.slice(1).map((t, i) => t - (starts[i] ?? 0));
+    expect(gaps).toHaveLength(3);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(190);
+  });
+});
+
+describe('time limits', () => {
+  it('the soft time limit fires the task signal', async () => {
+    app = memoryApp();
+    const patient = app.task(
+      'tasks.patient',
+      (ctx: TaskContext) =>
+        new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve((ctx.signal.reason as Error).name))),
+      { softTimeLimit: 0.1 },
+    );
+    worker = await startWorker(app);
+    expect(await (await patient.delay()).get({ timeout: 5000 })).toBe('SoftTimeLimitExceeded');
+  });
+
+  it('the hard time limit stores FAILURE TimeLimitExceeded and frees the slot for the next task', async () => {
+    app = memoryApp();
+    const never = gate();
+    const stuck = app.task('tasks.stuck', () => never.wait, { timeLimit: 0.2 });
+    const add = app.task(function add(x: number, y: number) {
+      return x + y;
+    });
+    worker = await startWorker(app, { concurrency: 1 });
+    const r1 = await stuck.delay();
+    const r2 = await add.delay(1, 2);
+    const err = (await r1.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('TimeLimitExceeded');
+    expect(err.excArgs).toEqual([0.2]);
+    expect(await r2.get({ timeout: 5000 })).toBe(3);
+    never.open();
+  });
+});
