@@ -1,0 +1,65 @@
+/**
+ * `celeriac call NAME [ARGS_JSON]`: send a task by name (no task code needed, like
+ * app.sendTask) and print its id, or with --wait its result as JSON.
+ */
+import { type Command, Option } from 'commander';
+import { RemoteTaskError, TimeoutError } from '../../errors.js';
+import { CliExit } from '../exit.js';
+import { type AppOptions, loadApp } from '../load-app.js';
+import { isoDate, jsonArray, jsonObject, seconds, secondsToMs } from '../parse.js';
+
+interface CallOptions extends AppOptions {
+  kwargs?: Record<string, unknown>;
+  countdown?: number;
+  eta?: Date;
+  expires?: number;
+  queue?: string;
+  wait?: boolean;
+  timeout?: number;
+}
+
+export function registerCall(program: Command): void {
+  program
+    .command('call')
+    .description('Send a task by name and print its id (or, with --wait, its result)')
+    .argument('<name>', "the task's registered name, e.g. tasks.add")
+    .argument('[args]', "positional arguments as a JSON array, e.g. '[4, 4]'", jsonArray)
+    .option('--kwargs <json>', 'keyword arguments as a JSON object', jsonObject)
+    .addOption(new Option('--countdown <seconds>', 'run no earlier than this many seconds from now').argParser(seconds).conflicts('eta'))
+    .option('--eta <iso>', 'run no earlier than this date-time (ISO 8601)', isoDate)
+    .option('--expires <seconds>', 'revoke instead of running when not started within this many seconds', seconds)
+    .option('--queue <queue>', 'send to this queue instead of the routed one')
+    .option('--wait', 'wait for the result and print it as JSON')
+    .option('--timeout <seconds>', 'with --wait: give up after this many seconds (default: wait forever)', secondsToMs)
+    .action(async (name: string, args: unknown[] | undefined, _opts: unknown, cmd: Command) => {
+      await callTask(name, args ?? [], cmd.optsWithGlobals<CallOptions>());
+    });
+}
+
+async function callTask(name: string, args: unknown[], opts: CallOptions): Promise<void> {
+  if (opts.timeout !== undefined && !opts.wait) throw new CliExit('--timeout only applies with --wait', 2);
+  const app = await loadApp(opts);
+  try {
+    const result = await app.sendTask(name, args, opts.kwargs ?? {}, {
+      countdown: opts.countdown,
+      eta: opts.eta,
+      expires: opts.expires,
+      queue: opts.queue,
+    });
+    if (!opts.wait) {
+      process.stdout.write(`${result.id}\n`);
+      return;
+    }
+    try {
+      const value = await result.get({ timeout: opts.timeout });
+      process.stdout.write(`${JSON.stringify(value ?? null)}\n`);
+    } catch (err) {
+      // The task's own failure is its outcome, not a CLI error: print it as Celery names it.
+      if (err instanceof RemoteTaskError) throw new CliExit(`${err.name}: ${err.message}`);
+      if (err instanceof TimeoutError) throw new CliExit(`${err.message} (task id ${result.id})`);
+      throw err;
+    }
+  } finally {
+    await app.close();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `celeriac control rate_limit TASK RATE` and `control revoke ID...`: change running workers
+ * (remote control, §6). Each node answers `worker@host: OK` and its message, as in the seed.
+ */
+import type { Command } from 'commander';
+import type { App } from '../../app.js';
+import type { ControlReply } from '../../ports.js';
+import { parseRate } from '../../rate-limit.js';
+import { redact } from '../../registry.js';
+import { type AppOptions, loadApp } from '../load-app.js';
+import { destinationOption, type RemoteOptions, timeoutOption } from '../remote-options.js';
+import { nodeReplies, noReplies, payloadLines, statusOf } from '../replies.js';
+
+type ControlOptions = AppOptions & RemoteOptions;
+
+export function registerControl(program: Command): void {
+  const control = program.command('control').description('Change running workers: rate_limit, revoke');
+  control
+    .command('rate_limit')
+    .description("Set a task's rate limit on the workers ('10/s', '10/m', '10/h'; 0 turns it off)")
+    .argument('<task>', 'task name, e.g. tasks.add')
+    .argument('<rate>', 'tokens per second, minute or hour')
+    .addOption(timeoutOption())
+    .addOption(destinationOption())
+    .action(async (task: string, rate: string, _opts: unknown, cmd: Command) => {
+      parseRate(rate); // a bad rate fails here, with the accepted forms, before anything is sent
+      const opts = cmd.optsWithGlobals<ControlOptions>();
+      await withReplies(opts, (app) => app.control.rateLimit(task, rate, { destination: opts.destination, timeoutMs: opts.timeout }));
+    });
+  control
+    .command('revoke')
+    .description('Revoke tasks: workers skip them (they are not stopped if already running)')
+    .argument('<ids...>', 'task ids')
+    .addOption(timeoutOption())
+    .action(async (ids: string[], _opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ControlOptions>();
+      await withReplies(opts, (app) => app.control.revoke(ids, { timeoutMs: opts.timeout }));
+    });
+}
+
+async function withReplies(opts: ControlOptions, send: (app: App) => Promise<ControlReply[]>): Promise<void> {
+  const app = await loadApp(opts);
+  try {
+    const replies = await send(app);
+    if (!replies.length) throw noReplies(opts.timeout, redact(app.brokerUrl()));
+    const nodes = nodeReplies(replies);
+    process.stdout.write(`${nodes.flatMap((n) => [`${n.node}: ${statusOf(n)}`, ...payloadLines(n.payload)]).join('\n')}\n`);
+    if (nodes.some((n) => n.failed)) process.exitCode = 1;
+  } finally {
+    await app.close();
+  }
+}

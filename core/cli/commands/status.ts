@@ -1,0 +1,25 @@
+/** `celeriac status`: which workers answer a ping (remote control, §6). Exits 1 when none does. */
+import type { Command } from 'commander';
+import { redact } from '../../registry.js';
+import { type AppOptions, loadApp } from '../load-app.js';
+import { type RemoteOptions, timeoutOption } from '../remote-options.js';
+import { nodeReplies, noReplies, onlineSummary, statusOf } from '../replies.js';
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('List the workers that answer, and how many are online')
+    .addOption(timeoutOption())
+    .action(async (_opts: unknown, cmd: Command) => status(cmd.optsWithGlobals<AppOptions & RemoteOptions>()));
+}
+
+async function status(opts: AppOptions & RemoteOptions): Promise<void> {
+  const app = await loadApp(opts);
+  try {
+    const nodes = nodeReplies(await app.control.ping({ timeoutMs: opts.timeout }));
+    if (!nodes.length) throw noReplies(opts.timeout, redact(app.brokerUrl()));
+    process.stdout.write(`${nodes.map((n) => `${n.node}: ${statusOf(n)}`).join('\n')}\n\n${onlineSummary(nodes.length)}\n`);
+  } finally {
+    await app.close();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * `celeriac worker`: run the -A app's tasks from its queues (issue item 9). Prints the banner,
+ * logs through core/log.ts, and shuts down warm on SIGTERM/SIGINT (stop taking, finish
+ * in-flight work within the grace period, hand the rest back); a second SIGINT exits at once.
+ */
+import { hostname as osHostname } from 'node:os';
+import { type Command, InvalidArgumentError } from 'commander';
+import { createLogger, type LogLevel, parseLogLevel } from '../../log.js';
+import { renderBanner } from '../../worker/banner.js';
+import { acquirePidfile, type Pidfile } from '../../worker/pidfile.js';
+import { CliExit } from '../exit.js';
+import { type AppOptions, loadApp } from '../load-app.js';
+import { commaList, positiveInt } from '../parse.js';
+import { celeriacVersion } from '../version.js';
+
+interface WorkerOptions extends AppOptions {
+  loglevel: LogLevel;
+  concurrency?: number;
+  queues?: string[];
+  hostname?: string;
+  pidfile?: string;
+  logfile?: string;
+  prefetchMultiplier?: number;
+}
+
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('Start a worker that runs the tasks of the -A app')
+    .option('-l, --loglevel <level>', 'debug, info, warning, error (or critical)', logLevel, 'warning')
+    .option('-c, --concurrency <n>', 'tasks run at once (default: worker_concurrency, else the CPU count)', positiveInt)
+    .option('-Q, --queues <list>', 'comma-separated queues to consume (default: task_default_queue)', commaList)
+    .option('-n, --hostname <name>', 'node name; %h = host name, %n = its first label, %d = its domain')
+    .option('--pidfile <file>', 'refuse to start while another live worker holds this file')
+    .option('--logfile <file>', 'append log lines to this file instead of stderr')
+    .option('--prefetch-multiplier <n>', 'deliveries held per concurrency slot (default: worker_prefetch_multiplier)', positiveInt)
+    .action(async (_opts: unknown, cmd: Command) => runWorker(cmd.optsWithGlobals<WorkerOptions>()));
+}
+
+async function runWorker(opts: WorkerOptions): Promise<void> {
+  if (!opts.app) throw new CliExit('celeriac worker needs the module that exports your app: celeriac worker -A tasks', 2);
+  const pidfile = opts.pidfile ? acquirePidfile(opts.pidfile) : undefined;
+  try {
+    const app = await loadApp(opts);
+    const logger = createLogger({ level: opts.loglevel, file: opts.logfile });
+    const worker = app.worker({
+      hostname: opts.hostname ? expandHostname(opts.hostname) : undefined,
+      concurrency: opts.concurrency,
+      queues: opts.queues,
+      prefetchMultiplier: opts.prefetchMultiplier,
+      logger,
+    });
+    process.stdout.write(
+      renderBanner({
+        hostname: worker.hostname,
+        version: celeriacVersion(),
+        app: app.main,
+        transport: app.brokerUrl(),
+        results: app.backendUrl(),
+        concurrency: worker.concurrency,
+        prefetchMultiplier: opts.prefetchMultiplier ?? app.conf.worker_prefetch_multiplier,
+        queues: worker.queues,
+        tasks: [...app.tasks.keys()],
+      }),
+    );
+    const stopped = untilShutdown(async () => {
+      await worker.stop();
+      await app.close();
+      logger.close();
+    }, pidfile);
+    await worker.start();
+    logger.info(`${worker.hostname} ready.`);
+    await stopped;
+  } finally {
+    pidfile?.release();
+  }
+}
+
+/**
+ * Resolves once a first SIGTERM/SIGINT has run the warm shutdown. A second SIGINT is the
+ * user insisting (Ctrl-C twice): exit now; in-flight messages come back after their lease.
+ */
+function untilShutdown(shutdown: () => Promise<void>, pidfile: Pidfile | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) {
+        if (signal !== 'SIGINT') return;
+        process.stderr.write('\nworker: Cold shutdown (MainProcess)\n');
+        pidfile?.release();
+        process.exit(130); // 128 + SIGINT, as a shell reports it
+      }
+      stopping = true;
+      process.stderr.write('\nworker: Warm shutdown (MainProcess)\n');
+      shutdown().then(() => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        resolve();
+      }, reject);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+/** Celery's node-name expansions: `-n worker1@%h`. */
+export function expandHostname(name: string, host: string = osHostname()): string {
+  const dot = host.indexOf('.');
+  const short = dot < 0 ? host : host.slice(0, dot);
+  const domain = dot < 0 ? '' : host.slice(dot + 1);
+  return name.replace(/%([hnd%])/g, (_, c: string) => (c === 'h' ? host : c === 'n' ? short : c === 'd' ? domain : '%'));
+}
+
+function logLevel(value: string): LogLevel {
+  try {
+    return parseLogLevel(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}

@@ -1,0 +1,63 @@
+/** Option value parsers shared by the commands; a bad value becomes commander's usage error (exit 2). */
+import { InvalidArgumentError } from 'commander';
+
+export function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('Expected a whole number of 1 or more.');
+  return n;
+}
+
+/** Seconds (may be fractional) → milliseconds. */
+export function secondsToMs(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError('Expected a number of seconds, such as 10 or 0.5.');
+  return Math.round(n * 1000);
+}
+
+export function seconds(value: string): number {
+  return secondsToMs(value) / 1000;
+}
+
+export function isoDate(value: string): Date {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError('Expected an ISO 8601 date-time, such as 2030-01-01T12:00:00Z.');
+  return d;
+}
+
+/** 'a,b, c' → ['a', 'b', 'c']. */
+export function commaList(value: string): string[] {
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (!items.length) throw new InvalidArgumentError('Expected a comma-separated list, such as celery,math.');
+  return items;
+}
+
+export function jsonArray(value: string): unknown[] {
+  const parsed = parseJson(value);
+  if (!Array.isArray(parsed))
+    throw new InvalidArgumentError(`Positional arguments must be a JSON array, such as '[4, 4]'; got ${describe(parsed)}.`);
+  return parsed;
+}
+
+export function jsonObject(value: string): Record<string, unknown> {
+  const parsed = parseJson(value);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidArgumentError(`Keyword arguments must be a JSON object, such as '{"x": 1}'; got ${describe(parsed)}.`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function parseJson(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`Not valid JSON (${(err as Error).message}). Quote it for the shell, e.g. '[4, 4]'.`);
+  }
+}
+
+function describe(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}

@@ -1,0 +1,184 @@
+/**
+ * The `celeriac` commands against one running worker on local://, as a user types them
+ * (issue 2, items 9 and 10).
+ */
+import { hostname } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { celeriac, ensureBuilt, makeProject, WorkerProcess } from './harness.js';
+
+const NODE = `w1@${hostname()}`;
+let project: ReturnType<typeof makeProject>;
+let worker: WorkerProcess;
+const run = (...args: string[]) => celeriac(project.dir, args);
+
+beforeAll(async () => {
+  await ensureBuilt();
+  project = makeProject();
+  worker = new WorkerProcess(project.dir, ['-A', 'tasks', '--loglevel=info', '-c', '2', '-n', 'w1@%h']);
+  await worker.ready();
+}, 240_000);
+
+afterAll(async () => {
+  worker?.kill('SIGTERM');
+  await worker?.exit().catch(() => undefined);
+  project?.cleanup();
+});
+
+describe('celeriac worker', () => {
+  it('prints a banner naming the node, app, transport, results, concurrency, queues and tasks', () => {
+    const banner = worker.stdout;
+    expect(banner).toContain(NODE);
+    expect(banner).toMatch(/\.> app:\s+tasks/);
+    expect(banner).toMatch(/\.> transport:\s+local:\/\/\.celeriac/);
+    expect(banner).toMatch(/\.> results:\s+local:\/\/\.celeriac/);
+    expect(banner).toMatch(/\.> concurrency:\s+2/);
+    expect(banner).toMatch(/\[queues\]\n\.> celery\n/);
+    expect(banner).toMatch(/\[tasks\]\n {2}\. tasks\.add\n {2}\. tasks\.fail\n {2}\. tasks\.marked\n/);
+  });
+
+  it('logs one line when a task is received and one when it succeeded, with its run time', async () => {
+    const sent = await run('call', 'tasks.add', '[2, 3]');
+    expect(sent.code).toBe(0);
+    const id = sent.stdout.trim();
+    await worker.waitFor(new RegExp(`INFO/MainProcess\\] Task tasks\\.add\\[${id}\\] received`));
+    await worker.waitFor(new RegExp(`Task tasks\\.add\\[${id}\\] succeeded in [0-9.]+s: 5`));
+  });
+});
+
+describe('celeriac call', () => {
+  it('prints the task id', async () => {
+    const out = await run('call', 'tasks.add', '[1, 1]');
+    expect(out.code).toBe(0);
+    expect(out.stdout.trim()).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('with --wait prints the result as JSON', async () => {
+    const out = await run('call', 'tasks.add', '[4, 4]', '--wait', '--timeout', '30');
+    expect(out.stderr).toBe('');
+    expect(out.stdout).toBe('8\n');
+    expect(out.code).toBe(0);
+  });
+
+  it('with --wait prints a failed task’s error type and message and exits 1', async () => {
+    const out = await run('call', 'tasks.fail', '["boom"]', '--wait', '--timeout', '30');
+    expect(out.code).toBe(1);
+    expect(out.stderr.trim()).toBe('ValueError: boom');
+    expect(out.stdout).toBe('');
+  });
+
+  it('refuses arguments that are not a JSON array with a usage error (exit 2)', async () => {
+    const bad = await run('call', 'tasks.add', '[4, 4');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/Not valid JSON/);
+    const notArray = await run('call', 'tasks.add', '{"x": 1}');
+    expect(notArray.code).toBe(2);
+    expect(notArray.stderr).toMatch(/must be a JSON array/);
+    expect(bad.stderr + notArray.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+});
+
+describe('celeriac result', () => {
+  it('prints a finished task’s value, and a failed task’s error with exit 1', async () => {
+    const ok = await run('call', 'tasks.add', '[20, 22]', '--wait', '--timeout', '30');
+    expect(ok.stdout).toBe('42\n');
+    const id = (await run('call', 'tasks.add', '[20, 22]')).stdout.trim();
+    await worker.waitFor(new RegExp(`Task tasks\\.add\\[${id}\\] succeeded`));
+    const shown = await run('result', id);
+    expect(shown).toMatchObject({ code: 0, stdout: '42\n' });
+
+    const failedId = (await run('call', 'tasks.fail', '["nope"]')).stdout.trim();
+    await worker.waitFor(new RegExp(`Task tasks\\.fail\\[${failedId}\\] raised`));
+    const failed = await run('result', failedId, '--traceback');
+    expect(failed.code).toBe(1);
+    expect(failed.stderr.trim()).toBe('FAILURE: ValueError: nope');
+    expect(failed.stdout).toMatch(/ValueError: nope\n\s+at /);
+  });
+
+  it('prints PENDING for an id nobody has run', async () => {
+    const out = await run('result', '00000000-0000-4000-8000-000000000000');
+    expect(out).toMatchObject({ code: 0, stdout: 'PENDING\n' });
+  });
+});
+
+describe('remote control', () => {
+  it('inspect ping: every node answers pong', async () => {
+    const out = await run('inspect', 'ping', '--timeout', '3');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe(`-> ${NODE}: OK\n    pong\n\n1 node online.\n`);
+  });
+
+  it('inspect registered lists the tasks', async () => {
+    const out = await run('inspect', 'registered', '--timeout', '3', '-d', NODE);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain(`-> ${NODE}: OK\n`);
+    expect(out.stdout).toMatch(/ {4}\* tasks\.add\n {4}\* tasks\.fail\n {4}\* tasks\.marked\n/);
+  });
+
+  it('control rate_limit answers as Celery does', async () => {
+    const out = await run('control', 'rate_limit', 'tasks.add', '10/m', '--timeout', '3');
+    expect(out.stdout).toBe(`${NODE}: OK\n    new rate limit set successfully\n`);
+    expect(out.code).toBe(0);
+    const off = await run('control', 'rate_limit', 'tasks.add', '0', '--timeout', '3', '-d', NODE);
+    expect(off.stdout).toMatch(/: OK\n {4}rate limit disabled successfully\n/);
+  });
+
+  it('control rate_limit refuses a bad rate before sending anything', async () => {
+    const out = await run('control', 'rate_limit', 'tasks.add', 'ten per minute');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^error: Invalid rate limit 'ten per minute'/);
+    expect(out.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('status lists the nodes online', async () => {
+    const out = await run('status', '--timeout', '3');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe(`${NODE}: OK\n\n1 node online.\n`);
+  });
+
+  it('status exits 1 with a message when no worker answers', async () => {
+    const out = await run('status', '--timeout', '0.5', '--broker', 'local://.celeriac-empty');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^No nodes replied within 0\.5s/);
+  });
+});
+
+describe('celeriac purge', () => {
+  it('-f removes the waiting messages of the named queues', async () => {
+    for (let i = 0; i < 2; i++) expect((await run('call', 'tasks.add', '[1, 2]', '--queue', 'nobody')).code).toBe(0);
+    const purged = await run('purge', '-f', '-Q', 'nobody');
+    expect(purged).toMatchObject({ code: 0, stdout: 'Purged 2 messages from 1 queue (nobody).\n' });
+    const again = await run('purge', '-f', '-Q', 'nobody');
+    expect(again.stdout).toBe('No messages purged from 1 queue (nobody).\n');
+  });
+
+  it('refuses to purge without -f when nobody can confirm', async () => {
+    expect((await run('call', 'tasks.add', '[1, 2]', '--queue', 'kept')).code).toBe(0);
+    const out = await run('purge', '-Q', 'kept');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/pass -f/);
+    expect((await run('purge', '-f', '-Q', 'kept')).stdout).toMatch(/^Purged 1 message from/);
+  });
+});
+
+describe('command line', () => {
+  it('--help lists every command', async () => {
+    const out = await run('--help');
+    expect(out.code).toBe(0);
+    for (const cmd of ['worker', 'call', 'result', 'purge', 'inspect', 'control', 'status', 'check-config']) {
+      expect(out.stdout).toMatch(new RegExp(`^\\s+${cmd}\\b`, 'm'));
+    }
+  });
+
+  it('an unknown command is one line on stderr and exit 2', async () => {
+    const out = await run('wokrer');
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/unknown command 'wokrer'/);
+    expect(out.stderr).toMatch(/worker/);
+  });
+
+  it('an -A module without an app says so', async () => {
+    const out = await run('status', '-A', 'celeriacconfig');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^error: Module 'celeriacconfig' exports no celeriac app/);
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * The worker process's life: its pidfile, a graceful SIGTERM, and a SIGKILL mid-task on
+ * local:// after which a new worker completes the task exactly once (issue 2, "Done when").
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { celeriac, ensureBuilt, makeProject, poll, WorkerProcess } from './harness.js';
+
+let project: ReturnType<typeof makeProject>;
+const workers: WorkerProcess[] = [];
+
+function startWorker(...args: string[]): WorkerProcess {
+  const w = new WorkerProcess(project.dir, ['-A', 'tasks', '--loglevel=info', ...args]);
+  workers.push(w);
+  return w;
+}
+
+const markers = (prefix: 'start' | 'finish') => readdirSync(join(project.dir, 'markers')).filter((f) => f.startsWith(prefix));
+
+function waitForMarkers(prefix: 'start' | 'finish', count: number, timeoutMs = 30_000): Promise<string[]> {
+  return poll(
+    () => (markers(prefix).length >= count ? markers(prefix) : undefined),
+    timeoutMs,
+    () => `expected ${count} ${prefix} marker(s), found ${markers(prefix).length}`,
+  );
+}
+
+beforeAll(ensureBuilt, 240_000);
+beforeEach(() => {
+  project = makeProject();
+});
+afterEach(async () => {
+  for (const w of workers.splice(0)) {
+    w.kill('SIGKILL');
+    await w.exit().catch(() => undefined);
+  }
+  project.cleanup();
+});
+
+describe('worker --pidfile', () => {
+  it('a second worker with the same pidfile refuses to start, naming the holder', async () => {
+    const first = startWorker('--pidfile', 'w.pid', '-n', 'a@test');
+    await first.ready();
+    const pid = readFileSync(join(project.dir, 'w.pid'), 'utf8').trim();
+    expect(pid).toBe(String(first.child.pid));
+
+    const second = startWorker('--pidfile', 'w.pid', '-n', 'b@test');
+    const refused = await second.exit();
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toMatch(new RegExp(`^error: Pidfile .*w\\.pid is held by a running process \\(pid ${pid}\\)`));
+    expect(refused.stdout).not.toContain('[tasks]'); // refused before starting anything
+
+    first.kill('SIGTERM');
+    expect((await first.exit()).code).toBe(0);
+    expect(existsSync(join(project.dir, 'w.pid'))).toBe(false); // removed on exit
+  });
+
+  it('a pidfile left by a killed worker is taken over', async () => {
+    const crashed = startWorker('--pidfile', 'w.pid', '-n', 'a@test');
+    await crashed.ready();
+    crashed.kill('SIGKILL');
+    await crashed.exit();
+    expect(existsSync(join(project.dir, 'w.pid'))).toBe(true);
+
+    const next = startWorker('--pidfile', 'w.pid', '-n', 'a@test');
+    await next.ready();
+    expect(readFileSync(join(project.dir, 'w.pid'), 'utf8').trim()).toBe(String(next.child.pid));
+  });
+});
+
+describe('worker shutdown', () => {
+  it('SIGTERM finishes the running task and exits 0 within the grace period', async () => {
+    const w = startWorker('-n', 'a@test', '-c', '1');
+    await w.ready();
+    const sent = await celeriac(project.dir, ['call', 'tasks.marked', JSON.stringify([join(project.dir, 'markers'), 1000])]);
+    const id = sent.stdout.trim();
+    await waitForMarkers('start', 1);
+
+    w.kill('SIGTERM');
+    const done = await w.exit(20_000);
+    expect(done.code).toBe(0);
+    expect(done.stderr).toContain('Warm shutdown');
+    expect(markers('finish')).toHaveLength(1);
+    expect(done.stderr).toMatch(new RegExp(`Task tasks\\.marked\\[${id}\\] succeeded`));
+    expect((await celeriac(project.dir, ['result', id])).stdout).toBe('1000\n');
+  });
+
+  it('a second SIGINT exits at once and still removes the pidfile', async () => {
+    const w = startWorker('-n', 'a@test', '-c', '1', '--pidfile', 'w.pid');
+    await w.ready();
+    await celeriac(project.dir, ['call', 'tasks.marked', JSON.stringify([join(project.dir, 'markers'), 60_000])]);
+    await waitForMarkers('start', 1);
+    w.kill('SIGINT');
+    await w.waitFor(/Warm shutdown/);
+    w.kill('SIGINT');
+    const done = await w.exit(10_000); // far less than the task's 60 s or the 30 s grace period
+    expect(done.code).toBe(130);
+    expect(done.stderr).toContain('Cold shutdown');
+    expect(markers('finish')).toHaveLength(0);
+    expect(existsSync(join(project.dir, 'w.pid'))).toBe(false);
+  });
+});
+
+describe('worker crash', () => {
+  it('a task whose worker is SIGKILLed mid-run completes exactly once in the next worker', async () => {
+    // A short visibility timeout (broker URL query) brings the unacked message back quickly.
+    const broker = ['--broker', 'local://.celeriac?visibility_timeout=2'];
+    const first = startWorker('-n', 'a@test', '-c', '1', ...broker);
+    await first.ready();
+    // Runs longer than the visibility timeout: the surviving worker must keep its lease.
+    const sent = await celeriac(project.dir, ['call', 'tasks.marked', JSON.stringify([join(project.dir, 'markers'), 2500]), ...broker]);
+    expect(sent.code).toBe(0);
+    const id = sent.stdout.trim();
+    await waitForMarkers('start', 1);
+    first.kill('SIGKILL');
+    expect((await first.exit()).signal).toBe('SIGKILL');
+    expect(markers('finish')).toHaveLength(0);
+
+    const second = startWorker('-n', 'b@test', '-c', '1', ...broker);
+    await second.waitFor(new RegExp(`Task tasks\\.marked\\[${id}\\] succeeded`), 60_000);
+    second.kill('SIGTERM');
+    expect((await second.exit()).code).toBe(0);
+
+    expect(markers('start')).toHaveLength(2); // the killed run and the completed one
+    expect(markers('finish')).toHaveLength(1);
+    expect((await celeriac(project.dir, ['result', id, '-A', 'tasks', ...broker])).stdout).toBe('2500\n');
+    // Acked, not merely finished: nothing is left waiting to run again.
+    expect((await celeriac(project.dir, ['purge', '-f', ...broker])).stdout).toMatch(/^No messages purged/);
+  });
+});
