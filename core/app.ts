@@ -13,13 +13,12 @@ import { ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
 import { type CallOptions, buildTaskMessage } from './message-builder.js';
-import { loadModule } from './module-loader.js';
 import type { Broker, ProviderContext, ResultBackend } from './ports.js';
 import { openBroker, openStore, redact } from './registry.js';
 import { routeFor } from './routing.js';
 import { type ArgsOf, type ResultOf, Task, type TaskFn, type TaskSender } from './task.js';
 import type { TaskOptions } from './task-options.js';
-import { Worker, type WorkerOptions } from './worker/worker.js';
+import type { Worker, WorkerOptions } from './worker/worker.js';
 
 export interface AppOptions extends Partial<Record<keyof Settings, unknown>> {
   /** broker_url. */
@@ -76,7 +75,9 @@ export class App implements TaskSender {
 
   /** Load settings from a module ('celeriacconfig', './config.ts', 'x.json') or take them from an object. */
   async configFromObject(source: string | Record<string, unknown>): Promise<void> {
-    const settings = typeof source === 'string' ? await loadModule(source, { cwd: process.cwd() }) : source;
+    // Loaded on demand: a producer that never reads a config module never loads esbuild.
+    const settings =
+      typeof source === 'string' ? await (await import('./module-loader.js')).loadModule(source, { cwd: process.cwd() }) : source;
     this.conf.fromObject(settings);
   }
 
@@ -151,7 +152,9 @@ export class App implements TaskSender {
     return new Map([...this.#tasks].map(([name, task]) => [name, { name, fn: task.fn, options: this.taskOptions(task) }]));
   }
 
-  worker(options: WorkerOptions = {}): Worker {
+  /** A worker for this app. Async so that the worker code loads only where a worker runs, never in a producer. */
+  async worker(options: WorkerOptions = {}): Promise<Worker> {
+    const { Worker } = await import('./worker/worker.js');
     return new Worker(this, options);
   }
 

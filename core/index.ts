@@ -5,16 +5,7 @@ export { Config } from './config/config.js';
 export type { Settings } from './config/settings.js';
 export { Control, type ControlOptions, type InspectMethod } from './control.js';
 export * from './errors.js';
-export {
-  executeDelivery,
-  type ExecutorDeps,
-  type ExecutorEvent,
-  type ExecutorSettings,
-  type Fate,
-  type RunnableTask,
-  type RunSlots,
-} from './executor.js';
-export { type LogLevel, type Logger, createLogger, parseLogLevel } from './log.js';
+export type { ExecutorEvent, RunnableTask } from './executor.js';
 export type { CallOptions } from './message-builder.js';
 export type { TaskHeaders, TaskMessage } from './message.js';
 export type { Broker, ControlReply, Delivery, KeyValueStore, ProviderFactories, ResultBackend } from './ports.js';
@@ -24,4 +15,6 @@ export * as states from './states.js';
 export { type ArgsOf, type ResultOf, Task } from './task.js';
 export type { RetryOptions, TaskContext } from './task-context.js';
 export type { TaskOptions } from './task-options.js';
-export { Worker, type WorkerOptions } from './worker/worker.js';
+// Worker-side code (the executor, the worker loop, logging) is exported from 'celeriac/worker'
+// so that a producer importing 'celeriac' never loads it.
+export type { Worker, WorkerOptions } from './worker/worker.js';

@@ -14,7 +14,7 @@ function taskLine(e: ExecutorEvent): [LogLevel, string] {
     case 'received':
       return ['info', `Task ${task} received`];
     case 'succeeded':
-      return ['info', `Task ${task} succeeded in ${e.runtimeMs / 1000}s: ${pyRepr(e.result)}`];
+      return ['info', `Task ${task} succeeded in ${Number((e.runtimeMs / 1000).toFixed(6))}s: ${pyRepr(e.result)}`];
     case 'failed':
       return ['error', `Task ${task} raised unexpected: ${errorRepr(e.error)}${e.traceback ? `\n${e.traceback}` : ''}`];
     case 'retried':

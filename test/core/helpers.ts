@@ -17,7 +17,7 @@ export function memoryApp(settings: AppOptions = {}): App {
 }
 
 export async function startWorker(app: App, opts: WorkerOptions = {}): Promise<Worker> {
-  const worker = app.worker({ hostname: 'w1@test', concurrency: 2, ...opts });
+  const worker = await app.worker({ hostname: 'w1@test', concurrency: 2, ...opts });
   await worker.start();
   return worker;
 }

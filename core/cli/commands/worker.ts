@@ -43,7 +43,7 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
   try {
     const app = await loadApp(opts);
     const logger = createLogger({ level: opts.loglevel, file: opts.logfile });
-    const worker = app.worker({
+    const worker = await app.worker({
       hostname: opts.hostname ? expandHostname(opts.hostname) : undefined,
       concurrency: opts.concurrency,
       queues: opts.queues,
