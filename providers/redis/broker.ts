@@ -1,0 +1,204 @@
+/**
+ * redis:// broker: kombu 5.2.4's Redis transport layout (§2), so Python Celery and celeriac
+ * workers share queues. Publish = LPUSH of the §2.1 envelope to the queue's list or priority
+ * sub-list and SADD of the queue's binding; consume = core's pull loop over RedisSource.
+ */
+import type { Redis } from 'ioredis';
+import { Batcher } from '../../core/batcher.js';
+import { encodeEnvelope } from '../../core/envelope.js';
+import { CeleriacError } from '../../core/errors.js';
+import type { TaskMessage } from '../../core/message.js';
+import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery } from '../../core/ports.js';
+import { startPullConsumer } from '../../core/pull-consumer.js';
+import { closeClient, createClient } from './connection.js';
+import type { BrokerContext } from './context.js';
+import { RedisControl } from './control.js';
+import { RedisEvents } from './events.js';
+import { BrokerKeys, bindingMember } from './keys.js';
+import type { RedisBrokerSettings } from './options.js';
+import { Restorer } from './restore.js';
+import { ackMessages } from './scripts/ack-messages.js';
+import { RedisSource } from './source.js';
+
+/** Values per LPUSH: one command per chunk keeps a huge batch from building one giant request. */
+const PUSH_CHUNK = 5000;
+
+export class RedisBroker implements Broker {
+  readonly keys: BrokerKeys;
+  readonly restorer: Restorer;
+  readonly control: RedisControl;
+  readonly events: RedisEvents;
+  readonly #ctx: BrokerContext;
+  readonly #sources = new Set<RedisSource>();
+  readonly #consumers = new Set<Consumer>();
+  /** Queues whose binding this broker has written (kombu declares once per channel). */
+  readonly #declared = new Set<string>();
+  #closed = false;
+
+  constructor(
+    readonly url: string,
+    readonly client: Redis,
+    readonly settings: RedisBrokerSettings,
+  ) {
+    this.keys = new BrokerKeys(settings.keyPrefix);
+    const acks = new Batcher<readonly [string, string], void>(async (items) => {
+      await ackMessages.run(client, [this.keys.unacked, this.keys.unackedIndex], items.flat());
+      return items.map(() => undefined);
+    }, 2000);
+    this.#ctx = {
+      client,
+      keys: this.keys,
+      settings,
+      acks,
+      wake: () => this.#wake(),
+    };
+    this.restorer = new Restorer(this.#ctx);
+    const { db } = settings.connection;
+    this.control = new RedisControl({
+      connect: () => createClient(settings.connection, { name: 'celeriac-control' }),
+      db,
+      keyPrefix: settings.keyPrefix,
+    });
+    this.events = new RedisEvents({
+      client,
+      db,
+      keyPrefix: settings.keyPrefix,
+    });
+  }
+
+  async publish(queue: string, messages: TaskMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const byList = new Map<string, string[]>();
+    for (const m of messages) {
+      const envelope = encodeEnvelope(m, { routingKey: queue });
+      const bytes = Buffer.byteLength(envelope, 'utf8');
+      if (bytes > this.settings.maxMessageBytes) {
+        throw new CeleriacError(
+          `Task ${m.headers.task}[${m.headers.id}] is ${bytes} bytes as a message, over the limit of ${this.settings.maxMessageBytes} bytes: ` +
+            'pass a reference (a key, a URL) instead of the data, or raise the transport option max_message_size.',
+        );
+      }
+      const list = this.keys.list(queue, m.properties.priority);
+      const batch = byList.get(list);
+      if (batch) batch.push(envelope);
+      else byList.set(list, [envelope]);
+    }
+    const declare = !this.#declared.has(queue);
+    const [single] = byList;
+    if (!declare && byList.size === 1 && single && single[1].length <= PUSH_CHUNK) {
+      // The common case (one delay()): one LPUSH, auto-pipelined with everything else this tick.
+      await this.client.lpush(single[0], ...single[1]);
+    } else {
+      // One MULTI: a batch lands whole or not at all. LPUSH with many values keeps their order (FIFO with RPOP).
+      const multi = this.client.multi();
+      if (declare) multi.sadd(this.keys.binding(queue), bindingMember(queue, queue));
+      for (const [list, envelopes] of byList) {
+        for (let i = 0; i < envelopes.length; i += PUSH_CHUNK) multi.lpush(list, ...envelopes.slice(i, i + PUSH_CHUNK));
+      }
+      const results = await multi.exec();
+      const failed = results?.find(([err]) => err);
+      if (failed) throw failed[0];
+      this.#declared.add(queue);
+    }
+    this.#wake();
+  }
+
+  /** Push envelopes as given (tests plant garbage the way a foreign producer could). */
+  async publishRaw(queue: string, raws: string[], priority = 0): Promise<void> {
+    await this.client.lpush(this.keys.list(queue, priority), ...raws);
+    this.#wake();
+  }
+
+  async consume(queues: string[], handler: (d: Delivery) => Promise<void>, opts: ConsumeOptions): Promise<Consumer> {
+    if (queues.length === 0) throw new CeleriacError('consume needs at least one queue');
+    // kombu declares each consumed queue: its binding makes restores by Python workers find it (§2.3).
+    const multi = this.client.multi();
+    for (const q of queues) if (!this.#declared.has(q)) multi.sadd(this.keys.binding(q), bindingMember(q, q));
+    await multi.exec();
+    for (const q of queues) this.#declared.add(q);
+
+    const source = new RedisSource(this.#ctx, queues);
+    this.#sources.add(source);
+    this.restorer.start();
+    const loop = startPullConsumer(source, handler, opts);
+    const consumer: Consumer = {
+      stop: async () => {
+        const stopping = loop.stop();
+        source.stop();
+        await stopping;
+        this.#sources.delete(source);
+        this.#consumers.delete(consumer);
+        if (this.#sources.size === 0) await this.restorer.stop();
+      },
+    };
+    this.#consumers.add(consumer);
+    return consumer;
+  }
+
+  /** Every list of the queue plus its delayed set: what is waiting, not what is leased. */
+  async purge(queue: string): Promise<number> {
+    const lists = this.keys.lists(queue);
+    const multi = this.client.multi();
+    for (const l of lists) multi.llen(l);
+    multi.zcard(this.keys.delayed(queue));
+    multi.del(...lists, this.keys.delayed(queue));
+    const results = (await multi.exec()) ?? [];
+    return results.slice(0, lists.length + 1).reduce((sum, [, n]) => sum + Number(n ?? 0), 0);
+  }
+
+  async size(queue: string): Promise<number> {
+    const counts = await Promise.all([
+      ...this.keys.lists(queue).map((l) => this.client.llen(l)),
+      this.client.zcard(this.keys.delayed(queue)),
+    ]);
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  async deadLetters(queue?: string): Promise<DeadLetter[]> {
+    const queues = queue === undefined ? await this.#deadQueues() : [queue];
+    const lists = await Promise.all(
+      queues.map(async (q) => ({
+        q,
+        entries: await this.client.lrange(this.keys.dead(q), 0, -1),
+      })),
+    );
+    return lists.flatMap(({ q, entries }) =>
+      entries.map((text) => {
+        const e = JSON.parse(text) as {
+          reason: string;
+          raw: string;
+          at: number;
+        };
+        return { queue: q, reason: e.reason, raw: e.raw, at: e.at };
+      }),
+    );
+  }
+
+  async #deadQueues(): Promise<string[]> {
+    const found = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', `${this.keys.prefix}*.celeriac.dead`, 'COUNT', 1000);
+      cursor = next;
+      for (const k of keys) {
+        const q = this.keys.queueOfDead(k);
+        if (q !== undefined) found.add(q);
+      }
+    } while (cursor !== '0');
+    return [...found].sort();
+  }
+
+  #wake(): void {
+    for (const s of this.#sources) s.wake();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#consumers].map((c) => c.stop()));
+    await this.restorer.stop();
+    await this.#ctx.acks.drain();
+    await Promise.all([this.control.close(), this.events.close()]);
+    await closeClient(this.client);
+  }
+}

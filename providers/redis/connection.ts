@@ -1,0 +1,50 @@
+/**
+ * ioredis clients for the broker and the store. A lost connection is retried with capped,
+ * jittered backoff, and commands wait for the reconnect instead of failing (maxRetriesPerRequest:
+ * null), so nothing sent is dropped; commands whose reply was lost are re-sent on reconnect, which
+ * every script here tolerates (each is guarded or idempotent), keeping delivery at-least-once.
+ */
+import { Redis } from 'ioredis';
+import type { RedisConnectionOptions } from './options.js';
+
+const RETRY_BASE_MS = 50;
+const RETRY_CAP_MS = 2000;
+
+export interface ClientOptions {
+  /** Pipeline every command issued in one tick into one write (the main connection, not blocking or pub/sub ones). */
+  autoPipelining?: boolean;
+  name: string;
+}
+
+export function createClient(conn: RedisConnectionOptions, opts: ClientOptions): Redis {
+  const client = new Redis({
+    host: conn.host,
+    port: conn.port,
+    db: conn.db,
+    username: conn.username,
+    password: conn.password,
+    tls: conn.tls ? { rejectUnauthorized: conn.rejectUnauthorized, servername: conn.host } : undefined,
+    connectionName: opts.name,
+    enableAutoPipelining: opts.autoPipelining ?? false,
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2),
+    lazyConnect: false,
+  });
+  // Connection errors are retried by retryStrategy and surface as failed commands where they matter;
+  // without a listener ioredis would print each one as an unhandled error event.
+  client.on('error', () => {});
+  return client;
+}
+
+/** Close a client, waiting for queued commands when it is healthy, at once when it is not. */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await client.quit();
+      return;
+    } catch {
+      // fall through: a connection that cannot say goodbye is dropped
+    }
+  }
+  client.disconnect();
+}

@@ -1,0 +1,298 @@
+/**
+ * redis:// remote control, as kombu's pidbox works on Redis (celery-protocol.md §2.5, §6), so
+ * `celery inspect`/`celery control` reach celeriac workers and `celeriac inspect`/`control` reach
+ * Python workers:
+ * - a request is PUBLISHed as a kombu envelope on `/{db}.celery.pidbox` (the fanout exchange);
+ *   workers SUBSCRIBE to it, run what is addressed to them and register their node queue in
+ *   `_kombu.binding.celery.pidbox`, as a Python worker does;
+ * - replies are routed through the direct exchange `reply.celery.pidbox`: the answering node looks
+ *   the client's routing key (its oid) up in `_kombu.binding.reply.celery.pidbox` and LPUSHes to the
+ *   bound list `<oid>.reply.celery.pidbox`. A client must SADD that binding before publishing, or a
+ *   Python worker drops its replies; it BRPOPs them, keeping those with its ticket.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { ReplyCollector, answerCommand, isAddressedTo } from '../../core/control-node.js';
+import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '../../core/ports.js';
+import { closeClient } from './connection.js';
+import { SEP, bindingMember } from './keys.js';
+import { decodeKombuMessage, encodeKombuMessage } from './pidbox-envelope.js';
+import { matchesPattern } from './pidbox-match.js';
+import { routeReply } from './pidbox-route-reply.js';
+
+export interface RedisControlOptions {
+  /** Opens a new connection to the broker's Redis; the channel opens at most three and closes them on close(). */
+  connect(): Redis;
+  /** The database number: fanout channels are named `/{db}.<exchange>` (§2.2 fanout_prefix). */
+  db: number;
+  /** kombu's global_keyprefix: prepended to every key and channel name (§2.2). */
+  keyPrefix?: string;
+}
+
+const EXCHANGE = 'celery.pidbox';
+const REPLY_EXCHANGE = 'reply.celery.pidbox';
+// kombu's REPLY_QUEUE_EXPIRES: a reply list nobody reads is not kept (AMQP would drop the queue).
+const REPLY_LIST_TTL_MS = 10_000;
+// How long one BRPOP for replies blocks before the reader checks whether anyone still waits.
+const REPLY_POP_SECONDS = 1;
+
+/** The pidbox request body a Celery client publishes (§6). */
+interface PidboxRequest {
+  method: string;
+  arguments?: Record<string, unknown> | null;
+  destination?: string[] | null;
+  pattern?: string | null;
+  matcher?: string | null;
+  ticket?: string;
+  reply_to?: { exchange: string; routing_key: string };
+}
+
+// A worker's pidbox queue, bound to the fanout exchange with an empty routing key (kombu Mailbox.get_queue).
+const nodeMember = (hostname: string): string => bindingMember('', `${hostname}.${EXCHANGE}`);
+
+interface Listener {
+  worker: WorkerInfo;
+  onCommand: (c: ControlCommand) => Promise<unknown>;
+  running: Set<Promise<void>>;
+}
+
+export class RedisControl implements ControlChannel {
+  // Celery's app.oid: this client's reply routing key (§6).
+  readonly oid = randomUUID();
+  readonly #opts: RedisControlOptions;
+  readonly #prefix: string;
+  readonly #listeners = new Set<Listener>();
+  readonly #pending = new Map<string, ReplyCollector>();
+  #commands: Redis | undefined;
+  #subscriber: Promise<Redis> | undefined;
+  #popper: Redis | undefined;
+  #replyBinding: Promise<unknown> | undefined;
+  #reading = false;
+  #clock = 0;
+  #closed = false;
+
+  constructor(opts: RedisControlOptions) {
+    this.#opts = opts;
+    this.#prefix = opts.keyPrefix ?? '';
+  }
+
+  get requestChannel(): string {
+    return `${this.#prefix}/${this.#opts.db}.${EXCHANGE}`;
+  }
+
+  // The client's reply queue, bound with its oid as routing key (kombu Mailbox.get_reply_queue).
+  get #replyMember(): string {
+    return bindingMember(this.oid, `${this.oid}.${REPLY_EXCHANGE}`);
+  }
+
+  get replyList(): string {
+    return `${this.#prefix}${this.oid}.${REPLY_EXCHANGE}`;
+  }
+
+  async broadcast(
+    command: Omit<ControlCommand, 'ticket' | 'destination'>,
+    opts: {
+      destination?: string[];
+      timeoutMs: number;
+      reply?: boolean;
+      limit?: number;
+    },
+  ): Promise<ControlReply[]> {
+    const wantReply = opts.reply ?? true;
+    const ticket = randomUUID();
+    const request: PidboxRequest = {
+      method: command.method,
+      arguments: command.arguments,
+      destination: opts.destination ?? null,
+      pattern: null,
+      matcher: null,
+      ...(wantReply
+        ? {
+            ticket,
+            reply_to: { exchange: REPLY_EXCHANGE, routing_key: this.oid },
+          }
+        : {}),
+    };
+    const commands = this.#commandConnection();
+    let collector: ReplyCollector | undefined;
+    if (wantReply) {
+      this.#replyBinding ??= commands.sadd(`${this.#prefix}_kombu.binding.${REPLY_EXCHANGE}`, this.#replyMember).catch((err) => {
+        this.#replyBinding = undefined; // try again on the next broadcast
+        throw err;
+      });
+      await this.#replyBinding;
+      collector = new ReplyCollector(opts.timeoutMs, opts.limit ?? opts.destination?.length);
+      this.#pending.set(ticket, collector);
+    }
+    const envelope = encodeKombuMessage(request, {
+      exchange: EXCHANGE,
+      routingKey: '',
+      // Celery: `expires` is the epoch second after which the request is stale, 0 when no reply is awaited.
+      headers: {
+        clock: this.#tick(),
+        expires: wantReply ? (Date.now() + opts.timeoutMs) / 1000 : 0,
+      },
+      deliveryMode: 2,
+    });
+    try {
+      await commands.publish(this.requestChannel, envelope);
+    } catch (err) {
+      this.#pending.delete(ticket);
+      throw err;
+    }
+    if (!collector) return [];
+    void this.#readReplies();
+    try {
+      return await collector.done;
+    } finally {
+      this.#pending.delete(ticket);
+    }
+  }
+
+  async listen(worker: WorkerInfo, onCommand: (c: ControlCommand) => Promise<unknown>): Promise<() => Promise<void>> {
+    const listener: Listener = { worker, onCommand, running: new Set() };
+    const binding = `${this.#prefix}_kombu.binding.${EXCHANGE}`;
+    const member = nodeMember(worker.hostname);
+    await this.#subscribed();
+    await this.#commandConnection().sadd(binding, member);
+    this.#listeners.add(listener);
+    let stopped = false;
+    return async () => {
+      if (stopped) return;
+      stopped = true;
+      this.#listeners.delete(listener);
+      await Promise.all(listener.running);
+      if (!this.#closed) await this.#commandConnection().srem(binding, member);
+    };
+  }
+
+  /** Stop listening, remove this client's reply binding and list, and close the connections. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#listeners].map((l) => Promise.all(l.running)));
+    const commands = this.#commands;
+    if (commands) {
+      const bindings = [...this.#listeners].map((l) => nodeMember(l.worker.hostname));
+      const tx = commands.multi();
+      if (bindings.length) tx.srem(`${this.#prefix}_kombu.binding.${EXCHANGE}`, ...bindings);
+      if (this.#replyBinding) {
+        tx.srem(`${this.#prefix}_kombu.binding.${REPLY_EXCHANGE}`, this.#replyMember);
+        tx.del(this.replyList);
+      }
+      await tx.exec().catch(() => undefined);
+    }
+    this.#listeners.clear();
+    const subscriber = await this.#subscriber?.catch(() => undefined);
+    // The blocking reader may sit in BRPOP: drop its connection rather than wait for the pop to time out.
+    this.#popper?.disconnect();
+    await Promise.all([commands, subscriber].map((c) => c && closeClient(c)));
+  }
+
+  #commandConnection(): Redis {
+    if (this.#closed) throw new Error('the Redis control channel is closed');
+    this.#commands ??= this.#opts.connect();
+    return this.#commands;
+  }
+
+  #subscribed(): Promise<Redis> {
+    this.#subscriber ??= (async () => {
+      const sub = this.#opts.connect();
+      sub.on('message', (channel: string, raw: string) => {
+        if (channel === this.requestChannel) this.#onRequest(raw);
+      });
+      await sub.subscribe(this.requestChannel);
+      return sub;
+    })();
+    return this.#subscriber;
+  }
+
+  #onRequest(raw: string): void {
+    const message = decodeKombuMessage(raw);
+    if (!message || typeof message.body !== 'object' || message.body === null) return;
+    this.#tick(message.headers.clock);
+    const request = message.body as PidboxRequest;
+    if (typeof request.method !== 'string') return;
+    const expires = Number(message.headers.expires) || 0;
+    if (expires && expires * 1000 < Date.now()) return; // nobody waits for the answer any more
+    const command: ControlCommand = {
+      method: request.method,
+      arguments: request.arguments ?? {},
+      destination: request.destination ?? null,
+      ...(request.ticket ? { ticket: request.ticket } : {}),
+    };
+    for (const listener of this.#listeners) {
+      const { hostname } = listener.worker;
+      // kombu's Node.handle_message: a destination list wins; else a pattern with its matcher; else everyone.
+      const addressed = request.destination?.length
+        ? isAddressedTo(request.destination, hostname)
+        : !request.pattern || !request.matcher || matchesPattern(hostname, request.pattern, request.matcher);
+      if (!addressed) continue;
+      const job = this.#answer(listener, structuredClone(command), request.reply_to).finally(() => listener.running.delete(job));
+      listener.running.add(job);
+    }
+  }
+
+  async #answer(listener: Listener, command: ControlCommand, replyTo: PidboxRequest['reply_to']): Promise<void> {
+    const reply = await answerCommand(listener.worker.hostname, command, listener.onCommand);
+    if (!replyTo || this.#closed) return;
+    const encode = (body: unknown) =>
+      encodeKombuMessage(body, {
+        exchange: replyTo.exchange,
+        routingKey: replyTo.routing_key,
+        headers: { ticket: command.ticket ?? null, clock: this.#tick() },
+        deliveryMode: 1,
+      });
+    let envelope: string;
+    try {
+      envelope = encode(reply);
+    } catch (err) {
+      envelope = encode({
+        [listener.worker.hostname]: {
+          error: `reply could not be serialized: ${(err as Error).message}`,
+        },
+      });
+    }
+    await routeReply
+      .run(
+        this.#commandConnection(),
+        [`${this.#prefix}_kombu.binding.${replyTo.exchange}`],
+        [replyTo.routing_key, envelope, this.#prefix, SEP, REPLY_LIST_TTL_MS],
+      )
+      .catch(() => undefined); // a client that went away is not the worker's problem (kombu ignores it too)
+  }
+
+  /** One reader per channel pops replies while any broadcast waits, and hands each to its ticket's collector. */
+  async #readReplies(): Promise<void> {
+    if (this.#reading) return;
+    this.#reading = true;
+    this.#popper ??= this.#opts.connect();
+    const popper = this.#popper;
+    try {
+      while (this.#pending.size > 0 && !this.#closed) {
+        let popped: [string, string] | null;
+        try {
+          popped = await popper.brpop(this.replyList, REPLY_POP_SECONDS);
+        } catch {
+          if (this.#closed) return;
+          await new Promise((r) => setTimeout(r, 100)); // the connection is being re-established
+          continue;
+        }
+        const message = popped && decodeKombuMessage(popped[1]);
+        if (!message) continue;
+        this.#tick(message.headers.clock);
+        const collector = this.#pending.get(String(message.headers.ticket));
+        if (collector && typeof message.body === 'object' && message.body !== null) collector.add(message.body as ControlReply);
+      }
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  /** kombu's Lamport clock: forward on send, jump past what was seen on receive. */
+  #tick(seen?: unknown): number {
+    const other = Number(seen);
+    this.#clock = Math.max(this.#clock, Number.isFinite(other) ? other : 0) + 1;
+    return this.#clock;
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * redis:// and rediss:// — broker and result store on Redis, wire-compatible with Celery 5.2 /
+ * kombu 5.2.4 (celery-protocol.md §2, §4): Python and celeriac workers and clients share queues
+ * and results. Remote control (control.ts) and events (events.ts) are added beside these files.
+ */
+import type { ProviderFactories } from '../../core/ports.js';
+import { RedisBroker } from './broker.js';
+import { createClient } from './connection.js';
+import { parseBrokerSettings, parseConnection } from './options.js';
+import { RedisStore } from './store.js';
+import { KeySubscriber } from './subscriber.js';
+
+export { RedisBroker } from './broker.js';
+export { RedisStore } from './store.js';
+export { BrokerKeys, SEP, bindingMember, priorityStep } from './keys.js';
+export {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  parseBrokerSettings,
+  parseConnection,
+  type RedisBrokerSettings,
+} from './options.js';
+
+export interface RedisOptions {
+  /** broker_transport_options: visibility_timeout, global_keyprefix, max_message_size, unacked_mutex_expire (the URL's query wins). */
+  transportOptions?: Record<string, unknown>;
+}
+
+export function redisBroker(url = 'redis://127.0.0.1:6379/0', options: RedisOptions = {}): RedisBroker {
+  const settings = parseBrokerSettings(url, options.transportOptions);
+  return new RedisBroker(
+    url,
+    createClient(settings.connection, {
+      name: 'celeriac-broker',
+      autoPipelining: true,
+    }),
+    settings,
+  );
+}
+
+export function redisStore(url = 'redis://127.0.0.1:6379/0'): RedisStore {
+  const connection = parseConnection(url);
+  return new RedisStore(
+    url,
+    createClient(connection, {
+      name: 'celeriac-results',
+      autoPipelining: true,
+    }),
+    new KeySubscriber(connection),
+  );
+}
+
+export const provider: ProviderFactories = {
+  broker: (url, ctx) => redisBroker(url, { transportOptions: ctx.transportOptions }),
+  store: (url) => redisStore(url),
+};

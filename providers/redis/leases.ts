@@ -1,0 +1,84 @@
+/**
+ * A fetched message as a Lease for core's pull consumer, and its settle operations, each one
+ * guarded script (providers/redis/scripts). The lease remembers the unacked_index score it
+ * wrote; extendLease moves it, and only the current holder's score settles the message.
+ */
+import { encodeEnvelope } from '../../core/envelope.js';
+import type { TaskMessage } from '../../core/message.js';
+import type { Lease } from '../../core/pull-consumer.js';
+import type { BrokerContext } from './context.js';
+import { markRedelivered, mayBeRedelivered, parseObject, previousDeliveries, withoutMarks } from './redelivery.js';
+import { deadLetterMessage } from './scripts/dead-letter-message.js';
+import { delayMessage } from './scripts/delay-message.js';
+import { extendLease } from './scripts/extend-lease.js';
+
+/** One message as fetch-and-lease returned it. */
+export interface Fetched {
+  tag: string;
+  queue: string;
+  /** The envelope exactly as it was in the list. */
+  raw: string;
+  /** The unacked_index score written for it (epoch seconds, kombu's unit). */
+  score: string;
+}
+
+/** Move a held message to the delayed set (due > 0) or the front of its list (due = 0), replacing its envelope. */
+export async function delay(ctx: BrokerContext, f: Fetched, envelope: string, queue: string, dueMs: number): Promise<boolean> {
+  const { keys } = ctx;
+  const moved = await delayMessage.run<number>(
+    ctx.client,
+    [keys.unacked, keys.unackedIndex, keys.delayed(queue), keys.list(queue)],
+    [f.tag, f.score, envelope, dueMs > 0 ? String(Math.ceil(dueMs)) : ''],
+  );
+  return moved === 1;
+}
+
+/** The envelope to hand back after `deliveries` deliveries (garbage goes back as it came). */
+export function handBack(raw: string, deliveries: number): string {
+  const env = parseObject(raw);
+  return env ? JSON.stringify(markRedelivered(env, deliveries)) : raw;
+}
+
+export function toLease(ctx: BrokerContext, f: Fetched): Lease {
+  const { keys, settings } = ctx;
+  let raw = f.raw;
+  let previous = 0;
+  if (mayBeRedelivered(f.raw)) {
+    const env = parseObject(f.raw);
+    if (env) {
+      previous = previousDeliveries(env);
+      raw = JSON.stringify(withoutMarks(env));
+    }
+  }
+  const receiveCount = previous + 1;
+  const bytes = Buffer.byteLength(f.raw, 'utf8');
+  const held: Fetched = { ...f };
+  return {
+    raw,
+    queue: f.queue,
+    receiveCount,
+    leaseMs: settings.visibilityTimeoutMs,
+    malformed:
+      bytes > settings.maxMessageBytes
+        ? `message of ${bytes} bytes is over the limit of ${settings.maxMessageBytes} bytes (transport option max_message_size)`
+        : undefined,
+    ack: () => ctx.acks.add([held.tag, held.score]),
+    retryLater: async (delayMs: number, replacement?: TaskMessage) => {
+      const queue = replacement?.queue ?? f.queue;
+      // A replacement is a new message (retries+1): fresh delivery tag, deliveries counted afresh.
+      const envelope = replacement ? encodeEnvelope(replacement, { routingKey: queue }) : handBack(f.raw, receiveCount);
+      await delay(ctx, held, envelope, queue, delayMs > 0 ? Date.now() + delayMs : 0);
+      ctx.wake();
+    },
+    deadLetter: async (reason: string) => {
+      const entry = JSON.stringify({ reason, raw: f.raw, at: Date.now() });
+      await deadLetterMessage.run(ctx.client, [keys.unacked, keys.unackedIndex, keys.dead(f.queue)], [held.tag, held.score, entry]);
+    },
+    extendLease: async (ms: number) => {
+      // Restore takes scores older than now − visibility timeout: this one comes due `ms` from now.
+      const next = String((Date.now() + ms - settings.visibilityTimeoutMs) / 1000);
+      const moved = await extendLease.run<number>(ctx.client, [keys.unacked, keys.unackedIndex], [held.tag, held.score, next]);
+      if (moved === 1) held.score = next;
+    },
+  };
+}

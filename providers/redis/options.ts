@@ -1,0 +1,99 @@
+/**
+ * redis:// and rediss:// URLs and transport options, validated once at the edge (STYLE.md §4).
+ * URL: `redis://[[user]:password@]host[:port][/db][?option=value...]`; `rediss://` turns on TLS.
+ * Options come from the URL query or broker_transport_options (the URL wins), under kombu's names
+ * where kombu has one (§2.2).
+ */
+import { z } from 'zod';
+import { ConfigError } from '../../core/errors.js';
+import { checkQuery, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+
+/** Default cap on one envelope: well above any task a queue should carry, far below Redis's 512 MB string limit. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** kombu's `unacked_mutex_expire` default (§2.2). */
+const DEFAULT_MUTEX_EXPIRE_S = 300;
+
+export interface RedisConnectionOptions {
+  host: string;
+  port: number;
+  db: number;
+  username?: string;
+  password?: string;
+  tls: boolean;
+  /** `ssl_cert_reqs=none` (Celery's spelling) skips certificate checks, e.g. for a self-signed test server. */
+  rejectUnauthorized: boolean;
+}
+
+export interface RedisBrokerSettings {
+  connection: RedisConnectionOptions;
+  /** How long a fetched, unacked message stays hidden before it is restored (kombu `visibility_timeout`). */
+  visibilityTimeoutMs: number;
+  /** Prefix of every broker key, as kombu 5.2's `global_keyprefix`. */
+  keyPrefix: string;
+  /** Envelopes longer than this are refused at publish and dead-lettered at fetch. */
+  maxMessageBytes: number;
+  /** Lifetime of the restore lock (kombu `unacked_mutex_expire`): how long a crashed restorer blocks others. */
+  mutexExpireMs: number;
+}
+
+const QUERY_OPTIONS = ['visibility_timeout', 'global_keyprefix', 'max_message_size', 'unacked_mutex_expire', 'ssl_cert_reqs'] as const;
+
+const transportSchema = z.object({
+  global_keyprefix: z.string().optional(),
+  max_message_size: z.coerce.number().int().positive().optional(),
+  unacked_mutex_expire: z.coerce.number().positive().optional(),
+});
+
+export function parseConnection(url: string): RedisConnectionOptions {
+  const { scheme, query } = splitUrl(url);
+  if (scheme !== 'redis' && scheme !== 'rediss') throw new ConfigError(`'${url}' is not a redis:// or rediss:// URL`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new ConfigError(`'${url}' is not a valid URL: expected redis://[:password@]host[:port][/db]`);
+  }
+  const dbText = parsed.pathname.replace(/^\//, '');
+  const db = dbText === '' ? 0 : Number(dbText);
+  if (!Number.isInteger(db) || db < 0) throw new ConfigError(`The database in '${url}' must be a number such as /0, got '/${dbText}'`);
+  const certReqs = query.get('ssl_cert_reqs');
+  if (certReqs !== null && !['none', 'required', 'optional', 'CERT_NONE', 'CERT_REQUIRED', 'CERT_OPTIONAL'].includes(certReqs)) {
+    throw new ConfigError(`ssl_cert_reqs in '${url}' must be none, optional or required, got '${certReqs}'`);
+  }
+  return {
+    host: parsed.hostname || '127.0.0.1',
+    port: parsed.port ? Number(parsed.port) : 6379,
+    db,
+    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    tls: scheme === 'rediss',
+    rejectUnauthorized: certReqs === null || !/none/i.test(certReqs),
+  };
+}
+
+export function parseBrokerSettings(url: string, transportOptions: Record<string, unknown> = {}): RedisBrokerSettings {
+  const { query } = splitUrl(url);
+  checkQuery(url, query, QUERY_OPTIONS);
+  const fromQuery = Object.fromEntries([...query.entries()].filter(([k]) => k !== 'visibility_timeout' && k !== 'ssl_cert_reqs'));
+  const merged = { ...pick(transportOptions), ...fromQuery };
+  const result = transportSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(`Redis transport option ${issue?.path.join('.') ?? ''} in '${url}': ${issue?.message ?? 'invalid'}`);
+  }
+  const o = result.data;
+  return {
+    connection: parseConnection(url),
+    visibilityTimeoutMs: visibilityTimeoutMs(url, query, transportOptions),
+    keyPrefix: o.global_keyprefix ?? '',
+    maxMessageBytes: o.max_message_size ?? DEFAULT_MAX_MESSAGE_BYTES,
+    mutexExpireMs: (o.unacked_mutex_expire ?? DEFAULT_MUTEX_EXPIRE_S) * 1000,
+  };
+}
+
+/** broker_transport_options is shared with other transports: read only the keys this one knows. */
+function pick(options: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(transportSchema.shape)) if (options[key] !== undefined && options[key] !== null) out[key] = options[key];
+  return out;
+}

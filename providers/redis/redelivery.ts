@@ -1,0 +1,68 @@
+/**
+ * How many times a message has been delivered, kept in the envelope itself so it survives a
+ * restore by either language. kombu only marks a restored envelope `redelivered` (headers and
+ * delivery_info, §2.4); celeriac also counts, in `properties.celeriac_receive_count` (kombu and
+ * Celery ignore unknown properties and keep them on restore).
+ */
+type Obj = Record<string, unknown>;
+
+const COUNT = 'celeriac_receive_count';
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Cheap test before parsing: only a handed-back envelope carries either mark. */
+export const mayBeRedelivered = (raw: string): boolean => raw.includes('redelivered') || raw.includes(COUNT);
+
+/** Deliveries before the current one. */
+export function previousDeliveries(env: Obj): number {
+  const props = isObject(env.properties) ? env.properties : {};
+  const count = props[COUNT];
+  if (typeof count === 'number' && Number.isInteger(count) && count >= 0) return count;
+  const headers = isObject(env.headers) ? env.headers : {};
+  return headers.redelivered === true ? 1 : 0;
+}
+
+/** The envelope as a consumer sees it: kombu's transport marks removed, so the task's headers are what was sent. */
+export function withoutMarks(env: Obj): Obj {
+  const headers = isObject(env.headers) ? { ...env.headers } : env.headers;
+  if (isObject(headers)) delete headers.redelivered;
+  const props = isObject(env.properties) ? { ...env.properties } : env.properties;
+  if (isObject(props)) {
+    delete props[COUNT];
+    if (isObject(props.delivery_info)) {
+      const info = { ...props.delivery_info };
+      delete info.redelivered;
+      props.delivery_info = info;
+    }
+  }
+  return { ...env, headers, properties: props };
+}
+
+/** The envelope handed back after `deliveries` deliveries: marked redelivered as kombu does, and counted. */
+export function markRedelivered(env: Obj, deliveries: number): Obj {
+  const out: Obj = { ...env };
+  if (isObject(env.headers)) out.headers = { ...env.headers, redelivered: true };
+  if (isObject(env.properties)) {
+    const props: Obj = { ...env.properties, [COUNT]: deliveries };
+    if (isObject(props.delivery_info)) props.delivery_info = { ...props.delivery_info, redelivered: true };
+    out.properties = props;
+  }
+  return out;
+}
+
+/** Parse an envelope that is a JSON object, else undefined (garbage is delivered as malformed, not here). */
+export function parseObject(raw: string): Obj | undefined {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return isObject(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ETA of an envelope, when it has one (`headers.eta`, §1.1). */
+export const mayHaveEta = (raw: string): boolean => raw.includes('"eta":"') || raw.includes('"eta": "');
+
+export function etaOf(env: Obj): string | undefined {
+  const headers = isObject(env.headers) ? env.headers : undefined;
+  return typeof headers?.eta === 'string' ? headers.eta : undefined;
+}

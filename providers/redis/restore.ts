@@ -1,0 +1,105 @@
+/**
+ * Restore of expired unacked messages, as kombu's restore_visible does it (§2.4): under the
+ * `unacked_mutex` lock, every tag in unacked_index older than now − visibility timeout goes back
+ * to the front of its queue marked redelivered. Works on messages fetched by either language, so a
+ * Python or celeriac worker killed mid-task loses nothing. Each message moves in one guarded script.
+ */
+import { randomUUID } from 'node:crypto';
+import type { BrokerContext } from './context.js';
+import { SEP } from './keys.js';
+import { handBack } from './leases.js';
+import { parseObject, previousDeliveries } from './redelivery.js';
+import { releaseMutex } from './scripts/release-mutex.js';
+import { restoreMessage } from './scripts/restore-message.js';
+
+/** Most messages restored per pass; the next pass takes the rest. */
+const BATCH = 1000;
+
+export class Restorer {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<number> | undefined;
+
+  constructor(private readonly ctx: BrokerContext) {}
+
+  /** Run now and then periodically: often enough that a message is back soon after its timeout, rarely enough to cost nothing. */
+  start(): void {
+    if (this.#timer) return;
+    const period = Math.min(10_000, Math.max(50, this.ctx.settings.visibilityTimeoutMs / 4));
+    this.#timer = setInterval(() => void this.restore().catch(() => {}), period);
+    this.#timer.unref();
+    void this.restore().catch(() => {});
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#running?.catch(() => {});
+  }
+
+  /** One pass; returns how many messages went back to their queues. */
+  restore(): Promise<number> {
+    this.#running ??= this.#pass().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #pass(): Promise<number> {
+    const { client, keys, settings } = this.ctx;
+    const token = randomUUID();
+    // Another restorer (of either language) is at it: let it finish (kombu skips too).
+    if ((await client.set(keys.unackedMutex, token, 'PX', settings.mutexExpireMs, 'NX')) !== 'OK') return 0;
+    try {
+      const cutoff = String((Date.now() - settings.visibilityTimeoutMs) / 1000);
+      const tags = await client.zrangebyscore(keys.unackedIndex, '-inf', cutoff, 'LIMIT', 0, BATCH);
+      if (tags.length === 0) return 0;
+      const records = await client.hmget(keys.unacked, ...tags);
+      const moved = await Promise.all(
+        tags.map(async (tag, i) => {
+          const record = records[i];
+          if (typeof record !== 'string') return 0;
+          const target = await this.#target(record);
+          if (!target) return 0;
+          return restoreMessage.run<number>(client, [keys.unacked, keys.unackedIndex, target.list], [tag, record, cutoff, target.envelope]);
+        }),
+      );
+      if (moved.some((n) => n > 0)) this.ctx.wake();
+      return moved.reduce((a, b) => a + b, 0);
+    } finally {
+      await releaseMutex.run(client, [keys.unackedMutex], [token]);
+    }
+  }
+
+  /** Where a record `[envelope, exchange, routing_key]` goes back to, and the envelope to push. */
+  async #target(record: string): Promise<{ list: string; envelope: string } | undefined> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(record);
+    } catch {
+      return undefined;
+    }
+    if (!Array.isArray(parsed) || typeof parsed[2] !== 'string') return undefined;
+    const [message, exchange, routingKey] = parsed as [unknown, unknown, string];
+    const queue = typeof exchange === 'string' && exchange !== '' ? await this.#lookup(exchange, routingKey) : routingKey;
+    // Undecodable messages were recorded as their raw text: they go back as they came.
+    if (typeof message === 'string') return { list: this.ctx.keys.list(queue), envelope: message };
+    const raw = JSON.stringify(message);
+    const env = parseObject(raw);
+    const deliveries = env ? previousDeliveries(env) + 1 : 1;
+    // kombu restores to the bare list: the priority bucket is lost (§2.4).
+    return {
+      list: this.ctx.keys.list(queue),
+      envelope: handBack(raw, deliveries),
+    };
+  }
+
+  /** kombu routes a restore through the exchange's bindings; a direct binding matches its routing key. */
+  async #lookup(exchange: string, routingKey: string): Promise<string> {
+    const members = await this.ctx.client.smembers(this.ctx.keys.binding(exchange));
+    for (const m of members) {
+      const [rk, , queue] = m.split(SEP);
+      if (rk === routingKey && queue) return queue;
+    }
+    return routingKey;
+  }
+}

@@ -1,0 +1,16 @@
+import { LuaScript } from '../script.js';
+import { HELD } from './guard.js';
+
+/**
+ * Keep a held message hidden longer: move its unacked_index score forward, so restore (which
+ * takes scores older than now − visibility timeout) leaves it alone until the new time.
+ * KEYS: unacked, unacked_index. ARGV: tag, score, new score.
+ */
+export const extendLease = new LuaScript(
+  'extend-lease',
+  `${HELD}
+if not held(ARGV[1], ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[1])
+return 1
+`,
+);

@@ -1,0 +1,74 @@
+import { LuaScript } from '../script.js';
+
+/**
+ * Promote due delayed messages, then pop up to `max` messages in kombu's order (each priority
+ * step, each queue — §2.3) and record every one in `unacked` + `unacked_index` in the same step.
+ * kombu pops with BRPOP and records afterwards, so a crash in between loses the message; here
+ * nothing exists outside Redis's own structures at any moment.
+ *
+ * KEYS: unacked, unacked_index, delayed zset per queue (nq), lists in serving order (the first
+ *       nq are the queues' bare lists, in the same order as the delayed keys).
+ * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, then the queue
+ *       name of each list.
+ * Returns: [next delayed due time in ms or '', tag, queue, raw, tag, queue, raw, ...].
+ */
+export const fetchAndLease = new LuaScript(
+  'fetch-and-lease',
+  `
+local max = tonumber(ARGV[1])
+local nq = tonumber(ARGV[5])
+local nextDue = ''
+for i = 1, nq do
+  local delayed = KEYS[2 + i]
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', ARGV[3], 'LIMIT', 0, 1000)
+  for _, member in ipairs(due) do
+    -- Due messages go to the front of the bare list, as kombu's restore does.
+    redis.call('RPUSH', KEYS[2 + nq + i], member)
+    redis.call('ZREM', delayed, member)
+  end
+  local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
+  if first[2] and (nextDue == '' or tonumber(first[2]) < tonumber(nextDue)) then nextDue = first[2] end
+end
+local out = { nextDue }
+local n = 0
+for j = 1, #KEYS - 2 - nq do
+  if n >= max then break end
+  local queue = ARGV[5 + j]
+  local got = redis.call('RPOP', KEYS[2 + nq + j], max - n)
+  if got then
+    for _, raw in ipairs(got) do
+      n = n + 1
+      local tag, exchange, rk = nil, '', queue
+      local ok, env = pcall(cjson.decode, raw)
+      if ok and type(env) == 'table' and type(env.properties) == 'table' then
+        local t = env.properties.delivery_tag
+        if type(t) == 'string' or type(t) == 'number' then tag = tostring(t) end
+        local info = env.properties.delivery_info
+        if type(info) == 'table' then
+          if type(info.exchange) == 'string' then exchange = info.exchange end
+          if type(info.routing_key) == 'string' then rk = info.routing_key end
+        end
+      end
+      local value
+      if tag then
+        value = '[' .. raw .. ',' .. cjson.encode(exchange) .. ',' .. cjson.encode(rk) .. ']'
+      else
+        -- Undecodable: kept under a made-up tag so the consumer can dead-letter it with its reason.
+        tag = ARGV[4] .. n
+        value = cjson.encode({ raw, '', queue })
+      end
+      -- A duplicate delivery tag (a copied envelope) must not overwrite the other holder's record.
+      if redis.call('HSETNX', KEYS[1], tag, value) == 0 then
+        tag = ARGV[4] .. n
+        redis.call('HSET', KEYS[1], tag, value)
+      end
+      redis.call('ZADD', KEYS[2], ARGV[2], tag)
+      out[#out + 1] = tag
+      out[#out + 1] = queue
+      out[#out + 1] = raw
+    end
+  end
+end
+return out
+`,
+);

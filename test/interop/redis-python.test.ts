@@ -1,0 +1,264 @@
+/**
+ * celeriac and Python Celery 5.2 (Debian's python3-celery) as equals on one real Redis (issue 3):
+ * tasks, results and errors both ways, remote control both ways over the pidbox (§6), and Celery's
+ * own event consumer following a celeriac worker (§7).
+ *
+ * DB 12: a Python worker (`celery -A pytasks worker --pool=solo`) that celeriac sends to.
+ * DB 13: a `celeriac worker -E` that Python's client (pyclient.py) sends to.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, createApp } from '../../core/index.js';
+import { WorkerProcess, celeriac, ensureBuilt } from '../cli/harness.js';
+import { eventually } from '../conformance/helpers.js';
+import { FIXTURES, PythonProcess, requireCelery, runPython } from './python.js';
+
+const PY_DB = 12;
+const TS_DB = 13;
+const url = (db: number) => `redis://127.0.0.1:6379/${db}`;
+const PY_NODE = 'py@interop';
+const TS_NODE = 'ts@interop';
+
+let pyWorker: PythonProcess;
+let tsWorker: WorkerProcess;
+/** A celeriac producer talking to the Python worker's Redis DB. */
+let toPython: App;
+/** A celeriac producer talking to the celeriac worker's Redis DB. */
+let toCeleriac: App;
+
+beforeAll(async () => {
+  requireCelery();
+  for (const db of [PY_DB, TS_DB]) {
+    const r = new Redis(url(db));
+    await r.flushdb();
+    await r.quit();
+  }
+  await ensureBuilt();
+  pyWorker = new PythonProcess(
+    ['-m', 'celery', '-A', 'pytasks', 'worker', '--pool=solo', '-n', PY_NODE, '--without-mingle', '-l', 'info'],
+    url(PY_DB),
+  );
+  tsWorker = new WorkerProcess(FIXTURES, [
+    '-A',
+    'tasks.ts',
+    '-b',
+    url(TS_DB),
+    '--result-backend',
+    url(TS_DB),
+    '-n',
+    TS_NODE,
+    '-E',
+    '-c',
+    '4',
+    '-l',
+    'info',
+  ]);
+  await Promise.all([pyWorker.waitFor(new RegExp(`${PY_NODE} ready`), 45_000), tsWorker.ready(45_000)]);
+  toPython = createApp('interop', { broker: url(PY_DB), backend: url(PY_DB) });
+  toCeleriac = createApp('interop', {
+    broker: url(TS_DB),
+    backend: url(TS_DB),
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all([toPython?.close(), toCeleriac?.close()]);
+  tsWorker?.child.pid !== undefined && tsWorker.child.exitCode === null && process.kill(tsWorker.child.pid, 'SIGTERM');
+  await Promise.all([pyWorker?.stop(), tsWorker?.exit(15_000).catch(() => tsWorker.kill())]);
+});
+
+/** Run pyclient.py: Python sends the calls to the celeriac worker and reports what AsyncResult.get() gave. */
+async function fromPython(
+  calls: Array<Record<string, unknown>>,
+): Promise<Array<{ ok?: unknown; sent_at?: number; error?: Record<string, unknown> }>> {
+  const out = await runPython(['pyclient.py', JSON.stringify(calls)], url(TS_DB));
+  if (out.code !== 0) throw new Error(`pyclient.py failed (${out.code}):\n${out.stdout}${out.stderr}`);
+  return JSON.parse(out.stdout.trim().split('\n').pop() ?? '[]');
+}
+
+describe('celeriac sends, the Python worker runs', () => {
+  it('args and kwargs arrive as Python reads them, and celeriac reads the result Python stored', async () => {
+    const echo = await toPython.sendTask('py.echo', [1, 'two', [3], { four: 4 }, null], { five: 5.5, six: [true] });
+    const add = await toPython.sendTask('py.add', [4, 4]);
+    expect(await echo.get({ timeout: 20_000 })).toEqual({
+      args: [1, 'two', [3], { four: 4 }, null],
+      kwargs: { five: 5.5, six: [true] },
+    });
+    expect(await add.get({ timeout: 20_000 })).toBe(8);
+    expect(await add.successful()).toBe(true);
+  });
+
+  it('countdown and ETA hold the task until it is due', async () => {
+    const sentAt = Date.now() / 1000;
+    const countdown = await toPython.sendTask('py.now', [], {}, { countdown: 1.5 });
+    const eta = await toPython.sendTask('py.now', [], {}, { eta: new Date(Date.now() + 2000) });
+    expect(await countdown.get({ timeout: 20_000 })).toBeGreaterThanOrEqual(sentAt + 1.5 - 0.05);
+    expect(await eta.get({ timeout: 20_000 })).toBeGreaterThanOrEqual(sentAt + 2 - 0.05);
+  });
+
+  it('priorities land in kombu priority lists: the Python worker serves 0 before 9', async () => {
+    const queue = 'interop-priority';
+    const low = await Promise.all(['low1', 'low2', 'low3'].map((tag) => toPython.sendTask('py.record', [tag], {}, { queue, priority: 9 })));
+    const high = await Promise.all(['high1', 'high2'].map((tag) => toPython.sendTask('py.record', [tag], {}, { queue, priority: 0 })));
+    // The worker was not consuming this queue: add it now, over the pidbox, so all five wait together.
+    const replies = await toPython.control.broadcast('add_consumer', { queue }, { destination: [PY_NODE], timeoutMs: 5000 });
+    expect(replies).toEqual([{ [PY_NODE]: { ok: `add consumer ${queue}` } }]);
+    for (const r of [...low, ...high]) await r.get({ timeout: 20_000 });
+    const redis = new Redis(url(PY_DB));
+    const order = await redis.lrange('interop:order', 0, -1);
+    await redis.quit();
+    expect(order.slice(0, 2).sort()).toEqual(['high1', 'high2']);
+    expect(order.slice(2).sort()).toEqual(['low1', 'low2', 'low3']);
+  });
+
+  it('a task that retries itself on the Python worker ends with its result', async () => {
+    const r = await toPython.sendTask('py.flaky', [2]);
+    expect(await r.get({ timeout: 20_000 })).toBe(2);
+  });
+
+  it("a Python ValueError is re-thrown by celeriac's get() with its type name and message", async () => {
+    const r = await toPython.sendTask('py.fail', ['bad input']);
+    await expect(r.get({ timeout: 20_000 })).rejects.toMatchObject({
+      name: 'ValueError',
+      message: 'bad input',
+    });
+    expect(await r.failed()).toBe(true);
+    expect(r.traceback).toMatch(/Traceback[\s\S]*ValueError: bad input/);
+  });
+});
+
+describe('Python sends, the celeriac worker runs', () => {
+  it("send_task and apply_async run on celeriac; Python's AsyncResult.get() reads the results", async () => {
+    const [added, echoed, applied, delayed, retried] = await fromPython([
+      { via: 'send_task', name: 'ts.add', args: [2, 3] },
+      {
+        via: 'send_task',
+        name: 'ts.echo',
+        args: [1, 'two', { three: [3] }],
+        kwargs: { four: 4.5, five: null },
+      },
+      { via: 'apply_async', name: 'ts.add', args: [10, 20] },
+      { via: 'send_task', name: 'ts.now', countdown: 1.5 },
+      { via: 'send_task', name: 'ts.flaky', args: [2] },
+    ]);
+    expect(added).toMatchObject({ ok: 5 });
+    expect(echoed).toMatchObject({
+      ok: {
+        args: [1, 'two', { three: [3] }],
+        kwargs: { four: 4.5, five: null },
+      },
+    });
+    expect(applied).toMatchObject({ ok: 30 });
+    expect(delayed?.ok).toBeGreaterThanOrEqual((delayed?.sent_at ?? Number.POSITIVE_INFINITY) + 1.5 - 0.05);
+    expect(retried).toMatchObject({ ok: 2 });
+  });
+
+  it("a celeriac error reaches Python's get() as an exception Python rebuilds", async () => {
+    const [builtin, own] = await fromPython([
+      { via: 'send_task', name: 'ts.bad_input', args: ['bad input'] },
+      { via: 'send_task', name: 'ts.over_quota', args: ['3 of 2 used'] },
+    ]);
+    // A JS TypeError is stored as builtins.TypeError: Python raises its own TypeError.
+    expect(builtin).toMatchObject({
+      error: { type: 'TypeError', module: 'builtins', message: 'bad input' },
+    });
+    // A class Python cannot import is synthesized under its name, as Celery does for unknown exceptions.
+    expect(own).toMatchObject({
+      error: { type: 'QuotaExceeded', message: '3 of 2 used' },
+    });
+  });
+});
+
+describe('remote control both ways', () => {
+  it('`celeriac inspect ping` and `celeriac control rate_limit` reach the Python worker in Celery format', async () => {
+    const ping = await celeriac(FIXTURES, ['inspect', 'ping', '-b', url(PY_DB), '-t', '3', '-d', PY_NODE]);
+    expect(ping.stdout).toContain(`-> ${PY_NODE}: OK\n    pong`);
+    const limit = await celeriac(FIXTURES, ['control', 'rate_limit', 'py.add', '10/m', '-b', url(PY_DB), '-t', '3', '-d', PY_NODE]);
+    expect(limit.stdout).toMatch(new RegExp(`${PY_NODE}: OK\\n\\s+new rate limit set successfully`));
+    // The Python worker applied it: its registered list shows the new limit.
+    const [registered] = await toPython.control.inspect('registered', {
+      destination: [PY_NODE],
+      timeoutMs: 5000,
+    });
+    expect(registered?.[PY_NODE]).toContain('py.add [rate_limit=10/m]');
+  });
+
+  it('`celery inspect ping` and `celery control rate_limit` reach the celeriac worker', async () => {
+    const ping = await runPython(['-m', 'celery', '-A', 'pytasks', 'inspect', 'ping', '-d', TS_NODE, '-t', '3'], url(TS_DB));
+    expect(ping.stdout).toMatch(new RegExp(`${TS_NODE}: OK\\s+pong`));
+    const limit = await runPython(
+      ['-m', 'celery', '-A', 'pytasks', 'control', 'rate_limit', 'ts.echo', '600/m', '-d', TS_NODE, '-t', '3'],
+      url(TS_DB),
+    );
+    expect(limit.stdout).toMatch(new RegExp(`${TS_NODE}: OK\\s+new rate limit set successfully`));
+    const [registered] = await toCeleriac.control.inspect('registered', {
+      destination: [TS_NODE],
+      timeoutMs: 5000,
+    });
+    expect(registered?.[TS_NODE]).toContain('ts.echo [rate_limit=10/s]');
+  });
+
+  it('a revoke from either side stops a waiting task on the other side', async () => {
+    const [onPython, onCeleriac] = await Promise.all([
+      toPython.sendTask('py.now', [], {}, { countdown: 2 }),
+      toCeleriac.sendTask('ts.now', [], {}, { countdown: 2 }),
+    ]);
+    const [fromCeleriac, fromCelery] = await Promise.all([
+      celeriac(FIXTURES, ['control', 'revoke', onPython.id, '-b', url(PY_DB), '-t', '3']),
+      runPython(['-m', 'celery', '-A', 'pytasks', 'control', 'revoke', onCeleriac.id, '-t', '3'], url(TS_DB)),
+    ]);
+    expect(fromCeleriac.stdout).toMatch(new RegExp(`${PY_NODE}: OK\\s+tasks ${onPython.id} flagged as revoked`));
+    expect(fromCelery.stdout).toMatch(new RegExp(`${TS_NODE}: OK\\s+tasks ${onCeleriac.id} flagged as revoked`));
+    await expect(onPython.get({ timeout: 20_000 })).rejects.toMatchObject({
+      name: 'TaskRevokedError',
+    });
+    await expect(onCeleriac.get({ timeout: 20_000 })).rejects.toMatchObject({
+      name: 'TaskRevokedError',
+    });
+  });
+});
+
+describe('events', () => {
+  it("`celery events --dump` follows a celeriac worker's heartbeats and task events", async () => {
+    const dump = new PythonProcess(['-m', 'celery', '-A', 'pytasks', 'events', '--dump'], url(TS_DB));
+    try {
+      // The dumper asks workers for a heartbeat once it listens: seeing one means it is subscribed.
+      await dump.waitFor(new RegExp(`${TS_NODE} \\[[^\\]]+\\] heartbeat: .*freq=2`), 20_000);
+      const r = await toCeleriac.sendTask('ts.add', [20, 22]);
+      expect(await r.get({ timeout: 20_000 })).toBe(42);
+      await dump.waitFor(new RegExp(`${TS_NODE} \\[[^\\]]+\\] task received: ts\\.add\\(${r.id}\\) args=\\(20, 22\\)`), 10_000);
+      await dump.waitFor(new RegExp(`${TS_NODE} \\[[^\\]]+\\] task succeeded: ts\\.add\\(${r.id}\\).*result=42`), 10_000);
+    } finally {
+      await dump.stop();
+    }
+  });
+
+  it('task-sent is published when task_send_sent_event is on', async () => {
+    const sub = new Redis(url(TS_DB));
+    const seen: string[] = [];
+    sub.on('pmessage', (_p: string, channel: string, raw: string) => seen.push(`${channel} ${raw}`));
+    await sub.psubscribe(`/${TS_DB}.celeryev/*`);
+    const producer = createApp('interop', {
+      broker: url(TS_DB),
+      backend: url(TS_DB),
+      task_send_sent_event: true,
+    });
+    try {
+      const r = await producer.sendTask('ts.add', [1, 1]);
+      const line = await eventually('the task-sent event', () => seen.find((s) => s.startsWith(`/${TS_DB}.celeryev/task.sent `)), 5000);
+      const body = JSON.parse(Buffer.from(JSON.parse(line.slice(line.indexOf(' ') + 1)).body, 'base64').toString());
+      expect(body).toMatchObject({
+        type: 'task-sent',
+        uuid: r.id,
+        name: 'ts.add',
+        args: '(1, 1)',
+        queue: 'celery',
+        routing_key: 'celery',
+      });
+      await r.get({ timeout: 20_000 });
+    } finally {
+      await producer.close();
+      await sub.quit();
+    }
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * redis:// remote control: the shared ControlChannel conformance on a real Redis, plus what is
+ * special to kombu's pidbox on Redis (§2.5, §6): the keys and channels a Python peer looks at.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RedisControl } from '../../providers/redis/control.js';
+import { redisBroker } from '../../providers/redis/index.js';
+import { decodeKombuMessage } from '../../providers/redis/pidbox-envelope.js';
+import { controlConformance, eventually } from '../conformance/index.js';
+
+const DB = 14;
+const URL = `redis://127.0.0.1:6379/${DB}`;
+const connect = () => new Redis(URL, { lazyConnect: false });
+
+// Through the broker, as the worker and app.control reach it.
+controlConformance('redis', async () => {
+  const broker = redisBroker(URL);
+  return { channel: broker.control, close: () => broker.close() };
+});
+
+describe('redis control: the pidbox as kombu lays it out', () => {
+  const peer = connect();
+  afterAll(() => peer.quit());
+
+  it('a listening worker is bound in _kombu.binding.celery.pidbox until it stops', async () => {
+    const control = new RedisControl({ connect, db: DB });
+    const stop = await control.listen({ hostname: 'bound@test', queues: ['celery'] }, async () => ({ ok: 'pong' }));
+    expect(await peer.smembers('_kombu.binding.celery.pidbox')).toContain('\x06\x16\x06\x16bound@test.celery.pidbox');
+    await stop();
+    expect(await peer.smembers('_kombu.binding.celery.pidbox')).not.toContain('\x06\x16\x06\x16bound@test.celery.pidbox');
+    await control.close();
+  });
+
+  it('a request is a kombu envelope published on /{db}.celery.pidbox, with its reply binding in place first', async () => {
+    const control = new RedisControl({ connect, db: DB });
+    const sub = connect();
+    const seen: string[] = [];
+    sub.on('message', (_channel: string, raw: string) => seen.push(raw));
+    await sub.subscribe(`/${DB}.celery.pidbox`);
+    const replies = control.broadcast({ method: 'ping', arguments: {} }, { timeoutMs: 300 });
+    const raw = await eventually('the request on the fanout channel', () => seen[0]);
+    expect(await peer.smembers('_kombu.binding.reply.celery.pidbox')).toContain(
+      `${control.oid}\x06\x16\x06\x16${control.oid}.reply.celery.pidbox`,
+    );
+    const envelope = JSON.parse(raw);
+    expect(envelope.properties).toMatchObject({
+      delivery_info: { exchange: 'celery.pidbox', routing_key: '' },
+      body_encoding: 'base64',
+    });
+    expect(typeof envelope.properties.delivery_tag).toBe('string');
+    const message = decodeKombuMessage(raw);
+    expect(message?.headers).toMatchObject({
+      clock: expect.any(Number),
+      expires: expect.any(Number),
+    });
+    expect(message?.body).toMatchObject({
+      method: 'ping',
+      arguments: {},
+      destination: null,
+      ticket: expect.any(String),
+      reply_to: { exchange: 'reply.celery.pidbox', routing_key: control.oid },
+    });
+    expect(await replies).toEqual([]);
+    await control.close();
+    expect(await peer.smembers('_kombu.binding.reply.celery.pidbox')).not.toContain(
+      `${control.oid}\x06\x16\x06\x16${control.oid}.reply.celery.pidbox`,
+    );
+    await sub.quit();
+  });
+
+  it('a node addressed by a glob pattern answers, others do not', async () => {
+    const control = new RedisControl({ connect, db: DB });
+    await control.listen({ hostname: 'alpha@globtest', queues: [] }, async () => ({ ok: 'pong' }));
+    await control.listen({ hostname: 'beta@globtest', queues: [] }, async () => ({ ok: 'pong' }));
+    // A raw request as a kombu client with pattern/matcher would send it (no destination).
+    const client = new RedisControl({ connect, db: DB });
+    await peer.sadd('_kombu.binding.reply.celery.pidbox', `${client.oid}\x06\x16\x06\x16${client.oid}.reply.celery.pidbox`);
+    const body = {
+      method: 'ping',
+      arguments: {},
+      destination: null,
+      pattern: 'a*@glob*',
+      matcher: 'glob',
+      ticket: 't1',
+      reply_to: { exchange: 'reply.celery.pidbox', routing_key: client.oid },
+    };
+    await peer.publish(
+      `/${DB}.celery.pidbox`,
+      JSON.stringify({
+        body: Buffer.from(JSON.stringify(body)).toString('base64'),
+        'content-type': 'application/json',
+        'content-encoding': 'utf-8',
+        headers: { clock: 1, expires: 0 },
+        properties: {
+          body_encoding: 'base64',
+          delivery_tag: 'x',
+          delivery_info: { exchange: 'celery.pidbox', routing_key: '' },
+        },
+      }),
+    );
+    const popped = await peer.brpop(client.replyList, 3);
+    expect(decodeKombuMessage(popped?.[1] ?? '')).toMatchObject({
+      body: { 'alpha@globtest': { ok: 'pong' } },
+      headers: { ticket: 't1' },
+    });
+    expect(await peer.llen(client.replyList)).toBe(0);
+    await Promise.all([control.close(), client.close()]);
+  });
+});

@@ -1,0 +1,390 @@
+/**
+ * redis:// against the real Redis on 127.0.0.1:6379 (DB 8–11 only, flushed here; never DB 0).
+ * The shared conformance suite, then what is Redis's own: kombu's exact keys and envelope, restore
+ * after a SIGKILL, a connection cut, the §10 corpus, ETA held in the delayed set.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encodeEnvelope } from '../../core/envelope.js';
+import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
+import type { Delivery } from '../../core/ports.js';
+import { type RedisBroker, parseBrokerSettings, redisBroker, redisStore } from '../../providers/redis/index.js';
+import {
+  Recorder,
+  backendConformance,
+  brokerConformance,
+  eventually,
+  storeConformance,
+  taskMessage,
+  uniqueQueue,
+} from '../conformance/index.js';
+import { startCutProxy } from '../fixtures/redis/cut-proxy.js';
+
+const BROKER_DB = 8;
+const STORE_DB = 9;
+const OWN_DB = 10;
+const CUT_DB = 11;
+const url = (db: number, query = '', port = 6379) => `redis://127.0.0.1:${port}/${db}${query}`;
+const SEP = '\x06\x16';
+
+beforeAll(async () => {
+  for (const db of [BROKER_DB, STORE_DB, OWN_DB, CUT_DB]) {
+    const r = new Redis({ db });
+    await r.flushdb();
+    r.disconnect();
+  }
+});
+
+brokerConformance('redis', ({ visibilityTimeoutMs }) => {
+  const broker = redisBroker(url(BROKER_DB, `?visibility_timeout=${visibilityTimeoutMs / 1000}`));
+  return {
+    broker,
+    priorityOrder: 'lower-first',
+    publishRaw: (queue, raw) => broker.publishRaw(queue, [raw]),
+    close: () => broker.close(),
+  };
+});
+storeConformance('redis', () => redisStore(url(STORE_DB)));
+backendConformance('redis', ({ resultExpires }) => new KeyValueResultBackend(redisStore(url(STORE_DB)), { resultExpires }));
+
+describe('redis:// URLs and options', () => {
+  it('reads host, port, password, db and TLS from the URL, options from the query or transport options', () => {
+    const s = parseBrokerSettings('rediss://:s%40cret@cache.example:6380/3?visibility_timeout=30', { global_keyprefix: 'app:' });
+    expect(s.connection).toMatchObject({
+      host: 'cache.example',
+      port: 6380,
+      db: 3,
+      password: 's@cret',
+      tls: true,
+    });
+    expect(s.visibilityTimeoutMs).toBe(30_000);
+    expect(s.keyPrefix).toBe('app:');
+    expect(parseBrokerSettings('redis://localhost').connection).toMatchObject({
+      port: 6379,
+      db: 0,
+      tls: false,
+    });
+    expect(parseBrokerSettings('redis://h/0').visibilityTimeoutMs).toBe(3_600_000);
+    expect(() => parseBrokerSettings('redis://h/0?visibilty_timeout=1')).toThrow(/Unknown option 'visibilty_timeout'/);
+    expect(() => parseBrokerSettings('redis://h/x')).toThrow(/database/);
+    expect(() => parseBrokerSettings('redis://h/0', { max_message_size: -1 })).toThrow(/max_message_size/);
+  });
+});
+
+describe('redis:// as kombu', () => {
+  const raw = new Redis({ db: OWN_DB });
+  const open: Array<RedisBroker | Recorder> = [];
+  const broker = (query = '') => {
+    const b = redisBroker(url(OWN_DB, query));
+    open.push(b);
+    return b;
+  };
+  const record = async (b: RedisBroker, q: string, onDelivery?: (d: Delivery) => void, prefetch = 10) => {
+    const r = await Recorder.start(b, [q], { prefetch }, onDelivery);
+    open.unshift(r);
+    return r;
+  };
+  afterEach(async () => {
+    for (const x of open.splice(0)) await (x instanceof Recorder ? x.stop() : x.close());
+  });
+  afterAll(() => raw.disconnect());
+
+  it('writes the envelope, lists, priority sub-lists and binding exactly as kombu 5.2.4', async () => {
+    const b = broker();
+    const q = uniqueQueue('kombu');
+    const m0 = taskMessage(q, [0]);
+    const m5 = taskMessage(q, [5], { priority: 5 });
+    const m9 = taskMessage(q, [9], { priority: 9 });
+    await b.publish(q, [m0, m5, m9]);
+    expect((await raw.keys(`*${q}*`)).sort()).toEqual([`_kombu.binding.${q}`, q, `${q}${SEP}3`, `${q}${SEP}9`].sort());
+    expect(await raw.smembers(`_kombu.binding.${q}`)).toEqual([`${q}${SEP}${SEP}${q}`]);
+    const [text] = await raw.lrange(q, 0, -1);
+    const env = JSON.parse(text as string);
+    expect(Object.keys(env).sort()).toEqual(['body', 'content-encoding', 'content-type', 'headers', 'properties']);
+    expect(Object.keys(env.properties).sort()).toEqual(
+      ['body_encoding', 'correlation_id', 'delivery_info', 'delivery_mode', 'delivery_tag', 'priority', 'reply_to'].sort(),
+    );
+    expect(env.properties).toMatchObject({
+      body_encoding: 'base64',
+      delivery_info: { exchange: '', routing_key: q },
+      priority: 0,
+    });
+    expect(env.properties.delivery_tag).toMatch(/^[0-9a-f-]{36}$/);
+    expect(env.headers).toEqual(m0.headers);
+    expect(Buffer.from(env.body, 'base64').toString('utf8')).toBe(m0.body);
+    expect(JSON.parse((await raw.lrange(`${q}${SEP}3`, 0, -1))[0] as string).properties.priority).toBe(5);
+
+    // Served as kombu serves them on Redis: the lower priority number first (§2.3).
+    const r = await record(b, q);
+    await r.waitFor(3);
+    expect(r.ids()).toEqual([m0, m5, m9].map((m) => m.headers.id));
+    // Each fetched message sits in unacked as [envelope, exchange, routing_key], indexed by fetch time.
+    const tags = await raw.zrange('unacked_index', '0', '-1', 'WITHSCORES');
+    expect(tags).toHaveLength(6);
+    expect(Math.abs(Number(tags[1]) - Date.now() / 1000)).toBeLessThan(5);
+    const record0 = JSON.parse((await raw.hget('unacked', env.properties.delivery_tag)) as string);
+    expect(record0).toEqual([env, '', q]);
+    await Promise.all(r.received.map((x) => x.delivery.ack()));
+    await eventually('the acks', async () => (await raw.hlen('unacked')) === 0 && (await raw.zcard('unacked_index')) === 0);
+  });
+
+  it('restores a message a dead worker left in unacked: to the front of its queue, marked redelivered, delivered again', async () => {
+    const b = broker('?visibility_timeout=1');
+    const q = uniqueQueue('restore');
+    const lost = taskMessage(q, ['lost']);
+    const behind = taskMessage(q, ['behind']);
+    await b.publish(q, [lost, behind]);
+    // What a Python (or celeriac) worker leaves behind when SIGKILLed after a fetch (§2.3).
+    const text = (await raw.rpop(q)) as string;
+    const tag = JSON.parse(text).properties.delivery_tag as string;
+    await raw.hset('unacked', tag, JSON.stringify([JSON.parse(text), '', q]));
+    await raw.zadd('unacked_index', Date.now() / 1000 - 5, tag);
+
+    expect(await b.restorer.restore()).toBe(1);
+    expect(await raw.hexists('unacked', tag)).toBe(0);
+    const restored = JSON.parse((await raw.lindex(q, -1)) as string);
+    expect(restored.headers.redelivered).toBe(true);
+    expect(restored.properties.delivery_info.redelivered).toBe(true);
+    expect(restored.properties.delivery_tag).toBe(tag);
+
+    const r = await record(b, q, (d) => void d.ack());
+    await r.waitFor(2);
+    expect(r.ids()).toEqual([lost.headers.id, behind.headers.id]);
+    expect(r.received[0]?.delivery.receiveCount).toBe(2);
+    expect(r.received[0]?.delivery.message).toEqual(lost);
+  });
+
+  it('dead-letters every §10 defect, invalid JSON, wrong types and an oversized message with its reason, and keeps consuming', async () => {
+    const b = broker('?max_message_size=4096');
+    const q = uniqueQueue('corpus');
+    const valid = () => JSON.parse(encodeEnvelope(taskMessage(q, ['x']), { routingKey: q }));
+    const corpus: Array<[string, RegExp]> = [];
+    const add = (mutate: (e: ReturnType<typeof valid>) => void, reason: RegExp) => {
+      const e = valid();
+      mutate(e);
+      corpus.push([JSON.stringify(e), reason]);
+    };
+    add((e) => delete e.properties.delivery_info, /delivery_info/); // §10 case 1
+    add((e) => delete e.properties.delivery_info.exchange, /exchange/); // §10 case 1
+    add((e) => delete e.properties.delivery_tag, /delivery_tag/); // §10 case 2
+    add((e) => (e.properties.body_encoding = 'utf-8'), /body_encoding/); // §10 case 3
+    add((e) => (e.body = Buffer.from('[[1], {}]').toString('base64')), /3-element/); // §10 case 4
+    add((e) => delete e['content-type'], /content-type/); // §10 case 5
+    add((e) => (e.headers.retries = 'twice'), /retries/);
+    add((e) => (e.headers = ['not', 'an', 'object']), /headers/);
+    add((e) => (e.body = 12), /body/);
+    add((e) => (e.headers.argsrepr = 'x'.repeat(5000)), /over the limit of 4096 bytes/);
+    corpus.push(['{"body": "W10=", "headers"', /not JSON/]);
+    corpus.push(['"just a string"', /object/]);
+    await b.publishRaw(
+      q,
+      corpus.map(([text]) => text),
+    );
+    const good = taskMessage(q, ['good']);
+    await b.publish(q, [good]);
+
+    const r = await record(b, q, (d) => void (d.malformed ? d.deadLetter(d.malformed) : d.ack()));
+    await r.waitFor(corpus.length + 1);
+    expect(r.ids().at(-1)).toBe(good.headers.id);
+    const dead = await eventually(`every dead letter`, async () => {
+      const all = await b.deadLetters(q);
+      return all.length === corpus.length && all;
+    });
+    dead.forEach((d, i) => {
+      const [text, reason] = corpus[i] as [string, RegExp];
+      expect(d.raw).toBe(text);
+      expect(d.reason).toMatch(reason);
+      expect(d.queue).toBe(q);
+    });
+    expect((await raw.lrange(`${q}.celeriac.dead`, 0, 0)).map((t) => Object.keys(JSON.parse(t)).sort())).toEqual([['at', 'raw', 'reason']]);
+    expect((await b.deadLetters()).filter((d) => d.queue === q)).toHaveLength(corpus.length);
+    await eventually('unacked to be empty', async () => (await raw.hlen('unacked')) === 0);
+    await expect(b.publish(q, [taskMessage(q, ['y'.repeat(5000)])])).rejects.toThrow(/over the limit of 4096 bytes/);
+  });
+
+  it('holds a message with a future ETA in the delayed set, out of unacked, and delivers it when due, not before', async () => {
+    const b = broker('?visibility_timeout=0.3');
+    const q = uniqueQueue('eta');
+    const eta = Date.now() + 1200;
+    const later = taskMessage(q, ['later'], {
+      eta: new Date(eta).toISOString(),
+    });
+    await b.publish(q, [later]);
+    const r = await record(b, q, (d) => void d.ack());
+    const member = await eventually('the message in the delayed set', async () => (await raw.zrange(`${q}.celeriac.delayed`, '0', '-1'))[0]);
+    expect(Number(await raw.zscore(`${q}.celeriac.delayed`, member))).toBe(eta);
+    // Held past the visibility timeout without being in unacked, so restore cannot run it early or twice.
+    expect(await raw.hlen('unacked')).toBe(0);
+    expect(await raw.llen(q)).toBe(0);
+    await r.waitFor(1, 5000);
+    expect(r.received[0]?.at).toBeGreaterThanOrEqual(eta);
+    expect(r.received[0]?.delivery.message).toEqual(later);
+    expect(r.received[0]?.delivery.receiveCount).toBe(1);
+    await eventually('the delayed set to be empty', async () => (await raw.zcard(`${q}.celeriac.delayed`)) === 0);
+    expect(r.received).toHaveLength(1);
+  });
+
+  it('retryLater moves the message from unacked to the delayed set; it comes back when due, with its replacement', async () => {
+    const b = broker('?visibility_timeout=0.3');
+    const q = uniqueQueue('retry');
+    const m = taskMessage(q, ['v1']);
+    await b.publish(q, [m]);
+    const r = await record(b, q);
+    const [d] = await r.waitFor(1);
+    const replacement = taskMessage(q, ['v2'], {
+      id: m.headers.id,
+      retries: 1,
+    });
+    const due = Date.now() + 1000;
+    await d?.retryLater(1000, replacement);
+    expect(await raw.hlen('unacked')).toBe(0);
+    const [member, score] = await raw.zrange(`${q}.celeriac.delayed`, '0', '-1', 'WITHSCORES');
+    expect(JSON.parse(member as string).headers.retries).toBe(1);
+    expect(Number(score)).toBeGreaterThanOrEqual(due);
+    const [, again] = await r.waitFor(2, 5000);
+    expect(r.received[1]?.at).toBeGreaterThanOrEqual(due);
+    expect(again?.message).toEqual(replacement);
+    await again?.ack();
+  });
+
+  it('extendLease moves the unacked_index score forward', async () => {
+    const b = broker('?visibility_timeout=10');
+    const q = uniqueQueue('extend');
+    await b.publish(q, [taskMessage(q, [1])]);
+    const r = await record(b, q);
+    const [d] = await r.waitFor(1);
+    const [tag, before] = await raw.zrange('unacked_index', '0', '-1', 'WITHSCORES');
+    await d?.extendLease(60_000);
+    const after = Number(await raw.zscore('unacked_index', tag as string));
+    expect(after - Number(before)).toBeGreaterThan(45);
+    await d?.ack();
+  });
+});
+
+/** Child processes run test/fixtures/redis/consumer-child.ts, bundled once by esbuild. */
+describe('redis:// across processes and connection loss', () => {
+  const outDir = resolve('node_modules/.cache/celeriac-test');
+  const script = join(outDir, 'redis-consumer-child.mjs');
+  const children: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(outDir, { recursive: true });
+    await build({
+      entryPoints: [resolve('test/fixtures/redis/consumer-child.ts')],
+      outfile: script,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      logLevel: 'silent',
+    });
+  });
+  afterAll(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  });
+
+  function child(...args: string[]) {
+    const proc = spawn(process.execPath, [script, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(proc);
+    const events: Array<Record<string, unknown>> = [];
+    let stderr = '';
+    let buffered = '';
+    proc.stdout?.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) if (line) events.push(JSON.parse(line));
+    });
+    proc.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const wait = (what: string, match: (e: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
+      eventually(`${what} (child stderr: ${stderr.slice(0, 500)})`, () => events.find(match), timeoutMs);
+    const killed = () =>
+      new Promise<void>((done) => (proc.exitCode !== null || proc.signalCode !== null ? done() : proc.once('exit', () => done())));
+    return { proc, events, wait, killed };
+  }
+
+  it('a consumer SIGKILLed mid-lease loses nothing: the message is restored after the visibility timeout and delivered once more', async () => {
+    const brokerUrl = url(OWN_DB, '?visibility_timeout=1&unacked_mutex_expire=1');
+    const storeUrl = url(STORE_DB);
+    const q = uniqueQueue('killed');
+    const broker = redisBroker(brokerUrl);
+    const backend = new KeyValueResultBackend(redisStore(storeUrl));
+    const m = taskMessage(q, ['survives']);
+    await broker.publish(q, [m]);
+
+    const doomed = child(brokerUrl, storeUrl, q, 'hold');
+    await doomed.wait('the first delivery', (e) => e.event === 'delivery' && e.id === m.headers.id);
+    doomed.proc.kill('SIGKILL');
+    await doomed.killed();
+
+    const heir = child(brokerUrl, storeUrl, q, 'ack');
+    const again = await heir.wait('the redelivery', (e) => e.event === 'delivery' && e.id === m.headers.id);
+    expect(again.receiveCount).toBe(2);
+    const meta = await backend.waitFor(m.headers.id, { timeoutMs: 15_000 });
+    expect(meta.result).toBe(heir.proc.pid);
+    await heir.wait('the ack', (e) => e.event === 'acked');
+    await eventually('the queue to drain', async () => (await broker.size(q)) === 0);
+    expect(heir.events.filter((e) => e.event === 'delivery')).toHaveLength(1);
+    heir.proc.kill('SIGKILL');
+    await backend.close();
+    await broker.close();
+  });
+
+  it('connections cut mid-run are retried: every task sent completes, none is lost', async () => {
+    const proxy = await startCutProxy(6379);
+    const through = url(CUT_DB, '?visibility_timeout=2&unacked_mutex_expire=2', proxy.port);
+    const broker = redisBroker(through);
+    const backend = new KeyValueResultBackend(redisStore(url(CUT_DB, '', proxy.port)));
+    const direct = new KeyValueResultBackend(redisStore(url(CUT_DB)));
+    const q = uniqueQueue('cut');
+    const total = 600;
+    const deliveries = new Map<string, number>();
+    let stored = 0;
+    const consumer = await broker.consume(
+      [q],
+      async (d) => {
+        const id = d.message?.headers.id as string;
+        deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
+        await backend.store(id, {
+          status: 'SUCCESS',
+          result: 1,
+          traceback: null,
+          children: [],
+          date_done: null,
+          task_id: id,
+        });
+        stored++;
+        await d.ack();
+      },
+      { prefetch: 20 },
+    );
+    const ids: string[] = [];
+    const cutsAt = [100, 250, 400];
+    for (let batch = 0; batch < total / 20; batch++) {
+      const msgs = Array.from({ length: 20 }, (_, i) => taskMessage(q, [batch, i]));
+      ids.push(...msgs.map((m) => m.headers.id));
+      await broker.publish(q, msgs);
+      if (cutsAt.length && ids.length >= (cutsAt[0] as number)) {
+        cutsAt.shift();
+        proxy.cut(150);
+      }
+    }
+    proxy.cut(150);
+    for (const id of ids) expect((await direct.waitFor(id, { timeoutMs: 30_000 })).status).toBe('SUCCESS');
+    expect(proxy.cuts).toBeGreaterThan(4);
+    expect(ids.every((id) => (deliveries.get(id) ?? 0) >= 1)).toBe(true);
+    expect(stored).toBeGreaterThanOrEqual(total);
+    await consumer.stop();
+    await eventually('the queue and unacked to empty', async () => (await broker.size(q)) === 0);
+    await broker.close();
+    await backend.close();
+    await direct.close();
+    await proxy.close();
+  });
+});
