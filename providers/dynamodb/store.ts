@@ -1,0 +1,236 @@
+/**
+ * dynamodb:// key-value store: the result backend's primitives (core/kv-result-backend.ts).
+ * One item per key:
+ *
+ *   pk (S)          the key, e.g. celery-task-meta-<id>
+ *   value (S)       the result meta JSON (put)            | counter (N)  a counter (incr)
+ *   ready (BOOL)    the value is a ready state
+ *   expires_at (N)  epoch seconds, rounded up: the table's TTL attribute. DynamoDB deletes expired
+ *                   items late (hours to days), so every read treats an item past it as gone.
+ *
+ * Each transition is one request: a put that must not hide a ready result is a conditional
+ * PutItem; incr is an UpdateItem ADD. There is no watch: waiting polls (core's waitFor).
+ *
+ * Read cost: every get() is one strongly consistent GetItem = 1 read capacity unit per 4 KB of
+ * item (twice an eventually consistent read) — a result arrives as soon as it is written, at
+ * that price. KeyValueResultBackend.waitFor polls from 2 ms, ×1.5 per empty read, up to every
+ * 100 ms (or AsyncResult.get's `interval`): about 15 reads in the first second, then 10 per
+ * second, so `get({ timeout })` on a task that takes T seconds costs about 10·T + 5 reads.
+ * Pass a larger `interval` where results are awaited for long.
+ */
+import {
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  type AttributeValue,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { CeleriacError } from '../../core/errors.js';
+import type { KeyValueStore } from '../../core/ports.js';
+import type { DynamoDbOptions } from './options.js';
+import { TTL_ATTRIBUTE, type TimeToLive, ensureTable, isMissingTable, missingTable } from './table.js';
+
+type Item = Record<string, AttributeValue>;
+
+/** Attribute names go through placeholders: `value` is a DynamoDB reserved word. */
+const NAMES = {
+  '#pk': 'pk',
+  '#v': 'value',
+  '#c': 'counter',
+  '#r': 'ready',
+  '#e': TTL_ATTRIBUTE,
+};
+
+const isConditionFailed = (err: unknown): boolean =>
+  err instanceof ConditionalCheckFailedException || (err as Error)?.name === 'ConditionalCheckFailedException';
+
+const nowSeconds = (): number => Date.now() / 1000;
+/** Rounded up, so an item never expires before its ttl. */
+const expiry = (ttlMs: number): string => String(Math.ceil((Date.now() + ttlMs) / 1000));
+const expired = (item: Item): boolean => item[TTL_ATTRIBUTE]?.N !== undefined && Number(item[TTL_ATTRIBUTE].N) <= nowSeconds();
+
+export class DynamoDbStore implements KeyValueStore {
+  readonly client: DynamoDBClient;
+  /** Whether the table's TTL could be turned on (only known when this store created or checked the table). */
+  timeToLive: TimeToLive | undefined;
+  readonly #ownsClient: boolean;
+  readonly #table: string;
+  #ready: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(
+    readonly url: string,
+    private readonly options: DynamoDbOptions,
+    client?: DynamoDBClient,
+  ) {
+    this.#ownsClient = !client;
+    this.#table = options.table;
+    this.client =
+      client ??
+      new DynamoDBClient({
+        // An emulator does not care about the region, but the SDK needs one.
+        region: options.region ?? (options.endpoint && !process.env.AWS_REGION ? 'us-east-1' : undefined),
+        endpoint: options.endpoint,
+      });
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const out = await this.#send(() =>
+      this.client.send(
+        new GetItemCommand({
+          TableName: this.#table,
+          Key: { pk: { S: key } },
+          ConsistentRead: true,
+          ProjectionExpression: '#v, #c, #e',
+          ExpressionAttributeNames: {
+            '#v': NAMES['#v'],
+            '#c': NAMES['#c'],
+            '#e': NAMES['#e'],
+          },
+        }),
+      ),
+    );
+    const item = out.Item;
+    if (!item || expired(item)) return undefined;
+    return item.value?.S ?? item.counter?.N;
+  }
+
+  async put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
+    const item: Item = {
+      pk: { S: key },
+      value: { S: value },
+      ready: { BOOL: opts.ready },
+    };
+    if (opts.ttlMs) item[TTL_ATTRIBUTE] = { N: expiry(opts.ttlMs) };
+    try {
+      await this.#send(() =>
+        this.client.send(
+          new PutItemCommand({
+            TableName: this.#table,
+            Item: item,
+            // keepReady: written only where no live ready value is — checked and written in one step.
+            ...(opts.keepReady
+              ? {
+                  ConditionExpression: 'attribute_not_exists(#pk) OR attribute_not_exists(#r) OR #r = :no OR #e <= :now',
+                  ExpressionAttributeNames: {
+                    '#pk': NAMES['#pk'],
+                    '#r': NAMES['#r'],
+                    '#e': NAMES['#e'],
+                  },
+                  ExpressionAttributeValues: {
+                    ':no': { BOOL: false },
+                    ':now': { N: String(nowSeconds()) },
+                  },
+                }
+              : {}),
+          }),
+        ),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#send(() =>
+      this.client.send(
+        new DeleteItemCommand({
+          TableName: this.#table,
+          Key: { pk: { S: key } },
+        }),
+      ),
+    );
+  }
+
+  async incr(key: string, by: number, ttlMs?: number): Promise<number> {
+    for (;;) {
+      const now = String(nowSeconds());
+      try {
+        // ADD starts a missing counter at 0; the condition refuses an item past its expiry.
+        const out = await this.#send(() =>
+          this.client.send(
+            new UpdateItemCommand({
+              TableName: this.#table,
+              Key: { pk: { S: key } },
+              UpdateExpression: ttlMs ? 'ADD #c :by SET #e = :exp' : 'ADD #c :by',
+              ConditionExpression: 'attribute_not_exists(#e) OR #e > :now',
+              ExpressionAttributeNames: {
+                '#c': NAMES['#c'],
+                '#e': NAMES['#e'],
+              },
+              ExpressionAttributeValues: {
+                ':by': { N: String(by) },
+                ':now': { N: now },
+                ...(ttlMs ? { ':exp': { N: expiry(ttlMs) } } : {}),
+              },
+              ReturnValues: 'UPDATED_NEW',
+            }),
+          ),
+        );
+        const n = out.Attributes?.counter?.N;
+        if (n === undefined) throw new CeleriacError(`DynamoDB returned no counter for '${key}'`);
+        return Number(n);
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+      // The item expired (DynamoDB has not deleted it yet): start afresh, unless someone else already did.
+      const fresh: Item = {
+        pk: { S: key },
+        counter: { N: String(by) },
+        ready: { BOOL: false },
+      };
+      if (ttlMs) fresh[TTL_ATTRIBUTE] = { N: expiry(ttlMs) };
+      try {
+        await this.#send(() =>
+          this.client.send(
+            new PutItemCommand({
+              TableName: this.#table,
+              Item: fresh,
+              ConditionExpression: 'attribute_not_exists(#pk) OR #e <= :now',
+              ExpressionAttributeNames: {
+                '#pk': NAMES['#pk'],
+                '#e': NAMES['#e'],
+              },
+              ExpressionAttributeValues: { ':now': { N: now } },
+            }),
+          ),
+        );
+        return by;
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsClient) this.client.destroy();
+  }
+
+  /** Run one request; the first one (with create=true) makes sure the table exists. A missing table is a ConfigError. */
+  async #send<T>(request: () => Promise<T>): Promise<T> {
+    if (this.options.create) {
+      this.#ready ??= ensureTable(this.client, this.#table).then(
+        (ttl) => {
+          this.timeToLive = ttl;
+        },
+        (err) => {
+          this.#ready = undefined;
+          throw err;
+        },
+      );
+      await this.#ready;
+    }
+    try {
+      return await request();
+    } catch (err) {
+      if (isMissingTable(err)) throw missingTable(this.#table, this.options.endpoint, err);
+      throw err;
+    }
+  }
+}

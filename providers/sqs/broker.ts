@@ -1,0 +1,163 @@
+/** The sqs:// broker: one SQS queue per celeriac queue, settle calls mapped by lease.ts. */
+import { GetQueueAttributesCommand, type Message, PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { TaskMessage } from '../../core/message.js';
+import type { Broker, ConsumeOptions, Consumer, Delivery, KeyValueStore } from '../../core/ports.js';
+import { type Lease, startPullConsumer } from '../../core/pull-consumer.js';
+import { openStore } from '../../core/registry.js';
+import { type LeaseContext, leaseFor } from './lease.js';
+import type { SqsOptions } from './options.js';
+import { QueueDirectory } from './queues.js';
+import { Receiver } from './receive.js';
+import { PublishBatches } from './publish-batches.js';
+import { toOutgoing } from './send.js';
+import { SettleBatches } from './settle-batches.js';
+
+/**
+ * Idle waits of the pull loop between fetches that found nothing. Fetching starts polls and costs
+ * no request by itself; a poll bringing messages wakes the loop at once. The longest wait paces
+ * retries after an error (and wait_time_seconds=0, short polling).
+ */
+const IDLE_MIN_MS = 10;
+const IDLE_MAX_MS = 1000;
+
+export interface SqsBrokerDeps {
+  /** A client to use (a Lambda's shared client, or one with request counting); else one is made from the URL. */
+  client?: SQSClient;
+  /** The claim-check store to use instead of opening the URL's claim_check. */
+  claimCheckStore?: KeyValueStore;
+  /** broker_transport_options, handed to the claim-check store when it is opened from its URL. */
+  transportOptions?: Record<string, unknown>;
+}
+
+export class SqsBroker implements Broker {
+  readonly client: SQSClient;
+  readonly queues: QueueDirectory;
+  readonly #ownsClient: boolean;
+  readonly #settle: SettleBatches;
+  readonly #publish: PublishBatches;
+  readonly #context: LeaseContext;
+  readonly #consumers = new Set<Consumer & { abort(): Promise<void> }>();
+  #claimStore: Promise<KeyValueStore> | undefined;
+  #ownsClaimStore = false;
+  #closed = false;
+
+  constructor(
+    readonly url: string,
+    readonly options: SqsOptions,
+    deps: SqsBrokerDeps = {},
+  ) {
+    this.#ownsClient = !deps.client;
+    this.client =
+      deps.client ??
+      new SQSClient({
+        // An emulator does not care about the region, but the SDK needs one.
+        region: options.region ?? (options.endpoint && !process.env.AWS_REGION ? 'us-east-1' : undefined),
+        endpoint: options.endpoint,
+      });
+    this.queues = new QueueDirectory(this.client, options);
+    this.#settle = new SettleBatches(this.client);
+    this.#publish = new PublishBatches(this.client, options.maxMessageBytes);
+    if (deps.claimCheckStore) this.#claimStore = Promise.resolve(deps.claimCheckStore);
+    const claimUrl = options.claimCheck;
+    const claimCheck =
+      deps.claimCheckStore || claimUrl
+        ? () => {
+            if (!this.#claimStore && claimUrl) {
+              this.#ownsClaimStore = true;
+              this.#claimStore = openStore(claimUrl, {
+                transportOptions: deps.transportOptions ?? {},
+              });
+            }
+            return this.#claimStore as Promise<KeyValueStore>;
+          }
+        : undefined;
+    this.#context = {
+      client: this.client,
+      queues: this.queues,
+      settle: this.#settle,
+      publish: this.#publish,
+      visibilityTimeoutMs: options.visibilityTimeoutMs,
+      maxMessageBytes: options.maxMessageBytes,
+      claimCheck,
+    };
+  }
+
+  async publish(queue: string, messages: TaskMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const q = await this.queues.get(queue);
+    // Every message is checked (and stored aside if need be) before any is sent.
+    const entries = await Promise.all(messages.map((m) => toOutgoing(q, m, this.#context)));
+    await this.#publish.send(q, entries);
+  }
+
+  async consume(queues: string[], handler: (d: Delivery) => Promise<void>, opts: ConsumeOptions): Promise<Consumer> {
+    // Resolve every queue first: a missing one fails here, clearly, not in the loop.
+    const resolved = await Promise.all(queues.map((q) => this.queues.get(q)));
+    const receiver = new Receiver(resolved, this.#context, this.options.waitTimeSeconds, opts.prefetch);
+    const loop = startPullConsumer(
+      {
+        fetch: (max) => receiver.fetch(max),
+        subscribe: (wake) => receiver.subscribe(wake),
+        idleMinMs: IDLE_MIN_MS,
+        idleMaxMs: IDLE_MAX_MS,
+      },
+      handler,
+      opts,
+    );
+    const consumer = {
+      stop: async () => {
+        const handedBack = receiver.stop();
+        await loop.stop();
+        await handedBack;
+      },
+      abort: async () => {
+        this.#consumers.delete(consumer);
+        await consumer.stop();
+        await receiver.abort();
+      },
+    };
+    this.#consumers.add(consumer);
+    return consumer;
+  }
+
+  /**
+   * A lease for a message received outside this broker's consumer — a Lambda SQS event record
+   * turned into the SDK's Message shape — settled exactly as the consumer's are (core's
+   * toDelivery makes it a Delivery). Resolves its claim check; a store error propagates.
+   */
+  async lease(queue: string, message: Message): Promise<Lease> {
+    return leaseFor(await this.queues.get(queue), message, this.#context);
+  }
+
+  /**
+   * SQS's PurgeQueue: removes every message, including those in flight, and AWS allows it once
+   * per 60 s per queue. It reports no count: the number returned is SQS's approximate count just before.
+   */
+  async purge(queue: string): Promise<number> {
+    const q = await this.queues.get(queue);
+    const waiting = await this.size(queue);
+    await this.client.send(new PurgeQueueCommand({ QueueUrl: q.url }));
+    return waiting;
+  }
+
+  /** Waiting messages, visible or delayed (SQS's approximate counts). */
+  async size(queue: string): Promise<number> {
+    const q = await this.queues.get(queue);
+    const out = await this.client.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: q.url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesDelayed'],
+      }),
+    );
+    return Number(out.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(out.Attributes?.ApproximateNumberOfMessagesDelayed ?? 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#consumers].map((c) => c.abort()));
+    await Promise.all([this.#publish.drain(), this.#settle.drain()]);
+    if (this.#ownsClaimStore) await this.#claimStore?.then((s) => s.close()).catch(() => undefined);
+    if (this.#ownsClient) this.client.destroy();
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * One received SQS message as a Lease (core/pull-consumer.ts): how each settle call maps onto
+ * SQS. The message stays in SQS, hidden for its visibility timeout, until it is deleted.
+ *
+ * - ack: DeleteMessage (batched per tick), then the claim-check key, if any, is deleted.
+ * - extendLease: ChangeMessageVisibility (the executor heartbeats long tasks).
+ * - retryLater(delay, replacement): the replacement (retries+1) is sent with DelaySeconds, then
+ *   the original deleted. Without one, ChangeMessageVisibility hides it for the delay — up to
+ *   900 s; a longer wait (an ETA hop) re-sends the same message with DelaySeconds 900 and deletes
+ *   the original, so hops neither raise its receive count towards maxReceiveCount nor run into
+ *   the queue's retention period. FIFO queues have no per-message delay: visibility only.
+ * - deadLetter: sent to the queue's DLQ with the reason as attribute celeriac.reason, then deleted.
+ */
+import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
+import type { TaskMessage } from '../../core/message.js';
+import type { Lease } from '../../core/pull-consumer.js';
+import { resolveBody } from './claim-check.js';
+import { MAX_DELAY_S, MAX_VISIBILITY_S, messageBytes, wholeSeconds } from './limits.js';
+import { type QueueDirectory, type SqsQueue, deadLetterName } from './queues.js';
+import type { PublishBatches } from './publish-batches.js';
+import { type Outgoing, type SendContext, toOutgoing } from './send.js';
+import type { SettleBatches } from './settle-batches.js';
+
+export const REASON_ATTRIBUTE = 'celeriac.reason';
+
+export interface LeaseContext extends SendContext {
+  client: SQSClient;
+  queues: QueueDirectory;
+  settle: SettleBatches;
+  publish: PublishBatches;
+  visibilityTimeoutMs: number;
+}
+
+export interface Received {
+  message: Message;
+  /** The envelope (resolved through its claim check, if any). */
+  raw: string;
+  claimKey?: string;
+  malformed?: string;
+}
+
+/**
+ * The lease for a received message, its claim check resolved. A claim-check store error
+ * propagates (transient): the caller hands the message back or leaves it to its timeout.
+ */
+export async function leaseFor(queue: SqsQueue, message: Message, ctx: LeaseContext): Promise<Lease> {
+  const resolved = await resolveBody(message.Body ?? '', message.MessageAttributes, ctx.claimCheck);
+  return toLease(queue, { message, ...resolved, claimKey: resolved.key }, ctx);
+}
+
+export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): Lease {
+  const { message } = r;
+  const handle = {
+    queueUrl: queue.url,
+    receiptHandle: message.ReceiptHandle as string,
+  };
+  const remove = async (): Promise<void> => {
+    await ctx.settle.delete(handle);
+  };
+  /** Once the message is gone its stored payload is not needed; if this fails, its TTL removes it. */
+  const dropClaim = async (): Promise<void> => {
+    if (r.claimKey && ctx.claimCheck)
+      await ctx
+        .claimCheck()
+        .then((store) => store.delete(r.claimKey as string))
+        .catch(() => undefined);
+  };
+  const hide = (ms: number): Promise<void> =>
+    ctx.settle.changeVisibility({
+      ...handle,
+      seconds: wholeSeconds(ms, MAX_VISIBILITY_S),
+    });
+  /** The message exactly as received, to send again (a hop) or to the DLQ. */
+  const asReceived = (extra: Record<string, MessageAttributeValue> = {}): Outgoing => ({
+    body: message.Body ?? '',
+    attributes: { ...message.MessageAttributes, ...extra },
+    groupId: message.Attributes?.MessageGroupId,
+    // A copy of one message is one message: its SQS id deduplicates it on FIFO queues.
+    deduplicationId: queue.fifo ? message.MessageId : undefined,
+    label: `message ${message.MessageId}`,
+  });
+
+  return {
+    raw: r.raw,
+    malformed: r.malformed,
+    queue: queue.name,
+    receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 1),
+    leaseMs: wholeSeconds(ctx.visibilityTimeoutMs, MAX_VISIBILITY_S) * 1000,
+    async ack() {
+      await remove();
+      await dropClaim();
+    },
+    extendLease: hide,
+    async retryLater(delayMs: number, replacement?: TaskMessage) {
+      if (replacement) {
+        const target = replacement.queue === queue.name ? queue : await ctx.queues.get(replacement.queue);
+        await ctx.publish.send(target, [await toOutgoing(target, replacement, ctx, delayMs)]);
+        await remove();
+        await dropClaim();
+        return;
+      }
+      if (queue.fifo || delayMs <= MAX_DELAY_S * 1000) return hide(delayMs);
+      await ctx.publish.send(queue, [{ ...asReceived(), delaySeconds: MAX_DELAY_S }]);
+      await remove();
+    },
+    async deadLetter(reason: string) {
+      const dlqUrl = await ctx.queues.deadLetterUrl(queue);
+      const dlq: SqsQueue = {
+        name: `${queue.name}-dlq`,
+        sqsName: deadLetterName(queue.sqsName),
+        url: dlqUrl,
+        fifo: queue.fifo,
+      };
+      await ctx.publish.send(dlq, [asReceived({ [REASON_ATTRIBUTE]: fitted(reason, asReceived(), ctx.maxMessageBytes) })]);
+      // The claim-check key stays: the dead letter still references it (until its TTL).
+      await remove();
+    },
+  };
+}
+
+/** The reason as an attribute, shortened only if the message would otherwise exceed the cap. */
+function fitted(reason: string, out: Outgoing, maxBytes: number): MessageAttributeValue {
+  const room = maxBytes - messageBytes(out.body, out.attributes) - REASON_ATTRIBUTE.length - 'String'.length;
+  let value = reason;
+  while (Buffer.byteLength(value, 'utf8') > Math.max(1, room) && value.length > 1)
+    value = `${value.slice(0, Math.floor(value.length * 0.9))}…`;
+  return { DataType: 'String', StringValue: value };
+}

@@ -1,0 +1,95 @@
+/**
+ * sqs:// URL options, validated once at the edge:
+ *
+ *   sqs://?region=us-east-1&endpoint=http://127.0.0.1:4566&prefix=dev-&create=true
+ *
+ * region (else the SDK's default chain: AWS_REGION...), endpoint (an emulator; else AWS),
+ * prefix (prepended to every queue name), create (create missing queues and their dead-letter
+ * queues — development only), visibility_timeout (s, default 3600), wait_time_seconds (long
+ * polling, 0–20, default 20), max_receive_count (the RedrivePolicy of queues created here,
+ * default 10), max_message_bytes (default 262144), claim_check (a store URL, URL-encoded:
+ * payloads over the cap are stored there and referenced). The URL wins over
+ * broker_transport_options, which take Celery's SQS names (region, queue_name_prefix,
+ * wait_time_seconds, visibility_timeout) and claim_check.
+ */
+import { ConfigError } from '../../core/errors.js';
+import { checkQuery, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_WAIT_S } from './limits.js';
+
+export interface SqsOptions {
+  region?: string;
+  endpoint?: string;
+  prefix: string;
+  create: boolean;
+  visibilityTimeoutMs: number;
+  waitTimeSeconds: number;
+  maxReceiveCount: number;
+  maxMessageBytes: number;
+  /** URL of the KeyValueStore that holds oversized payloads. */
+  claimCheck?: string;
+}
+
+const KNOWN = [
+  'region',
+  'endpoint',
+  'prefix',
+  'create',
+  'visibility_timeout',
+  'wait_time_seconds',
+  'max_receive_count',
+  'max_message_bytes',
+  'claim_check',
+] as const;
+
+export function parseSqsUrl(url: string, transportOptions: Record<string, unknown> = {}): SqsOptions {
+  const { scheme, rest, query } = splitUrl(url);
+  if (scheme !== 'sqs') throw new ConfigError(`'${url}' is not an sqs:// URL`);
+  if (rest !== '' && rest !== '/') {
+    throw new ConfigError(`'${url}': sqs:// takes its settings as query options, e.g. sqs://?region=us-east-1&prefix=dev-`);
+  }
+  checkQuery(url, query, KNOWN);
+  const pick = (key: string, optionKey = key): unknown => query.get(key) ?? transportOptions[optionKey] ?? undefined;
+  const text = (key: string, optionKey = key): string | undefined => {
+    const v = pick(key, optionKey);
+    if (v === undefined || v === null || v === '') return undefined;
+    if (typeof v !== 'string') throw new ConfigError(`${key} for '${url}' must be a string, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const integer = (key: string, min: number, max: number, fallback: number, optionKey = key): number => {
+    const v = pick(key, optionKey);
+    if (v === undefined || v === null || v === '') return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${key} for '${url}' must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+    }
+    return n;
+  };
+
+  const endpoint = text('endpoint');
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+/i.test(endpoint)) {
+    throw new ConfigError(`endpoint for '${url}' must be an http(s) URL such as http://127.0.0.1:4566, got '${endpoint}'`);
+  }
+  const prefix = text('prefix', 'queue_name_prefix') ?? '';
+  if (!/^[A-Za-z0-9_-]*$/.test(prefix)) {
+    throw new ConfigError(`prefix '${prefix}' for '${url}' may hold only letters, digits, '-' and '_' (SQS queue name rules)`);
+  }
+  return {
+    region: text('region'),
+    endpoint,
+    prefix,
+    create: flag(url, query.get('create')),
+    visibilityTimeoutMs: visibilityTimeoutMs(url, query, transportOptions),
+    waitTimeSeconds: integer('wait_time_seconds', 0, MAX_WAIT_S, MAX_WAIT_S),
+    // SQS allows 1–1000.
+    maxReceiveCount: integer('max_receive_count', 1, 1000, 10),
+    // SQS accepts 1 KiB–1 MiB.
+    maxMessageBytes: integer('max_message_bytes', 1024, 1_048_576, DEFAULT_MAX_MESSAGE_BYTES),
+    claimCheck: text('claim_check'),
+  };
+}
+
+function flag(url: string, value: string | null): boolean {
+  if (value === null || value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new ConfigError(`create for '${url}' must be true or false, got '${value}'`);
+}

@@ -1,0 +1,161 @@
+/**
+ * The fetch side of an SQS consumer, for core's shared pull loop (core/pull-consumer.ts):
+ * ReceiveMessage long polling on every consumed queue, each receive taking at most 10, as many
+ * in parallel as the free prefetch allows. `fetch` never waits on a poll: it starts what
+ * capacity allows and hands out what has arrived; a poll that brings messages wakes the loop
+ * (PullSource.subscribe). So an idle queue's 20 s poll never holds up a busy one.
+ *
+ * Capacity: handed out + received-not-yet-handed + asked for ≤ prefetch, so a worker never
+ * holds more messages than its prefetch. Each queue asks for at most its share of the prefetch
+ * (prefetch / number of queues), so idle queues' polls leave the busy ones room; and while
+ * messages are held, a receive asks for at least min(10, share, prefetch / 2) — a batch, not
+ * one request per settled task.
+ *
+ * SQS has no priorities: messages received are handed out highest `celeriac.priority` first,
+ * so priority orders what a worker holds, not the whole queue.
+ */
+import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type { Lease } from '../../core/pull-consumer.js';
+import { type LeaseContext, leaseFor, toLease } from './lease.js';
+import { MAX_BATCH, MAX_VISIBILITY_S, wholeSeconds } from './limits.js';
+import type { SqsQueue } from './queues.js';
+
+interface Buffered {
+  lease: Lease;
+  priority: number;
+}
+
+export class Receiver {
+  #buffer: Buffered[] = [];
+  /** Messages asked for by receives in flight, per queue name. */
+  readonly #asked = new Map<string, number>();
+  #askedTotal = 0;
+  #error: unknown;
+  #wake: (() => void) | undefined;
+  #turn = 0;
+  #stopped = false;
+  readonly #abort = new AbortController();
+  readonly #share: number;
+  readonly #minAsk: number;
+
+  constructor(
+    private readonly queues: SqsQueue[],
+    private readonly ctx: LeaseContext,
+    private readonly waitTimeSeconds: number,
+    private readonly prefetch: number,
+  ) {
+    this.#share = Math.max(1, Math.floor(prefetch / queues.length));
+    this.#minAsk = Math.min(MAX_BATCH, this.#share, Math.max(1, Math.floor(prefetch / 2)));
+  }
+
+  /** The pull loop's wake-up, called when a receive completes. */
+  subscribe(wake: () => void): () => void {
+    this.#wake = wake;
+    return () => {
+      this.#wake = undefined;
+    };
+  }
+
+  fetch(max: number): Lease[] {
+    if (this.#stopped) return [];
+    const error = this.#error;
+    this.#error = undefined;
+    this.#start(max - this.#buffer.length - this.#askedTotal, max >= this.prefetch);
+    if (this.#buffer.length === 0 && error !== undefined) throw error;
+    return this.#buffer.splice(0, max).map((b) => b.lease);
+  }
+
+  /**
+   * Stop receiving and hand back what was received but not handed out. Long polls still in
+   * flight are left to finish (cancelling one client-side does not stop SQS from taking
+   * messages for it, which would then stay hidden for the visibility timeout): whatever they
+   * bring is handed back at once.
+   */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#handBack(this.#buffer.splice(0));
+  }
+
+  /** Stop, and cancel the long polls still in flight (closing the broker). */
+  async abort(): Promise<void> {
+    await this.stop();
+    this.#abort.abort();
+  }
+
+  #handBack(held: Buffered[]): Promise<unknown> {
+    return Promise.all(held.map((b) => b.lease.retryLater(0).catch(() => undefined)));
+  }
+
+  /** Start receives for up to `want` messages; `idle` = nothing is handed out. */
+  #start(want: number, idle: boolean): void {
+    const n = this.queues.length;
+    const first = this.#turn++ % n;
+    for (let i = 0; i < n && want > 0; i++) {
+      const queue = this.queues[(first + i) % n] as SqsQueue;
+      for (;;) {
+        const room = Math.min(MAX_BATCH, want, this.#share - (this.#asked.get(queue.name) ?? 0));
+        // With nothing held, take what there is; else only a batch is worth a request.
+        const nothingHeld = idle && this.#askedTotal === 0 && this.#buffer.length === 0;
+        if (room <= 0 || (room < this.#minAsk && !nothingHeld)) break;
+        want -= room;
+        this.#receive(queue, room);
+      }
+    }
+  }
+
+  #receive(queue: SqsQueue, ask: number): void {
+    this.#asked.set(queue.name, (this.#asked.get(queue.name) ?? 0) + ask);
+    this.#askedTotal += ask;
+    this.#receiveBatch(queue, ask, this.waitTimeSeconds).then(
+      (got) => {
+        this.#settled(queue, ask);
+        if (this.#stopped) return this.#handBack(got);
+        if (got.length === 0) return; // the loop's idle timer starts the next poll: no request storm when polls are short
+        this.#buffer.push(...got);
+        // Stable: equal priorities keep SQS's order.
+        this.#buffer.sort((a, b) => b.priority - a.priority);
+        this.#wake?.();
+      },
+      (err: unknown) => {
+        this.#settled(queue, ask);
+        if (!this.#abort.signal.aborted) this.#error = err;
+      },
+    );
+  }
+
+  #settled(queue: SqsQueue, ask: number): void {
+    this.#asked.set(queue.name, (this.#asked.get(queue.name) ?? 0) - ask);
+    this.#askedTotal -= ask;
+  }
+
+  async #receiveBatch(queue: SqsQueue, max: number, wait: number): Promise<Buffered[]> {
+    const out = await this.ctx.client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queue.url,
+        MaxNumberOfMessages: max,
+        WaitTimeSeconds: wait,
+        // Set per receive, so the lease length is the URL's, whatever the queue's default.
+        VisibilityTimeout: wholeSeconds(this.ctx.visibilityTimeoutMs, MAX_VISIBILITY_S),
+        MessageSystemAttributeNames: ['ApproximateReceiveCount', 'MessageGroupId'],
+        MessageAttributeNames: ['All'],
+      }),
+      { abortSignal: this.#abort.signal },
+    );
+    const messages = out.Messages ?? [];
+    const leased = await Promise.all(messages.map((m) => this.#toBuffered(queue, m)));
+    return leased.filter((b): b is Buffered => b !== undefined);
+  }
+
+  async #toBuffered(queue: SqsQueue, message: Message): Promise<Buffered | undefined> {
+    const priority = Number(message.MessageAttributes?.['celeriac.priority']?.StringValue ?? 0) || 0;
+    try {
+      return { lease: await leaseFor(queue, message, this.ctx), priority };
+    } catch {
+      // The claim-check store failed (transient): hand this one back for a later receive, deliver the rest.
+      await toLease(queue, { message, raw: message.Body ?? '' }, this.ctx)
+        .retryLater(0)
+        .catch(() => undefined);
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/** dynamodb:// against dynalite: the shared store and backend suites, then what is special to DynamoDB. */
+import { randomUUID } from 'node:crypto';
+import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../core/errors.js';
+import { KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
+import { openStore } from '../../core/registry.js';
+import { dynamoDbStore, parseDynamoDbUrl } from '../../providers/dynamodb/index.js';
+import { backendConformance, eventually, meta, storeConformance } from '../conformance/index.js';
+import { type Emulator, startDynalite, useEmulatorEnvironment } from '../support/aws-emulators.js';
+
+useEmulatorEnvironment();
+let dynalite: Emulator;
+beforeAll(async () => {
+  dynalite = await startDynalite();
+});
+afterAll(() => dynalite?.stop());
+
+const table = `results-${randomUUID().slice(0, 8)}`;
+const url = (name = table, create = true) => `dynamodb://${name}?endpoint=${dynalite.endpoint}${create ? '&create=true' : ''}`;
+
+// DynamoDB has no change notifications: waiting polls with consistent reads (providers/dynamodb/store.ts).
+storeConformance('dynamodb', () => dynamoDbStore(url()), { watch: false });
+backendConformance('dynamodb', ({ resultExpires }) => new KeyValueResultBackend(dynamoDbStore(url()), { resultExpires }));
+
+describe('dynamodb:// specifics', () => {
+  it('is found by its URL scheme', async () => {
+    const store = await openStore(url(), { transportOptions: {} });
+    await store.put('k', 'v', { ready: false, keepReady: false });
+    expect(await store.get('k')).toBe('v');
+    await store.close();
+  });
+
+  it('a missing table is a clear error naming it and create=true, and is never created without it', async () => {
+    const name = `missing-${randomUUID().slice(0, 8)}`;
+    const store = dynamoDbStore(url(name, false));
+    const err = await store.get('x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(new RegExp(`table '${name}'.*does not exist.*create=true`));
+    await expect(store.put('x', 'y', { ready: true, keepReady: false })).rejects.toBeInstanceOf(ConfigError);
+    await store.close();
+  });
+
+  it('creates the table with create=true and notes that dynalite cannot turn on TTL', async () => {
+    const store = dynamoDbStore(url(`created-${randomUUID().slice(0, 8)}`));
+    await store.put('k', 'v', { ready: true, keepReady: false });
+    expect(store.timeToLive).toBe('unsupported');
+    expect(await store.get('k')).toBe('v');
+    await store.close();
+  });
+
+  it('stores one item per key: the value, the ready flag and expires_at in epoch seconds', async () => {
+    const store = dynamoDbStore(url());
+    const key = resultKey(randomUUID());
+    const before = Math.floor(Date.now() / 1000);
+    await store.put(key, '{"status":"SUCCESS"}', { ttlMs: 86_400_000, ready: true, keepReady: false });
+    const { Item } = await store.client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: key } }, ConsistentRead: true }));
+    expect(Item?.value?.S).toBe('{"status":"SUCCESS"}');
+    expect(Item?.ready?.BOOL).toBe(true);
+    const expiresAt = Number(Item?.expires_at?.N);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + 86_400);
+    expect(expiresAt).toBeLessThanOrEqual(before + 86_402);
+    await store.close();
+  });
+
+  it('an item past expires_at reads as gone while DynamoDB still holds it', async () => {
+    const store = dynamoDbStore(url());
+    const key = `short-${randomUUID()}`;
+    await store.put(key, 'v', { ttlMs: 100, ready: true, keepReady: false });
+    await eventually('expiry', async () => (await store.get(key)) === undefined, 3000);
+    const { Item } = await store.client.send(new GetItemCommand({ TableName: table, Key: { pk: { S: key } }, ConsistentRead: true }));
+    expect(Item?.value?.S).toBe('v');
+    await store.close();
+  });
+
+  it('late STARTED writes racing a SUCCESS never hide it', async () => {
+    const backend = new KeyValueResultBackend(dynamoDbStore(url()));
+    const id = randomUUID();
+    await backend.store(id, meta(id, 'STARTED'));
+    await Promise.all([
+      ...Array.from({ length: 10 }, () => backend.store(id, meta(id, 'STARTED'))),
+      backend.store(id, meta(id, 'SUCCESS', 8)),
+      ...Array.from({ length: 10 }, () => backend.store(id, meta(id, 'RETRY'))),
+    ]);
+    expect(await backend.get(id)).toMatchObject({ status: 'SUCCESS', result: 8 });
+    await backend.close();
+  });
+
+  it('refuses URLs without a table or with unknown options', () => {
+    expect(() => parseDynamoDbUrl('dynamodb://?region=us-east-1')).toThrow(/must name the results table/);
+    expect(() => parseDynamoDbUrl('dynamodb://t1?regoin=x')).toThrow(/Unknown option 'regoin'/);
+    expect(() => parseDynamoDbUrl('dynamodb://tbl?create=yes')).toThrow(/create .* must be true or false/);
+    expect(parseDynamoDbUrl('dynamodb://tbl?region=eu-west-1')).toEqual({
+      table: 'tbl',
+      region: 'eu-west-1',
+      endpoint: undefined,
+      create: false,
+    });
+  });
+});

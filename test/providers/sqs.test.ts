@@ -1,0 +1,448 @@
+/** sqs:// against fauxqs (and dynamodb:// against dynalite): the shared broker suite, then what is special to SQS. */
+import { randomUUID } from 'node:crypto';
+import {
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, createApp } from '../../core/app.js';
+import { decodeEnvelope, encodeEnvelope } from '../../core/envelope.js';
+import { ConfigError } from '../../core/errors.js';
+import type { KeyValueResultBackend } from '../../core/kv-result-backend.js';
+import type { TaskMessage } from '../../core/message.js';
+import { openBroker } from '../../core/registry.js';
+import type { TaskContext } from '../../core/task-context.js';
+import type { Worker } from '../../core/worker/worker.js';
+import { type DynamoDbStore, dynamoDbStore } from '../../providers/dynamodb/index.js';
+import { MessageTooLarge, REASON_ATTRIBUTE, type SqsBroker, countRequests, deadLetterName, sqsBroker } from '../../providers/sqs/index.js';
+import { toOutgoing } from '../../providers/sqs/send.js';
+import { Recorder, brokerConformance, eventually, taskMessage, uniqueQueue } from '../conformance/index.js';
+import { nextEvent } from '../core/helpers.js';
+import { type Emulator, startDynalite, startFauxqs, useEmulatorEnvironment } from '../support/aws-emulators.js';
+
+useEmulatorEnvironment();
+let fauxqs: Emulator;
+let dynalite: Emulator;
+beforeAll(async () => {
+  [fauxqs, dynalite] = await Promise.all([startFauxqs(), startDynalite()]);
+});
+afterAll(async () => {
+  await Promise.all([fauxqs?.stop(), dynalite?.stop()]);
+});
+
+/** Every queue this file makes is under one prefix. */
+const prefix = `t${randomUUID().slice(0, 6)}-`;
+const sqsUrl = (query = '&create=true') => `sqs://?endpoint=${fauxqs.endpoint}&prefix=${prefix}${query}`;
+const dynamoUrl = () => `dynamodb://results-${prefix}x?endpoint=${dynalite.endpoint}&create=true`;
+
+async function sendRaw(broker: SqsBroker, queue: string, body: string): Promise<void> {
+  const q = await broker.queues.get(queue);
+  await broker.client.send(new SendMessageCommand({ QueueUrl: q.url, MessageBody: body }));
+}
+
+/** Receive straight from SQS (not through the provider) until `n` messages came, or fail; `remove` deletes each (FIFO groups stay locked while one is in flight). */
+async function receiveRaw(client: SQSClient, queueUrl: string, n: number, remove = false): Promise<Message[]> {
+  const got: Message[] = [];
+  await eventually(`${n} raw messages`, async () => {
+    const out = await client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        VisibilityTimeout: 60,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    got.push(...(out.Messages ?? []));
+    if (remove) {
+      for (const m of out.Messages ?? [])
+        await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }));
+    }
+    return got.length >= n;
+  });
+  return got;
+}
+
+async function counts(broker: SqsBroker, queue: string) {
+  const q = await broker.queues.get(queue);
+  const out = await broker.client.send(new GetQueueAttributesCommand({ QueueUrl: q.url, AttributeNames: ['All'] }));
+  const a = out.Attributes ?? {};
+  return {
+    visible: Number(a.ApproximateNumberOfMessages),
+    hidden: Number(a.ApproximateNumberOfMessagesNotVisible),
+    delayed: Number(a.ApproximateNumberOfMessagesDelayed),
+  };
+}
+
+brokerConformance('sqs', ({ visibilityTimeoutMs }) => {
+  const broker = sqsBroker(sqsUrl(`&create=true&visibility_timeout=${visibilityTimeoutMs / 1000}`));
+  return { broker, publishRaw: (queue, raw) => sendRaw(broker, queue, raw), close: () => broker.close() };
+});
+
+describe('sqs:// queues and limits', () => {
+  it('is found by its URL scheme; a missing queue is a clear error naming it and create=true, never created', async () => {
+    const broker = (await openBroker(sqsUrl(''), { transportOptions: {} })) as SqsBroker;
+    const q = uniqueQueue('missing');
+    const err = await broker.publish(q, [taskMessage(q)]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(new RegExp(`SQS queue '${prefix}${q}'.*does not exist.*create=true`));
+    await expect(broker.consume([q], async () => {}, { prefetch: 1 })).rejects.toBeInstanceOf(ConfigError);
+    await expect(broker.client.send(new GetQueueUrlCommand({ QueueName: `${prefix}${q}` }))).rejects.toMatchObject({
+      name: 'QueueDoesNotExist',
+    });
+    await broker.close();
+  });
+
+  it('create=true makes the queue with its dead-letter queue and a RedrivePolicy', async () => {
+    const broker = sqsBroker(sqsUrl('&create=true&max_receive_count=3&visibility_timeout=45'));
+    const q = uniqueQueue('created');
+    const { url } = await broker.queues.get(q);
+    const attrs = (await broker.client.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }))).Attributes ?? {};
+    expect(attrs.VisibilityTimeout).toBe('45');
+    const redrive = JSON.parse(attrs.RedrivePolicy ?? '{}');
+    expect(redrive.maxReceiveCount).toBe(3);
+    expect(redrive.deadLetterTargetArn).toMatch(new RegExp(`${prefix}${q}-dlq$`));
+    await broker.close();
+  });
+
+  it('refuses a payload over the size cap before sending anything, saying what to do', async () => {
+    const broker = sqsBroker(sqsUrl());
+    const q = uniqueQueue('big');
+    const small = taskMessage(q, ['small']);
+    const big = taskMessage(q, ['x'.repeat(300_000)]);
+    const err = (await broker.publish(q, [small, big]).catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(MessageTooLarge);
+    expect(err.message).toContain(`tests.echo[${big.headers.id}]`);
+    expect(err.message).toMatch(/is \d+ bytes as an SQS message; queue '.*' takes at most 262144.*claim_check/);
+    expect(await broker.size(q)).toBe(0);
+    await broker.close();
+  });
+
+  it('refuses bad URLs with the option at fault', () => {
+    expect(() => sqsBroker('sqs://?regoin=x')).toThrow(/Unknown option 'regoin'/);
+    expect(() => sqsBroker('sqs://?wait_time_seconds=21')).toThrow(/wait_time_seconds .* from 0 to 20/);
+    expect(() => sqsBroker('sqs://queue-name')).toThrow(/query options/);
+    expect(() => sqsBroker('sqs://?create=yes')).toThrow(/create .* true or false/);
+  });
+});
+
+describe('sqs:// consuming several queues', () => {
+  it('an idle queue’s long poll does not hold up a busy queue', async () => {
+    const broker = sqsBroker(sqsUrl());
+    const [idle, busy] = [uniqueQueue('idle'), uniqueQueue('busy')];
+    await broker.queues.get(idle);
+    await broker.publish(
+      busy,
+      Array.from({ length: 30 }, (_, i) => taskMessage(busy, [i])),
+    );
+    const started = Date.now();
+    const r = await Recorder.start(broker, [idle, busy], { prefetch: 4 }, (d) => void d.ack());
+    await r.waitFor(30, 10_000);
+    // Long polls last 20 s: had the idle queue's poll held the prefetch, this would take that long.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(new Set(r.ids()).size).toBe(30);
+    await r.stop();
+    await broker.close();
+  });
+});
+
+describe('sqs:// claim check', () => {
+  const claimUrl = () => sqsUrl(`&create=true&claim_check=${encodeURIComponent(dynamoUrl())}`);
+  const claims = async (id: string) => {
+    const store = dynamoDbStore(dynamoUrl());
+    const out = await store.client.send(
+      new ScanCommand({
+        TableName: `results-${prefix}x`,
+        FilterExpression: 'begins_with(pk, :p)',
+        ExpressionAttributeValues: { ':p': { S: `celeriac-claim-check-${id}` } },
+      }),
+    );
+    await store.close();
+    return (out.Items ?? []).map((i) => i.pk?.S as string);
+  };
+
+  // taskMessage's argsrepr repeats the args, and the envelope's body is base64: 150 kB of args make a ~350 kB envelope.
+  it('an oversized payload is stored aside, delivered whole, and its stored copy removed on ack', async () => {
+    const broker = sqsBroker(claimUrl());
+    const q = uniqueQueue('claim');
+    const big = taskMessage(q, ['y'.repeat(150_000)]);
+    await broker.publish(q, [big]);
+    expect(await claims(big.headers.id)).toHaveLength(1);
+    const r = await Recorder.start(broker, [q]);
+    const [d] = await r.waitFor(1);
+    expect(d?.message).toEqual(big);
+    await d?.ack();
+    await eventually('the stored payload to be removed', async () => (await claims(big.headers.id)).length === 0);
+    await r.stop();
+    await broker.close();
+  });
+
+  it('a message whose stored payload is gone is delivered as malformed, with that reason', async () => {
+    const broker = sqsBroker(claimUrl());
+    const q = uniqueQueue('claimgone');
+    const big = taskMessage(q, ['z'.repeat(150_000)]);
+    await broker.publish(q, [big]);
+    const store = dynamoDbStore(dynamoUrl());
+    for (const key of await claims(big.headers.id)) await store.delete(key);
+    await store.close();
+    const r = await Recorder.start(broker, [q]);
+    const [d] = await r.waitFor(1);
+    expect(d?.message).toBeUndefined();
+    expect(d?.malformed).toMatch(/claim check 'celeriac-claim-check-.*' is not in dynamodb:/);
+    await d?.deadLetter(d.malformed as string);
+    await r.stop();
+    await broker.close();
+  });
+});
+
+describe('sqs:// dead letters', () => {
+  it('deadLetter moves the message as received to <queue>-dlq with the reason as an attribute', async () => {
+    const broker = sqsBroker(sqsUrl());
+    const q = uniqueQueue('dead');
+    const m = taskMessage(q, ['poison']);
+    await broker.publish(q, [m]);
+    const r = await Recorder.start(broker, [q]);
+    const [d] = await r.waitFor(1);
+    await d?.deadLetter("unknown task 'tests.echo'");
+    await r.stop();
+    const dlqUrl = (await broker.client.send(new GetQueueUrlCommand({ QueueName: deadLetterName(`${prefix}${q}`) }))).QueueUrl as string;
+    const [dead] = await receiveRaw(broker.client, dlqUrl, 1);
+    expect(decodeEnvelope(dead?.Body as string)).toEqual(m);
+    expect(dead?.MessageAttributes?.[REASON_ATTRIBUTE]?.StringValue).toBe("unknown task 'tests.echo'");
+    expect(dead?.MessageAttributes?.['celeriac.id']?.StringValue).toBe(m.headers.id);
+    // The delete of the original waits up to ACK_LINGER_MS for company.
+    await eventually('the original to be deleted', async () => (await counts(broker, q)).hidden === 0);
+    expect(await counts(broker, q)).toEqual({ visible: 0, hidden: 0, delayed: 0 });
+    await broker.close();
+  });
+
+  it('a message received more than max_receive_count times is moved to the DLQ by SQS itself', async () => {
+    const broker = sqsBroker(sqsUrl('&create=true&max_receive_count=1&visibility_timeout=1'));
+    const q = uniqueQueue('redrive');
+    const m = taskMessage(q, ['crash-loop']);
+    await broker.publish(q, [m]);
+    // A consumer that never settles: a worker that dies mid-task, again and again.
+    const r = await Recorder.start(broker, [q]);
+    await r.waitFor(1);
+    const dlqUrl = (await broker.client.send(new GetQueueUrlCommand({ QueueName: deadLetterName(`${prefix}${q}`) }))).QueueUrl as string;
+    const [dead] = await receiveRaw(broker.client, dlqUrl, 1);
+    expect(decodeEnvelope(dead?.Body as string).headers.id).toBe(m.headers.id);
+    expect(r.received).toHaveLength(1);
+    await r.stop();
+    await broker.close();
+  });
+});
+
+describe('sqs:// FIFO queues', () => {
+  it('deduplicates by task id; a retry is a new message; the group is header message_group or the task name', async () => {
+    const broker = sqsBroker(sqsUrl());
+    const q = `${uniqueQueue('jobs')}.fifo`;
+    const m = taskMessage(q, [1]);
+    const grouped: TaskMessage = { ...taskMessage(q, [2]), headers: { ...taskMessage(q, [2]).headers, message_group: 'customer-42' } };
+    await broker.publish(q, [m]);
+    await broker.publish(q, [m]); // a producer retrying its send
+    await broker.publish(q, [grouped]);
+    await broker.publish(q, [taskMessage(q, [1], { id: m.headers.id, retries: 1 })]);
+    const { url } = await broker.queues.get(q);
+    // fauxqs returns one message per group per receive (AWS returns several): receive until all came.
+    const got = await receiveRaw(broker.client, url, 3, true);
+    const seen = got.map((x) => ({
+      id: decodeEnvelope(x.Body as string).headers.id,
+      retries: decodeEnvelope(x.Body as string).headers.retries,
+      group: x.Attributes?.MessageGroupId,
+    }));
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        { id: m.headers.id, retries: 0, group: 'tests.echo' },
+        { id: grouped.headers.id, retries: 0, group: 'customer-42' },
+        { id: m.headers.id, retries: 1, group: 'tests.echo' },
+      ]),
+    );
+    expect(seen).toHaveLength(3);
+    expect(await counts(broker, q)).toMatchObject({ visible: 0 });
+    await broker.close();
+  });
+});
+
+describe('sqs:// delays beyond 15 minutes', () => {
+  it('publish caps DelaySeconds at 900 s and rounds up, so a message is never visible early', async () => {
+    const broker = sqsBroker(sqsUrl());
+    const q = await broker.queues.get(uniqueQueue('eta'));
+    const fifo = await broker.queues.get(`${uniqueQueue('eta')}.fifo`);
+    const at = (ms: number) => taskMessage(q.name, [], { eta: new Date(Date.now() + ms).toISOString() });
+    const ctx = { maxMessageBytes: 262_144 };
+    expect((await toOutgoing(q, at(3_600_000), ctx)).delaySeconds).toBe(900);
+    expect((await toOutgoing(q, at(9_200), ctx)).delaySeconds).toBe(10);
+    expect((await toOutgoing(q, at(-5_000), ctx)).delaySeconds).toBeUndefined();
+    expect((await toOutgoing(q, taskMessage(q.name), ctx, 2_000)).delaySeconds).toBe(2);
+    expect((await toOutgoing(fifo, at(3_600_000), ctx)).delaySeconds).toBeUndefined();
+    await broker.close();
+  });
+
+  describe('a worker given a message before its ETA', () => {
+    let app: App;
+    let worker: Worker | undefined;
+    const ran: string[] = [];
+    beforeAll(async () => {
+      app = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+      app.task('tests.echo', (...args: unknown[]) => {
+        ran.push(JSON.stringify(args.slice(0, -1)));
+        return null;
+      });
+    });
+    afterAll(async () => {
+      await worker?.stop();
+      await app.close();
+    });
+
+    it('re-sends an ETA hours away with DelaySeconds 900 (a hop), and does not run it', async () => {
+      const q = uniqueQueue('hop');
+      const broker = (await app.broker()) as SqsBroker;
+      const m = taskMessage(q, ['hours'], { eta: new Date(Date.now() + 3 * 3_600_000).toISOString() });
+      // As if the previous hop's 900 s had passed: the message is visible now, its ETA still hours away.
+      await sendRaw(broker, q, encodeEnvelope(m));
+      worker = await app.worker({ queues: [q], concurrency: 2, hostname: 'hop@test' });
+      const deferred = nextEvent(worker, 'deferred');
+      await worker.start();
+      expect((await deferred).delayMs).toBeGreaterThan(3 * 3_600_000 - 60_000);
+      await eventually('the hop', async () => {
+        const c = await counts(broker, q);
+        return c.delayed === 1 && c.hidden === 0 && c.visible === 0;
+      });
+      expect(ran).toEqual([]);
+      await worker.stop();
+      worker = undefined;
+    });
+
+    it('hides an ETA minutes away with a visibility change (no re-send), and does not run it', async () => {
+      const q = uniqueQueue('soon');
+      const broker = (await app.broker()) as SqsBroker;
+      await sendRaw(broker, q, encodeEnvelope(taskMessage(q, ['minutes'], { eta: new Date(Date.now() + 120_000).toISOString() })));
+      worker = await app.worker({ queues: [q], concurrency: 2, hostname: 'soon@test' });
+      const requests = countRequests(broker.client);
+      const deferred = nextEvent(worker, 'deferred');
+      await worker.start();
+      await deferred;
+      await eventually('the visibility change', () => requests.byCommand.ChangeMessageVisibilityBatchCommand === 1);
+      expect(await counts(broker, q)).toEqual({ visible: 0, hidden: 1, delayed: 0 });
+      expect(requests.byCommand.SendMessageBatchCommand).toBeUndefined();
+      expect(ran).toEqual([]);
+      requests.detach();
+      await worker.stop();
+      worker = undefined;
+    });
+  });
+});
+
+describe('the classic worker on sqs:// + dynamodb://', () => {
+  let producer: App;
+  let workerApp: App;
+  let worker: Worker | undefined;
+  let runs = 0;
+  const define = (a: App) => ({
+    add: a.task('tasks.add', (x: number, y: number) => x + y),
+    fail: a.task('tasks.fail', () => {
+      throw new TypeError('boom');
+    }),
+    again: a.task('tasks.again', (ctx: TaskContext) => (ctx.retries < 1 ? ctx.retry({ countdown: 0.2 }) : ctx.retries)),
+    long: a.task('tasks.long', async (ms: number) => {
+      runs++;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      return 'done';
+    }),
+  });
+  const start = async (query = '&create=true', opts = {}) => {
+    producer = createApp('tasks', { broker: sqsUrl(query), backend: dynamoUrl() });
+    workerApp = createApp('tasks', { broker: sqsUrl(query), backend: dynamoUrl() });
+    define(workerApp);
+    worker = await workerApp.worker({ hostname: 'w@test', concurrency: 4, ...opts });
+    await worker.start();
+    return define(producer);
+  };
+  const finish = async () => {
+    await worker?.stop();
+    worker = undefined;
+    await producer.close();
+    await workerApp.close();
+  };
+
+  it('delay → get, a failure, and a retry with countdown', async () => {
+    const q = uniqueQueue('e2e');
+    const { add, fail, again } = await start('&create=true', { queues: [q] });
+    try {
+      const opts = { queue: q };
+      expect(await (await add.applyAsync([4, 4], {}, opts)).get({ timeout: 15_000 })).toBe(8);
+      const err = (await (await fail.applyAsync([], {}, opts)).get({ timeout: 15_000 }).catch((e: unknown) => e)) as Error;
+      expect(err.name).toBe('TypeError');
+      expect(err.message).toBe('boom');
+      expect(await (await again.applyAsync([], {}, opts)).get({ timeout: 15_000 })).toBe(1);
+    } finally {
+      await finish();
+    }
+  });
+
+  it('a task running longer than the visibility timeout stays hidden (heartbeats) and runs once', async () => {
+    const q = uniqueQueue('long');
+    const { long } = await start('&create=true&visibility_timeout=1', { queues: [q] });
+    try {
+      const requests = countRequests(((await workerApp.broker()) as SqsBroker).client);
+      runs = 0;
+      const r = await long.applyAsync([3500], {}, { queue: q });
+      expect(await r.get({ timeout: 20_000 })).toBe('done');
+      expect(runs).toBe(1);
+      // A lease of 1 s, extended every third of it while the task ran 3.5 s.
+      expect(requests.byCommand.ChangeMessageVisibilityBatchCommand ?? 0).toBeGreaterThanOrEqual(5);
+      requests.detach();
+    } finally {
+      await finish();
+    }
+  });
+
+  it('requests per task: 1,000 tasks enqueued at once, then drained', async () => {
+    const q = uniqueQueue('bulk');
+    producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+    workerApp = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+    const { add } = define(producer);
+    define(workerApp);
+    try {
+      const producerBroker = (await producer.broker()) as SqsBroker;
+      await producerBroker.queues.get(q); // lookups and creation are not per-task costs
+      const sent = countRequests(producerBroker.client);
+      const n = 1000;
+      const results = await Promise.all(Array.from({ length: n }, (_, i) => add.applyAsync([i, i], {}, { queue: q })));
+      const enqueue = { ...sent.byCommand };
+      worker = await workerApp.worker({ hostname: 'bulk@test', concurrency: 8, queues: [q] });
+      const workerBroker = (await workerApp.broker()) as SqsBroker;
+      const drained = countRequests(workerBroker.client);
+      const resultStore = ((await workerApp.backend()) as KeyValueResultBackend).kv as DynamoDbStore;
+      const writes = countRequests(resultStore.client);
+      let done = 0;
+      worker.on('succeeded', () => done++);
+      await worker.start();
+      await eventually('all tasks to succeed', () => done === n, 60_000);
+      await worker.stop(); // drains the last batched deletes
+      worker = undefined;
+      const drain = { ...drained.byCommand };
+      const perTask = (sent.total + drained.total) / n;
+      console.log(
+        `SQS requests for ${n} tasks: enqueue ${JSON.stringify(enqueue)}, drain ${JSON.stringify(drain)}; ${perTask.toFixed(3)} per task. ` +
+          `DynamoDB requests by the worker: ${JSON.stringify(writes.byCommand)}`,
+      );
+      // track_started is off: one result write per task.
+      expect(writes.byCommand.PutItemCommand).toBe(n);
+      expect(enqueue.SendMessageBatchCommand).toBe(n / 10);
+      expect(await results[n - 1]?.get({ timeout: 5000 })).toBe(2 * (n - 1));
+      expect(await workerBroker.size(q)).toBe(0);
+      expect(perTask).toBeLessThan(0.4);
+    } finally {
+      await finish();
+    }
+  });
+});
