@@ -98,9 +98,9 @@ export function backendConformance(name: string, make: MakeBackend): void {
       await expect(waiting).rejects.toBe(reason);
     });
 
-    it('incr counts atomically', async (ctx) => {
+    it('incr counts atomically', async () => {
       const { backend, id } = await setup();
-      if (!backend.incr) return ctx.skip();
+      if (!backend.incr) throw new Error(`${name}: result backends built on a KeyValueStore always count`);
       const all = await Promise.all(Array.from({ length: 10 }, () => backend.incr?.(`chord-${id}`, 1)));
       expect(Math.max(...(all as number[]))).toBe(10);
     });

@@ -9,8 +9,13 @@ import { Recorder, eventually, taskMessage, uniqueQueue } from './helpers.js';
 
 export interface BrokerHarness {
   broker: Broker;
+  /**
+   * Which priority number is served first. AMQP and celeriac's own stores serve 9 first; kombu on
+   * Redis serves 0 first (celery-protocol.md §2.3), and a Redis broker shared with Python keeps that.
+   */
+  priorityOrder?: 'higher-first' | 'lower-first';
   /** Write a raw envelope into a queue as a foreign client could (for malformed-message cases). */
-  publishRaw?(queue: string, raw: string): Promise<void>;
+  publishRaw(queue: string, raw: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -75,8 +80,8 @@ export function brokerConformance(name: string, make: MakeBroker): void {
       await eventually('the queue to be empty', async () => (await broker.size?.(q)) === 0 || broker.size === undefined);
     });
 
-    it('serves higher priorities first', async () => {
-      const { broker, record } = await setup();
+    it("serves priorities in the transport's order", async () => {
+      const { broker, record, h } = await setup();
       const q = uniqueQueue('prio');
       const low = taskMessage(q, ['low'], { priority: 0 });
       const high = taskMessage(q, ['high'], { priority: 9 });
@@ -84,7 +89,8 @@ export function brokerConformance(name: string, make: MakeBroker): void {
       await broker.publish(q, [low, high, mid]);
       const r = await record([q]);
       await r.waitFor(3);
-      expect(r.ids()).toEqual([high, mid, low].map((m) => m.headers.id));
+      const order = h.priorityOrder === 'lower-first' ? [low, mid, high] : [high, mid, low];
+      expect(r.ids()).toEqual(order.map((m) => m.headers.id));
     });
 
     it('does not deliver a message before its ETA', async () => {
@@ -205,9 +211,8 @@ export function brokerConformance(name: string, make: MakeBroker): void {
       expect(r.ids().filter((id) => id === m.headers.id)).toHaveLength(1);
     });
 
-    it('delivers an undecodable envelope as malformed, with a reason, and keeps consuming', async (ctx) => {
+    it('delivers an undecodable envelope as malformed, with a reason, and keeps consuming', async () => {
       const { broker, h, record } = await setup();
-      if (!h.publishRaw) return ctx.skip();
       const q = uniqueQueue('garbage');
       await h.publishRaw(q, 'this is not json');
       await h.publishRaw(q, JSON.stringify({ body: 'W10=', headers: { id: 'x', task: 't' }, properties: {} }));

@@ -5,7 +5,13 @@ import { eventually, uniqueQueue } from './helpers.js';
 
 export type MakeStore = () => Promise<KeyValueStore> | KeyValueStore;
 
-export function storeConformance(name: string, make: MakeStore): void {
+/** What a store offers beyond the required primitives: cases for a missing feature are not defined. */
+export interface StoreFeatures {
+  /** Change notifications (pub/sub, in-process events). Without them waiting polls. Default true. */
+  watch?: boolean;
+}
+
+export function storeConformance(name: string, make: MakeStore, features: StoreFeatures = {}): void {
   describe(`${name}: key-value store conformance`, () => {
     const open: KeyValueStore[] = [];
     const setup = async () => {
@@ -74,23 +80,25 @@ export function storeConformance(name: string, make: MakeStore): void {
       expect(await store.incr(t, 1)).toBe(1);
     });
 
-    it('watch calls back on a write to the key, and stops after unsubscribing', async (ctx) => {
-      const { store, key } = await setup();
-      if (!store.watch) return ctx.skip();
-      let calls = 0;
-      const unwatch = await store.watch(key, () => calls++);
-      await store.put(`${key}-other`, 'x', { ready: false, keepReady: false });
-      await store.put(key, 'x', { ready: false, keepReady: false });
-      await eventually('the watch callback', () => calls === 1);
-      await unwatch();
-      await store.put(key, 'y', { ready: false, keepReady: false });
-      // A write that does notify, on a second watch, proves the first would have been called by now.
-      let probe = 0;
-      const unprobe = await store.watch(key, () => probe++);
-      await store.put(key, 'z', { ready: false, keepReady: false });
-      await eventually('the probe callback', () => probe === 1);
-      await unprobe();
-      expect(calls).toBe(1);
-    });
+    if (features.watch !== false) {
+      it('watch calls back on a write to the key, and stops after unsubscribing', async () => {
+        const { store, key } = await setup();
+        if (!store.watch) throw new Error(`${name} declares watch but its store has no watch()`);
+        let calls = 0;
+        const unwatch = await store.watch(key, () => calls++);
+        await store.put(`${key}-other`, 'x', { ready: false, keepReady: false });
+        await store.put(key, 'x', { ready: false, keepReady: false });
+        await eventually('the watch callback', () => calls === 1);
+        await unwatch();
+        await store.put(key, 'y', { ready: false, keepReady: false });
+        // A write that does notify, on a second watch, proves the first would have been called by now.
+        let probe = 0;
+        const unprobe = await store.watch(key, () => probe++);
+        await store.put(key, 'z', { ready: false, keepReady: false });
+        await eventually('the probe callback', () => probe === 1);
+        await unprobe();
+        expect(calls).toBe(1);
+      });
+    }
   });
 }
