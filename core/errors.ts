@@ -29,7 +29,9 @@ export class ContentDisallowed extends CeleriacError {}
 /** No task is registered under the message's name. */
 export class NotRegistered extends CeleriacError {
   constructor(readonly taskName: string) {
-    super(`Task '${taskName}' is not registered on this worker. Import the module that defines it in the app passed with -A, or check the task name for typos.`);
+    super(
+      `Task '${taskName}' is not registered on this worker. Import the module that defines it in the app passed with -A, or check the task name for typos.`,
+    );
   }
 }
 

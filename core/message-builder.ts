@@ -103,7 +103,9 @@ export function buildTaskMessage(input: BuildInput): TaskMessage {
 
 /** ISO-8601 with an explicit `+00:00` offset, as Celery writes tz-aware times with enable_utc. */
 export function celeryIso(ms: number): string {
-  return new Date(ms).toISOString().replace('Z', '+00:00');
+  // Six fraction digits, as Python's isoformat() writes them: Celery 5.2's ISO parser reads the
+  // digits as microseconds, so '.123' would be 123 µs and an ETA would fire up to a second early.
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000+00:00');
 }
 
 function seconds(value: number, what: string): number {

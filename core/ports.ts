@@ -59,6 +59,8 @@ export interface Broker {
   deadLetters?(queue?: string): Promise<DeadLetter[]>;
   /** Remote control (Celery's pidbox), where the transport has a broadcast. */
   readonly control?: ControlChannel;
+  /** Celery events (monitoring: `celery events`, Flower), where the transport has a broadcast. */
+  readonly events?: EventChannel;
   close(): Promise<void>;
 }
 
@@ -118,6 +120,15 @@ export interface ControlChannel {
     opts: { destination?: string[]; timeoutMs: number; reply?: boolean; limit?: number },
   ): Promise<ControlReply[]>;
   listen(worker: WorkerInfo, onCommand: (c: ControlCommand) => Promise<unknown>): Promise<() => Promise<void>>;
+}
+
+/**
+ * Where Celery events go (celery-protocol.md §7). `fields` is the whole event dict except `type`
+ * (hostname, timestamp, clock... are filled in by core/events.ts); the provider only publishes it.
+ */
+export interface EventChannel {
+  send(type: string, fields: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** What a provider module registers for its URL scheme(s). */

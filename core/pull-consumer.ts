@@ -13,6 +13,8 @@ export interface Lease {
   raw: string;
   queue: string;
   receiveCount: number;
+  /** Set when the provider already knows the message cannot be run (e.g. over its size limit); skips decoding. */
+  malformed?: string;
   leaseMs?: number;
   ack(): Promise<void>;
   retryLater(delayMs: number, replacement?: TaskMessage): Promise<void>;
@@ -110,18 +112,21 @@ export function startPullConsumer(source: PullSource, handler: (d: Delivery) => 
   };
 }
 
-interface OwnedDelivery extends Delivery {
+export interface OwnedDelivery extends Delivery {
   /** Free the prefetch slot without settling (handler failed). */
   release(): void;
 }
 
-function toDelivery(lease: Lease, onSettled: () => void): OwnedDelivery {
+/** A lease as the executor sees it: the envelope decoded (or the reason it is malformed), settled at most once. */
+export function toDelivery(lease: Lease, onSettled: () => void = () => {}): OwnedDelivery {
   let message: TaskMessage | undefined;
-  let malformed: string | undefined;
-  try {
-    message = decodeEnvelope(lease.raw);
-  } catch (err) {
-    malformed = (err as Error).message;
+  let malformed = lease.malformed;
+  if (malformed === undefined) {
+    try {
+      message = decodeEnvelope(lease.raw);
+    } catch (err) {
+      malformed = (err as Error).message;
+    }
   }
   let done = false;
   // Exactly one settle ends a delivery; later ones (e.g. shutdown racing a finishing task) are no-ops.

@@ -10,6 +10,9 @@ type Loader = () => Promise<ProviderFactories>;
 const loaders = new Map<string, Loader>([
   ['memory', () => import('../providers/memory/index.js').then((m) => m.provider)],
   ['local', () => import('../providers/local/index.js').then((m) => m.provider)],
+  ['sqs', () => import('../providers/sqs/index.js').then((m) => m.provider)],
+  ['dynamodb', () => import('../providers/dynamodb/index.js').then((m) => m.provider)],
+  ...(['redis', 'rediss'] as const).map((s): [string, Loader] => [s, () => import('../providers/redis/index.js').then((m) => m.provider)]),
 ]);
 
 /** Register a provider for one or more URL schemes (third-party transports and stores). */
@@ -30,7 +33,9 @@ async function factoriesFor(url: string): Promise<ProviderFactories> {
   const scheme = schemeOf(url);
   const loader = loaders.get(scheme);
   if (!loader) {
-    throw new ProviderError(`No provider for '${scheme}://' (from '${redact(url)}'). Known schemes: ${[...loaders.keys()].sort().join(', ')}.`);
+    throw new ProviderError(
+      `No provider for '${scheme}://' (from '${redact(url)}'). Known schemes: ${[...loaders.keys()].sort().join(', ')}.`,
+    );
   }
   try {
     return await loader();
@@ -41,13 +46,17 @@ async function factoriesFor(url: string): Promise<ProviderFactories> {
 
 export async function openBroker(url: string, ctx: ProviderContext): Promise<Broker> {
   const f = await factoriesFor(url);
-  if (!f.broker) throw new ProviderError(`'${schemeOf(url)}://' is a result store, not a broker: set broker_url to a transport such as local:// or redis://.`);
+  if (!f.broker)
+    throw new ProviderError(
+      `'${schemeOf(url)}://' is a result store, not a broker: set broker_url to a transport such as local:// or redis://.`,
+    );
   return f.broker(url, ctx);
 }
 
 export async function openStore(url: string, ctx: ProviderContext): Promise<KeyValueStore> {
   const f = await factoriesFor(url);
-  if (!f.store) throw new ProviderError(`'${schemeOf(url)}://' cannot store results: set result_backend to a store such as local:// or redis://.`);
+  if (!f.store)
+    throw new ProviderError(`'${schemeOf(url)}://' cannot store results: set result_backend to a store such as local:// or redis://.`);
   return f.store(url, ctx);
 }
 

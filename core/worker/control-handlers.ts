@@ -35,6 +35,12 @@ export interface WorkerState {
   taskNames(): string[];
   active(): RequestInfo[];
   reserved(): RequestInfo[];
+  /** Send a worker-heartbeat event now (Celery's event receivers ask for one when they start, §7). */
+  heartbeat(): void;
+  /** Whether the broker carries events at all. */
+  readonly canSendEvents: boolean;
+  /** Turn task events on or off; returns whether they were on. */
+  setTaskEvents(on: boolean): boolean;
 }
 
 type Handler = (state: WorkerState, args: Record<string, unknown>) => unknown;
@@ -73,6 +79,15 @@ const handlers: Record<string, Handler> = {
     }
     return s.rateLimiter.get(name) === null ? { ok: 'rate limit disabled successfully' } : { ok: 'new rate limit set successfully' };
   },
+  heartbeat: (s) => {
+    s.heartbeat();
+    return null;
+  },
+  enable_events: (s) =>
+    s.canSendEvents
+      ? { ok: s.setTaskEvents(true) ? 'task events already enabled' : 'task events enabled' }
+      : { error: 'this broker carries no events' },
+  disable_events: (s) => ({ ok: s.setTaskEvents(false) ? 'task events disabled' : 'task events already disabled' }),
   revoke: (s, args) => {
     const ids = Array.isArray(args.task_id) ? args.task_id.map(String) : [String(args.task_id)];
     s.revoked.add(ids);
