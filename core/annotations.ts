@@ -3,7 +3,7 @@
  * without touching task code — per task name, or for every task with '*'. Celery's snake_case
  * attribute names are mapped to TaskOptions; an unknown one is an error, never ignored.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { didYouMean } from './config/closest.js';
 import { ConfigError } from './errors.js';
 import { parseRate } from './rate-limit.js';

@@ -23,7 +23,7 @@ export async function loadApp(opts: AppOptions, cwd: string = process.cwd()): Pr
 }
 
 /** `tasks`, `./src/tasks.ts`, or `tasks:myApp` to pick one export by name. */
-function splitSpecifier(spec: string): { module: string; attr?: string } {
+export function splitSpecifier(spec: string): { module: string; attr?: string } {
   const m = /^(.+?):([A-Za-z_$][\w$]*)$/.exec(spec);
   // A one-letter prefix is a Windows drive (C:\...), not a module.
   if (m?.[1] && m[2] && m[1].length > 1) return { module: m[1], attr: m[2] };

@@ -5,9 +5,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { CeleriacError } from '../errors.js';
+import { registerBuild } from './commands/build.js';
 import { registerCall } from './commands/call.js';
 import { registerCheckConfig } from './commands/check-config.js';
 import { registerControl } from './commands/control.js';
+import { registerDeploy } from './commands/deploy.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
@@ -35,6 +37,8 @@ export function buildProgram(): Command {
     registerControl,
     registerStatus,
     registerCheckConfig,
+    registerBuild,
+    registerDeploy,
   ]) {
     register(program);
   }

@@ -3,7 +3,7 @@
  * (celery-protocol.md §9) except where marked, and one zod schema that validates a value
  * before it is accepted.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TaskAnnotations } from '../annotations.js';
 import { checkAnnotations } from '../annotations.js';
 import { parseRate } from '../rate-limit.js';

@@ -38,7 +38,7 @@ export async function ensureBuilt(): Promise<void> {
 function isFresh(): boolean {
   if (!existsSync(BIN)) return false;
   const built = statSync(BIN).mtimeMs;
-  return ['core', 'providers'].every((dir) => newestSource(join(ROOT, dir)) <= built);
+  return ['core', 'providers', 'deploy'].every((dir) => newestSource(join(ROOT, dir)) <= built);
 }
 
 function newestSource(dir: string): number {

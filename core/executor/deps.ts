@@ -1,0 +1,48 @@
+/**
+ * Building the executor's dependencies from an app: what every driver (the worker loop, the
+ * Lambda handler, the emulator's runner) shares, so they decide fates from the same settings.
+ */
+import type { Settings } from '../config/settings.js';
+import type { ResultBackend } from '../ports.js';
+import { RateLimiter } from '../rate-limit.js';
+import { Semaphore } from '../worker/semaphore.js';
+import type { ExecutorDeps, ExecutorSettings, RunnableTask } from './types.js';
+
+/** What a driver needs from its app to run tasks. */
+export interface ExecutorApp {
+  readonly conf: Readonly<Settings>;
+  backend(): Promise<ResultBackend>;
+  /** Registered tasks with their options resolved (annotations applied). */
+  runnableTasks(): Map<string, RunnableTask>;
+}
+
+/** The parts that differ by driver. */
+export interface DriverParts extends Pick<ExecutorDeps, 'hostname' | 'isRevoked' | 'republish' | 'shutdown' | 'onEvent' | 'timeLeftMs'> {
+  /** Tasks run at once. */
+  concurrency: number;
+  /** The driver's own limiter, when it changes rates at run time (remote control); else a new one. */
+  rateLimiter?: RateLimiter;
+}
+
+export function executorSettings(conf: Readonly<Settings>): ExecutorSettings {
+  return {
+    acceptContent: conf.accept_content,
+    ignoreResult: conf.task_ignore_result,
+    trackStarted: conf.task_track_started,
+    acksLate: conf.task_acks_late,
+    timeLimit: conf.task_time_limit,
+    softTimeLimit: conf.task_soft_time_limit,
+    resultExtended: conf.result_extended,
+    disableRateLimits: conf.worker_disable_rate_limits,
+  };
+}
+
+/** Opens the result backend and sets each task's rate limit (its option, else task_default_rate_limit). */
+export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promise<ExecutorDeps & { tasks: Map<string, RunnableTask> }> {
+  const { concurrency, rateLimiter = new RateLimiter(), ...driver } = parts;
+  const conf = app.conf;
+  const backend = await app.backend();
+  const tasks = app.runnableTasks();
+  for (const task of tasks.values()) rateLimiter.set(task.name, task.options.rateLimit ?? conf.task_default_rate_limit);
+  return { ...driver, tasks, backend, settings: executorSettings(conf), rateLimiter, slots: new Semaphore(concurrency) };
+}

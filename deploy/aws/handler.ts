@@ -1,0 +1,134 @@
+/**
+ * The Lambda handler for SQS events: a driver of the one executor (DESIGN.md "One executor,
+ * many drivers"). Each record becomes a Delivery (lambda-delivery.ts) and the executor decides
+ * its fate; the handler answers with a partial batch response, so only the records that must
+ * come back are reported (`batchItemFailures`) and Lambda deletes the rest.
+ *
+ * - Succeeded, failed (FAILURE stored), revoked, dead-lettered (malformed, unknown task, content
+ *   not accepted — moved to the DLQ with its reason by the provider): not reported, deleted.
+ * - retryLater, as the provider's lease does it: a retry (retries+1) is re-sent with
+ *   DelaySeconds and the original succeeds — so retries never count toward the queue's
+ *   maxReceiveCount; an ETA beyond 15 min is re-sent in 900 s hops, likewise. A hand-back
+ *   within 900 s (a result that could not be stored, an ETA not reached, and every delay on a
+ *   FIFO queue, which has no per-message delay) is ChangeMessageVisibility to the delay and a
+ *   reported failure: it comes back after the delay, and repeated failures end in the DLQ.
+ * - The invocation's remaining time, less a margin to store the result, caps every task's
+ *   soft time limit: the task's AbortSignal fires before Lambda stops the function.
+ * - Standard queues: the batch's records run concurrently (worker_concurrency at most, when
+ *   set). FIFO queues: one at a time in order; at the first record that must come back, it and
+ *   every later record are reported failed unrun, so the group's order holds.
+ * - A crash (or the function timeout) fails the whole invocation: every record comes back
+ *   after the visibility timeout. Nothing is lost, results are at least once.
+ */
+import type { App } from '../../core/app.js';
+import { executeDelivery } from '../../core/executor.js';
+import { executorDeps } from '../../core/executor/deps.js';
+import type { ExecutorDeps } from '../../core/executor/types.js';
+import { type Logger, createLogger, parseLogLevel } from '../../core/log.js';
+import type { KeyValueStore } from '../../core/ports.js';
+import { openStore } from '../../core/registry.js';
+import { logTaskEvent } from '../../core/worker/task-log.js';
+import { SqsBroker } from '../../providers/sqs/broker.js';
+import { PublishBatches } from '../../providers/sqs/publish-batches.js';
+import type { LeaseContext } from '../../providers/sqs/lease.js';
+import { InvocationSettle, queueNameOf, recordDelivery } from './lambda-delivery.js';
+import type { LambdaContext, SqsBatchResponse, SqsEvent, SqsRecord } from './lambda-types.js';
+
+export type SqsHandler = (event: SqsEvent, context: LambdaContext) => Promise<SqsBatchResponse>;
+
+export interface HandlerOptions {
+  logger?: Logger;
+}
+
+/** Most records a standard batch runs at once when worker_concurrency is unset: the whole batch (Lambda allows up to 10,000). */
+const WHOLE_BATCH = 10_000;
+/** Time kept back from the soft limit to store the result and answer: 10% of what is left, at most 2 s. */
+const marginMs = (remainingMs: number): number => Math.min(2000, remainingMs * 0.1);
+
+/** What one function instance sets up once (at its first invocation) and keeps. */
+interface Instance {
+  deps: ExecutorDeps;
+  broker: SqsBroker;
+  /** The provider's lease context but for the per-invocation settle batches. */
+  shared: Omit<LeaseContext, 'settle'>;
+}
+
+export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandler {
+  const log = options.logger ?? createLogger({ level: parseLogLevel(process.env.CELERIAC_LOGLEVEL ?? 'warning') });
+  let instance: Promise<Instance> | undefined;
+  const setUp = (): Promise<Instance> => {
+    instance ??= start(app, log).catch((err) => {
+      instance = undefined; // the next invocation tries again
+      throw err;
+    });
+    return instance;
+  };
+
+  return async (event, context) => {
+    // A failure here (a missing queue or table) fails the invocation: the whole batch comes back.
+    const { deps, broker, shared } = await setUp();
+    const settle = new InvocationSettle(broker.client);
+    const leases: LeaseContext = { ...shared, settle };
+    const margin = marginMs(context.getRemainingTimeInMillis());
+    const invocation: ExecutorDeps = { ...deps, timeLeftMs: () => context.getRemainingTimeInMillis() - margin };
+
+    const run = async (record: SqsRecord): Promise<boolean> => {
+      try {
+        const queue = await broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
+        await executeDelivery(await recordDelivery(record, queue, leases), invocation);
+        return settle.succeeded(record);
+      } catch (error) {
+        // Not settled: reported failed, it comes back after the visibility timeout.
+        deps.onEvent?.({ type: 'internal-error', during: `handling SQS message ${record.messageId}`, error });
+        return false;
+      }
+    };
+
+    const records = event.Records ?? [];
+    const failed: SqsRecord[] = [];
+    if (records.some((r) => queueNameOf(r).endsWith('.fifo'))) {
+      for (const [i, record] of records.entries()) {
+        if (await run(record)) continue;
+        failed.push(...records.slice(i));
+        break;
+      }
+    } else {
+      const outcomes = await Promise.all(records.map(run));
+      failed.push(...records.filter((_, i) => !outcomes[i]));
+    }
+    // Visibility changes go out before the answer: Lambda may freeze the instance right after.
+    await settle.drain();
+    return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+  };
+}
+
+async function start(app: App, log: Logger): Promise<Instance> {
+  const broker = await app.broker();
+  if (!(broker instanceof SqsBroker)) {
+    throw new Error(`The Lambda handler needs an sqs:// broker; broker_url is '${app.brokerUrl()}'.`);
+  }
+  const claimUrl = broker.options.claimCheck;
+  let claimStore: Promise<KeyValueStore> | undefined;
+  const shared: Instance['shared'] = {
+    client: broker.client,
+    queues: broker.queues,
+    publish: new PublishBatches(broker.client, broker.options.maxMessageBytes),
+    visibilityTimeoutMs: broker.options.visibilityTimeoutMs,
+    maxMessageBytes: broker.options.maxMessageBytes,
+    claimCheck: claimUrl ? () => (claimStore ??= openStore(claimUrl, { transportOptions: app.conf.broker_transport_options })) : undefined,
+  };
+  const deps = await executorDeps(app, {
+    concurrency: app.conf.worker_concurrency ?? WHOLE_BATCH,
+    hostname: `celery@${process.env.AWS_LAMBDA_FUNCTION_NAME ?? app.main}`,
+    // SQS has no broadcast for remote revokes: none are known here yet.
+    isRevoked: () => false,
+    republish: (m) => broker.publish(m.queue, [m]),
+    onEvent: (e) => logTaskEvent(log, e),
+  });
+  return { deps, broker, shared };
+}
+
+/** The celeriac queue an SQS queue serves: its name without the broker's prefix. */
+function celeriacQueue(sqsName: string, prefix: string): string {
+  return prefix && sqsName.startsWith(prefix) ? sqsName.slice(prefix.length) : sqsName;
+}

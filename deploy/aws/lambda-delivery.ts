@@ -1,0 +1,62 @@
+/**
+ * One record of Lambda's SQS event as a Delivery, through the sqs:// provider's own lease
+ * (providers/sqs/lease.ts): dead-lettering, retry re-sends, ETA hops and claim checks are the
+ * provider's code, the same the classic worker runs. Only deleting differs: Lambda's event
+ * source deletes every record the handler does not report as failed, so a lease's delete is
+ * recorded as "succeeded" instead of being sent.
+ */
+import type { Message, MessageAttributeValue, MessageSystemAttributeName } from '@aws-sdk/client-sqs';
+import { type OwnedDelivery, toDelivery } from '../../core/pull-consumer.js';
+import { resolveBody } from '../../providers/sqs/claim-check.js';
+import { type LeaseContext, toLease } from '../../providers/sqs/lease.js';
+import type { SqsQueue } from '../../providers/sqs/queues.js';
+import { type Handle, SettleBatches } from '../../providers/sqs/settle-batches.js';
+import type { SqsRecord } from './lambda-types.js';
+
+/**
+ * The settle batches of one invocation: deletes are only noted (the partial batch response
+ * reports the rest as failures); visibility changes are sent, batched, as the provider sends them.
+ */
+export class InvocationSettle extends SettleBatches {
+  readonly #succeeded = new Set<string>();
+
+  override delete(handle: Handle): Promise<void> {
+    this.#succeeded.add(handle.receiptHandle);
+    return Promise.resolve();
+  }
+
+  succeeded(record: SqsRecord): boolean {
+    return this.#succeeded.has(record.receiptHandle);
+  }
+}
+
+/** The SQS queue name in an event source ARN (arn:aws:sqs:REGION:ACCOUNT:NAME). */
+export function queueNameOf(record: SqsRecord): string {
+  return record.eventSourceARN.slice(record.eventSourceARN.lastIndexOf(':') + 1);
+}
+
+/** The record as the SDK's ReceiveMessage returns it, which is what the provider's lease takes. */
+export function toSdkMessage(record: SqsRecord): Message {
+  const attributes: Record<string, MessageAttributeValue> = {};
+  for (const [name, a] of Object.entries(record.messageAttributes ?? {})) {
+    attributes[name] = {
+      DataType: a.dataType,
+      StringValue: a.stringValue ?? undefined,
+      BinaryValue: a.binaryValue ? Buffer.from(a.binaryValue, 'base64') : undefined,
+    };
+  }
+  return {
+    MessageId: record.messageId,
+    ReceiptHandle: record.receiptHandle,
+    Body: record.body,
+    Attributes: record.attributes as Partial<Record<MessageSystemAttributeName, string>>,
+    MessageAttributes: attributes,
+  };
+}
+
+/** A Delivery for one record. A claim-check store error propagates: the record is then reported failed and comes back. */
+export async function recordDelivery(record: SqsRecord, queue: SqsQueue, ctx: LeaseContext): Promise<OwnedDelivery> {
+  const message = toSdkMessage(record);
+  const resolved = await resolveBody(record.body, message.MessageAttributes, ctx.claimCheck);
+  return toDelivery(toLease(queue, { message, ...resolved, claimKey: resolved.key }, ctx));
+}

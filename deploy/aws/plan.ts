@@ -1,0 +1,141 @@
+/**
+ * What an AWS deployment of an app consists of, worked out once from the app and the build
+ * options: its queues (with dead-letter queues), the results table, the function and its
+ * event sources. Guardrails check it, the template is written from it.
+ */
+import type { App } from '../../core/app.js';
+import { ConfigError } from '../../core/errors.js';
+import { splitUrl } from '../../core/provider-options.js';
+import { schemeOf } from '../../core/registry.js';
+import { routeFor } from '../../core/routing.js';
+import { parseSqsUrl, type SqsOptions } from '../../providers/sqs/options.js';
+import { deadLetterName } from '../../providers/sqs/queues.js';
+import type { AwsFunctionOptions } from './options.js';
+
+export interface QueuePlan {
+  /** The celeriac queue name (what task_routes name). */
+  name: string;
+  sqsName: string;
+  dlqName: string;
+  fifo: boolean;
+  /** CloudFormation logical ids. */
+  logicalId: string;
+  dlqLogicalId: string;
+  mappingLogicalId: string;
+}
+
+export interface TaskPlan {
+  name: string;
+  queue: string;
+  /** Hard and soft time limits in seconds, as the executor would apply them (task option, else the setting). */
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+}
+
+export interface AwsPlan {
+  /** app.main: names the stack and the function. */
+  appName: string;
+  queues: QueuePlan[];
+  tasks: TaskPlan[];
+  sqs: SqsOptions;
+  /** The sqs:// URL the function uses: the app's, without endpoint/create, in the stack's region. */
+  deployedBrokerUrl: string;
+  /** The results table, or null when results are off (result_backend unset). */
+  table: { name: string; deployedUrl: string } | null;
+  fn: AwsFunctionOptions;
+  /** Tasks a single invocation runs at once (worker_concurrency, else the whole batch). */
+  concurrency: number;
+}
+
+/** Query options that only make sense off AWS (an emulator endpoint) or in development (create). */
+const LOCAL_ONLY = ['endpoint', 'create', 'region'];
+
+export function planFor(app: App, fn: AwsFunctionOptions, extraQueues: readonly string[] = []): AwsPlan {
+  const conf = app.conf;
+  const brokerUrl = app.brokerUrl();
+  if (schemeOf(brokerUrl) !== 'sqs') {
+    throw new ConfigError(
+      `celeriac build --target aws needs an sqs:// broker, but broker_url is '${brokerUrl}'. Set it in the app, or pass -b 'sqs://?region=us-east-1'.`,
+    );
+  }
+  const sqs = parseSqsUrl(brokerUrl, conf.broker_transport_options);
+  const tasks = [...app.runnableTasks().values()].map(
+    (t): TaskPlan => ({
+      name: t.name,
+      queue: routeFor(t.name, [], {}, {}, conf, t.options).queue,
+      timeLimit: t.options.timeLimit ?? conf.task_time_limit,
+      softTimeLimit: t.options.softTimeLimit ?? conf.task_soft_time_limit,
+    }),
+  );
+  const names = new Set([conf.task_default_queue, ...tasks.map((t) => t.queue), ...staticRouteQueues(conf.task_routes), ...extraQueues]);
+  const used = new Set<string>();
+  const queues = [...names].sort().map((name) => queuePlan(name, sqs.prefix, used));
+  return {
+    appName: app.main,
+    queues,
+    tasks,
+    sqs,
+    deployedBrokerUrl: deployedUrl(brokerUrl),
+    table: tablePlan(conf.result_backend),
+    fn,
+    concurrency: conf.worker_concurrency ?? fn.batchSize,
+  };
+}
+
+function queuePlan(name: string, prefix: string, used: Set<string>): QueuePlan {
+  const sqsName = `${prefix}${name}`;
+  // 'a-b' and 'a_b' give the same logical name: number the later ones.
+  let id = logicalName(name);
+  for (let n = 2; used.has(id); n++) id = `${logicalName(name)}${n}`;
+  used.add(id);
+  return {
+    name,
+    sqsName,
+    dlqName: deadLetterName(sqsName),
+    fifo: sqsName.endsWith('.fifo'),
+    logicalId: `${id}Queue`,
+    dlqLogicalId: `${id}DeadLetterQueue`,
+    mappingLogicalId: `${id}EventSource`,
+  };
+}
+
+/** Queues that static task_routes maps name (a router function can only be asked about known tasks). */
+function staticRouteQueues(routes: App['conf']['task_routes']): string[] {
+  const routers = routes === null ? [] : Array.isArray(routes) ? routes : [routes];
+  return routers
+    .filter((r): r is Record<string, string | { queue: string }> => typeof r === 'object' && r !== null)
+    .flatMap((map) => Object.values(map).map((route) => (typeof route === 'string' ? route : route.queue)));
+}
+
+function tablePlan(backend: string | null): AwsPlan['table'] {
+  if (!backend) return null;
+  const { scheme, rest } = splitUrl(backend);
+  if (scheme !== 'dynamodb') {
+    throw new ConfigError(
+      `celeriac build --target aws stores results in DynamoDB, but result_backend is '${backend}'. Set it to dynamodb://TABLE (or pass --result-backend dynamodb://TABLE), or leave it unset for no results.`,
+    );
+  }
+  const name = decodeURIComponent(rest.replace(/\/$/, ''));
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(name)) {
+    throw new ConfigError(`'${backend}': the DynamoDB table name must be 3–255 letters, digits, '_', '-' or '.'`);
+  }
+  return { name, deployedUrl: deployedUrl(backend) };
+}
+
+/** The URL as the deployed function uses it: no emulator endpoint, no create, the stack's own region (a CloudFormation Fn::Sub string). */
+function deployedUrl(url: string): string {
+  const { scheme, rest, query } = splitUrl(url);
+  for (const key of LOCAL_ONLY) query.delete(key);
+  const options = query.toString();
+  return `${scheme}://${rest}?region=\${AWS::Region}${options ? `&${options}` : ''}`;
+}
+
+/** A CloudFormation logical id (alphanumeric) from a queue name: 'math-fast.fifo' → 'MathFastFifo'. */
+function logicalName(name: string): string {
+  const id = name
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => w[0]?.toUpperCase() + w.slice(1))
+    .join('');
+  return id || 'Default';
+}

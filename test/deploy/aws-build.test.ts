@@ -1,0 +1,208 @@
+/**
+ * `celeriac build --target aws` and `celeriac deploy --target aws`: the bundle, the
+ * CloudFormation template (resources and least-privilege IAM), and the guardrails.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../core/index.js';
+import { type AwsBuildResult, buildAws } from '../../deploy/aws/build.js';
+import { GuardrailError, checkGuardrails } from '../../deploy/aws/guardrails.js';
+import { AWS_FUNCTION_DEFAULTS, type AwsFunctionOptions } from '../../deploy/aws/options.js';
+import { planFor } from '../../deploy/aws/plan.js';
+import { celeriac, ensureBuilt } from '../cli/harness.js';
+import { makeAwsProject } from './aws-harness.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: a parsed template is read by path, as a test reads JSON.
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
+type Intrinsic = { 'Fn::GetAtt'?: [string, string]; 'Fn::Sub'?: string };
+let project: ReturnType<typeof makeAwsProject>;
+let build: AwsBuildResult;
+let resources: Record<string, Resource>;
+
+beforeAll(async () => {
+  await ensureBuilt();
+  project = makeAwsProject();
+  build = await buildAws({ app: 'tasks', cwd: project.dir, outdir: 'out', timeoutS: 2, maxConcurrency: 5 });
+  resources = JSON.parse(readFileSync(build.template, 'utf8')).Resources;
+});
+
+afterAll(() => project?.cleanup());
+
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+describe('celeriac build --target aws', () => {
+  it('bundles the tasks and the handler into one minified ESM file with a source map, without the other providers', () => {
+    expect(build.handler).toBe(join(project.dir, 'out/handler/index.mjs'));
+    expect(existsSync(`${build.handler}.map`)).toBe(true);
+    const code = readFileSync(build.handler, 'utf8');
+    expect(code).toMatch(/export\s*\{[^}]*\bhandler\b/);
+    expect(code).toContain('awstasks.fail');
+    for (const absent of ['better-sqlite3', 'ioredis', 'journal_mode', 'commander']) expect(code).not.toContain(absent);
+    expect(code).toContain('is not in the AWS Lambda bundle');
+    expect(build.bytes).toBeLessThan(1_500_000);
+  });
+
+  it('writes a CloudFormation template with queues and DLQs per route, the results table with TTL, the function and its event sources', () => {
+    const queues = Object.fromEntries(ofType('AWS::SQS::Queue').map(([id, r]) => [id, r.Properties]));
+    expect(
+      Object.values(queues)
+        .map((q) => q.QueueName)
+        .sort(),
+    ).toEqual(['t-celery', 't-celery-dlq', 't-ordered-dlq.fifo', 't-ordered.fifo']);
+    expect(queues.CeleryQueue).toMatchObject({
+      VisibilityTimeout: 12,
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': ['CeleryDeadLetterQueue', 'Arn'] }, maxReceiveCount: 3 },
+    });
+    expect(queues.OrderedFifoQueue?.FifoQueue).toBe(true);
+    expect(queues.OrderedFifoDeadLetterQueue?.FifoQueue).toBe(true);
+
+    const [[, table] = []] = ofType('AWS::DynamoDB::Table');
+    expect(table?.Properties).toMatchObject({
+      TableName: 'celeriac-results',
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+    });
+
+    const [[, fn] = []] = ofType('AWS::Lambda::Function');
+    expect(fn?.Properties).toMatchObject({ Runtime: 'nodejs22.x', Handler: 'index.handler', Code: 'handler', Timeout: 2 });
+    expect(fn?.Properties.Environment.Variables.CELERIAC_BROKER_URL['Fn::Sub']).toBe(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax, not a JS template.
+      'sqs://?region=${AWS::Region}&prefix=t-&visibility_timeout=12&max_receive_count=3',
+    );
+
+    const mappings = ofType('AWS::Lambda::EventSourceMapping').map(([, r]) => r.Properties);
+    expect(mappings).toHaveLength(2);
+    for (const m of mappings) {
+      expect(m).toMatchObject({
+        BatchSize: 10,
+        ScalingConfig: { MaximumConcurrency: 5 },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+    }
+    const fifo = mappings.find((m) => m.EventSourceArn['Fn::GetAtt'][0] === 'OrderedFifoQueue');
+    expect(fifo).not.toHaveProperty('MaximumBatchingWindowInSeconds');
+  });
+
+  it('gives the function a least-privilege role: only the actions it uses, only on the stack resources', () => {
+    const [[, role] = []] = ofType('AWS::IAM::Role');
+    expect(role?.Properties.ManagedPolicyArns).toBeUndefined();
+    const statements = role?.Properties.Policies.flatMap(
+      (p: { PolicyDocument: { Statement: unknown[] } }) => p.PolicyDocument.Statement,
+    ) as Array<{ Action: string[]; Resource: unknown[] }>;
+    const actions = statements.flatMap((s) => s.Action).sort();
+    expect(actions).toEqual(
+      [
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:UpdateItem',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:ReceiveMessage',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+    const stackIds = new Set(Object.keys(resources));
+    for (const s of statements) {
+      expect(s.Action.some((a) => a.includes('*'))).toBe(false);
+      for (const r of s.Resource) {
+        // Every resource is one of this stack's (by GetAtt or Sub of its ARN): no wildcards, no other accounts.
+        const named = (r as Intrinsic)['Fn::GetAtt']?.[0] ?? /^\$\{(\w+)\.Arn\}/.exec((r as Intrinsic)['Fn::Sub'] ?? '')?.[1];
+        expect(stackIds.has(named ?? '')).toBe(true);
+      }
+    }
+    const consume = statements.find((s) => s.Action.includes('sqs:ReceiveMessage'));
+    expect(consume?.Resource).toEqual([{ 'Fn::GetAtt': ['CeleryQueue', 'Arn'] }, { 'Fn::GetAtt': ['OrderedFifoQueue', 'Arn'] }]);
+  });
+});
+
+describe('guardrails', () => {
+  const app = (broker = 'sqs://?region=eu-west-1&visibility_timeout=3600', settings: Record<string, unknown> = {}) => {
+    const a = createApp('g', { broker, backend: 'dynamodb://results', ...settings });
+    a.task('g.add', (x: number) => x);
+    a.task('g.slow', (x: number) => x, { timeLimit: 30, queue: 'slow' });
+    return a;
+  };
+  const check = (fn: Partial<AwsFunctionOptions>, a = app()) => checkGuardrails(planFor(a, { ...AWS_FUNCTION_DEFAULTS, ...fn }));
+  const problems = (fn: Partial<AwsFunctionOptions>, a = app()): string => {
+    try {
+      check(fn, a);
+    } catch (err) {
+      expect(err).toBeInstanceOf(GuardrailError);
+      return (err as Error).message;
+    }
+    throw new Error('no guardrail failed');
+  };
+
+  it('passes a sound plan, warning about tasks without a time limit', () => {
+    expect(check({ timeoutS: 300, batchSize: 10 }, app('sqs://?visibility_timeout=3600', { worker_concurrency: 10 }))).toEqual([
+      expect.stringMatching(/g\.add have no time limit/),
+    ]);
+  });
+
+  it('wants a visibility timeout of at least 6 × the function timeout', () => {
+    expect(problems({ timeoutS: 900 })).toMatch(/visibility timeout \(3600 s\) is less than 6 × the function timeout \(900 s\).*5400/);
+  });
+
+  it('checks the batch size against the time a batch may take', () => {
+    expect(problems({ timeoutS: 60, batchSize: 10 }, app(undefined, { worker_concurrency: 1 }))).toMatch(
+      /queue 'slow': a batch of 10 runs in 10 round\(s\) of up to 30 s = 300 s, more than the function timeout of 60 s/,
+    );
+    expect(problems({ timeoutS: 20 })).toMatch(/task g\.slow may run 30 s .* longer than the function timeout of 20 s/);
+    expect(problems({ batchSize: 50 })).toMatch(/--batch-size 50 needs --batching-window of at least 1 s/);
+  });
+
+  it('refuses what FIFO event sources do not support', () => {
+    const fifo = app('sqs://?visibility_timeout=3600', { task_routes: { 'g.add': { queue: 'in-order.fifo' } } });
+    expect(problems({ batchingWindowS: 5 }, fifo)).toMatch(/FIFO queue 'in-order.fifo': Lambda does not support a batching window/);
+    expect(problems({ batchSize: 20, batchingWindowS: 0 }, fifo)).toMatch(/takes 1 to 10 records \(FIFO queue 'in-order.fifo'/);
+    expect(check({}, fifo).join('\n')).toMatch(/records run one at a time in batch order/);
+  });
+
+  it('refuses batches of messages that could exceed the Lambda invocation payload', () => {
+    expect(problems({}, app('sqs://?visibility_timeout=3600&max_message_bytes=1048576'))).toMatch(
+      /a batch of 10 messages of up to 1048576 bytes .* 6 MB invocation payload: use --batch-size 4 or less/,
+    );
+  });
+
+  it('needs an sqs:// broker and a dynamodb:// result backend', () => {
+    expect(() => planFor(createApp('x', { broker: 'local://.celeriac' }), AWS_FUNCTION_DEFAULTS)).toThrow(/needs an sqs:\/\/ broker/);
+    expect(() => planFor(createApp('x', { broker: 'sqs://', backend: 'redis://localhost' }), AWS_FUNCTION_DEFAULTS)).toThrow(
+      /stores results in DynamoDB/,
+    );
+  });
+});
+
+describe('the celeriac command line', () => {
+  it('builds with `celeriac build --target aws`', async () => {
+    const out = await celeriac(project.dir, ['build', '--target', 'aws', '-A', 'tasks', '--outdir', 'cli-out', '--timeout', '2']);
+    expect(out.stderr).toMatch(/warning: .*no time limit/);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/Built 7 task\(s\) of app 'awstasks' for AWS Lambda \(nodejs22\.x\)/);
+    expect(existsSync(join(project.dir, 'cli-out/handler/index.mjs'))).toBe(true);
+    expect(existsSync(join(project.dir, 'cli-out/template.json'))).toBe(true);
+  });
+
+  it('fails the build with the guardrail that was broken', async () => {
+    const out = await celeriac(project.dir, ['build', '--target', 'aws', '-A', 'tasks', '--outdir', 'bad-out']);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/visibility timeout \(12 s\) is less than 6 × the function timeout \(60 s\)/);
+    expect(existsSync(join(project.dir, 'bad-out'))).toBe(false);
+    const unknown = await celeriac(project.dir, ['build', '--target', 'azure', '-A', 'tasks']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown --target 'azure'/);
+  });
+
+  it('prints the one deploy command with `celeriac deploy --target aws`', async () => {
+    const out = await celeriac(project.dir, ['deploy', '--target', 'aws', '-A', 'tasks', '--timeout', '2']);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain(
+      'sam deploy --template-file dist/aws/template.json --stack-name celeriac-awstasks --resolve-s3 --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset',
+    );
+  });
+});

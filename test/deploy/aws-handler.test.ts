@@ -1,0 +1,203 @@
+/**
+ * The built Lambda handler, loaded from the build output and driven like Lambda's SQS event
+ * source mapping (test/support/lambda-poller.ts) against fauxqs and dynalite.
+ */
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, createApp } from '../../core/index.js';
+import { encodeEnvelope } from '../../core/envelope.js';
+import { buildTaskMessage } from '../../core/message-builder.js';
+import type { SqsEvent } from '../../deploy/aws/lambda-types.js';
+import { type LambdaFunction, containerFunctions } from '../support/lambda-function.js';
+import { type InvocationRecord, LambdaPoller, toEvent } from '../support/lambda-poller.js';
+import { until } from '../core/helpers.js';
+import { type AwsWorld, mappingFor, startAwsWorld } from './aws-harness.js';
+
+const TIMEOUT_MS = 2000;
+let world: AwsWorld;
+let fn: LambdaFunction;
+let producer: App;
+let claimUrl: string;
+
+beforeAll(async () => {
+  world = await startAwsWorld();
+  // The handler resolves claim checks from the results table: its broker URL says where.
+  claimUrl = `${world.brokerUrl}&claim_check=${encodeURIComponent(world.backendUrl)}`;
+  // Each invocation runs in a function process of its own, with the deployed environment.
+  fn = containerFunctions(world.build.handler, TIMEOUT_MS, { ...world.env, CELERIAC_BROKER_URL: claimUrl });
+  // Producers here name their URLs; only the AWS credentials come from the environment.
+  const { CELERIAC_BROKER_URL: _b, CELERIAC_RESULT_BACKEND: _r, ...aws } = world.env;
+  Object.assign(process.env, aws);
+  producer = createApp('producer', { broker: world.brokerUrl, backend: world.backendUrl });
+});
+
+afterAll(async () => {
+  await producer?.close();
+  await fn?.stop();
+  await world?.close();
+});
+
+/** Drain a queue with the poller until `done`, then stop it; returns its invocations. */
+async function drain(sqsName: string, done: () => Promise<boolean>, timeoutMs = 30_000): Promise<InvocationRecord[]> {
+  const m = mappingFor(world, sqsName);
+  const poller = new LambdaPoller(world.sqs, fn, {
+    queueUrl: m.queue.url,
+    queueArn: m.queue.arn,
+    batchSize: m.batchSize,
+    batchingWindowS: m.batchingWindowS,
+    maxConcurrency: 2,
+  }).start();
+  try {
+    await until(done, timeoutMs, `draining ${sqsName}`);
+  } finally {
+    await poller.stop();
+  }
+  return poller.invocations;
+}
+
+const ready = (ids: string[]) => async () => (await Promise.all(ids.map((id) => producer.AsyncResult(id).ready()))).every(Boolean);
+
+async function sendRaw(queue: string, body: string, eta?: Date): Promise<{ messageId: string; taskId?: string }> {
+  const url = mappingFor(world, `t-${queue}`).queue.url;
+  const out = await world.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body }));
+  return { messageId: out.MessageId as string, taskId: eta ? JSON.parse(body).headers.id : undefined };
+}
+
+function envelopeFor(name: string, args: unknown[], eta: Date): string {
+  const message = buildTaskMessage({
+    name,
+    args,
+    kwargs: {},
+    queue: 'celery',
+    call: { eta },
+    task: {},
+    defaults: { ignoreResult: false, priority: null, timeLimit: null, softTimeLimit: null },
+    replyTo: 'test',
+  });
+  return encodeEnvelope(message, { routingKey: 'celery' });
+}
+
+describe('the built Lambda handler', () => {
+  it('runs tasks whose results a producer reads with AsyncResult.get()', async () => {
+    const sum = await producer.sendTask('awstasks.add', [2, 3]);
+    const failed = await producer.sendTask('awstasks.fail', ['boom']);
+    const invocations = await drain('t-celery', ready([sum.id, failed.id]));
+    expect(await sum.get({ timeout: 5000 })).toBe(5);
+    await expect(failed.get({ timeout: 5000 })).rejects.toThrow(/boom/);
+    expect(failed.traceback).toMatch(/ValueError/);
+    expect(invocations.every((i) => i.invocation.ok && i.failed.length === 0)).toBe(true);
+  });
+
+  it('answers with a partial batch response: only the record that must come back is reported', async () => {
+    const adds = await Promise.all([1, 2, 3].map((n) => producer.sendTask('awstasks.add', [n, n])));
+    // Visible now but due in a minute (as a message that arrives early): handed back, hidden until then.
+    const early = await sendRaw('celery', envelopeFor('awstasks.add', [9, 9], new Date(Date.now() + 60_000)), new Date());
+    const invocations = await drain('t-celery', ready(adds.map((r) => r.id)));
+    expect(await Promise.all(adds.map((r) => r.get({ timeout: 5000 })))).toEqual([2, 4, 6]);
+    const batch = invocations.find((i) => i.messageIds.includes(early.messageId)) as InvocationRecord;
+    expect(batch.invocation.ok).toBe(true);
+    expect(batch.failed).toEqual([early.messageId]);
+    expect(invocations.flatMap((i) => i.failed)).toEqual([early.messageId]);
+    // Still in the queue, hidden (ChangeMessageVisibility to its ETA), its result not written.
+    const { Attributes } = await world.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: mappingFor(world, 't-celery').queue.url,
+        AttributeNames: ['ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    expect(Number(Attributes?.ApproximateNumberOfMessagesNotVisible)).toBe(1);
+    expect(await producer.AsyncResult(early.taskId as string).ready()).toBe(false);
+  });
+
+  it('re-sends retries with their countdown instead of failing the record', async () => {
+    const r = await producer.sendTask('awstasks.flaky', [2]);
+    const invocations = await drain('t-celery', ready([r.id]));
+    expect(await r.get({ timeout: 5000 })).toBe(2);
+    expect(invocations.length).toBeGreaterThanOrEqual(3);
+    expect(invocations.flatMap((i) => i.failed)).toEqual([]);
+  });
+
+  it('dead-letters malformed messages and unknown tasks with their reason, without failing the batch', async () => {
+    const good = await producer.sendTask('awstasks.add', [20, 22]);
+    const unknown = await producer.sendTask('awstasks.nope', []);
+    await sendRaw('celery', 'this is not a task message');
+    const dlqUrl = world.stack.queues.get('CeleryDeadLetterQueue')?.url as string;
+    const dead: Array<{ body: string; reason: string }> = [];
+    const invocations = await drain('t-celery', async () => {
+      const out = await world.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: dlqUrl, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }),
+      );
+      for (const m of out.Messages ?? [])
+        dead.push({ body: m.Body ?? '', reason: m.MessageAttributes?.['celeriac.reason']?.StringValue ?? '' });
+      return dead.length >= 2 && (await good.ready());
+    });
+    expect(await good.get({ timeout: 5000 })).toBe(42);
+    expect(dead.map((d) => d.reason).sort()).toEqual([
+      expect.stringMatching(/^malformed message/),
+      expect.stringMatching(/unknown task 'awstasks\.nope'/),
+    ]);
+    expect(dead.find((d) => /^malformed/.test(d.reason))?.body).toBe('this is not a task message');
+    await expect(unknown.get({ timeout: 5000 })).rejects.toThrow(/awstasks\.nope/);
+    expect(invocations.flatMap((i) => i.failed)).toEqual([]);
+  });
+
+  it('refuses an oversize payload at send time, or carries it by claim check to the handler', async () => {
+    const big = 'x'.repeat(300_000);
+    await expect(producer.sendTask('awstasks.size', [big])).rejects.toThrow(/at most 262144/);
+    const claiming = createApp('claiming', { broker: claimUrl, backend: world.backendUrl });
+    try {
+      const r = await claiming.sendTask('awstasks.size', [big]);
+      await drain('t-celery', ready([r.id]));
+      expect(await r.get({ timeout: 5000 })).toBe(300_000);
+    } finally {
+      await claiming.close();
+    }
+  });
+
+  it('stops a FIFO batch at the first failure and reports it with every later record, unrun', async () => {
+    const send = (n: number, group: string, eta?: Date) =>
+      producer.sendTask('awstasks.ordered', [n], {}, { queue: 'ordered.fifo', headers: { message_group: group }, ...(eta ? { eta } : {}) });
+    const first = await send(1, 'g1');
+    const early = await send(2, 'g2', new Date(Date.now() + 60_000)); // FIFO has no per-message delay: arrives early
+    const third = await send(3, 'g3');
+    const queue = mappingFor(world, 't-ordered.fifo').queue;
+    const received = [];
+    while (received.length < 3) {
+      const out = await world.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queue.url,
+          MaxNumberOfMessages: 10,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      received.push(...(out.Messages ?? []));
+    }
+    const order = [first.id, early.id, third.id];
+    received.sort(
+      (a, b) =>
+        order.indexOf(a.MessageAttributes?.['celeriac.id']?.StringValue ?? '') -
+        order.indexOf(b.MessageAttributes?.['celeriac.id']?.StringValue ?? ''),
+    );
+    const event: SqsEvent = toEvent(received, queue.arn);
+    const out = await fn.invoke(event);
+    expect(out.ok && out.response?.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
+      received[1]?.MessageId,
+      received[2]?.MessageId,
+    ]);
+    expect(await first.get({ timeout: 5000 })).toBe(1);
+    expect(await third.ready()).toBe(false);
+  });
+
+  it('uses the remaining invocation time as the soft time limit', async () => {
+    const r = await producer.sendTask('awstasks.waitForLimit', []);
+    const invocations = await drain('t-celery', ready([r.id]));
+    const error = (await r.get({ timeout: 5000, propagate: false })) as Error;
+    expect(error.name).toBe('SoftTimeLimitExceeded');
+    // Its limit (s): what was left of the 2 s invocation, less the margin kept to store the result.
+    const limit = Number(error.message);
+    expect(limit).toBeGreaterThan(1);
+    expect(limit).toBeLessThan(2);
+    expect(invocations[0]?.invocation.ok).toBe(true);
+  });
+});
