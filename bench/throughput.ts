@@ -1,8 +1,9 @@
 /**
  * bench/throughput.ts --broker URL --backend URL [--tasks N] [--concurrency 8,32,128]
  *
- * Enqueues N no-op tasks (timed), drains them with results stored at each concurrency (timed,
- * best kept), then measures idle send → result latency over 200 samples. One JSON line per figure.
+ * Enqueues N no-op tasks with applyMany (timed), drains them with results stored at each
+ * concurrency (timed, best kept), then measures idle send → result latency over 200 samples.
+ * One JSON line per figure.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,7 @@ async function enqueue(count: number): Promise<number> {
   const t0 = performance.now();
   const batch = 1000;
   for (let i = 0; i < count; i += batch) {
-    await Promise.all(Array.from({ length: Math.min(batch, count - i) }, (_, j) => noop.delay(i + j)));
+    await noop.applyMany(Array.from({ length: Math.min(batch, count - i) }, (_, j) => [i + j] as [number]));
   }
   return performance.now() - t0;
 }

@@ -3,7 +3,7 @@
  * without touching task code — per task name, or for every task with '*'. Celery's snake_case
  * attribute names are mapped to TaskOptions; an unknown one is an error, never ignored.
  */
-import * as z from 'zod';
+import * as check from './config/checks.js';
 import { didYouMean } from './config/closest.js';
 import { ConfigError } from './errors.js';
 import { parseRate } from './rate-limit.js';
@@ -38,43 +38,40 @@ const SNAKE_NAMES: Readonly<Record<string, keyof TaskOptions>> = {
   priority: 'priority',
 };
 
-const seconds = z.number().positive({ message: 'expected seconds > 0' }).finite();
-const bool = z.boolean({ message: 'expected true or false' });
-const PRIORITY = 'expected an integer priority 0-9';
+const seconds = check.number((n) => n > 0, 'expected seconds > 0');
+const delay = check.number((n) => n >= 0, 'expected seconds >= 0');
+const bool = check.boolean();
+const isFunction = (v: unknown): boolean => typeof v === 'function';
 
-const optionSchemas: { [K in keyof TaskOptions]-?: z.ZodType<TaskOptions[K]> } = {
-  queue: z.string().min(1, { message: 'expected a queue name' }),
-  rateLimit: z.custom<string | number | null>().superRefine((value, ctx) => {
+const optionChecks: { [K in keyof TaskOptions]-?: check.Check } = {
+  queue: check.string('expected a queue name'),
+  rateLimit: (value) => {
     try {
       parseRate(value as string | number | null);
+      return null;
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return (err as Error).message;
     }
-  }),
-  maxRetries: z.number().int().min(0, { message: 'expected a whole number >= 0, or null for no limit' }).nullable(),
-  defaultRetryDelay: z.number().min(0, { message: 'expected seconds >= 0' }).finite(),
-  autoretryFor: z.union(
-    [
-      z.array(z.custom<new () => Error>((v) => typeof v === 'function')),
-      z.custom<(err: unknown) => boolean>((v) => typeof v === 'function'),
-    ],
-    {
-      message: 'expected a list of error classes or a predicate function',
-    },
+  },
+  maxRetries: check.nullable(check.integer((n) => n >= 0, 'expected a whole number >= 0, or null for no limit')),
+  defaultRetryDelay: delay,
+  autoretryFor: check.is(
+    (v) => isFunction(v) || (Array.isArray(v) && v.every(isFunction)),
+    'expected a list of error classes or a predicate function',
   ),
-  retryBackoff: z.union([z.boolean(), seconds], { message: 'expected true/false or a backoff factor in seconds' }),
-  retryBackoffMax: z.number().min(0, { message: 'expected seconds >= 0' }).finite(),
+  retryBackoff: check.either([bool, seconds], 'expected true/false or a backoff factor in seconds'),
+  retryBackoffMax: delay,
   retryJitter: bool,
   timeLimit: seconds,
   softTimeLimit: seconds,
   ignoreResult: bool,
   trackStarted: bool,
   acksLate: bool,
-  expires: z.union([seconds, z.date()], { message: 'expected seconds > 0 or a Date' }),
-  priority: z.number().int({ message: PRIORITY }).min(0, { message: PRIORITY }).max(9, { message: PRIORITY }),
+  expires: check.either([seconds, check.is((v) => v instanceof Date, 'a Date')], 'expected seconds > 0 or a Date'),
+  priority: check.integer((n) => n >= 0 && n <= 9, 'expected an integer priority 0-9'),
 };
 
-const ACCEPTED_NAMES = [...Object.keys(SNAKE_NAMES), ...Object.keys(optionSchemas)];
+const ACCEPTED_NAMES = [...Object.keys(SNAKE_NAMES), ...Object.keys(optionChecks)];
 
 /**
  * Validates option values given with Celery's snake_case or TaskOptions' camelCase names and
@@ -86,19 +83,15 @@ export function normalizeTaskOptions(values: AnnotationValues, where: string): P
   }
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(values)) {
-    const key = SNAKE_NAMES[name] ?? (Object.hasOwn(optionSchemas, name) ? (name as keyof TaskOptions) : undefined);
+    const key = SNAKE_NAMES[name] ?? (Object.hasOwn(optionChecks, name) ? (name as keyof TaskOptions) : undefined);
     if (key === undefined) {
       throw new ConfigError(
         `${where}: '${name}' is not a task option.${didYouMean(name, ACCEPTED_NAMES)} Options: ${Object.keys(SNAKE_NAMES).join(', ')}.`,
       );
     }
-    const parsed = optionSchemas[key].safeParse(value);
-    if (!parsed.success) {
-      throw new ConfigError(
-        `${where}: ${name}: ${parsed.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(value) ?? String(value)})`,
-      );
-    }
-    out[key] = parsed.data;
+    const problem = optionChecks[key](value);
+    if (problem !== null) throw new ConfigError(`${where}: ${name}: ${problem} (got ${JSON.stringify(value) ?? String(value)})`);
+    out[key] = value;
   }
   return out as Partial<TaskOptions>;
 }

@@ -13,7 +13,9 @@ import { ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
 import { type CallOptions, buildTaskMessage } from './message-builder.js';
-import type { Broker, ProviderContext, ResultBackend } from './ports.js';
+import type { EventDispatcher } from './events.js';
+import type { TaskMessage } from './message.js';
+import type { Broker, EventChannel, ProviderContext, ResultBackend } from './ports.js';
 import { openBroker, openStore, redact } from './registry.js';
 import { routeFor } from './routing.js';
 import { type ArgsOf, type ResultOf, Task, type TaskFn, type TaskSender } from './task.js';
@@ -38,6 +40,8 @@ export class App implements TaskSender {
   readonly #tasks = new Map<string, Task>();
   // Celery's app.thread_oid: this producer's reply_to, always sent (§1.3).
   readonly #oid = randomUUID();
+  #sentEvents: EventDispatcher | undefined;
+  #source: ResultSource | undefined;
   #broker: Promise<Broker> | undefined;
   #backend: Promise<ResultBackend> | undefined;
 
@@ -51,7 +55,10 @@ export class App implements TaskSender {
       ...(broker !== undefined ? { broker_url: broker } : {}),
       ...(backend !== undefined ? { result_backend: backend } : {}),
     });
-    this.control = new Control(() => this.broker());
+    this.control = new Control(
+      () => this.broker(),
+      () => this.backend(),
+    );
   }
 
   get tasks(): ReadonlyMap<string, Task> {
@@ -114,26 +121,68 @@ export class App implements TaskSender {
     options: CallOptions = {},
     task?: Task,
   ): Promise<AsyncResult<ResultOf<T>>> {
+    const message = this.#builder(name, options, task)((args ?? []) as unknown[], kwargs);
+    const broker = await this.broker();
+    await broker.publish(message.queue, [message]);
+    if (this.conf.task_send_sent_event && broker.events) await this.#sendSentEvent(broker.events, message);
+    return this.#result<ResultOf<T>>(message, name);
+  }
+
+  /**
+   * Send the task once per entry of `argsList` (positional args), with the same call options,
+   * published as one batch per queue (one LPUSH on Redis, one transaction on local://):
+   * `await app.sendMany<typeof add>('tasks.add', [[1, 2], [3, 4]])`. Results come in the same order.
+   */
+  async sendMany<T = TaskFn>(
+    name: string,
+    argsList: readonly ArgsOf<T>[],
+    options: CallOptions = {},
+    task?: Task,
+  ): Promise<AsyncResult<ResultOf<T>>[]> {
+    if (options.taskId !== undefined) {
+      throw new ConfigError(`sendMany('${name}', ...): taskId names a single task; leave it out and each call gets its own id.`);
+    }
+    const build = this.#builder(name, options, task);
+    const byQueue = new Map<string, TaskMessage[]>();
+    const messages = argsList.map((args) => {
+      const message = build((args ?? []) as unknown[], {});
+      const batch = byQueue.get(message.queue);
+      if (batch) batch.push(message);
+      else byQueue.set(message.queue, [message]);
+      return message;
+    });
+    const broker = await this.broker();
+    await Promise.all([...byQueue].map(([queue, batch]) => broker.publish(queue, batch)));
+    if (this.conf.task_send_sent_event && broker.events) {
+      for (const message of messages) await this.#sendSentEvent(broker.events, message);
+    }
+    return messages.map((message) => this.#result<ResultOf<T>>(message, name));
+  }
+
+  /** Builds messages for one task name and call options (routed per call: a router may look at the args). */
+  #builder(name: string, options: CallOptions, task?: Task): (args: unknown[], kwargs: Record<string, unknown>) => TaskMessage {
     const known = task ?? this.#tasks.get(name);
     const taskOptions = known ? this.taskOptions(known) : {};
     const conf = this.conf;
-    const argList = (args ?? []) as unknown[];
-    const { queue } = routeFor(name, argList, kwargs, options as CallOptions & Record<string, unknown>, conf, taskOptions);
-    const message = buildTaskMessage({
-      name,
-      args: argList,
-      kwargs,
-      queue,
-      call: options,
-      task: taskOptions,
-      defaults: { ignoreResult: conf.task_ignore_result, priority: conf.task_default_priority, timeLimit: null, softTimeLimit: null },
-      replyTo: this.#oid,
-    });
-    const broker = await this.broker();
-    await broker.publish(queue, [message]);
-    return new AsyncResult<ResultOf<T>>(message.headers.id, this.#resultSource(), {
-      taskName: name,
-      queue,
+    const defaults = { ignoreResult: conf.task_ignore_result, priority: conf.task_default_priority, timeLimit: null, softTimeLimit: null };
+    const call = options as CallOptions & Record<string, unknown>;
+    return (args, kwargs) =>
+      buildTaskMessage({
+        name,
+        args,
+        kwargs,
+        queue: routeFor(name, args, kwargs, call, conf, taskOptions).queue,
+        call: options,
+        task: taskOptions,
+        defaults,
+        replyTo: this.#oid,
+      });
+  }
+
+  #result<R>(message: TaskMessage, taskName: string): AsyncResult<R> {
+    return new AsyncResult<R>(message.headers.id, this.#resultSource(), {
+      taskName,
+      queue: message.queue,
       ignoreResult: message.headers.ignore_result,
     });
   }
@@ -161,7 +210,16 @@ export class App implements TaskSender {
   async close(): Promise<void> {
     const [broker, backend] = [this.#broker, this.#backend];
     this.#broker = this.#backend = undefined;
+    this.#sentEvents = undefined;
     await Promise.all([broker?.then((b) => b.close()).catch(() => undefined), backend?.then((b) => b.close()).catch(() => undefined)]);
+  }
+
+  /** task-sent (§7), from this producer (named by the message's origin, as Celery's dispatcher is). */
+  async #sendSentEvent(channel: EventChannel, message: TaskMessage): Promise<void> {
+    // Loaded only by producers that turned task_send_sent_event on.
+    const { EventDispatcher, taskSentFields } = await import('./events.js');
+    this.#sentEvents ??= new EventDispatcher(channel, message.headers.origin);
+    await this.#sentEvents.send('task-sent', taskSentFields(message));
   }
 
   #defaultName(fn: TaskFn): string {
@@ -180,10 +238,15 @@ export class App implements TaskSender {
     return new KeyValueResultBackend(store, { resultExpires: this.conf.result_expires });
   }
 
+  /** One per app: every AsyncResult shares it. */
   #resultSource(): ResultSource {
-    return {
+    const backendUrl = (): string => redact(this.backendUrl());
+    this.#source ??= {
       backend: () => this.backend(),
-      backendUrl: redact(this.backendUrl()),
+      // A getter: read when a result is printed or diagnosed, not on every send.
+      get backendUrl() {
+        return backendUrl();
+      },
       pendingFacts: async (sent: SentInfo | undefined) => {
         if (!sent) return [];
         const broker = await this.broker();
@@ -195,5 +258,6 @@ export class App implements TaskSender {
             ];
       },
     };
+    return this.#source;
   }
 }

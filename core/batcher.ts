@@ -20,12 +20,18 @@ export class Batcher<T, R> {
   #idle: Promise<void> = Promise.resolve();
   #markIdle: () => void = () => {};
 
+  /**
+   * `when`: 'immediate' (default) flushes after this turn's I/O callbacks, so work finishing in
+   * the same I/O turn joins the batch; 'tick' flushes once this task's microtasks are done, a
+   * little sooner (for writes a waiting client is blocked on).
+   */
   constructor(
     private readonly flush: Flush<T, R>,
     private readonly maxBatch = 1000,
+    private readonly when: 'immediate' | 'tick' = 'immediate',
   ) {}
 
-  /** Queue one operation; it runs with everything else queued before the next macrotask. */
+  /** Queue one operation; it runs with everything else queued before the flush. */
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
@@ -37,8 +43,8 @@ export class Batcher<T, R> {
       }
       if (!this.#scheduled) {
         this.#scheduled = true;
-        // setImmediate (not a microtask) so that work finishing in the same I/O turn joins the batch.
-        setImmediate(() => void this.#run());
+        if (this.when === 'tick') process.nextTick(() => void this.#run());
+        else setImmediate(() => void this.#run());
       }
     });
   }

@@ -1,10 +1,21 @@
 /**
  * Remote control, client side (Celery's app.control / inspect, §6): commands broadcast over the
  * broker's control channel, replies collected until the timeout.
+ *
+ * A broker without a control channel (SQS, Pub/Sub) cannot reach workers, but revoke and
+ * rate_limit still work there: they are written to the result store, where every executor
+ * reads them before running a task (core/overrides.ts). The reply then comes from the store,
+ * as one node named STORE_NODE: `[{ "celeriac@store": { "ok": "new rate limit set successfully" } }]`.
  */
 import { ConfigError } from './errors.js';
-import type { Broker, ControlChannel, ControlReply } from './ports.js';
+import { KeyValueResultBackend } from './kv-result-backend.js';
+import { OverrideWriter } from './overrides.js';
+import { parseRate } from './rate-limit.js';
+import type { Broker, ControlChannel, ControlReply, ResultBackend } from './ports.js';
 import { redact } from './registry.js';
+
+/** The node name of replies from the result store (brokers without a control channel). */
+export const STORE_NODE = 'celeriac@store';
 
 export type InspectMethod = 'ping' | 'active' | 'registered' | 'stats' | 'revoked' | 'scheduled' | 'reserved';
 
@@ -18,7 +29,10 @@ export interface ControlOptions {
 const DEFAULT_TIMEOUT_MS = 1000;
 
 export class Control {
-  constructor(private readonly broker: () => Promise<Broker>) {}
+  constructor(
+    private readonly broker: () => Promise<Broker>,
+    private readonly backend?: () => Promise<ResultBackend>,
+  ) {}
 
   ping(opts: ControlOptions = {}): Promise<ControlReply[]> {
     return this.broadcast('ping', {}, opts);
@@ -29,12 +43,26 @@ export class Control {
   }
 
   /** Set (or with null/0 disable) a task's rate limit on every worker, e.g. rateLimit('tasks.add', '10/m'). */
-  rateLimit(taskName: string, rate: string | number | null, opts: ControlOptions = {}): Promise<ControlReply[]> {
+  async rateLimit(taskName: string, rate: string | number | null, opts: ControlOptions = {}): Promise<ControlReply[]> {
+    if (!(await this.broker()).control) {
+      return this.stored(async (w) => {
+        await w.setRateLimit(taskName, rate);
+        // The worker's replies (core/worker/control-handlers.ts), as Celery words them.
+        return parseRate(rate) === null ? 'rate limit disabled successfully' : 'new rate limit set successfully';
+      });
+    }
     return this.broadcast('rate_limit', { task_name: taskName, rate_limit: rate }, opts);
   }
 
   /** Flag task ids as revoked on every running worker: they are discarded (REVOKED) instead of run. */
-  revoke(taskId: string | string[], opts: ControlOptions = {}): Promise<ControlReply[]> {
+  async revoke(taskId: string | string[], opts: ControlOptions = {}): Promise<ControlReply[]> {
+    if (!(await this.broker()).control) {
+      const ids = Array.isArray(taskId) ? taskId : [taskId];
+      return this.stored(async (w) => {
+        await w.revoke(ids);
+        return `tasks ${ids.join(', ')} flagged as revoked`;
+      });
+    }
     return this.broadcast('revoke', { task_id: taskId, terminate: false, signal: 'SIGTERM' }, opts);
   }
 
@@ -46,12 +74,24 @@ export class Control {
     );
   }
 
+  /** Write an override to the result store; its reply is the store's, as one node. */
+  private async stored(write: (writer: OverrideWriter) => Promise<string>): Promise<ControlReply[]> {
+    const backend = await this.backend?.();
+    if (!(backend instanceof KeyValueResultBackend)) {
+      const broker = await this.broker();
+      throw new ConfigError(
+        `The broker ${redact(broker.url)} has no remote-control channel, so revoke and rate_limit are kept in the result store, and none is configured. Set result_backend (e.g. dynamodb://TABLE with sqs://).`,
+      );
+    }
+    return [{ [STORE_NODE]: { ok: await write(new OverrideWriter(backend.kv)) } }];
+  }
+
   private async channel(): Promise<ControlChannel> {
     const broker = await this.broker();
     if (!broker.control) {
       throw new ConfigError(
         `The broker ${redact(broker.url)} has no remote-control channel, so ping/inspect/rate_limit/revoke cannot reach workers. ` +
-          'Use a broker that has one (local://, memory://, redis://, amqp://).',
+          'Use a broker that has one (local://, memory://, redis://, amqp://); revoke and rate_limit work on every broker.',
       );
     }
     return broker.control;

@@ -70,9 +70,17 @@ export function decodeEnvelope(raw: string): TaskMessage {
   if (typeof contentEncoding !== 'string') return bad(`'content-encoding' must be a string, got ${show(contentEncoding)}`);
 
   const body = decodeBody(env.body, properties.bodyEncoding, headers);
-  if (contentType === 'application/json') checkJsonBody(body);
+  const message: TaskMessage = { headers, properties: properties.props, contentType, contentEncoding, body, queue: properties.routingKey };
+  if (contentType === 'application/json') parsedBodies.set(message, checkJsonBody(body));
+  return message;
+}
 
-  return { headers, properties: properties.props, contentType, contentEncoding, body, queue: properties.routingKey };
+/** Bodies decodeEnvelope has parsed to check them (§10 case 4), kept so the executor does not parse them again. */
+const parsedBodies = new WeakMap<TaskMessage, unknown[]>();
+
+/** The `[args, kwargs, embed]` decodeEnvelope already parsed for this message, if it did. */
+export function parsedBody(message: TaskMessage): unknown[] | undefined {
+  return parsedBodies.get(message);
 }
 
 function decodeProperties(value: unknown): { props: TaskProperties; routingKey: string; bodyEncoding: string | undefined } {
@@ -153,25 +161,23 @@ function decodeHeaders(value: unknown): TaskHeaders {
   const ignore = value.ignore_result ?? false;
   if (typeof ignore !== 'boolean') return bad(`headers.ignore_result must be a boolean, got ${show(ignore)}`);
   // A Python producer may send only {id, task} (§1.1); fill the rest with what 5.2.6 would send.
-  return {
-    ...value,
-    lang: optString(value, 'lang', 'headers') ?? 'py',
-    task: value.task,
-    id: value.id,
-    shadow: optNullableString(value, 'shadow'),
-    eta: optTime(value, 'eta'),
-    expires: optTime(value, 'expires'),
-    group: optNullableString(value, 'group'),
-    group_index: groupIndex,
-    retries,
-    timelimit: [optLimit(tl[0]), optLimit(tl[1])],
-    root_id: optString(value, 'root_id', 'headers') ?? value.id,
-    parent_id: optNullableString(value, 'parent_id'),
-    argsrepr: optString(value, 'argsrepr', 'headers') ?? '',
-    kwargsrepr: optString(value, 'kwargsrepr', 'headers') ?? '',
-    origin: optString(value, 'origin', 'headers') ?? '',
-    ignore_result: ignore,
-  };
+  // Written into the freshly parsed object (no copy): same keys, same order as a spread would give.
+  const h = value as Obj & TaskHeaders;
+  h.lang = optString(value, 'lang', 'headers') ?? 'py';
+  h.shadow = optNullableString(value, 'shadow');
+  h.eta = optTime(value, 'eta');
+  h.expires = optTime(value, 'expires');
+  h.group = optNullableString(value, 'group');
+  h.group_index = groupIndex;
+  h.retries = retries;
+  h.timelimit = [optLimit(tl[0]), optLimit(tl[1])];
+  h.root_id = optString(value, 'root_id', 'headers') ?? value.id;
+  h.parent_id = optNullableString(value, 'parent_id');
+  h.argsrepr = optString(value, 'argsrepr', 'headers') ?? '';
+  h.kwargsrepr = optString(value, 'kwargsrepr', 'headers') ?? '';
+  h.origin = optString(value, 'origin', 'headers') ?? '';
+  h.ignore_result = ignore;
+  return h;
 }
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -203,8 +209,8 @@ function decodeBody(body: unknown, encoding: string | undefined, headers: TaskHe
   }
 }
 
-/** §10 case 4: a JSON body must be `[args, kwargs, embed]`. */
-function checkJsonBody(body: string): void {
+/** §10 case 4: a JSON body must be `[args, kwargs, embed]`; returns it parsed. */
+function checkJsonBody(body: string): unknown[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -216,4 +222,5 @@ function checkJsonBody(body: string): void {
   if (!Array.isArray(args)) bad(`body args must be an array, got ${show(args)}`);
   if (!isObject(kwargs)) bad(`body kwargs must be an object, got ${show(kwargs)}`);
   if (!isObject(embed)) bad(`body embed must be an object, got ${show(embed)}`);
+  return parsed as unknown[];
 }

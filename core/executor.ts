@@ -9,7 +9,8 @@
  * or — if the result could not be stored — left to come back.
  */
 import { NotRegistered, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
-import { keepLeaseAlive, runWithLimits } from './executor/limits.js';
+import { LeaseKeeper } from './executor/lease-keeper.js';
+import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';
 import { ResultWriter } from './executor/results.js';
 import type { ExecutorDeps, ExecutorEvent, Fate, RunnableTask } from './executor/types.js';
@@ -18,18 +19,21 @@ import { type TaskMessage, notBefore, parseCeleryTime } from './message.js';
 import type { Delivery } from './ports.js';
 import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
 import { createTaskContext, planRetry } from './task-context.js';
-import { toJson } from './serialization.js';
+import { checkJson } from './serialization.js';
 
 export type { ExecutorDeps, ExecutorEvent, ExecutorSettings, Fate, RunnableTask, RunSlots } from './executor/types.js';
 
+/** While a delivery is held (waiting for a slot or running) its lease is kept alive, by one timer for all. */
+const leases = new LeaseKeeper<ExecutorDeps>((d, deps, error) =>
+  emit(deps, { type: 'internal-error', id: d.message?.headers.id, during: 'extending the lease', error }),
+);
+
 export async function executeDelivery(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
-  const stopHeartbeat = keepLeaseAlive(d, (error) =>
-    emit(deps, { type: 'internal-error', id: d.message?.headers.id, during: 'extending the lease', error }),
-  );
+  leases.hold(d, deps);
   try {
     return await decide(d, deps);
   } finally {
-    stopHeartbeat();
+    leases.release(d);
   }
 }
 
@@ -49,8 +53,8 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   }
 
   const results = writerFor(task, parsed, deps);
-  const discarded = await discardIfRevoked(d, deps, parsed, results);
-  if (discarded) return discarded;
+  const revoked = revokedReason(deps, message.headers);
+  if (revoked) return discard(d, deps, parsed, results, revoked);
 
   const delayMs = notBefore(message) - Date.now();
   if (delayMs > 0) {
@@ -63,8 +67,8 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   let release: () => void;
   try {
     // The rate limit is waited for before taking a slot, so a throttled task never idles a slot.
-    if (!deps.settings.disableRateLimits) await deps.rateLimiter.take(name, deps.shutdown);
-    release = await deps.slots.acquire(deps.shutdown);
+    if (!deps.settings.disableRateLimits && deps.rateLimiter.get(name) !== null) await deps.rateLimiter.take(name, deps.shutdown);
+    release = deps.slots.tryAcquire?.() ?? (await deps.slots.acquire(deps.shutdown));
   } catch (err) {
     if (!deps.shutdown?.aborted) throw err;
     emit(deps, { type: 'handed-back', id, name });
@@ -73,13 +77,14 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   }
   try {
     // A revoke may have arrived, or the expiry passed, while this task waited.
-    return (await discardIfRevoked(d, deps, parsed, results)) ?? (await run(d, deps, task, parsed, results, release));
+    const late = revokedReason(deps, message.headers);
+    return late ? await discard(d, deps, parsed, results, late) : await run(d, deps, task, parsed, results, release);
   } finally {
     release();
   }
 }
 
-/** Run the task and settle the delivery by its outcome. `release` frees the slot early at the hard limit. */
+/** Run the task and settle the delivery by its outcome. `release` frees the run slot once the function is done. */
 async function run(
   d: Delivery,
   deps: ExecutorDeps,
@@ -100,27 +105,27 @@ async function run(
   }
   emit(deps, { type: 'started', id, name, message, args, kwargs });
 
-  const controller = new AbortController();
   const ctx = createTaskContext({
     id,
     name,
     headers: message.headers,
     kwargs,
-    signal: controller.signal,
     hostname: deps.hostname,
     options: task.options,
     updateState: (state, meta) => results.state(state, meta ?? null),
   });
   const [hard, soft] = message.headers.timelimit ?? [null, null];
   const started = performance.now();
-  const outcome = await runWithLimits(() => task.fn(...args, ctx), controller, {
+  const outcome = await runWithLimits(() => task.fn(...args, ctx), ctx, {
     hard: hard ?? task.options.timeLimit ?? deps.settings.timeLimit,
-    soft: soft ?? task.options.softTimeLimit ?? deps.settings.softTimeLimit,
+    soft: withinTimeLeft(soft ?? task.options.softTimeLimit ?? deps.settings.softTimeLimit, deps),
   });
   const runtimeMs = performance.now() - started;
+  // The function is done (or abandoned at the hard limit): its slot goes to the next task while
+  // this outcome is stored and acked. Slots bound running tasks; prefetch bounds held messages.
+  release();
 
   if (outcome.kind === 'hard-limit') {
-    release();
     return fail(d, deps, call, results, new TimeLimitExceeded(outcome.seconds), runtimeMs, acksLate);
   }
   if (outcome.kind === 'threw') {
@@ -129,7 +134,7 @@ async function run(
     return fail(d, deps, call, results, next, runtimeMs, acksLate);
   }
   try {
-    toJson(outcome.value, `the return value of ${name}`); // refuse what JSON would corrupt, as at send time
+    checkJson(outcome.value, `the return value of ${name}`); // refuse what JSON would corrupt, as at send time
   } catch (error) {
     return fail(d, deps, call, results, error, runtimeMs, acksLate);
   }
@@ -137,6 +142,13 @@ async function run(
   if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
   emit(deps, { type: 'succeeded', id, name, runtimeMs, result: value });
   return 'acked';
+}
+
+/** The soft limit (s), shortened to the driver's time left when that comes first. */
+function withinTimeLeft(soft: number | null, deps: ExecutorDeps): number | null {
+  if (!deps.timeLeftMs) return soft;
+  const left = Math.max(0.001, deps.timeLeftMs() / 1000);
+  return soft && soft > 0 ? Math.min(soft, left) : left;
 }
 
 /** A thrown Retry stays one; an error listed in autoretryFor becomes one (or the final failure). */
@@ -182,49 +194,55 @@ async function fail(
 
 /** Store, then ack (acks_late); when the task acked early only the store is left. */
 async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, store: () => Promise<void>): Promise<boolean> {
-  if (!acksLate) {
-    await store().catch((error) =>
-      emit(deps, {
-        type: 'internal-error',
-        id: call.message.headers.id,
-        name: call.message.headers.task,
-        during: 'storing the result',
-        error,
-      }),
-    );
+  try {
+    await store();
+  } catch (error) {
+    if (acksLate) return handBack(d, deps, call, error);
+    emit(deps, { type: 'internal-error', id: call.message.headers.id, name: call.message.headers.task, during: 'storing the result', error });
     return true;
   }
-  if (!(await tryStore(d, deps, call, store))) return false;
-  await d
-    .ack()
-    .catch((error) =>
-      emit(deps, { type: 'internal-error', id: call.message.headers.id, name: call.message.headers.task, during: 'acking', error }),
-    );
+  if (acksLate) {
+    await d
+      .ack()
+      .catch((error) =>
+        emit(deps, { type: 'internal-error', id: call.message.headers.id, name: call.message.headers.task, during: 'acking', error }),
+      );
+  }
   return true;
 }
 
-/**
- * A result that cannot be stored must not be acked: the message is handed back (with backoff
- * by delivery count) and runs again — at-least-once, with the task id as idempotency key.
- */
+/** Store; when that fails the message is handed back (see handBack). */
 async function tryStore(d: Delivery, deps: ExecutorDeps, call: ParsedCall, store: () => Promise<void>): Promise<boolean> {
   try {
     await store();
     return true;
   } catch (error) {
-    const { id, task: name } = call.message.headers;
-    emit(deps, { type: 'internal-error', id, name, during: 'storing the result (the message will come back)', error });
-    const backoffMs = Math.min(60_000, 1000 * 2 ** Math.max(0, d.receiveCount - 1));
-    await d.retryLater(backoffMs).catch(() => undefined); // if even that fails, the lease expiry brings it back
-    return false;
+    return handBack(d, deps, call, error);
   }
 }
 
-/** Revoked ids and passed expiry times end as REVOKED, acked (§8 expires; §6 revoke). */
-async function discardIfRevoked(d: Delivery, deps: ExecutorDeps, call: ParsedCall, results: ResultWriter): Promise<Fate | undefined> {
-  const { id, task: name, expires } = call.message.headers;
-  const reason = deps.isRevoked(id) ? 'revoked' : expires && parseCeleryTime(expires) <= Date.now() ? 'expired' : undefined;
-  if (!reason) return undefined;
+/**
+ * A result that cannot be stored must not be acked: the message is handed back (with backoff
+ * by delivery count) and runs again — at-least-once, with the task id as idempotency key.
+ * Resolves false: the delivery did not settle as its outcome.
+ */
+async function handBack(d: Delivery, deps: ExecutorDeps, call: ParsedCall, error: unknown): Promise<false> {
+  const { id, task: name } = call.message.headers;
+  emit(deps, { type: 'internal-error', id, name, during: 'storing the result (the message will come back)', error });
+  const backoffMs = Math.min(60_000, 1000 * 2 ** Math.max(0, d.receiveCount - 1));
+  await d.retryLater(backoffMs).catch(() => undefined); // if even that fails, the lease expiry brings it back
+  return false;
+}
+
+/** Why a task must not run: its id was revoked (§6 revoke) or its expiry time has passed (§8 expires). */
+function revokedReason(deps: ExecutorDeps, headers: TaskMessage['headers']): 'revoked' | 'expired' | undefined {
+  if (deps.isRevoked(headers.id)) return 'revoked';
+  return headers.expires && parseCeleryTime(headers.expires) <= Date.now() ? 'expired' : undefined;
+}
+
+/** A revoked or expired task ends as REVOKED, acked, without running. */
+async function discard(d: Delivery, deps: ExecutorDeps, call: ParsedCall, results: ResultWriter, reason: 'revoked' | 'expired'): Promise<Fate> {
+  const { id, task: name } = call.message.headers;
   if (!(await settle(d, deps, call, true, () => results.exception(REVOKED, new TaskRevokedError(reason))))) return 'store-failed';
   emit(deps, { type: 'revoked', id, name, reason });
   return 'acked';

@@ -18,6 +18,8 @@ const POLL_START_MS = 2;
 const POLL_GROWTH = 1.5;
 const POLL_CAP_MS = 100;
 
+const nothing = (): void => undefined;
+
 /** Celery's key for a task's meta (§4.1), so results read the same from Python. */
 export const resultKey = (taskId: string): string => `celery-task-meta-${taskId}`;
 
@@ -34,10 +36,17 @@ export class KeyValueResultBackend implements ResultBackend {
     this.#ttlMs = expires ? expires * 1000 : undefined;
   }
 
-  async store(taskId: string, meta: ResultMeta, opts: StoreOptions = {}): Promise<void> {
+  // Not async (one promise less per task); a value JSON refuses still rejects rather than throws.
+  store(taskId: string, meta: ResultMeta, opts?: StoreOptions): Promise<void> {
+    let text: string;
+    try {
+      text = JSON.stringify(meta);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const ready = isReady(meta.status);
     // A late STARTED/RETRY/progress write (a duplicate delivery, a slow updateState) must not hide a finished result (§4.1 write guard).
-    await this.kv.put(resultKey(taskId), JSON.stringify(meta), { ttlMs: opts.ttlMs ?? this.#ttlMs, ready, keepReady: !ready });
+    return this.kv.put(resultKey(taskId), text, { ttlMs: opts?.ttlMs ?? this.#ttlMs, ready, keepReady: !ready }).then(nothing);
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {
@@ -50,6 +59,17 @@ export class KeyValueResultBackend implements ResultBackend {
     }
   }
 
+  /** A ready meta from a write notification's value; anything else (unparsable, not ready) means "read it". */
+  #readyFrom(value: string | undefined): ResultMeta | undefined {
+    if (value === undefined) return undefined;
+    try {
+      const meta = JSON.parse(value) as ResultMeta;
+      return meta && typeof meta === 'object' && isReady(meta.status) ? meta : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async waitFor(taskId: string, opts: { timeoutMs?: number; signal?: AbortSignal; intervalMs?: number } = {}): Promise<ResultMeta> {
     const { signal, timeoutMs } = opts;
     signal?.throwIfAborted();
@@ -57,18 +77,24 @@ export class KeyValueResultBackend implements ResultBackend {
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     let wake: (() => void) | undefined;
     let changed = false;
-    const onChange = (): void => {
+    let published: ResultMeta | undefined;
+    const onChange = (value?: string): void => {
+      published ??= this.#readyFrom(value);
       changed = true;
       wake?.();
     };
     // Subscribe before the first read so a write landing in between is not missed (Celery does the same, §4.1).
-    const unwatch = this.kv.watch ? await this.kv.watch(resultKey(taskId), onChange) : undefined;
+    // The read need not wait for the subscription: the store orders it behind (Redis sends both in one write).
+    const watching = this.kv.watch?.(resultKey(taskId), onChange);
+    watching?.catch(() => undefined); // awaited below; meanwhile a failure must not count as unhandled
     try {
       let delay = Math.min(POLL_START_MS, cap);
       for (;;) {
         changed = false;
-        const meta = await this.get(taskId);
+        // The notification carried the ready meta (Redis publishes the value): no read needed.
+        const meta = published ?? (await this.get(taskId));
         if (meta && isReady(meta.status)) return meta;
+        await watching; // a subscription that failed fails the wait
         const left = deadline - Date.now();
         if (left <= 0) throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the result of task ${taskId}`);
         if (changed) continue;
@@ -99,7 +125,8 @@ export class KeyValueResultBackend implements ResultBackend {
         delay = Math.min(cap, delay * POLL_GROWTH);
       }
     } finally {
-      await unwatch?.();
+      // Not awaited: the caller has its result; unsubscribing is the store's housekeeping.
+      watching?.then((unwatch) => unwatch()).catch(() => undefined);
     }
   }
 

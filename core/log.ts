@@ -62,6 +62,11 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 /** A logger that drops everything (library use, benchmarks). */
 export const silentLogger: Logger = { level: 'error', debug() {}, info() {}, warning() {}, error() {}, close() {} };
 
+/** Whether a line at `level` would be written: callers skip formatting lines nobody reads. */
+export function logs(log: Logger, level: LogLevel): boolean {
+  return log !== silentLogger && RANK[level] >= RANK[log.level];
+}
+
 /** Local time with a comma before the milliseconds, as Python's logging prints it. */
 function timestamp(d: Date): string {
   const p = (n: number, w = 2) => String(n).padStart(w, '0');

@@ -44,6 +44,7 @@ export interface BuildInput {
 }
 
 const EMPTY_EMBED: TaskEmbed = { callbacks: null, errbacks: null, chain: null, chord: null };
+const EMPTY_EMBED_JSON = JSON.stringify(EMPTY_EMBED);
 const ORIGIN = `gen${process.pid}@${hostname()}`;
 
 export function buildTaskMessage(input: BuildInput): TaskMessage {
@@ -51,7 +52,7 @@ export function buildTaskMessage(input: BuildInput): TaskMessage {
   const now = input.now ?? Date.now();
   const id = call.taskId ?? randomUUID();
   // Serialize args and kwargs apart so an error names the exact place (args[1].when).
-  const body = `[${toJson(input.args, 'args')}, ${toJson(input.kwargs, 'kwargs')}, ${JSON.stringify(EMPTY_EMBED)}]`;
+  const body = `[${toJson(input.args, 'args')}, ${toJson(input.kwargs, 'kwargs')}, ${EMPTY_EMBED_JSON}]`;
 
   const etaMs = call.eta ? call.eta.getTime() : call.countdown !== undefined ? now + seconds(call.countdown, 'countdown') * 1000 : null;
   const expiresOpt = call.expires ?? task.expires;

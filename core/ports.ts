@@ -93,8 +93,14 @@ export interface KeyValueStore {
   put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean>;
   delete(key: string): Promise<void>;
   incr(key: string, by: number, ttlMs?: number): Promise<number>;
-  /** Call `onChange` when the key is written (pub/sub, in-process events); returns an unsubscribe. Optional: without it waiting polls. */
-  watch?(key: string, onChange: () => void): Promise<() => Promise<void>>;
+  /**
+   * Call `onChange` when the key is written (pub/sub, in-process events); returns an unsubscribe
+   * once watching. A write made after the call — even before the promise resolves — is reported,
+   * or seen by a get() made after the call (a store orders such reads behind its subscription).
+   * A store whose notification carries the written value passes it, sparing the waiter a read.
+   * Optional: without it waiting polls.
+   */
+  watch?(key: string, onChange: (value?: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 

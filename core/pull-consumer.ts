@@ -46,10 +46,18 @@ export function startPullConsumer(source: PullSource, handler: (d: Delivery) => 
   };
   const unsubscribe = source.subscribe?.(wake);
 
+  let wakeScheduled = false;
+  const wakeDeferred = (): void => {
+    wakeScheduled = false;
+    wake();
+  };
   const settled = (): void => {
     inflight--;
     // Defer so several settles in one tick free their slots before the next (batched) fetch.
-    setImmediate(wake);
+    if (!wakeScheduled) {
+      wakeScheduled = true;
+      setImmediate(wakeDeferred);
+    }
   };
 
   const sleep = (ms: number): Promise<void> =>
@@ -119,38 +127,63 @@ export interface OwnedDelivery extends Delivery {
 
 /** A lease as the executor sees it: the envelope decoded (or the reason it is malformed), settled at most once. */
 export function toDelivery(lease: Lease, onSettled: () => void = () => {}): OwnedDelivery {
-  let message: TaskMessage | undefined;
-  let malformed = lease.malformed;
-  if (malformed === undefined) {
-    try {
-      message = decodeEnvelope(lease.raw);
-    } catch (err) {
-      malformed = (err as Error).message;
+  return new LeasedDelivery(lease, onSettled);
+}
+
+// A class rather than an object of closures: thousands are made a second.
+class LeasedDelivery implements OwnedDelivery {
+  readonly message: TaskMessage | undefined;
+  readonly malformed: string | undefined;
+  readonly raw: string;
+  readonly queue: string;
+  readonly receiveCount: number;
+  readonly leaseMs: number | undefined;
+  #done = false;
+
+  constructor(
+    private readonly lease: Lease,
+    private readonly onSettled: () => void,
+  ) {
+    let malformed = lease.malformed;
+    if (malformed === undefined) {
+      try {
+        this.message = decodeEnvelope(lease.raw);
+      } catch (err) {
+        malformed = (err as Error).message;
+      }
     }
+    this.malformed = malformed;
+    this.raw = lease.raw;
+    this.queue = lease.queue;
+    this.receiveCount = lease.receiveCount;
+    this.leaseMs = lease.leaseMs;
   }
-  let done = false;
-  // Exactly one settle ends a delivery; later ones (e.g. shutdown racing a finishing task) are no-ops.
-  const settle = (op: () => Promise<void>): Promise<void> => {
-    if (done) return Promise.resolve();
-    done = true;
-    onSettled();
-    return op();
-  };
-  return {
-    message,
-    malformed,
-    raw: lease.raw,
-    queue: lease.queue,
-    receiveCount: lease.receiveCount,
-    leaseMs: lease.leaseMs,
-    ack: () => settle(() => lease.ack()),
-    retryLater: (delayMs, replacement) => settle(() => lease.retryLater(delayMs, replacement)),
-    deadLetter: (reason) => settle(() => lease.deadLetter(reason)),
-    extendLease: (ms) => (done ? Promise.resolve() : lease.extendLease(ms)),
-    release() {
-      if (done) return;
-      done = true;
-      onSettled();
-    },
-  };
+
+  ack(): Promise<void> {
+    return this.#settle() ? this.lease.ack() : Promise.resolve();
+  }
+
+  retryLater(delayMs: number, replacement?: TaskMessage): Promise<void> {
+    return this.#settle() ? this.lease.retryLater(delayMs, replacement) : Promise.resolve();
+  }
+
+  deadLetter(reason: string): Promise<void> {
+    return this.#settle() ? this.lease.deadLetter(reason) : Promise.resolve();
+  }
+
+  extendLease(ms: number): Promise<void> {
+    return this.#done ? Promise.resolve() : this.lease.extendLease(ms);
+  }
+
+  release(): void {
+    this.#settle();
+  }
+
+  /** Exactly one settle ends a delivery; later ones (e.g. shutdown racing a finishing task) are no-ops. */
+  #settle(): boolean {
+    if (this.#done) return false;
+    this.#done = true;
+    this.onSettled();
+    return true;
+  }
 }

@@ -76,7 +76,57 @@ function plain(value: unknown, path: string, ancestors: Map<object, string>): un
  */
 export function toJson(value: unknown, what: string): string {
   if (value === undefined) return 'null';
-  return JSON.stringify(plain(value, what, new Map()));
+  // Values JSON carries exactly are stringified as they are; anything else takes the path-naming
+  // walk, which refuses it or makes the exact copy (the fast check allocates nothing on the way).
+  return JSON.stringify(isExactJson(value, []) ? value : plain(value, what, new Map()));
+}
+
+/** Throws what toJson would throw for `value`, without serializing it (a task's return value is checked here and written with its meta). */
+export function checkJson(value: unknown, what: string): void {
+  if (value !== undefined && !isExactJson(value, [])) plain(value, what, new Map());
+}
+
+/**
+ * True when JSON.stringify(value) equals JSON.stringify(plain(value)): finite numbers, strings,
+ * booleans, null, valid Dates, and arrays and plain objects of those without cycles. False means
+ * "not sure", never "refused": the caller then asks plain().
+ */
+function isExactJson(value: unknown, ancestors: object[]): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (value instanceof Date) return !Number.isNaN(value.getTime());
+  if (ancestors.includes(value)) return false;
+  ancestors.push(value);
+  try {
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        // A hole is left as it is by plain() (and written as null by both); undefined is refused.
+        if (!(i in value)) continue;
+        if (!isExactJson(value[i], ancestors)) return false;
+      }
+      return true;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) return false;
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      const item = (value as Record<string, unknown>)[key];
+      if (item !== undefined && !isExactJson(item, ancestors)) return false;
+    }
+    return true;
+  } finally {
+    ancestors.pop();
+  }
 }
 
 /** Parses JSON text; a syntax error becomes a SerializationError. Dates stay ISO strings. */

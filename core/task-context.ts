@@ -58,25 +58,63 @@ export interface ContextInit {
   name: string;
   headers: TaskHeaders;
   kwargs: Record<string, unknown>;
-  signal: AbortSignal;
+  /** The task's signal; when absent one is made the first time the task reads `ctx.signal` (or a limit fires). */
+  signal?: AbortSignal;
   hostname: string;
   options: TaskOptions;
   updateState(state: string, meta?: unknown): Promise<void>;
 }
 
-export function createTaskContext(init: ContextInit): TaskContext {
-  const retries = Number(init.headers.retries) || 0;
-  return {
-    id: init.id,
-    name: init.name,
-    retries,
-    headers: init.headers,
-    kwargs: init.kwargs,
-    signal: init.signal,
-    hostname: init.hostname,
-    retry(opts?: RetryOptions): never {
-      throw planRetry(retries, init.options, opts, init.name);
-    },
-    updateState: init.updateState,
-  };
+export function createTaskContext(init: ContextInit): RunContext {
+  return new RunContext(init);
+}
+
+/**
+ * The context as a class: its functions are made when read and its AbortController only when
+ * the task reads `signal` or a time limit fires, so a task that uses none of them costs one
+ * small object.
+ */
+export class RunContext implements TaskContext {
+  readonly id: string;
+  readonly name: string;
+  readonly retries: number;
+  readonly headers: TaskHeaders;
+  readonly kwargs: Record<string, unknown>;
+  readonly hostname: string;
+  readonly #init: ContextInit;
+  #controller: AbortController | undefined;
+
+  constructor(init: ContextInit) {
+    this.id = init.id;
+    this.name = init.name;
+    this.retries = Number(init.headers.retries) || 0;
+    this.headers = init.headers;
+    this.kwargs = init.kwargs;
+    this.hostname = init.hostname;
+    this.#init = init;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#init.signal) return this.#init.signal;
+    this.#controller ??= new AbortController();
+    return this.#controller.signal;
+  }
+
+  /** Fire the signal (time limits). A no-op when the context was given its signal. */
+  abort(reason: Error): void {
+    if (this.#init.signal) return;
+    this.#controller ??= new AbortController();
+    this.#controller.abort(reason);
+  }
+
+  // Getters returning bound functions, so `async (x, { retry }) => ...` works, made only when used.
+  get retry(): (opts?: RetryOptions) => never {
+    return (opts) => {
+      throw planRetry(this.retries, this.#init.options, opts, this.name);
+    };
+  }
+
+  get updateState(): (state: string, meta?: unknown) => Promise<void> {
+    return this.#init.updateState;
+  }
 }

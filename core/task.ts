@@ -33,6 +33,7 @@ export interface TaskSender {
     options?: CallOptions,
     task?: Task,
   ): Promise<AsyncResult<ResultOf<T>>>;
+  sendMany<T>(name: string, argsList: readonly ArgsOf<T>[], options?: CallOptions, task?: Task): Promise<AsyncResult<ResultOf<T>>[]>;
   AsyncResult<R = unknown>(id: string): AsyncResult<R>;
 }
 
@@ -52,6 +53,14 @@ export class Task<F extends TaskFn = TaskFn> {
   /** Send with keyword arguments (given to the task as `ctx.kwargs`) and call options (countdown, eta, expires, queue...). */
   applyAsync(args?: TaskArgs<Parameters<F>>, kwargs?: Record<string, unknown>, options?: CallOptions): Promise<AsyncResult<ResultOf<F>>> {
     return this.sender.sendTask<F>(this.name, (args ?? []) as unknown as ArgsOf<F>, kwargs, options, this as unknown as Task);
+  }
+
+  /**
+   * Send the task once per entry (its positional args), with the same call options, as one
+   * batch per queue: `await add.applyMany([[1, 2], [3, 4]], { countdown: 5 })`.
+   */
+  applyMany(argsList: readonly TaskArgs<Parameters<F>>[], options?: CallOptions): Promise<AsyncResult<ResultOf<F>>[]> {
+    return this.sender.sendMany<F>(this.name, argsList as unknown as readonly ArgsOf<F>[], options, this as unknown as Task);
   }
 
   /** Run the function here and now, as Celery's `task(...)` does: no broker, no result backend. */

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { MISSPELLED_OLD_NAMES, OLD_SETTING_NAMES, resolveSettingName } from './aliases.js';
+import { isPlainObject } from './checks.js';
 import { didYouMean } from './closest.js';
 import {
   DEFAULT_SETTINGS,
@@ -12,7 +13,7 @@ import {
   SETTING_KEYS,
   type SettingKey,
   type Settings,
-  settingsSchema,
+  SETTING_CHECKS,
   UNSUPPORTED_SETTINGS,
 } from './settings.js';
 
@@ -42,12 +43,6 @@ function show(value: unknown): string {
   } catch {
     return String(value);
   }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null || Object.prototype.toString.call(value) === '[object Module]';
 }
 
 function problemsMessage(problems: string[]): string {
@@ -110,24 +105,16 @@ export class Config {
       given.set(key as SettingKey, { name, value });
       if (warning !== undefined) warnings.push(warning);
     }
-    const input = Object.fromEntries([...given].map(([key, { value }]) => [key, value]));
-    const parsed = settingsSchema.partial().safeParse(input);
-    if (!parsed.success) {
-      const reported = new Set<string>();
-      for (const issue of parsed.error.issues) {
-        const key = String(issue.path[0]);
-        if (reported.has(key)) continue;
-        reported.add(key);
-        const entry = given.get(key as SettingKey);
-        const label = entry === undefined || entry.name === key ? key : `${entry.name} (${key})`;
-        // Route and annotation checks name the exact entry themselves (task_routes['tasks.add'] ...).
-        problems.push(issue.message.startsWith(key) ? issue.message : `${label}: ${issue.message} (got ${show(entry?.value)})`);
-      }
+    for (const [key, { name, value }] of given) {
+      const problem = SETTING_CHECKS[key](value);
+      if (problem === null) continue;
+      const label = name === key ? key : `${name} (${key})`;
+      // Route and annotation checks name the exact entry themselves (task_routes['tasks.add'] ...).
+      problems.push(problem.startsWith(key) ? problem : `${label}: ${problem} (got ${show(value)})`);
     }
     if (problems.length > 0) throw new ConfigError(problemsMessage(problems));
-    const values = parsed.data as Partial<Settings>;
-    for (const key of given.keys()) {
-      (this.#values as unknown as Record<string, unknown>)[key] = values[key];
+    for (const [key, { value }] of given) {
+      (this.#values as unknown as Record<string, unknown>)[key] = value;
       this.#explicit.add(key);
     }
     for (const warning of warnings) {
@@ -192,8 +179,8 @@ export class Config {
   #envValue(name: string): string | undefined {
     const value = this.#env[name];
     if (value === undefined || value === '') return undefined;
-    const parsed = settingsSchema.shape.broker_url.safeParse(value);
-    if (!parsed.success) throw new ConfigError(`Environment variable ${name}: ${parsed.error.issues[0]?.message} (got ${show(value)})`);
+    const problem = SETTING_CHECKS.broker_url(value);
+    if (problem !== null) throw new ConfigError(`Environment variable ${name}: ${problem} (got ${show(value)})`);
     return value;
   }
 }

@@ -1,14 +1,15 @@
 /**
  * Every setting celeriac reads (app.conf), with Celery's lowercase names, Celery's defaults
- * (celery-protocol.md §9) except where marked, and one zod schema that validates a value
- * before it is accepted.
+ * (celery-protocol.md §9) except where marked, and the check that validates a value before
+ * it is accepted.
  */
-import * as z from 'zod';
 import type { TaskAnnotations } from '../annotations.js';
 import { checkAnnotations } from '../annotations.js';
 import { parseRate } from '../rate-limit.js';
 import type { TaskRoutes } from '../routing.js';
 import { checkRoutes } from '../routing.js';
+import * as check from './checks.js';
+import type { Check } from './checks.js';
 
 export interface Settings {
   /** Transport URL. Unset: local://.celeriac (see Config: the embedded default). */
@@ -111,13 +112,13 @@ export const UNSUPPORTED_SETTINGS: Readonly<Record<string, string>> = {
   beat_schedule: 'periodic tasks (beat) are not implemented yet',
 };
 
-const url = z
-  .string()
-  .regex(/^[a-z][a-z0-9+.-]*:\/\//i, { message: 'expected a URL such as local://.celeriac or redis://localhost:6379/0' });
-const seconds = z.number().positive({ message: 'expected a number of seconds > 0' }).finite();
-const bool = z.boolean({ message: 'expected true or false' });
-const priority = 'expected an integer priority 0-9';
-const onlyJson = z.literal('json', { message: "celeriac serializes with 'json' only" });
+const URL_MESSAGE = 'expected a URL such as local://.celeriac or redis://localhost:6379/0';
+const url = check.string(URL_MESSAGE, (s) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s));
+const seconds = check.number((n) => n > 0, 'expected a number of seconds > 0');
+const bool = check.boolean();
+const PRIORITY = 'expected an integer priority 0-9';
+const onlyJson: Check = (v) => (v === 'json' ? null : "celeriac serializes with 'json' only");
+const CONTENT_TYPES = "expected a list of content types such as ['json']";
 
 function isTimezone(tz: string): boolean {
   try {
@@ -128,15 +129,12 @@ function isTimezone(tz: string): boolean {
   }
 }
 
-/** Runs a check that returns a problem description (or null) as a zod refinement. */
-function checked<T>(check: (value: unknown) => string | null) {
-  return z.custom<T>().superRefine((value, ctx) => {
-    const problem = check(value);
-    if (problem !== null) ctx.addIssue({ code: 'custom', message: problem });
-  });
-}
+const acceptContent: Check = (v) => {
+  if (!Array.isArray(v) || !v.every((t) => typeof t === 'string' && t.length > 0)) return CONTENT_TYPES;
+  return v.length > 0 ? null : 'must accept at least one content type';
+};
 
-const rate = checked<string | number | null>((value) => {
+const rate: Check = (value) => {
   if (value !== null && typeof value !== 'string' && typeof value !== 'number')
     return "expected a rate such as '10/s', '10/m', '10/h' or null";
   try {
@@ -145,37 +143,35 @@ const rate = checked<string | number | null>((value) => {
   } catch (err) {
     return (err as Error).message;
   }
-});
+};
 
-/** One schema for every setting; Config validates updates with `settingsSchema.partial()`. */
-export const settingsSchema = z.object({
-  broker_url: url.nullable(),
-  result_backend: url.nullable(),
-  broker_transport_options: z.record(z.string(), z.unknown(), { message: 'expected an object of transport options' }),
+/** What each setting accepts: a check returning the problem with a value, or null (config/checks.ts). */
+export const SETTING_CHECKS: Readonly<Record<SettingKey, Check>> = {
+  broker_url: check.nullable(url),
+  result_backend: check.nullable(url),
+  broker_transport_options: (v) => (check.isPlainObject(v) ? null : 'expected an object of transport options'),
   broker_connection_timeout: seconds,
   task_serializer: onlyJson,
   result_serializer: onlyJson,
-  accept_content: z
-    .array(z.string().min(1), { message: "expected a list of content types such as ['json']" })
-    .min(1, { message: 'must accept at least one content type' }),
-  timezone: z.string().refine(isTimezone, { message: "expected an IANA time zone such as 'UTC' or 'Europe/London'" }).nullable(),
+  accept_content: acceptContent,
+  timezone: check.nullable(check.string("expected an IANA time zone such as 'UTC' or 'Europe/London'", isTimezone)),
   enable_utc: bool,
-  task_routes: checked<TaskRoutes | null>((v) => (v === null ? null : checkRoutes(v))),
-  task_annotations: checked<TaskAnnotations | null>((v) => (v === null ? null : checkAnnotations(v))),
-  task_default_queue: z.string({ message: 'expected a queue name' }).min(1, { message: 'expected a non-empty queue name' }),
-  task_default_priority: z.number().int({ message: priority }).min(0, { message: priority }).max(9, { message: priority }).nullable(),
+  task_routes: check.nullable(checkRoutes),
+  task_annotations: check.nullable(checkAnnotations),
+  task_default_queue: check.string('expected a non-empty queue name'),
+  task_default_priority: check.nullable(check.integer((n) => n >= 0 && n <= 9, PRIORITY)),
   task_ignore_result: bool,
   task_track_started: bool,
   task_acks_late: bool,
   task_acks_on_failure_or_timeout: bool,
   task_default_rate_limit: rate,
-  task_time_limit: seconds.nullable(),
-  task_soft_time_limit: seconds.nullable(),
+  task_time_limit: check.nullable(seconds),
+  task_soft_time_limit: check.nullable(seconds),
   task_send_sent_event: bool,
-  result_expires: z.number().min(0, { message: 'expected seconds >= 0 (0 or null: keep forever)' }).finite().nullable(),
+  result_expires: check.nullable(check.number((n) => n >= 0, 'expected seconds >= 0 (0 or null: keep forever)')),
   result_extended: bool,
-  worker_concurrency: z.number().int().positive({ message: 'expected a whole number of tasks > 0 (null: CPU count)' }).nullable(),
-  worker_prefetch_multiplier: z.number().int().min(0, { message: 'expected a whole number >= 0 (0: no limit)' }),
+  worker_concurrency: check.nullable(check.integer((n) => n > 0, 'expected a whole number of tasks > 0 (null: CPU count)')),
+  worker_prefetch_multiplier: check.integer((n) => n >= 0, 'expected a whole number >= 0 (0: no limit)'),
   worker_disable_rate_limits: bool,
   worker_send_task_events: bool,
-} satisfies { [K in SettingKey]: z.ZodType<Settings[K]> });
+};

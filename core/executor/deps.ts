@@ -3,9 +3,11 @@
  * Lambda handler, the emulator's runner) shares, so they decide fates from the same settings.
  */
 import type { Settings } from '../config/settings.js';
+import { KeyValueResultBackend } from '../kv-result-backend.js';
 import type { ResultBackend } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { Semaphore } from '../worker/semaphore.js';
+import { OverrideReader } from './overrides.js';
 import type { ExecutorDeps, ExecutorSettings, RunnableTask } from './types.js';
 
 /** What a driver needs from its app to run tasks. */
@@ -17,7 +19,12 @@ export interface ExecutorApp {
 }
 
 /** The parts that differ by driver. */
-export interface DriverParts extends Pick<ExecutorDeps, 'hostname' | 'isRevoked' | 'republish' | 'shutdown' | 'onEvent' | 'timeLeftMs'> {
+export interface DriverParts extends Pick<ExecutorDeps, 'hostname' | 'republish' | 'shutdown' | 'onEvent' | 'timeLeftMs'> {
+  /**
+   * The driver's revoked ids, when its broker has a control channel to hear revokes on. Without
+   * one (SQS, Pub/Sub), revokes and rate limits come from the result store: see `overrides`.
+   */
+  isRevoked?: ExecutorDeps['isRevoked'];
   /** Tasks run at once. */
   concurrency: number;
   /** The driver's own limiter, when it changes rates at run time (remote control); else a new one. */
@@ -37,12 +44,32 @@ export function executorSettings(conf: Readonly<Settings>): ExecutorSettings {
   };
 }
 
+export interface DriverDeps extends ExecutorDeps {
+  tasks: Map<string, RunnableTask>;
+  /**
+   * Set when the driver has no isRevoked of its own and the result store is a key-value store
+   * (core/overrides.ts): the driver awaits `overrides.refresh({ id, name })` before executing
+   * each message, so `isRevoked` and the rate limiter see what `celeriac control` stored.
+   */
+  overrides?: OverrideReader;
+}
+
 /** Opens the result backend and sets each task's rate limit (its option, else task_default_rate_limit). */
-export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promise<ExecutorDeps & { tasks: Map<string, RunnableTask> }> {
-  const { concurrency, rateLimiter = new RateLimiter(), ...driver } = parts;
+export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promise<DriverDeps> {
+  const { concurrency, rateLimiter = new RateLimiter(), isRevoked, ...driver } = parts;
   const conf = app.conf;
   const backend = await app.backend();
   const tasks = app.runnableTasks();
   for (const task of tasks.values()) rateLimiter.set(task.name, task.options.rateLimit ?? conf.task_default_rate_limit);
-  return { ...driver, tasks, backend, settings: executorSettings(conf), rateLimiter, slots: new Semaphore(concurrency) };
+  const overrides = !isRevoked && backend instanceof KeyValueResultBackend ? new OverrideReader(backend.kv, rateLimiter) : undefined;
+  return {
+    ...driver,
+    tasks,
+    backend,
+    settings: executorSettings(conf),
+    rateLimiter,
+    slots: new Semaphore(concurrency),
+    isRevoked: isRevoked ?? ((id) => overrides?.isRevoked(id) ?? false),
+    overrides,
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * Running a task function under its time limits (§8), and keeping its lease alive meanwhile.
+ * Running a task function under its time limits (§8).
  *
  * JavaScript cannot kill a running function: at the hard limit the executor stops waiting,
  * stores FAILURE TimeLimitExceeded and frees the run slot, and the task's AbortSignal fires so
@@ -7,7 +7,6 @@
  * outcome is discarded.
  */
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../errors.js';
-import type { Delivery } from '../ports.js';
 
 export type RunOutcome = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: unknown } | { kind: 'hard-limit'; seconds: number };
 
@@ -16,24 +15,32 @@ export interface Limits {
   soft: number | null;
 }
 
-export async function runWithLimits(run: () => unknown, controller: AbortController, limits: Limits): Promise<RunOutcome> {
-  const timers: NodeJS.Timeout[] = [];
+/**
+ * `task.abort` fires the task's signal with the limit's error as reason. Without limits a
+ * synchronous function's outcome comes back as it is, not in a promise.
+ */
+export function runWithLimits(
+  run: () => unknown,
+  task: { abort(reason: Error): void },
+  limits: Limits,
+): RunOutcome | Promise<RunOutcome> {
   const { soft, hard } = limits;
-  if (soft && soft > 0) {
-    timers.push(setTimeout(() => controller.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
-  }
-  const running = Promise.resolve()
-    .then(run)
-    .then(
-      (value): RunOutcome => ({ kind: 'returned', value }),
-      (error): RunOutcome => ({ kind: 'threw', error }),
-    );
+  const hasSoft = soft !== null && soft > 0;
+  const hasHard = hard !== null && hard > 0;
+  if (!hasSoft && !hasHard) return outcomeOf(run); // the common case: no timers at all
+  return runTimed(run, task, hasSoft ? soft : null, hasHard ? hard : null);
+}
+
+async function runTimed(run: () => unknown, task: { abort(reason: Error): void }, soft: number | null, hard: number | null): Promise<RunOutcome> {
+  const timers: NodeJS.Timeout[] = [];
+  if (soft !== null) timers.push(setTimeout(() => task.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
   try {
-    if (!hard || hard <= 0) return await running;
+    const running = outcomeOf(run);
+    if (hard === null) return await running;
     const hardLimit = new Promise<RunOutcome>((resolve) => {
       timers.push(
         setTimeout(() => {
-          controller.abort(new TimeLimitExceeded(hard));
+          task.abort(new TimeLimitExceeded(hard));
           resolve({ kind: 'hard-limit', seconds: hard });
         }, hard * 1000),
       );
@@ -44,14 +51,19 @@ export async function runWithLimits(run: () => unknown, controller: AbortControl
   }
 }
 
-/**
- * While a delivery is held (waiting for a slot or running), extend its lease every third of
- * it, so a long task is not delivered a second time to another worker.
- */
-export function keepLeaseAlive(d: Delivery, onError: (err: unknown) => void): () => void {
-  const leaseMs = d.leaseMs;
-  if (!leaseMs || leaseMs <= 0) return () => {};
-  const timer = setInterval(() => d.extendLease(leaseMs).catch(onError), Math.max(1, Math.floor(leaseMs / 3)));
-  timer.unref();
-  return () => clearInterval(timer);
+function outcomeOf(run: () => unknown): RunOutcome | Promise<RunOutcome> {
+  let value: unknown;
+  try {
+    value = run();
+  } catch (error) {
+    return { kind: 'threw', error };
+  }
+  if (!isThenable(value)) return { kind: 'returned', value };
+  return Promise.resolve(value).then(
+    (v): RunOutcome => ({ kind: 'returned', value: v }),
+    (error): RunOutcome => ({ kind: 'threw', error }),
+  );
 }
+
+const isThenable = (v: unknown): v is PromiseLike<unknown> =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';

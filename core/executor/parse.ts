@@ -3,6 +3,7 @@
  * `[args, kwargs, embed]` (§1.2, §1.4). A failure is a reason for the dead-letter queue (§10:
  * a worker must not die on bad input).
  */
+import { parsedBody } from '../envelope.js';
 import type { Delivery } from '../ports.js';
 import type { TaskMessage } from '../message.js';
 import { fromJson } from '../serialization.js';
@@ -26,6 +27,18 @@ export function contentTypeOf(nameOrType: string): string {
   return CONTENT_TYPES[v] ?? v;
 }
 
+/** accept_content as content types, worked out once per list (it is the same list for every message). */
+const acceptedTypes = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function accepted(acceptContent: readonly string[]): ReadonlySet<string> {
+  let types = acceptedTypes.get(acceptContent);
+  if (!types) {
+    types = new Set(acceptContent.map(contentTypeOf));
+    acceptedTypes.set(acceptContent, types);
+  }
+  return types;
+}
+
 export function parseDelivery(d: Delivery, acceptContent: readonly string[]): ParsedCall | { reason: string } {
   const message = d.message;
   if (!message) {
@@ -37,14 +50,13 @@ export function parseDelivery(d: Delivery, acceptContent: readonly string[]): Pa
     return { reason: 'malformed message: headers must carry a task name and an id (protocol v2, §1.1)' };
   }
   const type = contentTypeOf((message.contentType ?? '').split(';')[0] ?? '');
-  const accepted = acceptContent.map(contentTypeOf);
-  if (!accepted.includes(type)) {
+  if (!accepted(acceptContent).has(type)) {
     return { reason: `content type '${message.contentType}' is not in accept_content [${acceptContent.join(', ')}] (ContentDisallowed)` };
   }
   if (type !== 'application/json') return { reason: `content type '${type}' is accepted but celeriac can only decode application/json` };
-  let body: unknown;
+  let body: unknown = parsedBody(message);
   try {
-    body = fromJson(message.body);
+    body ??= fromJson(message.body);
   } catch (err) {
     return { reason: `malformed message: body is not valid JSON (${(err as Error).message})` };
   }

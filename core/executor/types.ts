@@ -28,6 +28,8 @@ export interface ExecutorSettings {
 /** Run slots shared by a driver's deliveries (its concurrency). */
 export interface RunSlots {
   acquire(signal?: AbortSignal): Promise<() => void>;
+  /** A slot at once when one is free (no promise, no wait), else undefined. */
+  tryAcquire?(): (() => void) | undefined;
 }
 
 export interface ExecutorDeps {
@@ -40,6 +42,11 @@ export interface ExecutorDeps {
   isRevoked(taskId: string): boolean;
   /** Publish a retry of a task whose message was already acked (acksLate: false). */
   republish?(message: TaskMessage): Promise<void>;
+  /**
+   * Time the driver has left (a function invocation's remaining time, in ms): the soft time
+   * limit never reaches past it, so a task is told to stop before the platform kills it.
+   */
+  timeLeftMs?(): number;
   /** Fires when the driver stops: deliveries not yet started are handed back. */
   shutdown?: AbortSignal;
   onEvent?(event: ExecutorEvent): void;

@@ -1,35 +1,50 @@
 /** The worker's log line per task event, worded as Celery's worker prints them. */
 import type { ExecutorEvent } from '../executor.js';
-import type { LogLevel, Logger } from '../log.js';
+import { type LogLevel, type Logger, logs } from '../log.js';
 import { errorRepr, pyRepr } from '../repr.js';
 
 export function logTaskEvent(log: Logger, e: ExecutorEvent): void {
-  const [level, line] = taskLine(e);
-  log[level](line);
+  // Below the logger's level the line (a repr of the result) is not even built.
+  const level = LEVELS[e.type];
+  if (!logs(log, level)) return;
+  log[level](taskLine(e));
 }
 
-function taskLine(e: ExecutorEvent): [LogLevel, string] {
+const LEVELS: Record<ExecutorEvent['type'], LogLevel> = {
+  received: 'info',
+  started: 'debug',
+  succeeded: 'info',
+  failed: 'error',
+  retried: 'info',
+  revoked: 'info',
+  rejected: 'error',
+  'internal-error': 'error',
+  deferred: 'debug',
+  'handed-back': 'debug',
+};
+
+function taskLine(e: ExecutorEvent): string {
   const task = e.name ? `${e.name}[${e.id}]` : e.id ? `[${e.id}]` : 'message';
   switch (e.type) {
     case 'received':
-      return ['info', `Task ${task} received`];
+      return `Task ${task} received`;
     case 'succeeded':
-      return ['info', `Task ${task} succeeded in ${Number((e.runtimeMs / 1000).toFixed(6))}s: ${pyRepr(e.result)}`];
+      return `Task ${task} succeeded in ${Number((e.runtimeMs / 1000).toFixed(6))}s: ${pyRepr(e.result)}`;
     case 'failed':
-      return ['error', `Task ${task} raised unexpected: ${errorRepr(e.error)}${e.traceback ? `\n${e.traceback}` : ''}`];
+      return `Task ${task} raised unexpected: ${errorRepr(e.error)}${e.traceback ? `\n${e.traceback}` : ''}`;
     case 'retried':
-      return ['info', `Task ${task} retry: ${e.retry.message}`];
+      return `Task ${task} retry: ${e.retry.message}`;
     case 'revoked':
-      return ['info', `Discarding ${e.reason} task: ${task}`];
+      return `Discarding ${e.reason} task: ${task}`;
     case 'rejected':
-      return ['error', `Dead-lettered ${task}: ${e.reason}`];
+      return `Dead-lettered ${task}: ${e.reason}`;
     case 'internal-error':
-      return ['error', `Error ${e.during} for ${task}: ${errorRepr(e.error)}`];
+      return `Error ${e.during} for ${task}: ${errorRepr(e.error)}`;
     case 'deferred':
-      return ['debug', `Task ${task} is scheduled: handed back for ${Math.ceil(e.delayMs / 1000)}s`];
+      return `Task ${task} is scheduled: handed back for ${Math.ceil(e.delayMs / 1000)}s`;
     case 'handed-back':
-      return ['debug', `Task ${task} handed back: the worker is stopping`];
+      return `Task ${task} handed back: the worker is stopping`;
     case 'started':
-      return ['debug', `Task ${task} started`];
+      return `Task ${task} started`;
   }
 }

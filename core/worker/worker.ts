@@ -5,24 +5,20 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
-import type { Settings } from '../config/settings.js';
+import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
 import { type ExecutorEvent, type RunnableTask, executeDelivery } from '../executor.js';
+import { type ExecutorApp, executorDeps } from '../executor/deps.js';
 import { type Logger, silentLogger } from '../log.js';
-import type { Broker, Consumer, Delivery, ResultBackend } from '../ports.js';
+import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
 import { RevokedIds } from './revoked-ids.js';
-import { Semaphore } from './semaphore.js';
 import { logTaskEvent } from './task-log.js';
 
 /** What the worker needs from its app. */
-export interface WorkerApp {
-  readonly conf: Readonly<Settings>;
+export interface WorkerApp extends ExecutorApp {
   broker(): Promise<Broker>;
-  backend(): Promise<ResultBackend>;
-  /** Registered tasks with their options resolved (annotations applied). */
-  runnableTasks(): Map<string, RunnableTask>;
 }
 
 export interface WorkerOptions {
@@ -36,6 +32,8 @@ export interface WorkerOptions {
   logger?: Logger;
   /** How long stop() lets running tasks finish (default 30 s). */
   shutdownGraceMs?: number;
+  /** Send task events (Celery's -E; default worker_send_task_events). Worker heartbeats are sent either way. */
+  sendEvents?: boolean;
 }
 
 // AMQP's largest prefetch count: what "no limit" (multiplier 0) becomes.
@@ -50,6 +48,8 @@ export class Worker extends EventEmitter {
   readonly revoked = new RevokedIds();
   readonly processed: Record<string, number> = {};
   startedAt = 0;
+  /** Whether task-* events are sent (§7); the enable_events/disable_events commands flip it. */
+  sendTaskEvents: boolean;
 
   private readonly log: Logger;
   private readonly graceMs: number;
@@ -59,6 +59,8 @@ export class Worker extends EventEmitter {
   private readonly shutdown = new AbortController();
   private consumer: Consumer | undefined;
   private stopControl: (() => Promise<void>) | undefined;
+  private events: EventDispatcher | undefined;
+  private heartbeat: WorkerHeartbeat | undefined;
   private tasks = new Map<string, RunnableTask>();
   private brokerUrl = '';
 
@@ -75,38 +77,33 @@ export class Worker extends EventEmitter {
     this.prefetch = multiplier === 0 ? UNLIMITED_PREFETCH : this.concurrency * multiplier;
     this.log = opts.logger ?? silentLogger;
     this.graceMs = opts.shutdownGraceMs ?? 30_000;
+    this.sendTaskEvents = opts.sendEvents ?? conf.worker_send_task_events;
     // Every delivery waiting for a slot or a rate-limit token listens to this one signal.
     setMaxListeners(0, this.shutdown.signal);
   }
 
   async start(): Promise<void> {
-    const conf = this.app.conf;
-    const [broker, backend] = await Promise.all([this.app.broker(), this.app.backend()]);
+    const broker = await this.app.broker();
     this.brokerUrl = redact(broker.url);
-    this.tasks = this.app.runnableTasks();
-    for (const task of this.tasks.values()) this.rateLimiter.set(task.name, task.options.rateLimit ?? conf.task_default_rate_limit);
-    const slots = new Semaphore(this.concurrency);
-    const deps = {
-      tasks: this.tasks,
-      backend,
-      settings: {
-        acceptContent: conf.accept_content,
-        ignoreResult: conf.task_ignore_result,
-        trackStarted: conf.task_track_started,
-        acksLate: conf.task_acks_late,
-        timeLimit: conf.task_time_limit,
-        softTimeLimit: conf.task_soft_time_limit,
-        resultExtended: conf.result_extended,
-        disableRateLimits: conf.worker_disable_rate_limits,
-      },
+    const deps = await executorDeps(this.app, {
+      concurrency: this.concurrency,
       rateLimiter: this.rateLimiter,
-      slots,
       hostname: this.hostname,
       isRevoked: (id: string) => this.revoked.has(id),
       republish: (m: Parameters<Broker['publish']>[1][number]) => broker.publish(m.queue, [m]),
       shutdown: this.shutdown.signal,
       onEvent: (e: ExecutorEvent) => this.onEvent(e),
-    };
+    });
+    this.tasks = deps.tasks;
+    if (broker.events) {
+      this.events = new EventDispatcher(broker.events, this.hostname, (err) =>
+        this.log.warning(`${this.hostname}: could not send an event: ${(err as Error)?.message ?? err}`),
+      );
+      this.heartbeat = new WorkerHeartbeat(this.events, () => ({
+        active: this.requests(true).length,
+        processed: Object.values(this.processed).reduce((a, b) => a + b, 0),
+      }));
+    }
     this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues }, async (c) =>
       handleControl(this.state(), c),
     );
@@ -136,6 +133,7 @@ export class Worker extends EventEmitter {
       },
       { prefetch: this.prefetch },
     );
+    await this.heartbeat?.start();
     this.emit('ready');
   }
 
@@ -157,6 +155,7 @@ export class Worker extends EventEmitter {
       await delivery.retryLater(0).catch(() => undefined);
     }
     await this.stopControl?.();
+    await this.heartbeat?.stop();
     this.emit('stopped');
   }
 
@@ -174,6 +173,10 @@ export class Worker extends EventEmitter {
       if (entry) entry.timeStart = Date.now() / 1000;
     }
     if (e.type === 'succeeded' || e.type === 'failed') this.processed[e.name] = (this.processed[e.name] ?? 0) + 1;
+    if (this.sendTaskEvents && this.events) {
+      const event = taskEvent(e);
+      if (event) void this.events.send(event.type, event.fields);
+    }
     this.emit(e.type, e);
     this.emit('event', e);
   }
@@ -193,6 +196,13 @@ export class Worker extends EventEmitter {
       taskNames: () => [...this.tasks.keys()].sort(),
       active: () => this.requests(true),
       reserved: () => this.requests(false),
+      heartbeat: () => void this.heartbeat?.beat(),
+      canSendEvents: this.events !== undefined,
+      setTaskEvents: (on) => {
+        const was = this.sendTaskEvents;
+        this.sendTaskEvents = on;
+        return was;
+      },
     };
   }
 }

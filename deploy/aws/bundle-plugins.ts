@@ -6,9 +6,11 @@
  *   user built and the executor running it would come from two different builds. 'celeriac'
  *   and its subpaths resolve through package.json "exports" to this installation.
  * - `awsProvidersOnly`: core/registry.ts loads providers by URL scheme with lazy imports;
- *   esbuild would bundle every one of them (and better-sqlite3, ioredis...). Those other than
- *   sqs and dynamodb resolve to a module that throws a clear error if ever loaded, and so does
- *   the module loader (it needs esbuild at run time, which a Lambda does not have).
+ *   esbuild would bundle every one of them (and better-sqlite3, ioredis...), and inline sqs and
+ *   dynamodb as lazily initialised modules it cannot tree-shake (the whole SDK clients). Each
+ *   resolves to a module that throws a clear error if ever loaded; the handler registers sqs
+ *   and dynamodb from static imports instead. So do the other lazy imports a Lambda never
+ *   reaches (LAZY_STUBS: the module loader, which needs esbuild at run time, the worker...).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -49,12 +51,13 @@ export function awsProvidersOnly(): Plugin {
       build.onResolve({ filter: /^\.\.\/providers\/[^/]+\/index\.js$/ }, (args) => {
         if (!/[\\/]core[\\/]registry\.[jt]s$/.test(args.importer)) return undefined;
         const scheme = /providers\/([^/]+)\//.exec(args.path)?.[1] as string;
-        if (AWS_PROVIDERS.includes(scheme)) return undefined;
         return { path: `provider:${scheme}`, namespace: STUB };
       });
-      build.onResolve({ filter: /^\.\/module-loader\.js$/ }, (args) =>
-        /[\\/]core[\\/]app\.[jt]s$/.test(args.importer) ? { path: 'module-loader', namespace: STUB } : undefined,
-      );
+      build.onResolve({ filter: /^\.\/[\w/-]+\.js$/ }, (args) => {
+        if (args.kind !== 'dynamic-import') return undefined;
+        const stub = LAZY_STUBS.find((l) => l.path === args.path && l.importer.test(args.importer));
+        return stub ? { path: stub.path, namespace: STUB } : undefined;
+      });
       build.onLoad({ filter: /.*/, namespace: STUB }, (args) => ({
         contents: `throw new Error(${JSON.stringify(stubMessage(args.path))});`,
         loader: 'js',
@@ -63,10 +66,53 @@ export function awsProvidersOnly(): Plugin {
   };
 }
 
+/**
+ * Modules that core and the providers import lazily (`await import()`) for what a Lambda never
+ * does; in a one-file bundle each would be inlined with all it imports. Each is replaced by a
+ * module that throws this message if it is ever reached.
+ */
+const LAZY_STUBS: { path: string; importer: RegExp; message: string }[] = [
+  {
+    path: './module-loader.js',
+    importer: /[\\/]core[\\/]app\.[jt]s$/,
+    message:
+      "app.configFromObject('<module>') cannot load modules in the Lambda bundle: import the config module and pass its object (app.configFromObject(config)).",
+  },
+  {
+    path: './worker/worker.js',
+    importer: /[\\/]core[\\/]app\.[jt]s$/,
+    message: 'app.worker() is not in the Lambda bundle: the Lambda handler runs the tasks of its SQS events.',
+  },
+  {
+    // task-sent events go only to a transport with an event channel, which sqs:// has not.
+    path: './events.js',
+    importer: /[\\/]core[\\/]app\.[jt]s$/,
+    message: 'Celery events are not in the Lambda bundle: sqs:// has no event channel.',
+  },
+  {
+    path: './receive.js',
+    importer: /[\\/]providers[\\/]sqs[\\/]broker\.[jt]s$/,
+    message: 'The sqs:// consumer is not in the Lambda bundle: Lambda receives the messages and hands them to the handler.',
+  },
+  {
+    path: './create-queue.js',
+    importer: /[\\/]providers[\\/]sqs[\\/]queues\.[jt]s$/,
+    message:
+      'create=true is not supported in the Lambda bundle: the queues come from the stack (template.json). Remove create from the sqs:// URL.',
+  },
+  {
+    path: './create-table.js',
+    importer: /[\\/]providers[\\/]dynamodb[\\/]store\.[jt]s$/,
+    message:
+      'create=true is not supported in the Lambda bundle: the results table comes from the stack (template.json). Remove create from the dynamodb:// URL.',
+  },
+];
+
 function stubMessage(what: string): string {
-  if (what === 'module-loader') {
-    return "app.configFromObject('<module>') cannot load modules in the Lambda bundle: import the config module and pass its object (app.configFromObject(config)).";
-  }
+  const lazy = LAZY_STUBS.find((l) => l.path === what);
+  if (lazy) return lazy.message;
   const scheme = what.slice('provider:'.length);
+  if (AWS_PROVIDERS.includes(scheme))
+    return `The ${scheme}:// provider is registered by the Lambda handler (deploy/aws/handler.ts), not loaded.`;
   return `The ${scheme}:// provider is not in the AWS Lambda bundle, which carries only ${AWS_PROVIDERS.map((s) => `${s}://`).join(' and ')}: set broker_url to sqs://... and result_backend to dynamodb://TABLE.`;
 }

@@ -19,16 +19,21 @@
  *   every later record are reported failed unrun, so the group's order holds.
  * - A crash (or the function timeout) fails the whole invocation: every record comes back
  *   after the visibility timeout. Nothing is lost, results are at least once.
+ * - SQS has no broadcast: before each record runs, the revokes and rate limits that
+ *   `celeriac control` wrote to the result store are read (core/overrides.ts, cached 1 s), so a
+ *   revoked id ends REVOKED and a new rate limit holds on every instance (each its own bucket).
  */
 import type { App } from '../../core/app.js';
 import { executeDelivery } from '../../core/executor.js';
-import { executorDeps } from '../../core/executor/deps.js';
+import { type DriverDeps, executorDeps } from '../../core/executor/deps.js';
 import type { ExecutorDeps } from '../../core/executor/types.js';
 import { type Logger, createLogger, parseLogLevel } from '../../core/log.js';
 import type { KeyValueStore } from '../../core/ports.js';
-import { openStore } from '../../core/registry.js';
+import { openStore, registerProvider } from '../../core/registry.js';
 import { logTaskEvent } from '../../core/worker/task-log.js';
+import { provider as dynamoDbProvider } from '../../providers/dynamodb/index.js';
 import { SqsBroker } from '../../providers/sqs/broker.js';
+import { provider as sqsProvider } from '../../providers/sqs/index.js';
 import { PublishBatches } from '../../providers/sqs/publish-batches.js';
 import type { LeaseContext } from '../../providers/sqs/lease.js';
 import { InvocationSettle, queueNameOf, recordDelivery } from './lambda-delivery.js';
@@ -47,13 +52,17 @@ const marginMs = (remainingMs: number): number => Math.min(2000, remainingMs * 0
 
 /** What one function instance sets up once (at its first invocation) and keeps. */
 interface Instance {
-  deps: ExecutorDeps;
+  deps: DriverDeps;
   broker: SqsBroker;
   /** The provider's lease context but for the per-invocation settle batches. */
   shared: Omit<LeaseContext, 'settle'>;
 }
 
 export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandler {
+  // The two providers a Lambda uses, imported statically: core's registry loads providers with
+  // import(), which a one-file bundle can only inline whole (every SDK command, not tree-shaken).
+  registerProvider(['sqs'], sqsProvider);
+  registerProvider(['dynamodb'], dynamoDbProvider);
   const log = options.logger ?? createLogger({ level: parseLogLevel(process.env.CELERIAC_LOGLEVEL ?? 'warning') });
   let instance: Promise<Instance> | undefined;
   const setUp = (): Promise<Instance> => {
@@ -75,7 +84,11 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
     const run = async (record: SqsRecord): Promise<boolean> => {
       try {
         const queue = await broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
-        await executeDelivery(await recordDelivery(record, queue, leases), invocation);
+        const delivery = await recordDelivery(record, queue, leases);
+        const headers = delivery.message?.headers;
+        // SQS has no broadcast: revokes and rate limits set by `celeriac control` are read from the result store.
+        if (headers) await deps.overrides?.refresh({ id: headers.id, name: headers.task });
+        await executeDelivery(delivery, invocation);
         return settle.succeeded(record);
       } catch (error) {
         // Not settled: reported failed, it comes back after the visibility timeout.
@@ -120,8 +133,6 @@ async function start(app: App, log: Logger): Promise<Instance> {
   const deps = await executorDeps(app, {
     concurrency: app.conf.worker_concurrency ?? WHOLE_BATCH,
     hostname: `celery@${process.env.AWS_LAMBDA_FUNCTION_NAME ?? app.main}`,
-    // SQS has no broadcast for remote revokes: none are known here yet.
-    isRevoked: () => false,
     republish: (m) => broker.publish(m.queue, [m]),
     onEvent: (e) => logTaskEvent(log, e),
   });

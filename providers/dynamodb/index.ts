@@ -15,7 +15,8 @@ import { DynamoDbStore } from './store.js';
 
 export { type DynamoDbOptions, parseDynamoDbUrl } from './options.js';
 export { DynamoDbStore } from './store.js';
-export { TTL_ATTRIBUTE, ensureTable } from './table.js';
+export { ensureTable } from './create-table.js';
+export { TTL_ATTRIBUTE } from './table.js';
 
 export interface DynamoDbStoreOptions {
   /** A client to use (a Lambda's shared client, or one with request counting); else one is made from the URL. */

@@ -30,7 +30,8 @@ import {
 import { CeleriacError } from '../../core/errors.js';
 import type { KeyValueStore } from '../../core/ports.js';
 import type { DynamoDbOptions } from './options.js';
-import { TTL_ATTRIBUTE, type TimeToLive, ensureTable, isMissingTable, missingTable } from './table.js';
+import type { TimeToLive } from './create-table.js';
+import { TTL_ATTRIBUTE, isMissingTable, missingTable } from './table.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -215,15 +216,17 @@ export class DynamoDbStore implements KeyValueStore {
   /** Run one request; the first one (with create=true) makes sure the table exists. A missing table is a ConfigError. */
   async #send<T>(request: () => Promise<T>): Promise<T> {
     if (this.options.create) {
-      this.#ready ??= ensureTable(this.client, this.#table).then(
-        (ttl) => {
-          this.timeToLive = ttl;
-        },
-        (err) => {
-          this.#ready = undefined;
-          throw err;
-        },
-      );
+      this.#ready ??= import('./create-table.js')
+        .then(({ ensureTable }) => ensureTable(this.client, this.#table))
+        .then(
+          (ttl) => {
+            this.timeToLive = ttl;
+          },
+          (err) => {
+            this.#ready = undefined;
+            throw err;
+          },
+        );
       await this.#ready;
     }
     try {

@@ -12,6 +12,7 @@ import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery } from '../
 import { startPullConsumer } from '../../core/pull-consumer.js';
 import { closeClient, createClient } from './connection.js';
 import type { BrokerContext } from './context.js';
+import { PendingAcks } from './acks.js';
 import { RedisControl } from './control.js';
 import { RedisEvents } from './events.js';
 import { BrokerKeys, bindingMember } from './keys.js';
@@ -33,6 +34,8 @@ export class RedisBroker implements Broker {
   readonly #consumers = new Set<Consumer>();
   /** Queues whose binding this broker has written (kombu declares once per channel). */
   readonly #declared = new Set<string>();
+  /** Single-message publishes of one tick: one write, one LPUSH per list (many delay() calls, one command). */
+  readonly #pushes: Batcher<readonly [string, string], void>;
   #closed = false;
 
   constructor(
@@ -41,10 +44,25 @@ export class RedisBroker implements Broker {
     readonly settings: RedisBrokerSettings,
   ) {
     this.keys = new BrokerKeys(settings.keyPrefix);
-    const acks = new Batcher<readonly [string, string], void>(async (items) => {
-      await ackMessages.run(client, [this.keys.unacked, this.keys.unackedIndex], items.flat());
-      return items.map(() => undefined);
-    }, 2000);
+    const acks = new PendingAcks((args) => ackMessages.run(client, [this.keys.unacked, this.keys.unackedIndex], args));
+    this.#pushes = new Batcher<readonly [string, string], void>(
+      async (items) => {
+        const byList = new Map<string, string[]>();
+        for (const [list, envelope] of items) {
+          const envelopes = byList.get(list);
+          if (envelopes) envelopes.push(envelope);
+          else byList.set(list, [envelope]);
+        }
+        // An explicit pipeline is written at once; LPUSH with many values keeps their order (FIFO with RPOP).
+        const pipeline = client.pipeline();
+        for (const [list, envelopes] of byList) pipeline.lpush(list, ...envelopes);
+        const results = (await pipeline.exec()) ?? [];
+        const failed = new Map([...byList.keys()].map((list, i) => [list, results[i]?.[0] ?? null]));
+        return items.map(([list]) => failed.get(list) ?? undefined);
+      },
+      PUSH_CHUNK,
+      'tick',
+    );
     this.#ctx = {
       client,
       keys: this.keys,
@@ -71,7 +89,8 @@ export class RedisBroker implements Broker {
     const byList = new Map<string, string[]>();
     for (const m of messages) {
       const envelope = encodeEnvelope(m, { routingKey: queue });
-      const bytes = Buffer.byteLength(envelope, 'utf8');
+      // A UTF-16 unit is at most 3 UTF-8 bytes: only a long envelope needs counting.
+      const bytes = envelope.length * 3 > this.settings.maxMessageBytes ? Buffer.byteLength(envelope, 'utf8') : 0;
       if (bytes > this.settings.maxMessageBytes) {
         throw new CeleriacError(
           `Task ${m.headers.task}[${m.headers.id}] is ${bytes} bytes as a message, over the limit of ${this.settings.maxMessageBytes} bytes: ` +
@@ -85,8 +104,11 @@ export class RedisBroker implements Broker {
     }
     const declare = !this.#declared.has(queue);
     const [single] = byList;
-    if (!declare && byList.size === 1 && single && single[1].length <= PUSH_CHUNK) {
-      // The common case (one delay()): one LPUSH, auto-pipelined with everything else this tick.
+    if (!declare && messages.length === 1 && single) {
+      // The common case (one delay()): joins the other publishes of this tick.
+      await this.#pushes.add([single[0], single[1][0] as string]);
+    } else if (!declare && byList.size === 1 && single && single[1].length <= PUSH_CHUNK) {
+      // One batch for one list: a single LPUSH.
       await this.client.lpush(single[0], ...single[1]);
     } else {
       // One MULTI: a batch lands whole or not at all. LPUSH with many values keeps their order (FIFO with RPOP).
@@ -117,7 +139,7 @@ export class RedisBroker implements Broker {
     await multi.exec();
     for (const q of queues) this.#declared.add(q);
 
-    const source = new RedisSource(this.#ctx, queues);
+    const source = new RedisSource(this.#ctx, queues, opts.prefetch);
     this.#sources.add(source);
     this.restorer.start();
     const loop = startPullConsumer(source, handler, opts);
@@ -197,7 +219,7 @@ export class RedisBroker implements Broker {
     this.#closed = true;
     await Promise.all([...this.#consumers].map((c) => c.stop()));
     await this.restorer.stop();
-    await this.#ctx.acks.drain();
+    await Promise.all([this.#pushes.drain(), this.#ctx.acks.flush()]);
     await Promise.all([this.control.close(), this.events.close()]);
     await closeClient(this.client);
   }

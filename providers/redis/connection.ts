@@ -26,6 +26,9 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
     tls: conn.tls ? { rejectUnauthorized: conn.rejectUnauthorized, servername: conn.host } : undefined,
     connectionName: opts.name,
     enableAutoPipelining: opts.autoPipelining ?? false,
+    // Script calls are batched by their callers already (one fetch, one ack batch, one result
+    // batch at a time): written at once, they skip the pipeline's wait for the next loop turn.
+    autoPipeliningIgnoredCommands: ['evalsha', 'eval'],
     maxRetriesPerRequest: null,
     retryStrategy: (times) => Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2),
     lazyConnect: false,

@@ -40,45 +40,73 @@ export function handBack(raw: string, deliveries: number): string {
 }
 
 export function toLease(ctx: BrokerContext, f: Fetched): Lease {
-  const { keys, settings } = ctx;
-  let raw = f.raw;
-  let previous = 0;
-  if (mayBeRedelivered(f.raw)) {
-    const env = parseObject(f.raw);
-    if (env) {
-      previous = previousDeliveries(env);
-      raw = JSON.stringify(withoutMarks(env));
+  return new RedisLease(ctx, f);
+}
+
+// A class rather than an object of closures: thousands are made a second.
+class RedisLease implements Lease {
+  readonly raw: string;
+  readonly queue: string;
+  readonly receiveCount: number;
+  readonly leaseMs: number;
+  readonly malformed: string | undefined;
+  /** The score this holder wrote last (extendLease moves it); settles are guarded by it. */
+  #score: string;
+
+  constructor(
+    private readonly ctx: BrokerContext,
+    private readonly f: Fetched,
+  ) {
+    const { settings } = ctx;
+    let raw = f.raw;
+    let previous = 0;
+    if (mayBeRedelivered(f.raw)) {
+      const env = parseObject(f.raw);
+      if (env) {
+        previous = previousDeliveries(env);
+        raw = JSON.stringify(withoutMarks(env));
+      }
     }
-  }
-  const receiveCount = previous + 1;
-  const bytes = Buffer.byteLength(f.raw, 'utf8');
-  const held: Fetched = { ...f };
-  return {
-    raw,
-    queue: f.queue,
-    receiveCount,
-    leaseMs: settings.visibilityTimeoutMs,
-    malformed:
+    this.raw = raw;
+    this.queue = f.queue;
+    this.receiveCount = previous + 1;
+    this.leaseMs = settings.visibilityTimeoutMs;
+    this.#score = f.score;
+    // A UTF-16 unit is at most 3 UTF-8 bytes: only a long text needs counting.
+    const bytes = f.raw.length * 3 > settings.maxMessageBytes ? Buffer.byteLength(f.raw, 'utf8') : 0;
+    this.malformed =
       bytes > settings.maxMessageBytes
         ? `message of ${bytes} bytes is over the limit of ${settings.maxMessageBytes} bytes (transport option max_message_size)`
-        : undefined,
-    ack: () => ctx.acks.add([held.tag, held.score]),
-    retryLater: async (delayMs: number, replacement?: TaskMessage) => {
-      const queue = replacement?.queue ?? f.queue;
-      // A replacement is a new message (retries+1): fresh delivery tag, deliveries counted afresh.
-      const envelope = replacement ? encodeEnvelope(replacement, { routingKey: queue }) : handBack(f.raw, receiveCount);
-      await delay(ctx, held, envelope, queue, delayMs > 0 ? Date.now() + delayMs : 0);
-      ctx.wake();
-    },
-    deadLetter: async (reason: string) => {
-      const entry = JSON.stringify({ reason, raw: f.raw, at: Date.now() });
-      await deadLetterMessage.run(ctx.client, [keys.unacked, keys.unackedIndex, keys.dead(f.queue)], [held.tag, held.score, entry]);
-    },
-    extendLease: async (ms: number) => {
-      // Restore takes scores older than now − visibility timeout: this one comes due `ms` from now.
-      const next = String((Date.now() + ms - settings.visibilityTimeoutMs) / 1000);
-      const moved = await extendLease.run<number>(ctx.client, [keys.unacked, keys.unackedIndex], [held.tag, held.score, next]);
-      if (moved === 1) held.score = next;
-    },
-  };
+        : undefined;
+  }
+
+  ack(): Promise<void> {
+    return this.ctx.acks.add(this.f.tag, this.#score);
+  }
+
+  async retryLater(delayMs: number, replacement?: TaskMessage): Promise<void> {
+    const queue = replacement?.queue ?? this.f.queue;
+    // A replacement is a new message (retries+1): fresh delivery tag, deliveries counted afresh.
+    const envelope = replacement ? encodeEnvelope(replacement, { routingKey: queue }) : handBack(this.f.raw, this.receiveCount);
+    await delay(this.ctx, this.#held(), envelope, queue, delayMs > 0 ? Date.now() + delayMs : 0);
+    this.ctx.wake();
+  }
+
+  async deadLetter(reason: string): Promise<void> {
+    const { keys, client } = this.ctx;
+    const entry = JSON.stringify({ reason, raw: this.f.raw, at: Date.now() });
+    await deadLetterMessage.run(client, [keys.unacked, keys.unackedIndex, keys.dead(this.f.queue)], [this.f.tag, this.#score, entry]);
+  }
+
+  async extendLease(ms: number): Promise<void> {
+    const { keys, client, settings } = this.ctx;
+    // Restore takes scores older than now − visibility timeout: this one comes due `ms` from now.
+    const next = String((Date.now() + ms - settings.visibilityTimeoutMs) / 1000);
+    const moved = await extendLease.run<number>(client, [keys.unacked, keys.unackedIndex], [this.f.tag, this.#score, next]);
+    if (moved === 1) this.#score = next;
+  }
+
+  #held(): Fetched {
+    return { ...this.f, score: this.#score };
+  }
 }

@@ -12,28 +12,29 @@ import type { Redis } from 'ioredis';
 const BLOCK_S = 1;
 
 export class ListWaiter {
-  #pending: Promise<void> | undefined;
+  #blocking = false;
 
   constructor(
     private readonly client: Redis,
     readonly key: string,
   ) {}
 
-  /** Resolves when the list has an element or the block times out (the caller re-checks either way). */
-  whenNonEmpty(): Promise<void> {
-    if (!this.#pending) {
-      this.#pending = this.client
-        .blmove(this.key, this.key, 'RIGHT', 'RIGHT', BLOCK_S)
-        .then(
-          () => undefined,
-          // A closed connection (stop) ends the wait; the fetch that follows reports real errors.
-          () => undefined,
-        )
-        .finally(() => {
-          this.#pending = undefined;
-        });
-    }
-    return this.#pending;
+  /**
+   * Make sure a blocking wait is out; `onReady` runs when it returns (the list has an element, or
+   * the block timed out: the caller re-checks either way). A wait already out is left alone, so
+   * each wait calls back once however often the caller goes idle meanwhile.
+   */
+  arm(onReady: () => void): void {
+    if (this.#blocking) return;
+    this.#blocking = true;
+    this.client
+      .blmove(this.key, this.key, 'RIGHT', 'RIGHT', BLOCK_S)
+      // A closed connection (stop) ends the wait; the fetch that follows reports real errors.
+      .catch(() => undefined)
+      .finally(() => {
+        this.#blocking = false;
+        onReady();
+      });
   }
 
   close(): void {

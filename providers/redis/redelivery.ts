@@ -59,8 +59,13 @@ export function parseObject(raw: string): Obj | undefined {
   }
 }
 
-/** The ETA of an envelope, when it has one (`headers.eta`, §1.1). */
-export const mayHaveEta = (raw: string): boolean => raw.includes('"eta":"') || raw.includes('"eta": "');
+/** Cheap test before parsing for the ETA (`headers.eta`, §1.1): a string value after the first "eta" key. */
+export function mayHaveEta(raw: string): boolean {
+  const at = raw.indexOf('"eta":');
+  if (at < 0) return false;
+  const next = raw.charCodeAt(at + 6) === 32 ? at + 7 : at + 6; // kombu writes '"eta": "...', celeriac '"eta":"...'
+  return raw.charCodeAt(next) === 34;
+}
 
 export function etaOf(env: Obj): string | undefined {
   const headers = isObject(env.headers) ? env.headers : undefined;

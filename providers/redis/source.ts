@@ -18,6 +18,9 @@ import { ListWaiter } from './list-waiter.js';
 import { etaOf, mayHaveEta, parseObject } from './redelivery.js';
 import { fetchAndLease } from './scripts/fetch-and-lease.js';
 
+/** How many fetches a consumer's prefetch window is split into. */
+const FETCH_SHARE = 4;
+
 /** Longest idle wait before fetching again anyway (delayed messages due, restored ones). */
 const IDLE_CHECK_MS = 1000;
 
@@ -27,19 +30,36 @@ export class RedisSource implements PullSource {
   #turn = 0;
   #nextDue = Number.POSITIVE_INFINITY;
   #stopped = false;
+  /** The last take got fewer messages than asked: the lists were empty then. */
+  #drained = false;
   #waiters: ListWaiter[] | undefined;
   readonly #wakers = new Set<() => void>();
+  /** Ends the current idle wait, if any; what a returning blocking wait calls. */
+  #idleDone: (() => void) | undefined;
+  readonly #listReady = (): void => this.#idleDone?.();
+  /** Most messages per fetch script call. */
+  readonly #batch: number;
 
   constructor(
     private readonly ctx: BrokerContext,
     readonly queues: readonly string[],
-  ) {}
+    prefetch: number,
+  ) {
+    // A share of the window per call, so the next batch is fetched while this one runs: Redis
+    // and this process then work at the same time instead of taking turns.
+    this.#batch = Math.max(1, Math.ceil(prefetch / FETCH_SHARE));
+  }
 
   async fetch(max: number): Promise<Lease[]> {
-    const leases = await this.#take(max);
+    // After a take that emptied the lists, wait for a message (the blocking wait returns at once
+    // if one came meanwhile) instead of running the fetch script once more to find nothing.
+    if (this.#drained) await this.#idle();
+    if (this.#stopped) return [];
+    const take = Math.min(max, this.#batch);
+    const leases = await this.#take(take);
     if (leases.length > 0 || this.#stopped) return leases;
     await this.#idle();
-    return this.#stopped ? [] : this.#take(max);
+    return this.#stopped ? [] : this.#take(take);
   }
 
   /** Wake an idle fetch now (this process published, handed back or delayed a message). */
@@ -62,12 +82,21 @@ export class RedisSource implements PullSource {
     const names = PRIORITY_STEPS.flatMap(() => order);
     const now = Date.now();
     const score = String(now / 1000);
-    const reply = await fetchAndLease.run<string[]>(
-      client,
-      [keys.unacked, keys.unackedIndex, ...order.map((q) => keys.delayed(q)), ...lists],
-      [max, score, now, `${randomUUID()}.`, order.length, ...names],
-    );
+    const acks = this.ctx.acks.take();
+    let reply: string[];
+    try {
+      reply = await fetchAndLease.run<string[]>(
+        client,
+        [keys.unacked, keys.unackedIndex, ...order.map((q) => keys.delayed(q)), ...lists],
+        [max, score, now, `${randomUUID()}.`, order.length, ...names, ...(acks?.args ?? [])],
+      );
+    } catch (err) {
+      acks?.done(err);
+      throw err;
+    }
+    acks?.done();
     this.#nextDue = reply[0] ? Number(reply[0]) : Number.POSITIVE_INFINITY;
+    this.#drained = (reply.length - 1) / 3 < max;
     const leases: Lease[] = [];
     const holds: Promise<boolean>[] = [];
     for (let i = 1; i + 2 < reply.length; i += 3) {
@@ -107,15 +136,21 @@ export class RedisSource implements PullSource {
         return new ListWaiter(createClient(this.ctx.settings.connection, { name: 'celeriac-wait' }), key);
       }),
     );
+    // Not urgent: first let the tasks just fetched send their results (flushed this tick). A
+    // message arriving meanwhile is found by the blocking wait, which returns at once.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.#stopped) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         this.#wakers.delete(done);
+        this.#idleDone = undefined;
         resolve();
       };
       const timer = setTimeout(done, waitMs);
       this.#wakers.add(done);
-      for (const w of this.#waiters ?? []) void w.whenNonEmpty().then(done);
+      this.#idleDone = done;
+      for (const w of this.#waiters ?? []) w.arm(this.#listReady);
     });
   }
 }

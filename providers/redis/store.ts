@@ -1,34 +1,47 @@
 /**
  * redis:// key-value store, the primitives core's KeyValueResultBackend needs (§4.1): results are
  * plain string keys (`celery-task-meta-<id>`, written by the backend as Celery writes them), set
- * with their TTL and published on the key's channel in one script.
+ * with their TTL and published on the key's channel in one script — one call for every write of
+ * a tick, so a worker finishing thousands of tasks a second makes few round trips.
  */
 import type { Redis } from 'ioredis';
+import { Batcher } from '../../core/batcher.js';
 import type { KeyValueStore } from '../../core/ports.js';
 import { closeClient } from './connection.js';
-import { putResult } from './scripts/put-result.js';
+import { putResults } from './scripts/put-results.js';
 import type { KeySubscriber } from './subscriber.js';
+
+/** One write: key, value, ttl ms ('' = forever), keepReady ('1'/'0'). */
+type Put = readonly [string, string, string, string];
 
 export class RedisStore implements KeyValueStore {
   #closed = false;
+  readonly #puts: Batcher<Put, boolean>;
 
   constructor(
     readonly url: string,
     readonly client: Redis,
     private readonly subscriber: KeySubscriber,
-  ) {}
-
-  async get(key: string): Promise<string | undefined> {
-    return (await this.client.get(key)) ?? undefined;
+  ) {
+    this.#puts = new Batcher<Put, boolean>(async (items) => {
+      const args: string[] = [];
+      for (const [, value, ttl, keep] of items) args.push(value, ttl, keep);
+      const written = await putResults.run<number[]>(
+        client,
+        items.map((p) => p[0]),
+        args,
+      );
+      return written.map((n) => n === 1);
+    }, 500, 'tick');
   }
 
-  async put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
-    const written = await putResult.run<number>(
-      this.client,
-      [key],
-      [value, opts.ttlMs ? String(opts.ttlMs) : '', opts.keepReady ? '1' : '0'],
-    );
-    return written === 1;
+  async get(key: string): Promise<string | undefined> {
+    // A watched key is read behind its SUBSCRIBE (on RESP3 in the same write, on the same connection).
+    return (await this.subscriber.read(key, () => this.client.get(key))) ?? undefined;
+  }
+
+  put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
+    return this.#puts.add([key, value, opts.ttlMs ? String(opts.ttlMs) : '', opts.keepReady ? '1' : '0']);
   }
 
   async delete(key: string): Promise<void> {
@@ -43,13 +56,14 @@ export class RedisStore implements KeyValueStore {
     return Number(value);
   }
 
-  watch(key: string, onChange: () => void): Promise<() => Promise<void>> {
+  watch(key: string, onChange: (value?: string) => void): Promise<() => Promise<void>> {
     return this.subscriber.watch(key, onChange);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#puts.drain();
     await this.subscriber.close();
     await closeClient(this.client);
   }

@@ -1,22 +1,51 @@
 /**
  * One pub/sub connection per store, multiplexing every watched key: Celery's backend publishes
  * each result on a channel named like its key (§4.1), so a waiting get() is woken by the write
- * instead of polling. Subscribing resolves only once Redis has confirmed it, so a write right
- * after watch() is never missed; after a reconnect every watcher is told to re-read, since
- * messages published while the connection was down are gone.
+ * instead of polling, and the published value spares it a read. After a reconnect every watcher
+ * is told to re-read, since messages published while the connection was down are gone.
+ *
+ * Every write to a socket costs a system call, so the commands of one tick go out together:
+ * the SUBSCRIBE of new watchers, the UNSUBSCRIBE of finished ones (held back briefly so they can
+ * join the next SUBSCRIBE) and, on RESP3 connections (Redis 6+), the GET of a watched key — sent
+ * on this same connection behind its SUBSCRIBE, so no publish can fall between the two and the
+ * reader need not wait for the subscription to be confirmed. On RESP2 a subscribed connection
+ * takes no GET: the read waits for the confirmation and goes to the store's main connection.
  */
 import type { Redis } from 'ioredis';
 import { closeClient, createClient } from './connection.js';
 import type { RedisConnectionOptions } from './options.js';
 
-interface Channel {
-  listeners: Set<() => void>;
-  subscribed: Promise<unknown>;
+/** How long a finished watcher's UNSUBSCRIBE waits for company (the next SUBSCRIBE) before going alone. */
+const UNSUBSCRIBE_DELAY_MS = 20;
+
+interface Read {
+  key: string;
+  resolve(value: string | null): void;
+  reject(err: unknown): void;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
 }
 
 export class KeySubscriber {
   #client: Redis | undefined;
-  readonly #channels = new Map<string, Channel>();
+  /** Watched channels and their listeners. */
+  readonly #channels = new Map<string, Set<(value?: string) => void>>();
+  /** Channels subscribed on the connection, or about to be, with the confirmation of their SUBSCRIBE. */
+  readonly #subscribed = new Map<string, Promise<void>>();
+  #toSubscribe: string[] = [];
+  /** Channels left by their last watcher, with what their unwatch() waits for. */
+  #toUnsubscribe = new Map<string, Deferred>();
+  #reads: Read[] = [];
+  /** Settles when the SUBSCRIBE of the next flush is confirmed (or refused). */
+  #nextConfirmation: Deferred | undefined;
+  #flushing = false;
+  #unsubscribeTimer: NodeJS.Timeout | undefined;
+  /** Whether the connection speaks RESP3 (reads allowed while subscribed); known after the first subscription. */
+  #resp3: boolean | undefined;
 
   constructor(private readonly connection: RedisConnectionOptions) {}
 
@@ -27,38 +56,157 @@ export class KeySubscriber {
     });
     let connectedBefore = false;
     client.on('ready', () => {
-      if (connectedBefore) for (const ch of this.#channels.values()) for (const fn of ch.listeners) fn();
+      if (connectedBefore) for (const listeners of this.#channels.values()) for (const fn of listeners) fn();
       connectedBefore = true;
     });
-    client.on('message', (channel: string) => {
-      for (const fn of this.#channels.get(channel)?.listeners ?? []) fn();
+    // The message is the value written (Celery publishes the meta itself, §4.1): passed on, it spares a GET.
+    client.on('message', (channel: string, message: string) => {
+      for (const fn of this.#channels.get(channel) ?? []) fn(message);
     });
     this.#client = client;
     return client;
   }
 
-  async watch(channel: string, onChange: () => void): Promise<() => Promise<void>> {
+  /** Resolves once the subscription is confirmed: a write made after that, from anywhere, is reported. */
+  async watch(channel: string, onChange: (value?: string) => void): Promise<() => Promise<void>> {
     const client = this.#connect();
-    let ch = this.#channels.get(channel);
-    if (!ch) {
-      ch = { listeners: new Set(), subscribed: client.subscribe(channel) };
-      this.#channels.set(channel, ch);
+    let listeners = this.#channels.get(channel);
+    if (!listeners) {
+      listeners = new Set();
+      this.#channels.set(channel, listeners);
     }
-    const entry = (): void => onChange();
-    ch.listeners.add(entry);
-    await ch.subscribed;
-    const owned = ch;
-    return async () => {
-      owned.listeners.delete(entry);
-      if (owned.listeners.size === 0 && this.#channels.get(channel) === owned) {
-        this.#channels.delete(channel);
-        await client.unsubscribe(channel);
-      }
+    // A wrapper, so the same callback watched twice unsubscribes once per watch.
+    const entry = (value?: string): void => onChange(value);
+    listeners.add(entry);
+    // Still subscribed when its last watcher has just left and the UNSUBSCRIBE has not gone out yet.
+    this.#toUnsubscribe.get(channel)?.resolve();
+    this.#toUnsubscribe.delete(channel);
+    let confirmed = this.#subscribed.get(channel);
+    if (!confirmed) {
+      this.#nextConfirmation ??= deferred();
+      confirmed = this.#nextConfirmation.promise;
+      this.#subscribed.set(channel, confirmed);
+      this.#toSubscribe.push(channel);
+      this.#schedule();
+    }
+    await confirmed;
+    this.#resp3 ??= client.mode === 'normal';
+    // Resolves once the UNSUBSCRIBE is confirmed (or made moot by a new watcher): a waiter that
+    // got its result need not wait, one that must see no more notifications does.
+    return () => {
+      listeners.delete(entry);
+      if (listeners.size > 0 || this.#channels.get(channel) !== listeners) return Promise.resolve();
+      this.#channels.delete(channel);
+      const left = deferred();
+      this.#toUnsubscribe.set(channel, left);
+      this.#unsubscribeTimer ??= setTimeout(() => {
+        this.#unsubscribeTimer = undefined;
+        this.#schedule();
+      }, UNSUBSCRIBE_DELAY_MS).unref();
+      return left.promise;
     };
   }
 
+  /**
+   * Read a key so that a write after its watch() call is seen here or reported to the watcher,
+   * even before watch() has resolved. `elsewhere` reads on the store's main connection.
+   */
+  async read(key: string, elsewhere: () => Promise<string | null>): Promise<string | null> {
+    const confirmed = this.#channels.has(key) ? this.#subscribed.get(key) : undefined;
+    if (!confirmed) return elsewhere();
+    if (this.#resp3 === undefined) {
+      await confirmed;
+      this.#resp3 ??= this.#client?.mode === 'normal';
+    }
+    if (this.#resp3 !== true) {
+      // RESP2: only once the subscription is confirmed may another connection read.
+      await confirmed;
+      return elsewhere();
+    }
+    return new Promise((resolve, reject) => {
+      this.#reads.push({ key, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    // After this tick's microtasks: a watcher's SUBSCRIBE and its first GET go out in one write.
+    process.nextTick(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushing = false;
+    const client = this.#client;
+    if (!client) return;
+    clearTimeout(this.#unsubscribeTimer);
+    this.#unsubscribeTimer = undefined;
+    const left = this.#toUnsubscribe;
+    const unsubscribe = [...left.keys()];
+    const subscribe = this.#toSubscribe;
+    const reads = this.#reads;
+    const confirmation = this.#nextConfirmation;
+    this.#toUnsubscribe = new Map();
+    this.#toSubscribe = [];
+    this.#reads = [];
+    this.#nextConfirmation = undefined;
+    for (const channel of unsubscribe) this.#subscribed.delete(channel);
+    if (unsubscribe.length + subscribe.length + reads.length === 0) return;
+    const pipeline = client.pipeline();
+    if (unsubscribe.length > 0) pipeline.unsubscribe(...unsubscribe);
+    if (subscribe.length > 0) pipeline.subscribe(...subscribe);
+    for (const r of reads) pipeline.get(r.key);
+    pipeline.exec().then(
+      (results) => {
+        const offset = (unsubscribe.length > 0 ? 1 : 0) + (subscribe.length > 0 ? 1 : 0);
+        const unsubscribed = unsubscribe.length > 0 ? results?.[0]?.[0] : null;
+        for (const d of left.values()) {
+          if (unsubscribed) d.reject(unsubscribed);
+          else d.resolve();
+        }
+        const refused = subscribe.length > 0 ? results?.[offset - 1]?.[0] : null;
+        if (refused) this.#refused(subscribe, confirmation, refused);
+        else confirmation?.resolve();
+        reads.forEach((r, i) => {
+          const [err, value] = results?.[offset + i] ?? [new Error(`no reply to GET ${r.key}`)];
+          if (err) r.reject(err);
+          else r.resolve(value as string | null);
+        });
+      },
+      (err) => {
+        for (const d of left.values()) d.reject(err);
+        this.#refused(subscribe, confirmation, err);
+        for (const r of reads) r.reject(err);
+      },
+    );
+  }
+
+  /** A SUBSCRIBE that failed: its watchers are told, and a later watch of the channel tries again. */
+  #refused(channels: string[], confirmation: Deferred | undefined, err: unknown): void {
+    for (const channel of channels) {
+      if (this.#subscribed.get(channel) === confirmation?.promise) this.#subscribed.delete(channel);
+    }
+    confirmation?.reject(err);
+  }
+
   async close(): Promise<void> {
+    clearTimeout(this.#unsubscribeTimer);
+    for (const d of this.#toUnsubscribe.values()) d.resolve();
+    this.#nextConfirmation?.reject(new Error('the result store was closed'));
     this.#channels.clear();
     if (this.#client) await closeClient(this.#client);
   }
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Its watchers get the rejection; this only keeps one nobody awaits from being unhandled.
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
 }

@@ -2,23 +2,14 @@
 import { GetQueueAttributesCommand, type Message, PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { TaskMessage } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, Delivery, KeyValueStore } from '../../core/ports.js';
-import { type Lease, startPullConsumer } from '../../core/pull-consumer.js';
+import type { Lease } from '../../core/pull-consumer.js';
 import { openStore } from '../../core/registry.js';
 import { type LeaseContext, leaseFor } from './lease.js';
 import type { SqsOptions } from './options.js';
 import { QueueDirectory } from './queues.js';
-import { Receiver } from './receive.js';
 import { PublishBatches } from './publish-batches.js';
 import { toOutgoing } from './send.js';
 import { SettleBatches } from './settle-batches.js';
-
-/**
- * Idle waits of the pull loop between fetches that found nothing. Fetching starts polls and costs
- * no request by itself; a poll bringing messages wakes the loop at once. The longest wait paces
- * retries after an error (and wait_time_seconds=0, short polling).
- */
-const IDLE_MIN_MS = 10;
-const IDLE_MAX_MS = 1000;
 
 export interface SqsBrokerDeps {
   /** A client to use (a Lambda's shared client, or one with request counting); else one is made from the URL. */
@@ -93,27 +84,14 @@ export class SqsBroker implements Broker {
   async consume(queues: string[], handler: (d: Delivery) => Promise<void>, opts: ConsumeOptions): Promise<Consumer> {
     // Resolve every queue first: a missing one fails here, clearly, not in the loop.
     const resolved = await Promise.all(queues.map((q) => this.queues.get(q)));
-    const receiver = new Receiver(resolved, this.#context, this.options.waitTimeSeconds, opts.prefetch);
-    const loop = startPullConsumer(
-      {
-        fetch: (max) => receiver.fetch(max),
-        subscribe: (wake) => receiver.subscribe(wake),
-        idleMinMs: IDLE_MIN_MS,
-        idleMaxMs: IDLE_MAX_MS,
-      },
-      handler,
-      opts,
-    );
+    // Loaded on demand: a producer or a Lambda never consumes.
+    const { consumeQueues } = await import('./receive.js');
+    const started = consumeQueues(resolved, this.#context, this.options.waitTimeSeconds, handler, opts);
     const consumer = {
-      stop: async () => {
-        const handedBack = receiver.stop();
-        await loop.stop();
-        await handedBack;
-      },
+      stop: () => started.stop(),
       abort: async () => {
         this.#consumers.delete(consumer);
-        await consumer.stop();
-        await receiver.abort();
+        await started.abort();
       },
     };
     this.#consumers.add(consumer);

@@ -4,15 +4,8 @@
  * a FIFO queue's DLQ must be FIFO too). A missing queue is created only with create=true;
  * otherwise it is a ConfigError naming the queue and the flag — never created silently.
  */
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  type QueueAttributeName,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError } from '../../core/errors.js';
-import { MAX_RETENTION_S, MAX_VISIBILITY_S, wholeSeconds } from './limits.js';
 import type { SqsOptions } from './options.js';
 
 export interface SqsQueue {
@@ -63,7 +56,10 @@ export class QueueDirectory {
       const dlqName = deadLetterName(queue.sqsName);
       found = this.#lookup(dlqName).then(
         (url) =>
-          url ?? (this.opts.create ? this.#createDeadLetterQueue(dlqName) : Promise.reject(this.#missing(dlqName, queue.name, true))),
+          url ??
+          (this.opts.create
+            ? import('./create-queue.js').then(({ createDeadLetterQueue }) => createDeadLetterQueue(this.client, this.opts, dlqName))
+            : Promise.reject(this.#missing(dlqName, queue.name, true))),
       );
       this.#deadLetterUrls.set(queue.name, found);
       found.catch(() => this.#deadLetterUrls.delete(queue.name));
@@ -95,52 +91,9 @@ export class QueueDirectory {
 
   /** The dead-letter queue first, so the queue's RedrivePolicy can name it. */
   async #create(sqsName: string, fifo: boolean): Promise<string> {
-    const dlqUrl = await this.deadLetterUrl({
-      name: sqsName.slice(this.opts.prefix.length),
-      sqsName,
-      url: '',
-      fifo,
-    });
-    const arn = await this.#arn(dlqUrl);
-    return this.#createQueue(sqsName, fifo, {
-      VisibilityTimeout: String(wholeSeconds(this.opts.visibilityTimeoutMs, MAX_VISIBILITY_S)),
-      MaximumMessageSize: String(this.opts.maxMessageBytes),
-      // SQS moves a message here after maxReceiveCount receives: crash loops end in the DLQ.
-      RedrivePolicy: JSON.stringify({
-        deadLetterTargetArn: arn,
-        maxReceiveCount: this.opts.maxReceiveCount,
-      }),
-    });
-  }
-
-  #createDeadLetterQueue(dlqName: string): Promise<string> {
-    return this.#createQueue(dlqName, dlqName.endsWith('.fifo'), {
-      MaximumMessageSize: String(this.opts.maxMessageBytes),
-      MessageRetentionPeriod: String(MAX_RETENTION_S),
-    });
-  }
-
-  async #createQueue(sqsName: string, fifo: boolean, attributes: Partial<Record<QueueAttributeName, string>>): Promise<string> {
-    const out = await this.client.send(
-      new CreateQueueCommand({
-        QueueName: sqsName,
-        Attributes: { ...attributes, ...(fifo ? { FifoQueue: 'true' } : {}) },
-      }),
-    );
-    if (!out.QueueUrl) throw new Error(`CreateQueue ${sqsName} returned no QueueUrl`);
-    return out.QueueUrl;
-  }
-
-  async #arn(url: string): Promise<string> {
-    const out = await this.client.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: url,
-        AttributeNames: ['QueueArn'],
-      }),
-    );
-    const arn = out.Attributes?.QueueArn;
-    if (!arn) throw new Error(`GetQueueAttributes returned no QueueArn for ${url}`);
-    return arn;
+    const dlqUrl = await this.deadLetterUrl({ name: sqsName.slice(this.opts.prefix.length), sqsName, url: '', fifo });
+    const { createQueue } = await import('./create-queue.js');
+    return createQueue(this.client, this.opts, sqsName, dlqUrl);
   }
 
   #missing(sqsName: string, name: string, deadLetter: boolean): ConfigError {

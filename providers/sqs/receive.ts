@@ -15,10 +15,52 @@
  * so priority orders what a worker holds, not the whole queue.
  */
 import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import type { Lease } from '../../core/pull-consumer.js';
+import type { ConsumeOptions, Consumer, Delivery } from '../../core/ports.js';
+import { type Lease, startPullConsumer } from '../../core/pull-consumer.js';
 import { type LeaseContext, leaseFor, toLease } from './lease.js';
 import { MAX_BATCH, MAX_VISIBILITY_S, wholeSeconds } from './limits.js';
 import type { SqsQueue } from './queues.js';
+
+/**
+ * Idle waits of the pull loop between fetches that found nothing. Fetching starts polls and costs
+ * no request by itself; a poll bringing messages wakes the loop at once. The longest wait paces
+ * retries after an error (and wait_time_seconds=0, short polling).
+ */
+const IDLE_MIN_MS = 10;
+const IDLE_MAX_MS = 1000;
+
+/** SqsBroker.consume: core's pull loop fed by a Receiver. */
+export function consumeQueues(
+  queues: SqsQueue[],
+  ctx: LeaseContext,
+  waitTimeSeconds: number,
+  handler: (d: Delivery) => Promise<void>,
+  opts: ConsumeOptions,
+): Consumer & { abort(): Promise<void> } {
+  const receiver = new Receiver(queues, ctx, waitTimeSeconds, opts.prefetch);
+  const loop = startPullConsumer(
+    {
+      fetch: (max) => receiver.fetch(max),
+      subscribe: (wake) => receiver.subscribe(wake),
+      idleMinMs: IDLE_MIN_MS,
+      idleMaxMs: IDLE_MAX_MS,
+    },
+    handler,
+    opts,
+  );
+  const stop = async (): Promise<void> => {
+    const handedBack = receiver.stop();
+    await loop.stop();
+    await handedBack;
+  };
+  return {
+    stop,
+    abort: async () => {
+      await stop();
+      await receiver.abort();
+    },
+  };
+}
 
 interface Buffered {
   lease: Lease;

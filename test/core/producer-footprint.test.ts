@@ -35,7 +35,9 @@ describe('a producer importing celeriac', () => {
   it('loads no worker code, no provider and no bundler until it needs them', async () => {
     const loaded = await eagerModules('core/index.ts');
     expect(loaded).toContain('core/app.ts');
-    const heavy = loaded.filter((p) => /core\/(worker|executor|cli)\b|core\/module-loader|providers\/|^esbuild$|better-sqlite3|ioredis|@aws-sdk/.test(p));
+    const heavy = loaded.filter((p) =>
+      /core\/(worker|executor|cli)\b|core\/module-loader|providers\/|^esbuild$|better-sqlite3|ioredis|@aws-sdk/.test(p),
+    );
     expect(heavy).toEqual([]);
   });
 

@@ -215,7 +215,10 @@ describe('redis:// as kombu', () => {
     });
     await b.publish(q, [later]);
     const r = await record(b, q, (d) => void d.ack());
-    const member = await eventually('the message in the delayed set', async () => (await raw.zrange(`${q}.celeriac.delayed`, '0', '-1'))[0]);
+    const member = await eventually(
+      'the message in the delayed set',
+      async () => (await raw.zrange(`${q}.celeriac.delayed`, '0', '-1'))[0],
+    );
     expect(Number(await raw.zscore(`${q}.celeriac.delayed`, member))).toBe(eta);
     // Held past the visibility timeout without being in unacked, so restore cannot run it early or twice.
     expect(await raw.hlen('unacked')).toBe(0);
@@ -249,6 +252,21 @@ describe('redis:// as kombu', () => {
     expect(r.received[1]?.at).toBeGreaterThanOrEqual(due);
     expect(again?.message).toEqual(replacement);
     await again?.ack();
+  });
+
+  it('copies of an envelope (one delivery tag) are each held under a tag of their own and acked apart', async () => {
+    const b = broker();
+    const q = uniqueQueue('dup');
+    const envelope = encodeEnvelope(taskMessage(q, ['twin']), { routingKey: q, deliveryTag: 'twin-tag' });
+    await b.publishRaw(q, [envelope, envelope]);
+    const r = await record(b, q);
+    const [first, second] = await r.waitFor(2);
+    expect(await raw.hlen('unacked')).toBe(2);
+    expect(await raw.hexists('unacked', 'twin-tag')).toBe(1);
+    await first?.ack();
+    await eventually('the first ack', async () => (await raw.hlen('unacked')) === 1);
+    await second?.ack();
+    await eventually('the second ack', async () => (await raw.zcard('unacked_index')) === 0 && (await raw.hlen('unacked')) === 0);
   });
 
   it('extendLease moves the unacked_index score forward', async () => {
@@ -334,6 +352,31 @@ describe('redis:// across processes and connection loss', () => {
     heir.proc.kill('SIGKILL');
     await backend.close();
     await broker.close();
+  });
+
+  it('a client waiting through a cut connection still gets a result published while it was down', async () => {
+    const proxy = await startCutProxy(6379);
+    const waiting = new KeyValueResultBackend(redisStore(url(CUT_DB, '', proxy.port)));
+    const direct = new KeyValueResultBackend(redisStore(url(CUT_DB)));
+    const meta = (id: string) => ({ status: 'SUCCESS', result: id, traceback: null, children: [], date_done: null, task_id: id });
+    // A first wait settles which protocol the subscribing connection speaks; the second is the one cut.
+    const warm = waiting.waitFor('cut-warm', { timeoutMs: 10_000 });
+    await direct.store('cut-warm', meta('cut-warm'));
+    expect((await warm).result).toBe('cut-warm');
+    const result = waiting.waitFor('cut-wait', { timeoutMs: 20_000 });
+    await eventually('the waiter to subscribe', async () => {
+      const r = new Redis({ db: CUT_DB });
+      const [, subscribers] = (await r.pubsub('NUMSUB', 'celery-task-meta-cut-wait')) as [string, number];
+      r.disconnect();
+      return subscribers > 0;
+    });
+    proxy.cut(300);
+    await direct.store('cut-wait', meta('cut-wait'));
+    expect((await result).result).toBe('cut-wait');
+    expect(proxy.cuts).toBeGreaterThan(0);
+    await waiting.close();
+    await direct.close();
+    await proxy.close();
   });
 
   it('connections cut mid-run are retried: every task sent completes, none is lost', async () => {

@@ -21,6 +21,7 @@ interface WorkerOptions extends AppOptions {
   pidfile?: string;
   logfile?: string;
   prefetchMultiplier?: number;
+  events?: boolean;
 }
 
 export function registerWorker(program: Command): void {
@@ -34,6 +35,7 @@ export function registerWorker(program: Command): void {
     .option('--pidfile <file>', 'refuse to start while another live worker holds this file')
     .option('--logfile <file>', 'append log lines to this file instead of stderr')
     .option('--prefetch-multiplier <n>', 'deliveries held per concurrency slot (default: worker_prefetch_multiplier)', positiveInt)
+    .option('-E, --events', 'send task events for monitors such as `celery events` (worker_send_task_events)')
     .action(async (_opts: unknown, cmd: Command) => runWorker(cmd.optsWithGlobals<WorkerOptions>()));
 }
 
@@ -49,6 +51,7 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
       queues: opts.queues,
       prefetchMultiplier: opts.prefetchMultiplier,
       logger,
+      ...(opts.events ? { sendEvents: true } : {}),
     });
     process.stdout.write(
       renderBanner({

@@ -1,22 +1,27 @@
 import { LuaScript } from '../script.js';
+import { ACK_HELD } from './ack-held.js';
 
 /**
  * Promote due delayed messages, then pop up to `max` messages in kombu's order (each priority
  * step, each queue — §2.3) and record every one in `unacked` + `unacked_index` in the same step.
  * kombu pops with BRPOP and records afterwards, so a crash in between loses the message; here
- * nothing exists outside Redis's own structures at any moment.
+ * nothing exists outside Redis's own structures at any moment. The records of a batch are
+ * written with one HSET and one ZADD (a redis.call costs far more than its arguments). Acks
+ * waiting to be sent are done first, in the same call (acks.ts).
  *
  * KEYS: unacked, unacked_index, delayed zset per queue (nq), lists in serving order (the first
  *       nq are the queues' bare lists, in the same order as the delayed keys).
  * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, then the queue
- *       name of each list.
+ *       name of each list, then the acks as tag, score pairs.
  * Returns: [next delayed due time in ms or '', tag, queue, raw, tag, queue, raw, ...].
  */
 export const fetchAndLease = new LuaScript(
   'fetch-and-lease',
-  `
+  `${ACK_HELD}
 local max = tonumber(ARGV[1])
 local nq = tonumber(ARGV[5])
+local nlists = #KEYS - 2 - nq
+ackHeld(6 + nlists)
 local nextDue = ''
 for i = 1, nq do
   local delayed = KEYS[2 + i]
@@ -29,9 +34,9 @@ for i = 1, nq do
   local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
   if first[2] and (nextDue == '' or tonumber(first[2]) < tonumber(nextDue)) then nextDue = first[2] end
 end
-local out = { nextDue }
+local tags, records, queues, raws = {}, {}, {}, {}
 local n = 0
-for j = 1, #KEYS - 2 - nq do
+for j = 1, nlists do
   if n >= max then break end
   local queue = ARGV[5 + j]
   local got = redis.call('RPOP', KEYS[2 + nq + j], max - n)
@@ -49,26 +54,40 @@ for j = 1, #KEYS - 2 - nq do
           if type(info.routing_key) == 'string' then rk = info.routing_key end
         end
       end
-      local value
       if tag then
-        value = '[' .. raw .. ',' .. cjson.encode(exchange) .. ',' .. cjson.encode(rk) .. ']'
+        records[n] = '[' .. raw .. ',' .. cjson.encode(exchange) .. ',' .. cjson.encode(rk) .. ']'
       else
         -- Undecodable: kept under a made-up tag so the consumer can dead-letter it with its reason.
         tag = ARGV[4] .. n
-        value = cjson.encode({ raw, '', queue })
+        records[n] = cjson.encode({ raw, '', queue })
       end
-      -- A duplicate delivery tag (a copied envelope) must not overwrite the other holder's record.
-      if redis.call('HSETNX', KEYS[1], tag, value) == 0 then
-        tag = ARGV[4] .. n
-        redis.call('HSET', KEYS[1], tag, value)
-      end
-      redis.call('ZADD', KEYS[2], ARGV[2], tag)
-      out[#out + 1] = tag
-      out[#out + 1] = queue
-      out[#out + 1] = raw
+      tags[n], queues[n], raws[n] = tag, queue, raw
     end
   end
 end
+local out = { nextDue }
+if n == 0 then return out end
+-- A duplicate delivery tag (a copied envelope, here or already held) must not overwrite the other holder's record.
+local held = {}
+slices(n, function (i, j)
+  local found = redis.call('HMGET', KEYS[1], unpack(tags, i, j))
+  for k = i, j do held[k] = found[k - i + 1] end
+end)
+local seen, hset, zadd = {}, {}, {}
+for i = 1, n do
+  local tag = tags[i]
+  if held[i] or seen[tag] then tag = ARGV[4] .. i end
+  seen[tag] = true
+  hset[#hset + 1] = tag
+  hset[#hset + 1] = records[i]
+  zadd[#zadd + 1] = ARGV[2]
+  zadd[#zadd + 1] = tag
+  out[#out + 1] = tag
+  out[#out + 1] = queues[i]
+  out[#out + 1] = raws[i]
+end
+slices(#hset, function (i, j) redis.call('HSET', KEYS[1], unpack(hset, i, j)) end)
+slices(#zadd, function (i, j) redis.call('ZADD', KEYS[2], unpack(zadd, i, j)) end)
 return out
 `,
 );

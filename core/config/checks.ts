@@ -1,0 +1,56 @@
+/**
+ * Value checks for settings and task options: each returns what is wrong with a value, as a
+ * message for the user, or null when it is fine. Plain functions rather than a schema library:
+ * every app (and every Lambda cold start) validates its settings, and these few lines do it
+ * with the messages we want, where zod cost ~100 KB of bundle and its import time.
+ */
+export type Check = (value: unknown) => string | null;
+
+/** Any value for which `ok` holds. */
+export const is =
+  (ok: (v: unknown) => boolean, message: string): Check =>
+  (v) =>
+    ok(v) ? null : message;
+
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+
+/** A finite number (NaN and Infinity refused) for which `ok` holds. */
+export const number =
+  (ok: (n: number) => boolean, message: string): Check =>
+  (v) =>
+    isNumber(v) && ok(v) ? null : message;
+
+/** A whole number for which `ok` holds. */
+export const integer =
+  (ok: (n: number) => boolean, message: string): Check =>
+  (v) =>
+    Number.isSafeInteger(v) && ok(v as number) ? null : message;
+
+export const boolean =
+  (message = 'expected true or false'): Check =>
+  (v) =>
+    typeof v === 'boolean' ? null : message;
+
+/** A string, non-empty, for which `ok` (when given) holds. */
+export const string =
+  (message: string, ok: (s: string) => boolean = () => true): Check =>
+  (v) =>
+    typeof v === 'string' && v.length > 0 && ok(v) ? null : message;
+
+export const nullable =
+  (check: Check): Check =>
+  (v) =>
+    v === null ? null : check(v);
+
+/** The first of `checks` that passes, or `message`. */
+export const either =
+  (checks: Check[], message: string): Check =>
+  (v) =>
+    checks.some((check) => check(v) === null) ? null : message;
+
+/** A plain object (not an array, a Date, a class instance...), or a module's namespace (a config module). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null || Object.prototype.toString.call(value) === '[object Module]';
+}
