@@ -89,7 +89,8 @@ export class Worker extends EventEmitter {
       concurrency: this.concurrency,
       rateLimiter: this.rateLimiter,
       hostname: this.hostname,
-      isRevoked: (id: string) => this.revoked.has(id),
+      // Without a broadcast (SQS, Pub/Sub) revokes and rate limits come from the result store instead.
+      isRevoked: broker.control ? (id: string) => this.revoked.has(id) : undefined,
       republish: (m: Parameters<Broker['publish']>[1][number]) => broker.publish(m.queue, [m]),
       shutdown: this.shutdown.signal,
       onEvent: (e: ExecutorEvent) => this.onEvent(e),
@@ -115,6 +116,8 @@ export class Worker extends EventEmitter {
         this.held.set(delivery, entry);
         if (delivery.message) this.heldByMessage.set(delivery.message, entry);
         try {
+          const headers = delivery.message?.headers;
+          if (headers) await deps.overrides?.refresh({ id: headers.id, name: headers.task });
           await executeDelivery(delivery, deps);
         } catch (error) {
           // Not settled: the message comes back after its lease. The worker keeps going.

@@ -388,6 +388,22 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
     }
   });
 
+  it('celeriac control revoke reaches the worker through the result store (SQS has no broadcast)', async () => {
+    const q = uniqueQueue('revoke');
+    const { add } = await start('&create=true', { queues: [q] });
+    try {
+      const id = `revoked-${Date.now()}`;
+      const replies = await producer.control.revoke(id);
+      expect(JSON.stringify(replies)).toMatch(/flagged as revoked/);
+      const revoked = await add.applyAsync([1, 1], {}, { queue: q, taskId: id });
+      const err = (await revoked.get({ timeout: 15_000 }).catch((e: unknown) => e)) as Error;
+      expect(err.name).toBe('TaskRevokedError');
+      expect(await (await add.applyAsync([2, 2], {}, { queue: q })).get({ timeout: 15_000 })).toBe(4);
+    } finally {
+      await finish();
+    }
+  });
+
   it('a task running longer than the visibility timeout stays hidden (heartbeats) and runs once', async () => {
     const q = uniqueQueue('long');
     const { long } = await start('&create=true&visibility_timeout=1', { queues: [q] });
