@@ -198,7 +198,13 @@ async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
     await store();
   } catch (error) {
     if (acksLate) return handBack(d, deps, call, error);
-    emit(deps, { type: 'internal-error', id: call.message.headers.id, name: call.message.headers.task, during: 'storing the result', error });
+    emit(deps, {
+      type: 'internal-error',
+      id: call.message.headers.id,
+      name: call.message.headers.task,
+      during: 'storing the result',
+      error,
+    });
     return true;
   }
   if (acksLate) {
@@ -241,7 +247,13 @@ function revokedReason(deps: ExecutorDeps, headers: TaskMessage['headers']): 're
 }
 
 /** A revoked or expired task ends as REVOKED, acked, without running. */
-async function discard(d: Delivery, deps: ExecutorDeps, call: ParsedCall, results: ResultWriter, reason: 'revoked' | 'expired'): Promise<Fate> {
+async function discard(
+  d: Delivery,
+  deps: ExecutorDeps,
+  call: ParsedCall,
+  results: ResultWriter,
+  reason: 'revoked' | 'expired',
+): Promise<Fate> {
   const { id, task: name } = call.message.headers;
   if (!(await settle(d, deps, call, true, () => results.exception(REVOKED, new TaskRevokedError(reason))))) return 'store-failed';
   emit(deps, { type: 'revoked', id, name, reason });

@@ -19,11 +19,7 @@ export interface Limits {
  * `task.abort` fires the task's signal with the limit's error as reason. Without limits a
  * synchronous function's outcome comes back as it is, not in a promise.
  */
-export function runWithLimits(
-  run: () => unknown,
-  task: { abort(reason: Error): void },
-  limits: Limits,
-): RunOutcome | Promise<RunOutcome> {
+export function runWithLimits(run: () => unknown, task: { abort(reason: Error): void }, limits: Limits): RunOutcome | Promise<RunOutcome> {
   const { soft, hard } = limits;
   const hasSoft = soft !== null && soft > 0;
   const hasHard = hard !== null && hard > 0;
@@ -31,7 +27,12 @@ export function runWithLimits(
   return runTimed(run, task, hasSoft ? soft : null, hasHard ? hard : null);
 }
 
-async function runTimed(run: () => unknown, task: { abort(reason: Error): void }, soft: number | null, hard: number | null): Promise<RunOutcome> {
+async function runTimed(
+  run: () => unknown,
+  task: { abort(reason: Error): void },
+  soft: number | null,
+  hard: number | null,
+): Promise<RunOutcome> {
   const timers: NodeJS.Timeout[] = [];
   if (soft !== null) timers.push(setTimeout(() => task.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
   try {
