@@ -103,7 +103,7 @@ describe('worker shutdown', () => {
 });
 
 describe('worker crash', () => {
-  it('a task whose worker is SIGKILLed mid-run completes exactly once in the next worker', async () => {
+  it('a task whose worker is SIGKILLed mid-run completes exactly once in the next worker', { timeout: 180_000 }, async () => {
     // A short visibility timeout (broker URL query) brings the unacked message back quickly.
     const broker = ['--broker', 'local://.celeriac?visibility_timeout=2'];
     const first = startWorker('-n', 'a@test', '-c', '1', ...broker);

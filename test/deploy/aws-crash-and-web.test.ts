@@ -41,7 +41,7 @@ function poller(): LambdaPoller {
 }
 
 describe('the built handler, crashing and serving a web backend', () => {
-  it('loses nothing when the function process dies mid-batch: the batch comes back after the visibility timeout', async () => {
+  it('loses nothing when the function process dies mid-batch: the batch comes back after the visibility timeout', { timeout: 180_000 }, async () => {
     const before = await producer.sendTask('awstasks.add', [1, 1]);
     const crash = await producer.sendTask('awstasks.crash', [world.project.markers]);
     const after = await producer.sendTask('awstasks.add', [2, 2]);
