@@ -5,15 +5,10 @@
  * A message acked but not yet sent stays in unacked meanwhile: a crash in that window gives
  * it back after the visibility timeout, as for any unacked message (at-least-once).
  */
+import { type Deferred, deferred } from '../../core/deferred.js';
 
 /** Longest wait for a fetch to carry the acks. */
 const ACK_DELAY_MS = 10;
-
-interface Batch {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
 
 export interface TakenAcks {
   /** tag, score, tag, score, ... */
@@ -24,7 +19,7 @@ export interface TakenAcks {
 
 export class PendingAcks {
   #args: string[] = [];
-  #batch: Batch | undefined;
+  #batch: Deferred | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   /** `sendAlone` acks tag/score pairs in a call of its own. */
@@ -33,7 +28,7 @@ export class PendingAcks {
   /** Resolves when the ack has reached Redis (with the next fetch, or alone). */
   add(tag: string, score: string): Promise<void> {
     this.#args.push(tag, score);
-    this.#batch ??= batch();
+    this.#batch ??= deferred();
     this.#timer ??= setTimeout(() => void this.flush(), ACK_DELAY_MS);
     return this.#batch.promise;
   }
@@ -61,16 +56,4 @@ export class PendingAcks {
       taken.done(err);
     }
   }
-}
-
-function batch(): Batch {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // Every caller gets the rejection; this only keeps an unawaited one from being unhandled.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
 }

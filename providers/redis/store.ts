@@ -23,16 +23,20 @@ export class RedisStore implements KeyValueStore {
     readonly client: Redis,
     private readonly subscriber: KeySubscriber,
   ) {
-    this.#puts = new Batcher<Put, boolean>(async (items) => {
-      const args: string[] = [];
-      for (const [, value, ttl, keep] of items) args.push(value, ttl, keep);
-      const written = await putResults.run<number[]>(
-        client,
-        items.map((p) => p[0]),
-        args,
-      );
-      return written.map((n) => n === 1);
-    }, 500, 'tick');
+    this.#puts = new Batcher<Put, boolean>(
+      async (items) => {
+        const args: string[] = [];
+        for (const [, value, ttl, keep] of items) args.push(value, ttl, keep);
+        const written = await putResults.run<number[]>(
+          client,
+          items.map((p) => p[0]),
+          args,
+        );
+        return written.map((n) => n === 1);
+      },
+      500,
+      'tick',
+    );
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -14,6 +14,7 @@
 import type { Redis } from 'ioredis';
 import { closeClient, createClient } from './connection.js';
 import type { RedisConnectionOptions } from './options.js';
+import { type Deferred, deferred } from '../../core/deferred.js';
 
 /** How long a finished watcher's UNSUBSCRIBE waits for company (the next SUBSCRIBE) before going alone. */
 const UNSUBSCRIBE_DELAY_MS = 20;
@@ -21,12 +22,6 @@ const UNSUBSCRIBE_DELAY_MS = 20;
 interface Read {
   key: string;
   resolve(value: string | null): void;
-  reject(err: unknown): void;
-}
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
   reject(err: unknown): void;
 }
 
@@ -197,16 +192,4 @@ export class KeySubscriber {
     this.#channels.clear();
     if (this.#client) await closeClient(this.#client);
   }
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // Its watchers get the rejection; this only keeps one nobody awaits from being unhandled.
-  promise.catch(() => undefined);
-  return { promise, resolve, reject };
 }

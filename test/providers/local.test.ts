@@ -1,11 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { build } from 'esbuild';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope } from '../../core/envelope.js';
 import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import { locate, localBroker, localStore } from '../../providers/local/index.js';
@@ -19,6 +17,7 @@ import {
   taskMessage,
   uniqueQueue,
 } from '../conformance/index.js';
+import { useChildScript } from '../support/child-script.js';
 
 const root = mkdtempSync(join(tmpdir(), 'celeriac-local-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -103,46 +102,7 @@ describe('local:// in one process', () => {
 
 /** Child processes run test/fixtures/providers/local-child.ts, bundled once by esbuild. */
 describe('local:// across processes', () => {
-  const outDir = resolve('node_modules/.cache/celeriac-test');
-  const script = join(outDir, 'local-child.mjs');
-  const children: ChildProcess[] = [];
-
-  beforeAll(async () => {
-    mkdirSync(outDir, { recursive: true });
-    await build({
-      entryPoints: [resolve('test/fixtures/providers/local-child.ts')],
-      outfile: script,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      packages: 'external',
-      logLevel: 'silent',
-    });
-  });
-  afterAll(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  });
-
-  /** Start a child; `events` fills with its JSON lines. */
-  function child(...args: string[]) {
-    const proc = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(proc);
-    const events: Array<Record<string, unknown>> = [];
-    let stderr = '';
-    let buffered = '';
-    proc.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) if (line) events.push(JSON.parse(line));
-    });
-    proc.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const wait = (what: string, match: (e: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
-      eventually(`${what} (child stderr: ${stderr.slice(0, 500)})`, () => events.find(match), timeoutMs);
-    const killed = () =>
-      new Promise<void>((done) => (proc.exitCode !== null || proc.signalCode !== null ? done() : proc.once('exit', () => done())));
-    return { proc, events, wait, killed };
-  }
+  const child = useChildScript('test/fixtures/providers/local-child.ts', 'local-child.mjs');
 
   it('a producer in this process and a worker in another share queues and results', async () => {
     const url = freshUrl();

@@ -3,10 +3,6 @@
  * The shared conformance suite, then what is Redis's own: kombu's exact keys and envelope, restore
  * after a SIGKILL, a connection cut, the §10 corpus, ETA held in the delayed set.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { build } from 'esbuild';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope } from '../../core/envelope.js';
@@ -22,6 +18,7 @@ import {
   taskMessage,
   uniqueQueue,
 } from '../conformance/index.js';
+import { useChildScript } from '../support/child-script.js';
 import { startCutProxy } from '../fixtures/redis/cut-proxy.js';
 
 const BROKER_DB = 8;
@@ -285,47 +282,7 @@ describe('redis:// as kombu', () => {
 
 /** Child processes run test/fixtures/redis/consumer-child.ts, bundled once by esbuild. */
 describe('redis:// across processes and connection loss', () => {
-  const outDir = resolve('node_modules/.cache/celeriac-test');
-  const script = join(outDir, 'redis-consumer-child.mjs');
-  const children: ChildProcess[] = [];
-
-  beforeAll(async () => {
-    mkdirSync(outDir, { recursive: true });
-    await build({
-      entryPoints: [resolve('test/fixtures/redis/consumer-child.ts')],
-      outfile: script,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      packages: 'external',
-      logLevel: 'silent',
-    });
-  });
-  afterAll(() => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  });
-
-  function child(...args: string[]) {
-    const proc = spawn(process.execPath, [script, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(proc);
-    const events: Array<Record<string, unknown>> = [];
-    let stderr = '';
-    let buffered = '';
-    proc.stdout?.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop() ?? '';
-      for (const line of lines) if (line) events.push(JSON.parse(line));
-    });
-    proc.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const wait = (what: string, match: (e: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
-      eventually(`${what} (child stderr: ${stderr.slice(0, 500)})`, () => events.find(match), timeoutMs);
-    const killed = () =>
-      new Promise<void>((done) => (proc.exitCode !== null || proc.signalCode !== null ? done() : proc.once('exit', () => done())));
-    return { proc, events, wait, killed };
-  }
+  const child = useChildScript('test/fixtures/redis/consumer-child.ts', 'redis-consumer-child.mjs');
 
   it('a consumer SIGKILLed mid-lease loses nothing: the message is restored after the visibility timeout and delivered once more', async () => {
     const brokerUrl = url(OWN_DB, '?visibility_timeout=1&unacked_mutex_expire=1');
