@@ -187,3 +187,24 @@ class LeasedDelivery implements OwnedDelivery {
     return true;
   }
 }
+
+/** The consumers a broker has started, so that close() stops them all. */
+export class ConsumerSet {
+  readonly #all = new Set<Consumer>();
+
+  /** Track `consumer`; stopping the returned one also forgets it. */
+  track(consumer: Consumer): Consumer {
+    const tracked: Consumer = {
+      stop: async () => {
+        this.#all.delete(tracked);
+        await consumer.stop();
+      },
+    };
+    this.#all.add(tracked);
+    return tracked;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all([...this.#all].map((c) => c.stop()));
+  }
+}

@@ -2,7 +2,7 @@
 import { encodeEnvelope } from '../../core/envelope.js';
 import { type TaskMessage, notBefore } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery } from '../../core/ports.js';
-import { startPullConsumer } from '../../core/pull-consumer.js';
+import { ConsumerSet, startPullConsumer } from '../../core/pull-consumer.js';
 import { LocalControl } from './control.js';
 import type { LocalDatabase } from './database.js';
 import { leaseMessages } from './leases.js';
@@ -19,7 +19,7 @@ export interface RawMessage {
 
 export class LocalBroker implements Broker {
   readonly control: LocalControl;
-  readonly #consumers = new Set<Consumer>();
+  readonly #consumers = new ConsumerSet();
   #closed = false;
 
   constructor(
@@ -68,13 +68,7 @@ export class LocalBroker implements Broker {
       handler,
       opts,
     );
-    this.#consumers.add(consumer);
-    return {
-      stop: async () => {
-        this.#consumers.delete(consumer);
-        await consumer.stop();
-      },
-    };
+    return this.#consumers.track(consumer);
   }
 
   async purge(queue: string): Promise<number> {
@@ -102,7 +96,7 @@ export class LocalBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#consumers].map((c) => c.stop()));
+    await this.#consumers.stopAll();
     await this.control.close();
     await this.local.release();
   }

@@ -2,7 +2,7 @@
 import { encodeEnvelope } from '../../core/envelope.js';
 import { type TaskMessage, notBefore } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery } from '../../core/ports.js';
-import { type Lease, startPullConsumer } from '../../core/pull-consumer.js';
+import { type Lease, ConsumerSet, startPullConsumer } from '../../core/pull-consumer.js';
 import type { MemoryControl } from './control.js';
 import { type Entry, type MemoryQueues, clampPriority } from './queues.js';
 
@@ -21,7 +21,7 @@ export interface RawMessage {
 }
 
 export class MemoryBroker implements Broker {
-  readonly #consumers = new Set<Consumer>();
+  readonly #consumers = new ConsumerSet();
 
   constructor(
     readonly url: string,
@@ -63,13 +63,7 @@ export class MemoryBroker implements Broker {
       handler,
       opts,
     );
-    this.#consumers.add(consumer);
-    return {
-      stop: async () => {
-        this.#consumers.delete(consumer);
-        await consumer.stop();
-      },
-    };
+    return this.#consumers.track(consumer);
   }
 
   async purge(queue: string): Promise<number> {
@@ -85,8 +79,7 @@ export class MemoryBroker implements Broker {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#consumers].map((c) => c.stop()));
-    this.#consumers.clear();
+    await this.#consumers.stopAll();
   }
 
   #wakeAll(): void {
