@@ -5,16 +5,12 @@ import type { RemoteTaskError } from '../../core/errors.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 import type { Broker } from '../../core/ports.js';
 import type { Worker } from '../../core/worker/worker.js';
-import { gate, memoryApp, nextEvent, startWorker } from './helpers.js';
+import { closeAppsAndWorkers, gate, memoryApp, nextEvent, startWorker } from './helpers.js';
 
 let app: App;
 let worker: Worker | undefined;
 
-afterEach(async () => {
-  await worker?.stop();
-  worker = undefined;
-  await app.close();
-});
+afterEach(closeAppsAndWorkers);
 
 function withAdd(a: App) {
   return a.task(function add(x: number, y: number) {

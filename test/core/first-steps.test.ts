@@ -4,16 +4,12 @@ import type { App } from '../../core/app.js';
 import { RemoteTaskError, TimeoutError } from '../../core/errors.js';
 import type { TaskContext } from '../../core/task-context.js';
 import type { Worker } from '../../core/worker/worker.js';
-import { gate, memoryApp, nextEvent, startWorker, until } from './helpers.js';
+import { closeAppsAndWorkers, gate, memoryApp, nextEvent, startWorker, until } from './helpers.js';
 
 let app: App;
 let worker: Worker | undefined;
 
-afterEach(async () => {
-  await worker?.stop();
-  worker = undefined;
-  await app.close();
-});
+afterEach(closeAppsAndWorkers);
 
 function defineTasks(a: App) {
   const add = a.task(function add(x: number, y: number) {

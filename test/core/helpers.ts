@@ -11,15 +11,27 @@ export function freshMemoryUrl(): string {
   return `memory://core-test-${process.pid}-${++counter}`;
 }
 
+const openApps: App[] = [];
+const openWorkers: Worker[] = [];
+
 export function memoryApp(settings: AppOptions = {}): App {
   const url = freshMemoryUrl();
-  return createApp('tasks', { broker: url, backend: url, ...settings });
+  const app = createApp('tasks', { broker: url, backend: url, ...settings });
+  openApps.push(app);
+  return app;
 }
 
 export async function startWorker(app: App, opts: WorkerOptions = {}): Promise<Worker> {
   const worker = await app.worker({ hostname: 'w1@test', concurrency: 2, ...opts });
+  openWorkers.push(worker);
   await worker.start();
   return worker;
+}
+
+/** For afterEach: stops every worker, then closes every app, that these helpers made. */
+export async function closeAppsAndWorkers(): Promise<void> {
+  for (const w of openWorkers.splice(0)) await w.stop();
+  for (const a of openApps.splice(0)) await a.close();
 }
 
 /** Resolves with the next event of `type` (matching `where`), or fails after `timeoutMs`. */

@@ -4,16 +4,12 @@ import type { App } from '../../core/app.js';
 import type { RemoteTaskError } from '../../core/errors.js';
 import type { TaskContext } from '../../core/task-context.js';
 import type { Worker } from '../../core/worker/worker.js';
-import { gate, memoryApp, nextEvent, startWorker } from './helpers.js';
+import { closeAppsAndWorkers, gate, memoryApp, nextEvent, startWorker } from './helpers.js';
 
 let app: App;
 let worker: Worker | undefined;
 
-afterEach(async () => {
-  await worker?.stop();
-  worker = undefined;
-  await app.close();
-});
+afterEach(closeAppsAndWorkers);
 
 class Flaky extends Error {
   override name = 'Flaky';

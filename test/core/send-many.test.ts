@@ -3,17 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
 import { ConfigError } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
-import type { Worker } from '../../core/worker/worker.js';
-import { memoryApp, startWorker } from './helpers.js';
+import { closeAppsAndWorkers, memoryApp, startWorker } from './helpers.js';
 
 let app: App;
-let worker: Worker | undefined;
 
-afterEach(async () => {
-  await worker?.stop();
-  worker = undefined;
-  await app.close();
-});
+afterEach(closeAppsAndWorkers);
 
 /** Records every publish call the app's broker gets: [queue, message count]. */
 async function recordPublishes(a: App): Promise<Array<[string, number]>> {
@@ -33,7 +27,7 @@ describe('applyMany', () => {
     const add = app.task(function add(x: number, y: number) {
       return x + y;
     });
-    worker = await startWorker(app);
+    await startWorker(app);
     const results = await add.applyMany([
       [1, 2],
       [3, 4],
@@ -53,7 +47,7 @@ describe('applyMany', () => {
       ['odd', 3],
     ]);
     expect(results.map((r) => r.sent?.queue)).toEqual(['odd', 'celery', 'odd', 'celery', 'odd']);
-    worker = await startWorker(app, { queues: ['celery', 'odd'] });
+    await startWorker(app, { queues: ['celery', 'odd'] });
     expect(await Promise.all(results.map((r) => r.get({ timeout: 5000 })))).toEqual([2, 4, 6, 8, 10]);
   });
 
@@ -62,7 +56,7 @@ describe('applyMany', () => {
     const add = app.task(function add(x: number, y: number) {
       return x + y;
     });
-    worker = await startWorker(app);
+    await startWorker(app);
     const results = await app.sendMany<typeof add>('tasks.add', [
       [2, 2],
       [4, 4],
