@@ -4,21 +4,19 @@
  * runs a task (core/overrides.ts), so they reach every function instance.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../../core/index.js';
+import type { App } from '../../core/index.js';
 import type { AsyncResult } from '../../core/async-result.js';
 import { until } from '../core/helpers.js';
 import { containerFunctions } from '../support/lambda-function.js';
 import { LambdaPoller } from '../support/lambda-poller.js';
-import { type AwsWorld, mappingFor, startAwsWorld } from './aws-harness.js';
+import { type AwsWorld, mappingFor, startAwsWorld, producerFor } from './aws-harness.js';
 
 let world: AwsWorld;
 let producer: App;
 
 beforeAll(async () => {
   world = await startAwsWorld();
-  const { CELERIAC_BROKER_URL: _b, CELERIAC_RESULT_BACKEND: _r, ...aws } = world.env;
-  Object.assign(process.env, aws);
-  producer = createApp('producer', { broker: world.brokerUrl, backend: world.backendUrl });
+  producer = producerFor(world);
 });
 
 afterAll(async () => {

@@ -5,11 +5,11 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../../core/index.js';
+import type { App } from '../../core/index.js';
 import { until } from '../core/helpers.js';
 import { containerFunctions } from '../support/lambda-function.js';
 import { LambdaPoller } from '../support/lambda-poller.js';
-import { type AwsWorld, mappingFor, startAwsWorld } from './aws-harness.js';
+import { type AwsWorld, mappingFor, startAwsWorld, producerFor } from './aws-harness.js';
 
 let world: AwsWorld;
 let fn: ReturnType<typeof containerFunctions>;
@@ -18,9 +18,7 @@ let producer: App;
 beforeAll(async () => {
   world = await startAwsWorld();
   fn = containerFunctions(world.build.handler, 2000, world.env);
-  const { CELERIAC_BROKER_URL: _b, CELERIAC_RESULT_BACKEND: _r, ...aws } = world.env;
-  Object.assign(process.env, aws);
-  producer = createApp('producer', { broker: world.brokerUrl, backend: world.backendUrl });
+  producer = producerFor(world);
 });
 
 afterAll(async () => {
@@ -41,7 +39,9 @@ function poller(): LambdaPoller {
 }
 
 describe('the built handler, crashing and serving a web backend', () => {
-  it('loses nothing when the function process dies mid-batch: the batch comes back after the visibility timeout', { timeout: 180_000 }, async () => {
+  it('loses nothing when the function process dies mid-batch: the batch comes back after the visibility timeout', {
+    timeout: 180_000,
+  }, async () => {
     const before = await producer.sendTask('awstasks.add', [1, 1]);
     const crash = await producer.sendTask('awstasks.crash', [world.project.markers]);
     const after = await producer.sendTask('awstasks.add', [2, 2]);

@@ -11,7 +11,7 @@ import type { SqsEvent } from '../../deploy/aws/lambda-types.js';
 import { type LambdaFunction, containerFunctions } from '../support/lambda-function.js';
 import { type InvocationRecord, LambdaPoller, toEvent } from '../support/lambda-poller.js';
 import { until } from '../core/helpers.js';
-import { type AwsWorld, mappingFor, startAwsWorld } from './aws-harness.js';
+import { type AwsWorld, mappingFor, startAwsWorld, producerFor } from './aws-harness.js';
 
 const TIMEOUT_MS = 2000;
 let world: AwsWorld;
@@ -25,10 +25,7 @@ beforeAll(async () => {
   claimUrl = `${world.brokerUrl}&claim_check=${encodeURIComponent(world.backendUrl)}`;
   // Each invocation runs in a function process of its own, with the deployed environment.
   fn = containerFunctions(world.build.handler, TIMEOUT_MS, { ...world.env, CELERIAC_BROKER_URL: claimUrl });
-  // Producers here name their URLs; only the AWS credentials come from the environment.
-  const { CELERIAC_BROKER_URL: _b, CELERIAC_RESULT_BACKEND: _r, ...aws } = world.env;
-  Object.assign(process.env, aws);
-  producer = createApp('producer', { broker: world.brokerUrl, backend: world.backendUrl });
+  producer = producerFor(world);
 });
 
 afterAll(async () => {

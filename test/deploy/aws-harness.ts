@@ -12,6 +12,7 @@ import { type AwsBuildOptions, type AwsBuildResult, buildAws } from '../../deplo
 import { EMULATOR_CREDENTIALS, EMULATOR_REGION, type Emulator, startDynalite, startFauxqs } from '../support/aws-emulators.js';
 import { type LocalStack, type Template, createStack } from '../support/aws-stack.js';
 import { ROOT, ensureBuilt } from '../cli/harness.js';
+import { type App, createApp } from '../../core/index.js';
 
 export const FIXTURE_BROKER_OPTIONS = 'prefix=t-&visibility_timeout=12&max_receive_count=3';
 
@@ -38,6 +39,16 @@ export interface AwsWorld {
   /** What the handler's process needs: the emulator URLs and credentials. */
   env: Record<string, string>;
   close(): Promise<void>;
+}
+
+/**
+ * A producer App that names the world's URLs itself; only the AWS credentials and endpoints come from
+ * the environment (the broker/backend variables are left out so they cannot override the URLs).
+ */
+export function producerFor(world: AwsWorld): App {
+  const { CELERIAC_BROKER_URL: _b, CELERIAC_RESULT_BACKEND: _r, ...aws } = world.env;
+  Object.assign(process.env, aws);
+  return createApp('producer', { broker: world.brokerUrl, backend: world.backendUrl });
 }
 
 export async function startAwsWorld(build: Partial<AwsBuildOptions> = {}): Promise<AwsWorld> {

@@ -7,11 +7,11 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../../core/index.js';
+import type { App } from '../../core/index.js';
 import { until } from '../core/helpers.js';
 import { containerFunctions } from '../support/lambda-function.js';
 import { LambdaPoller } from '../support/lambda-poller.js';
-import { type AwsWorld, startAwsWorld } from './aws-harness.js';
+import { type AwsWorld, startAwsWorld, producerFor } from './aws-harness.js';
 
 let world: AwsWorld;
 let fn: ReturnType<typeof containerFunctions>;
@@ -36,9 +36,7 @@ beforeAll(async () => {
   world = await startAwsWorld();
   const downStore = `dynamodb://celeriac-results?region=us-east-1&endpoint=http://127.0.0.1:${await closedPort()}`;
   fn = containerFunctions(world.build.handler, 2000, { ...world.env, CELERIAC_RESULT_BACKEND: downStore });
-  const { CELERIAC_BROKER_URL: _b, CELERIAC_RESULT_BACKEND: _r, ...aws } = world.env;
-  Object.assign(process.env, aws);
-  producer = createApp('producer', { broker: world.brokerUrl, backend: world.backendUrl });
+  producer = producerFor(world);
 });
 
 afterAll(async () => {
