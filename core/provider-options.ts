@@ -1,7 +1,8 @@
 /**
- * Options every queue-like provider reads the same way: the visibility timeout (Celery's Redis
- * transport option `visibility_timeout`, seconds, default 3600 — §2.2) from the URL query or
- * broker_transport_options, the URL winning.
+ * Options every provider reads the same way: the visibility timeout of queue-like providers
+ * (Celery's Redis transport option `visibility_timeout`, seconds, default 3600 — §2.2) from the
+ * URL query or broker_transport_options, the URL winning; and a cloud service's `endpoint` and
+ * `create` flag.
  */
 import { ConfigError } from './errors.js';
 
@@ -37,4 +38,20 @@ export function visibilityTimeoutMs(url: string, query: URLSearchParams, transpo
   const fromOptions = transportOptions.visibility_timeout;
   if (fromOptions !== undefined && fromOptions !== null) return seconds(fromOptions, 'broker_transport_options.visibility_timeout') * 1000;
   return DEFAULT_VISIBILITY_TIMEOUT_S * 1000;
+}
+
+/** An emulator's endpoint, used instead of the cloud service's own: an http(s) URL such as `example`. */
+export function endpointOption(url: string, endpoint: string | undefined, example: string): string | undefined {
+  if (endpoint !== undefined && !/^https?:\/\/[^/]+/i.test(endpoint)) {
+    throw new ConfigError(`endpoint for '${url}' must be an http(s) URL such as ${example}, got '${endpoint}'`);
+  }
+  return endpoint;
+}
+
+/** `create`: make what is missing (queues, tables) — development only. true/1 or false/0; absent or empty is false. */
+export function createOption(url: string, query: URLSearchParams): boolean {
+  const value = query.get('create');
+  if (value === null || value === '' || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new ConfigError(`create for '${url}' must be true or false, got '${value}'`);
 }

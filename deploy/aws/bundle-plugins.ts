@@ -50,8 +50,9 @@ export function awsProvidersOnly(): Plugin {
     setup(build) {
       build.onResolve({ filter: /^\.\.\/providers\/[^/]+\/index\.js$/ }, (args) => {
         if (!/[\\/]core[\\/]registry\.[jt]s$/.test(args.importer)) return undefined;
+        // One stub for all: core's registry names the scheme when it reports the stub's error.
         const scheme = /providers\/([^/]+)\//.exec(args.path)?.[1] as string;
-        return { path: `provider:${scheme}`, namespace: STUB };
+        return { path: AWS_PROVIDERS.includes(scheme) ? REGISTERED : NOT_BUNDLED, namespace: STUB };
       });
       build.onResolve({ filter: /^\.\/[\w/-]+\.js$/ }, (args) => {
         if (args.kind !== 'dynamic-import') return undefined;
@@ -108,11 +109,12 @@ const LAZY_STUBS: { path: string; importer: RegExp; message: string }[] = [
   },
 ];
 
+const REGISTERED = 'registered-provider';
+const NOT_BUNDLED = 'other-provider';
+
 function stubMessage(what: string): string {
   const lazy = LAZY_STUBS.find((l) => l.path === what);
   if (lazy) return lazy.message;
-  const scheme = what.slice('provider:'.length);
-  if (AWS_PROVIDERS.includes(scheme))
-    return `The ${scheme}:// provider is registered by the Lambda handler (deploy/aws/handler.ts), not loaded.`;
-  return `The ${scheme}:// provider is not in the AWS Lambda bundle, which carries only ${AWS_PROVIDERS.map((s) => `${s}://`).join(' and ')}: set broker_url to sqs://... and result_backend to dynamodb://TABLE.`;
+  if (what === REGISTERED) return 'it is registered by the Lambda handler (deploy/aws/handler.ts), not loaded.';
+  return `it is not in the AWS Lambda bundle, which carries only ${AWS_PROVIDERS.map((s) => `${s}://`).join(' and ')}: set broker_url to sqs://... and result_backend to dynamodb://TABLE.`;
 }

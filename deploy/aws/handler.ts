@@ -28,14 +28,11 @@ import { executeDelivery } from '../../core/executor.js';
 import { type DriverDeps, executorDeps } from '../../core/executor/deps.js';
 import type { ExecutorDeps } from '../../core/executor/types.js';
 import { type Logger, createLogger, parseLogLevel } from '../../core/log.js';
-import type { KeyValueStore } from '../../core/ports.js';
-import { openStore, registerProvider } from '../../core/registry.js';
+import { registerProvider } from '../../core/registry.js';
 import { logTaskEvent } from '../../core/worker/task-log.js';
 import { provider as dynamoDbProvider } from '../../providers/dynamodb/index.js';
 import { SqsBroker } from '../../providers/sqs/broker.js';
 import { provider as sqsProvider } from '../../providers/sqs/index.js';
-import { PublishBatches } from '../../providers/sqs/publish-batches.js';
-import type { LeaseContext } from '../../providers/sqs/lease.js';
 import { InvocationSettle, queueNameOf, recordDelivery } from './lambda-delivery.js';
 import type { LambdaContext, SqsBatchResponse, SqsEvent, SqsRecord } from './lambda-types.js';
 
@@ -54,8 +51,6 @@ const marginMs = (remainingMs: number): number => Math.min(2000, remainingMs * 0
 interface Instance {
   deps: DriverDeps;
   broker: SqsBroker;
-  /** The provider's lease context but for the per-invocation settle batches. */
-  shared: Omit<LeaseContext, 'settle'>;
 }
 
 export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandler {
@@ -75,9 +70,9 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
 
   return async (event, context) => {
     // A failure here (a missing queue or table) fails the invocation: the whole batch comes back.
-    const { deps, broker, shared } = await setUp();
+    const { deps, broker } = await setUp();
     const settle = new InvocationSettle(broker.client);
-    const leases: LeaseContext = { ...shared, settle };
+    const leases = broker.leaseContext(settle);
     const margin = marginMs(context.getRemainingTimeInMillis());
     const invocation: ExecutorDeps = { ...deps, timeLeftMs: () => context.getRemainingTimeInMillis() - margin };
 
@@ -120,23 +115,13 @@ async function start(app: App, log: Logger): Promise<Instance> {
   if (!(broker instanceof SqsBroker)) {
     throw new Error(`The Lambda handler needs an sqs:// broker; broker_url is '${app.brokerUrl()}'.`);
   }
-  const claimUrl = broker.options.claimCheck;
-  let claimStore: Promise<KeyValueStore> | undefined;
-  const shared: Instance['shared'] = {
-    client: broker.client,
-    queues: broker.queues,
-    publish: new PublishBatches(broker.client, broker.options.maxMessageBytes),
-    visibilityTimeoutMs: broker.options.visibilityTimeoutMs,
-    maxMessageBytes: broker.options.maxMessageBytes,
-    claimCheck: claimUrl ? () => (claimStore ??= openStore(claimUrl, { transportOptions: app.conf.broker_transport_options })) : undefined,
-  };
   const deps = await executorDeps(app, {
     concurrency: app.conf.worker_concurrency ?? WHOLE_BATCH,
     hostname: `celery@${process.env.AWS_LAMBDA_FUNCTION_NAME ?? app.main}`,
     republish: (m) => broker.publish(m.queue, [m]),
     onEvent: (e) => logTaskEvent(log, e),
   });
-  return { deps, broker, shared };
+  return { deps, broker };
 }
 
 /** The celeriac queue an SQS queue serves: its name without the broker's prefix. */

@@ -7,8 +7,7 @@
  */
 import type { Message, MessageAttributeValue, MessageSystemAttributeName } from '@aws-sdk/client-sqs';
 import { type OwnedDelivery, toDelivery } from '../../core/pull-consumer.js';
-import { resolveBody } from '../../providers/sqs/claim-check.js';
-import { type LeaseContext, toLease } from '../../providers/sqs/lease.js';
+import { type LeaseContext, leaseFor } from '../../providers/sqs/lease.js';
 import type { SqsQueue } from '../../providers/sqs/queues.js';
 import { type Handle, SettleBatches } from '../../providers/sqs/settle-batches.js';
 import type { SqsRecord } from './lambda-types.js';
@@ -56,7 +55,5 @@ export function toSdkMessage(record: SqsRecord): Message {
 
 /** A Delivery for one record. A claim-check store error propagates: the record is then reported failed and comes back. */
 export async function recordDelivery(record: SqsRecord, queue: SqsQueue, ctx: LeaseContext): Promise<OwnedDelivery> {
-  const message = toSdkMessage(record);
-  const resolved = await resolveBody(record.body, message.MessageAttributes, ctx.claimCheck);
-  return toDelivery(toLease(queue, { message, ...resolved, claimKey: resolved.key }, ctx));
+  return toDelivery(await leaseFor(queue, toSdkMessage(record), ctx));
 }

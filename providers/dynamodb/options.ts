@@ -8,7 +8,7 @@
  * `expires_at`, when it is missing — development only; otherwise a missing table is an error).
  */
 import { ConfigError } from '../../core/errors.js';
-import { checkQuery, splitUrl } from '../../core/provider-options.js';
+import { checkQuery, createOption, endpointOption, splitUrl } from '../../core/provider-options.js';
 
 export interface DynamoDbOptions {
   table: string;
@@ -30,18 +30,10 @@ export function parseDynamoDbUrl(url: string): DynamoDbOptions {
       `'${url}' must name the results table: dynamodb://TABLE?region=..., where TABLE is 3–255 letters, digits, '_', '-' or '.' (got '${table}')`,
     );
   }
-  const endpoint = query.get('endpoint') || undefined;
-  if (endpoint !== undefined && !/^https?:\/\/[^/]+/i.test(endpoint)) {
-    throw new ConfigError(`endpoint for '${url}' must be an http(s) URL such as http://127.0.0.1:8000, got '${endpoint}'`);
-  }
-  const create = query.get('create');
-  if (create !== null && !['', 'true', 'false', '1', '0'].includes(create)) {
-    throw new ConfigError(`create for '${url}' must be true or false, got '${create}'`);
-  }
   return {
     table,
     region: query.get('region') || undefined,
-    endpoint,
-    create: create === 'true' || create === '1',
+    endpoint: endpointOption(url, query.get('endpoint') || undefined, 'http://127.0.0.1:8000'),
+    create: createOption(url, query),
   };
 }

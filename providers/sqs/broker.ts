@@ -1,10 +1,9 @@
 /** The sqs:// broker: one SQS queue per celeriac queue, settle calls mapped by lease.ts. */
-import { GetQueueAttributesCommand, type Message, PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { TaskMessage } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, Delivery, KeyValueStore } from '../../core/ports.js';
-import type { Lease } from '../../core/pull-consumer.js';
 import { openStore } from '../../core/registry.js';
-import { type LeaseContext, leaseFor } from './lease.js';
+import type { LeaseContext } from './lease.js';
 import type { SqsOptions } from './options.js';
 import { QueueDirectory } from './queues.js';
 import { PublishBatches } from './publish-batches.js';
@@ -99,12 +98,12 @@ export class SqsBroker implements Broker {
   }
 
   /**
-   * A lease for a message received outside this broker's consumer — a Lambda SQS event record
-   * turned into the SDK's Message shape — settled exactly as the consumer's are (core's
-   * toDelivery makes it a Delivery). Resolves its claim check; a store error propagates.
+   * The context this broker's leases are settled through, with another settle batcher: a Lambda
+   * handler's per-invocation one (deploy/aws/lambda-delivery.ts), so event records are settled
+   * exactly as the consumer's messages are, on the same client, queues, publisher and claim check.
    */
-  async lease(queue: string, message: Message): Promise<Lease> {
-    return leaseFor(await this.queues.get(queue), message, this.#context);
+  leaseContext(settle: SettleBatches): LeaseContext {
+    return { ...this.#context, settle };
   }
 
   /**

@@ -13,7 +13,7 @@
  * wait_time_seconds, visibility_timeout) and claim_check.
  */
 import { ConfigError } from '../../core/errors.js';
-import { checkQuery, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+import { checkQuery, createOption, endpointOption, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, MAX_WAIT_S } from './limits.js';
 
 export interface SqsOptions {
@@ -65,19 +65,15 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     return n;
   };
 
-  const endpoint = text('endpoint');
-  if (endpoint !== undefined && !/^https?:\/\/[^/]+/i.test(endpoint)) {
-    throw new ConfigError(`endpoint for '${url}' must be an http(s) URL such as http://127.0.0.1:4566, got '${endpoint}'`);
-  }
   const prefix = text('prefix', 'queue_name_prefix') ?? '';
   if (!/^[A-Za-z0-9_-]*$/.test(prefix)) {
     throw new ConfigError(`prefix '${prefix}' for '${url}' may hold only letters, digits, '-' and '_' (SQS queue name rules)`);
   }
   return {
     region: text('region'),
-    endpoint,
+    endpoint: endpointOption(url, text('endpoint'), 'http://127.0.0.1:4566'),
     prefix,
-    create: flag(url, query.get('create')),
+    create: createOption(url, query),
     visibilityTimeoutMs: visibilityTimeoutMs(url, query, transportOptions),
     waitTimeSeconds: integer('wait_time_seconds', 0, MAX_WAIT_S, MAX_WAIT_S),
     // SQS allows 1–1000.
@@ -86,10 +82,4 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     maxMessageBytes: integer('max_message_bytes', 1024, 1_048_576, DEFAULT_MAX_MESSAGE_BYTES),
     claimCheck: text('claim_check'),
   };
-}
-
-function flag(url: string, value: string | null): boolean {
-  if (value === null || value === '' || value === 'false' || value === '0') return false;
-  if (value === 'true' || value === '1') return true;
-  throw new ConfigError(`create for '${url}' must be true or false, got '${value}'`);
 }
