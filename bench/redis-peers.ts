@@ -1,31 +1,43 @@
 /**
  * bench/redis-peers.ts [--redis redis://127.0.0.1:6379/11] [--tasks 20000] [--samples 200]
- *   [--concurrency 32,128,512]
+ *   [--concurrency 32,128,512] [--celery-tasks 2000] [--celery-samples 50]
+ *   [--systems celeriac,bullmq,bee-queue,celery]
  *
  * On one Redis: enqueue and drain N no-op tasks with results stored, for celeriac, BullMQ and
- * bee-queue (each at its best concurrency), and idle send → result latency over S samples; then a
- * Celery 5.2 worker draining, when /usr/bin/python3 has celery. One JSON line per figure, then the
- * ratios issue 3 sets as targets. Run: npm run build && node bench/run.mjs bench/redis-peers.ts
+ * bee-queue (each at its best concurrency), and idle send → result latency over S samples; then the
+ * same for Python Celery 5.2 (fewer tasks and samples: it drains ~1k/s) when Debian's /usr/bin/python3
+ * has celery, through bench/celery_peer.py. One JSON line per figure, then the ratios issue 3 sets as
+ * targets (Celery's as information only). Run: npm run build && node bench/run.mjs bench/redis-peers.ts
  */
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import BeeQueue from 'bee-queue';
 import { Queue as BullQueue, QueueEvents, Worker as BullWorker } from 'bullmq';
 import { createApp } from 'celeriac';
 import { Redis } from 'ioredis';
 
+const SYSTEMS = ['celeriac', 'bullmq', 'bee-queue', 'celery'];
 const { values } = parseArgs({
   options: {
     redis: { type: 'string', default: 'redis://127.0.0.1:6379/11' },
     tasks: { type: 'string', default: '20000' },
     samples: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '32,128,512' },
+    'celery-tasks': { type: 'string', default: '2000' },
+    'celery-samples': { type: 'string', default: '50' },
+    systems: { type: 'string', default: SYSTEMS.join(',') },
   },
 });
 const redisUrl = values.redis as string;
 const n = Number(values.tasks);
 const samples = Number(values.samples);
 const concurrencies = (values.concurrency as string).split(',').map(Number);
+const celeryTasks = Number(values['celery-tasks']);
+const celerySamples = Number(values['celery-samples']);
+const systems = new Set((values.systems as string).split(','));
+for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`--systems: unknown '${s}' (known: ${SYSTEMS.join(', ')})`);
 const db = Number(new URL(redisUrl).pathname.slice(1) || 0);
 const connection = {
   host: new URL(redisUrl).hostname,
@@ -36,9 +48,15 @@ const connection = {
 interface Figures {
   enqueuePerS: number;
   drainPerS: number;
-  drainConcurrency: number;
+  drainConcurrency: number | string;
   p50Ms: number;
   p99Ms: number;
+}
+/** A system's three operations. Enqueue and drain may return their own timing (Celery's, in Python or from worker ready). */
+interface Run<C> {
+  enqueue(count: number): Promise<number | undefined>;
+  drain(count: number, config: C): Promise<{ ms: number; extra: Record<string, number> } | undefined>;
+  latency(samples: number, best: C): Promise<number[]>;
 }
 const print = (figure: Record<string, unknown>) => console.log(JSON.stringify(figure));
 const rate = (count: number, ms: number) => Math.round((count / ms) * 1000);
@@ -51,44 +69,41 @@ async function flush(): Promise<void> {
   r.disconnect();
 }
 
-/** Enqueue + drain at each concurrency (best kept), then latency; `run` supplies the system's three operations. */
-async function measure(
+/** Enqueue + drain `tasks` at each config (concurrency or pool; best kept), then latency over `samples`. */
+async function measure<C extends number | string = number>(
   system: string,
-  run: {
-    enqueue(count: number): Promise<void>;
-    drain(count: number, concurrency: number): Promise<void>;
-    latency(samples: number): Promise<number[]>;
-  },
+  run: Run<C>,
+  plan: { tasks: number; configs: C[]; samples: number } = { tasks: n, configs: concurrencies as C[], samples },
 ): Promise<Figures> {
-  const best0 = { enqueuePerS: 0, drainPerS: 0, drainConcurrency: 0 };
-  let best = best0;
-  for (const c of concurrencies) {
+  let best = { enqueuePerS: 0, drainPerS: 0, drainConcurrency: plan.configs[0] as C };
+  for (const c of plan.configs) {
     await flush();
     const t0 = performance.now();
-    await run.enqueue(n);
-    const enqueuePerS = rate(n, performance.now() - t0);
+    const sentMs = await run.enqueue(plan.tasks);
+    const enqueuePerS = rate(plan.tasks, sentMs ?? performance.now() - t0);
     const t1 = performance.now();
-    await run.drain(n, c);
-    const drainPerS = rate(n, performance.now() - t1);
+    const drained = await run.drain(plan.tasks, c);
+    const drainPerS = rate(plan.tasks, drained?.ms ?? performance.now() - t1);
     print({
       system,
       figure: 'enqueue+drain',
-      tasks: n,
+      tasks: plan.tasks,
       concurrency: c,
       enqueue_per_s: enqueuePerS,
       drain_per_s: drainPerS,
+      ...drained?.extra,
     });
     best.enqueuePerS = Math.max(best.enqueuePerS, enqueuePerS);
     if (drainPerS > best.drainPerS) best = { ...best, drainPerS, drainConcurrency: c };
   }
   await flush();
-  const times = (await run.latency(samples)).sort((a, b) => a - b);
+  const times = (await run.latency(plan.samples, best.drainConcurrency)).sort((a, b) => a - b);
   const figures = {
     ...best,
     p50Ms: percentile(times, 0.5),
     p99Ms: percentile(times, 0.99),
   };
-  print({ system, figure: 'best', ...figures, latency_samples: times.length });
+  print({ system, figure: 'best', tasks: plan.tasks, ...figures, latency_samples: times.length });
   return figures;
 }
 
@@ -245,38 +260,162 @@ async function beeQueue(): Promise<Figures> {
   }
 }
 
-/** Celery 5.2 draining the same number of tasks, when Debian's python3-celery is installed. */
-function celery(): void {
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import celery; print(celery.__version__)'], { encoding: 'utf8' });
+const PYTHON = '/usr/bin/python3';
+/** A clean environment: Debian's python3 finds only its own packages and bench/celery_peer.py. */
+const pythonEnv = {
+  PATH: '/usr/bin:/bin',
+  LANG: 'C.UTF-8',
+  PYTHONPATH: dirname(fileURLToPath(import.meta.url)),
+  PYTHONDONTWRITEBYTECODE: '1',
+  BENCH_REDIS: redisUrl,
+};
+/** Python processes started, each leading its own process group; killed with their children however the bench ends. */
+const pythons = new Set<ChildProcess>();
+const killGroup = (child: ChildProcess) => {
+  try {
+    process.kill(-(child.pid as number), 'SIGKILL');
+  } catch {} // already gone
+};
+process.on('exit', () => pythons.forEach(killGroup));
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
+/** Starts `/usr/bin/python3 args`; `closed` resolves once it and every child holding its output are gone. */
+function python(args: string[]) {
+  const child = spawn(PYTHON, args, { env: pythonEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  pythons.add(child);
+  const out = { stdout: '', stderr: '' };
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out.stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out.stderr = (out.stderr + d).slice(-2000)));
+  const closed = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      pythons.delete(child);
+      resolve(code);
+    }),
+  );
+  return { child, out, closed };
+}
+
+/** Runs a celery_peer.py client command and returns the timing it prints. */
+async function peer<T>(command: string, count: number): Promise<T> {
+  const p = python(['-m', 'celery_peer', command, String(count)]);
+  const code = await p.closed;
+  if (code !== 0) throw new Error(`celery_peer ${command} exited ${code}: ${p.out.stderr.trim()}`);
+  return JSON.parse(p.out.stdout).ms;
+}
+
+/** Polls `done` every 10 ms until it holds; throws if the worker exits first or `ms` pass. */
+async function until(worker: ReturnType<typeof python>, what: string, ms: number, done: () => Promise<boolean> | boolean) {
+  const deadline = performance.now() + ms;
+  while (!(await done())) {
+    const stopped = worker.child.exitCode !== null || worker.child.signalCode !== null;
+    if (stopped || performance.now() > deadline) {
+      throw new Error(`celery worker: ${stopped ? 'exited' : `timed out after ${ms} ms`} waiting for ${what}: ${worker.out.stderr.trim()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A Celery worker with `pool` ('solo', 'prefork-2', ...), once it consumes. */
+async function celeryWorker(pool: string) {
+  const [kind = 'solo', concurrency] = pool.split('-');
+  const worker = python([
+    ...['-m', 'celery', '-A', 'celery_peer', 'worker', '-n', `bench-${pool}@localhost`, '--pool', kind],
+    ...(concurrency ? ['-c', concurrency] : []),
+    ...['--without-gossip', '--without-mingle', '--without-heartbeat', '-l', 'WARNING'],
+  ]);
+  // Warm shutdown, so Celery reaps its own pool; the whole group is killed if that takes over 5 s.
+  const stop = async () => {
+    worker.child.kill('SIGTERM');
+    const timer = setTimeout(() => killGroup(worker.child), 5000);
+    await worker.closed;
+    clearTimeout(timer);
+  };
+  try {
+    await until(worker, 'ready', 30_000, () => worker.out.stdout.includes('ready'));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { worker, stop };
+}
+
+/** Python Celery 5.2 (Debian's python3-celery) on the same Redis, through bench/celery_peer.py. */
+async function celery(): Promise<Figures | undefined> {
+  const probe = spawnSync(PYTHON, ['-c', 'import celery, redis; print(celery.__version__)'], { env: pythonEnv, encoding: 'utf8' });
   if (probe.status !== 0) {
+    const reason = probe.error?.message ?? probe.stderr.trim().split('\n').at(-1);
     print({
       system: 'celery',
       figure: 'skipped',
-      note: '/usr/bin/python3 has no celery module (install python3-celery to compare)',
+      note: `${PYTHON} cannot import celery and redis (install python3-celery and python3-redis to compare): ${reason}`,
     });
-    return;
+    return undefined;
   }
   print({
     system: 'celery',
-    figure: 'skipped',
+    figure: 'version',
     version: probe.stdout.trim(),
-    note: 'Celery drain timing is not implemented in this bench yet',
+    tasks: celeryTasks,
+    note: 'fewer tasks than the others: Celery drains ~1k/s',
   });
+  const redis = new Redis(connection);
+  const stored = async () => Number(await redis.eval("return #redis.call('keys', 'celery-task-meta-*')", 0));
+  try {
+    return await measure(
+      'celery',
+      {
+        // One producer sending each task with apply_async, timed in Python.
+        enqueue: (count) => peer<number>('enqueue', count),
+        // Timed from the worker's ready signal to the last result stored; its boot is reported apart.
+        async drain(count, pool) {
+          const t0 = performance.now();
+          const { worker, stop } = await celeryWorker(pool);
+          const ready = performance.now();
+          try {
+            await until(worker, `${count} results`, 30_000 + count * 10, async () => (await stored()) >= count);
+          } finally {
+            await stop();
+          }
+          const end = performance.now();
+          return { ms: end - ready, extra: { boot_ms: Math.round(ready - t0), drain_per_s_incl_boot: rate(count, end - t0) } };
+        },
+        async latency(count, pool) {
+          const { stop } = await celeryWorker(pool);
+          try {
+            return await peer<number[]>('latency', count);
+          } finally {
+            await stop();
+          }
+        },
+      },
+      { tasks: celeryTasks, configs: ['solo', 'prefork-2', 'prefork-4'], samples: celerySamples },
+    );
+  } finally {
+    redis.disconnect();
+  }
 }
 
-const c = await celeriac();
-const b = await bullmq();
-const q = await beeQueue();
-celery();
-const faster = b.drainPerS >= q.drainPerS ? { name: 'bullmq', drain: b.drainPerS } : { name: 'bee-queue', drain: q.drainPerS };
+const c = systems.has('celeriac') ? await celeriac() : undefined;
+const b = systems.has('bullmq') ? await bullmq() : undefined;
+const q = systems.has('bee-queue') ? await beeQueue() : undefined;
+const py = systems.has('celery') ? await celery() : undefined;
 const ratio = (x: number, y: number) => Number((x / y).toFixed(2));
-print({
-  figure: 'ratios',
-  drain_vs_faster_peer: ratio(c.drainPerS, faster.drain),
-  faster_peer: faster.name,
-  enqueue_vs_bullmq_addBulk: ratio(c.enqueuePerS, b.enqueuePerS),
-  p50_vs_bee_queue: ratio(c.p50Ms, q.p50Ms),
-  targets: { drain: '>= 2', enqueue: '>= 2', p50: '<= 1' },
-});
+const peers = [b && { name: 'bullmq', drain: b.drainPerS }, q && { name: 'bee-queue', drain: q.drainPerS }];
+const faster = peers.filter((p) => p !== undefined).sort((x, y) => y.drain - x.drain)[0];
+if (c && (b || q || py)) {
+  print({
+    figure: 'ratios',
+    ...(faster && { drain_vs_faster_peer: ratio(c.drainPerS, faster.drain), faster_peer: faster.name }),
+    ...(b && { enqueue_vs_bullmq_addBulk: ratio(c.enqueuePerS, b.enqueuePerS) }),
+    ...(q && { p50_vs_bee_queue: ratio(c.p50Ms, q.p50Ms) }),
+    targets: { drain: '>= 2', enqueue: '>= 2', p50: '<= 1' },
+    // Information only, no target: against Python Celery 5.2.
+    ...(py && {
+      drain_vs_celery: ratio(c.drainPerS, py.drainPerS),
+      enqueue_vs_celery: ratio(c.enqueuePerS, py.enqueuePerS),
+      p50_vs_celery: ratio(c.p50Ms, py.p50Ms),
+    }),
+  });
+}
 await flush();
 process.exit(0);

@@ -228,7 +228,7 @@ export class App implements TaskSender {
   }
 
   #providerContext(): ProviderContext {
-    return { transportOptions: this.conf.broker_transport_options };
+    return { transportOptions: this.conf.broker_transport_options, connectTimeoutMs: this.conf.broker_connection_timeout * 1000 };
   }
 
   async #openBackend(): Promise<ResultBackend> {

@@ -66,6 +66,9 @@ export class Retry extends CeleriacError {
   }
 }
 
+/** The broker or result store cannot be reached (kombu's name for it). */
+export class OperationalError extends CeleriacError {}
+
 /** AsyncResult.get() waited longer than its timeout. */
 export class TimeoutError extends CeleriacError {}
 

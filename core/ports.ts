@@ -61,6 +61,11 @@ export interface Broker {
   readonly control?: ControlChannel;
   /** Celery events (monitoring: `celery events`, Flower), where the transport has a broadcast. */
   readonly events?: EventChannel;
+  /**
+   * Resolves once the server is reachable; rejects with an OperationalError saying why not after
+   * broker_connection_timeout. For brokers holding a connection (the worker waits on it at start).
+   */
+  connected?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -146,4 +151,6 @@ export interface ProviderFactories {
 /** Settings a provider may read (transport options, default visibility timeout...). */
 export interface ProviderContext {
   transportOptions: Record<string, unknown>;
+  /** broker_connection_timeout in ms: how long a producer waits for an unreachable server before it fails. */
+  connectTimeoutMs?: number;
 }

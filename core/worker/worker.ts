@@ -5,6 +5,7 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
 import { type ExecutorEvent, type RunnableTask, executeDelivery } from '../executor.js';
 import { type ExecutorApp, executorDeps } from '../executor/deps.js';
@@ -38,6 +39,9 @@ export interface WorkerOptions {
 
 // AMQP's largest prefetch count: what "no limit" (multiplier 0) becomes.
 const UNLIMITED_PREFETCH = 65_535;
+
+/** Pause between attempts to reach the broker at start: 2 s more each time, at most this (kombu's interval_max). */
+const CONNECT_RETRY_MAX_S = 30;
 
 export class Worker extends EventEmitter {
   readonly hostname: string;
@@ -85,6 +89,7 @@ export class Worker extends EventEmitter {
   async start(): Promise<void> {
     const broker = await this.app.broker();
     this.brokerUrl = redact(broker.url);
+    if (!(await this.connect(broker))) return;
     const deps = await executorDeps(this.app, {
       concurrency: this.concurrency,
       rateLimiter: this.rateLimiter,
@@ -138,6 +143,21 @@ export class Worker extends EventEmitter {
     );
     await this.heartbeat?.start();
     this.emit('ready');
+  }
+
+  /** Wait for the broker as Celery's consumer does: each failed attempt logged, retried until it works or the worker stops. */
+  private async connect(broker: Broker): Promise<boolean> {
+    for (let attempt = 1; !this.shutdown.signal.aborted; attempt++) {
+      try {
+        await broker.connected?.();
+        return true;
+      } catch (err) {
+        const pauseS = Math.min(CONNECT_RETRY_MAX_S, 2 * attempt);
+        this.log.error(`consumer: ${(err as Error).message} Trying again in ${pauseS} seconds... (attempt ${attempt})`);
+        await sleep(pauseS * 1000, undefined, { signal: this.shutdown.signal }).catch(() => undefined);
+      }
+    }
+    return false;
   }
 
   /** Stop taking messages, hand back those not started, let running tasks finish within the grace period. */

@@ -10,7 +10,7 @@ import { CeleriacError } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery } from '../../core/ports.js';
 import { startPullConsumer } from '../../core/pull-consumer.js';
-import { closeClient, createClient } from './connection.js';
+import { closeClient, createClient, whenReady } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { PendingAcks } from './acks.js';
 import { RedisControl } from './control.js';
@@ -74,6 +74,7 @@ export class RedisBroker implements Broker {
     const { db } = settings.connection;
     this.control = new RedisControl({
       connect: () => createClient(settings.connection, { name: 'celeriac-control' }),
+      whenReady: (c) => whenReady(c, settings.connectTimeoutMs, url),
       db,
       keyPrefix: settings.keyPrefix,
     });
@@ -86,6 +87,8 @@ export class RedisBroker implements Broker {
 
   async publish(queue: string, messages: TaskMessage[]): Promise<void> {
     if (messages.length === 0) return;
+    const connecting = whenReady(this.client, this.settings.connectTimeoutMs, this.url);
+    if (connecting) await connecting;
     const byList = new Map<string, string[]>();
     for (const m of messages) {
       const envelope = encodeEnvelope(m, { routingKey: queue });
@@ -123,6 +126,10 @@ export class RedisBroker implements Broker {
       this.#declared.add(queue);
     }
     this.#wake();
+  }
+
+  async connected(): Promise<void> {
+    await whenReady(this.client, this.settings.connectTimeoutMs, this.url);
   }
 
   /** Push envelopes as given (tests plant garbage the way a foreign producer could). */

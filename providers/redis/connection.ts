@@ -5,6 +5,8 @@
  * every script here tolerates (each is guarded or idempotent), keeping delivery at-least-once.
  */
 import { Redis } from 'ioredis';
+import { OperationalError } from '../../core/errors.js';
+import { redact } from '../../core/registry.js';
 import type { RedisConnectionOptions } from './options.js';
 
 const RETRY_BASE_MS = 50;
@@ -34,9 +36,42 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
     lazyConnect: false,
   });
   // Connection errors are retried by retryStrategy and surface as failed commands where they matter;
-  // without a listener ioredis would print each one as an unhandled error event.
-  client.on('error', () => {});
+  // without a listener ioredis would print each one as an unhandled error event. The last one is
+  // kept for whenReady's message.
+  client.on('error', (err: Error) => lastErrors.set(client, err));
   return client;
+}
+
+const lastErrors = new WeakMap<Redis, Error>();
+
+/**
+ * Resolves when the client is connected, at once when it already is; rejects with a
+ * OperationalError naming the URL and the last connection error after `timeoutMs`. For calls
+ * a client makes on a user's behalf (publishing a task, a control command): commands issued while
+ * disconnected would wait for the server indefinitely, and a producer should hear that the server
+ * is unreachable instead. Checked before the command is issued, so a command given up on is never
+ * sent later by the reconnect.
+ */
+export function whenReady(client: Redis, timeoutMs: number, url: string): Promise<void> | undefined {
+  if (client.status === 'ready') return undefined;
+  return new Promise((resolve, reject) => {
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      client.off('ready', onReady);
+      const cause = lastErrors.get(client);
+      reject(
+        new OperationalError(
+          `Could not reach Redis at ${redact(url)} within ${timeoutMs / 1000} s${cause ? ` (${cause.message})` : ''}: ` +
+            'is the server running and the URL right? broker_connection_timeout sets how long to wait.',
+          { cause },
+        ),
+      );
+    }, timeoutMs);
+    client.once('ready', onReady);
+  });
 }
 
 /** Close a client, waiting for queued commands when it is healthy, at once when it is not. */

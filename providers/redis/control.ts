@@ -27,6 +27,8 @@ export interface RedisControlOptions {
   db: number;
   /** kombu's global_keyprefix: prepended to every key and channel name (§2.2). */
   keyPrefix?: string;
+  /** Waits for a connection to be up before a request is published, failing when the server stays unreachable. */
+  whenReady?(client: Redis): Promise<void> | undefined;
 }
 
 const EXCHANGE = 'celery.pidbox';
@@ -114,6 +116,7 @@ export class RedisControl implements ControlChannel {
         : {}),
     };
     const commands = this.#commandConnection();
+    await this.#opts.whenReady?.(commands);
     let collector: ReplyCollector | undefined;
     if (wantReply) {
       this.#replyBinding ??= commands.sadd(`${this.#prefix}_kombu.binding.${REPLY_EXCHANGE}`, this.#replyMember).catch((err) => {
@@ -172,7 +175,8 @@ export class RedisControl implements ControlChannel {
     this.#closed = true;
     await Promise.all([...this.#listeners].map((l) => Promise.all(l.running)));
     const commands = this.#commands;
-    if (commands) {
+    // Cleanup is best-effort: against a server that is down it would wait for it forever.
+    if (commands?.status === 'ready') {
       const bindings = [...this.#listeners].map((l) => nodeMember(l.worker.hostname));
       const tx = commands.multi();
       if (bindings.length) tx.srem(`${this.#prefix}_kombu.binding.${EXCHANGE}`, ...bindings);

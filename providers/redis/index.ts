@@ -23,10 +23,12 @@ export {
 export interface RedisOptions {
   /** broker_transport_options: visibility_timeout, global_keyprefix, max_message_size, unacked_mutex_expire (the URL's query wins). */
   transportOptions?: Record<string, unknown>;
+  /** How long publishing waits for an unreachable server before it fails (broker_connection_timeout; default 4 s). */
+  connectTimeoutMs?: number;
 }
 
 export function redisBroker(url = 'redis://127.0.0.1:6379/0', options: RedisOptions = {}): RedisBroker {
-  const settings = parseBrokerSettings(url, options.transportOptions);
+  const settings = parseBrokerSettings(url, options.transportOptions, options.connectTimeoutMs);
   return new RedisBroker(
     url,
     createClient(settings.connection, {
@@ -50,6 +52,6 @@ export function redisStore(url = 'redis://127.0.0.1:6379/0'): RedisStore {
 }
 
 export const provider: ProviderFactories = {
-  broker: (url, ctx) => redisBroker(url, { transportOptions: ctx.transportOptions }),
+  broker: (url, ctx) => redisBroker(url, ctx),
   store: (url) => redisStore(url),
 };

@@ -34,6 +34,8 @@ export interface RedisBrokerSettings {
   maxMessageBytes: number;
   /** Lifetime of the restore lock (kombu `unacked_mutex_expire`): how long a crashed restorer blocks others. */
   mutexExpireMs: number;
+  /** How long a publish or a control command waits for an unreachable server (broker_connection_timeout). */
+  connectTimeoutMs: number;
 }
 
 const QUERY_OPTIONS = ['visibility_timeout', 'global_keyprefix', 'max_message_size', 'unacked_mutex_expire', 'ssl_cert_reqs'] as const;
@@ -71,7 +73,14 @@ export function parseConnection(url: string): RedisConnectionOptions {
   };
 }
 
-export function parseBrokerSettings(url: string, transportOptions: Record<string, unknown> = {}): RedisBrokerSettings {
+/** Celery's broker_connection_timeout default. */
+const DEFAULT_CONNECT_TIMEOUT_MS = 4000;
+
+export function parseBrokerSettings(
+  url: string,
+  transportOptions: Record<string, unknown> = {},
+  connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+): RedisBrokerSettings {
   const { query } = splitUrl(url);
   checkQuery(url, query, QUERY_OPTIONS);
   const fromQuery = Object.fromEntries([...query.entries()].filter(([k]) => k !== 'visibility_timeout' && k !== 'ssl_cert_reqs'));
@@ -88,6 +97,7 @@ export function parseBrokerSettings(url: string, transportOptions: Record<string
     keyPrefix: o.global_keyprefix ?? '',
     maxMessageBytes: o.max_message_size ?? DEFAULT_MAX_MESSAGE_BYTES,
     mutexExpireMs: (o.unacked_mutex_expire ?? DEFAULT_MUTEX_EXPIRE_S) * 1000,
+    connectTimeoutMs,
   };
 }
 

@@ -71,8 +71,9 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
       await app.close();
       logger.close();
     }, pidfile);
+    // Not after start(): a worker stopped while it waits for the broker returns from start() without being ready.
+    worker.once('ready', () => logger.info(`${worker.hostname} ready.`));
     await worker.start();
-    logger.info(`${worker.hostname} ready.`);
     await stopped;
   } finally {
     pidfile?.release();

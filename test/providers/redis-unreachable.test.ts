@@ -1,0 +1,91 @@
+/**
+ * redis:// when the server cannot be reached (DB 15 only, through a proxy that refuses
+ * connections while "down"): a producer fails after broker_connection_timeout with an error that
+ * names the URL and never sends the message later; a worker logs each failed attempt, keeps
+ * trying and runs tasks once the server is back; a control command fails the same way.
+ */
+import { Redis } from 'ioredis';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type App, OperationalError, createApp } from '../../core/index.js';
+import { createLogger } from '../../core/log.js';
+import { eventually } from '../conformance/index.js';
+import { type CutProxy, startCutProxy } from '../fixtures/redis/cut-proxy.js';
+
+const DB = 15;
+let proxy: CutProxy | undefined;
+let app: App | undefined;
+
+beforeAll(async () => {
+  const r = new Redis({ db: DB });
+  await r.flushdb();
+  r.disconnect();
+});
+
+afterEach(async () => {
+  await app?.close();
+  await proxy?.close();
+  app = proxy = undefined;
+});
+
+/** An app whose broker and backend go through a proxy that is down for `downMs` from now. */
+async function appBehindDownProxy(downMs: number): Promise<{ app: App; url: string; direct: Redis }> {
+  proxy = await startCutProxy(6379);
+  proxy.cut(downMs);
+  const url = `redis://127.0.0.1:${proxy.port}/${DB}`;
+  app = createApp('unreachable', { broker: url, backend: url, broker_connection_timeout: 0.3 });
+  return { app, url, direct: new Redis({ db: DB }) };
+}
+
+describe('redis:// unreachable', () => {
+  it('a producer gets an OperationalError naming the URL, and the message is never sent later', async () => {
+    const { app, url, direct } = await appBehindDownProxy(1500);
+    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
+    const error = await add.delay(1, 2).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OperationalError);
+    expect((error as Error).message).toContain(`Could not reach Redis at ${url} within 0.3 s`);
+    expect((error as Error).message).toMatch(/broker_connection_timeout/);
+    // Once the server is reachable again, the message given up on did not go out after all.
+    await eventually(
+      'the server to be reachable again',
+      () =>
+        add.delay(2, 3).then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+    );
+    expect(await direct.llen('celery')).toBe(1);
+    direct.disconnect();
+  });
+
+  it('a control command fails the same way instead of reporting no replies', async () => {
+    const { app, direct } = await appBehindDownProxy(5000);
+    await expect(app.control.ping({ timeoutMs: 200 })).rejects.toThrow(OperationalError);
+    direct.disconnect();
+  });
+
+  it('a worker logs each failed attempt, keeps trying and runs tasks once the server is back', async () => {
+    const { app, direct } = await appBehindDownProxy(1200);
+    const lines: string[] = [];
+    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
+    const worker = await app.worker({ concurrency: 1, logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
+    const ready = new Promise((resolve) => worker.once('ready', resolve));
+    const started = worker.start();
+    const failed = /ERROR\/MainProcess\] consumer: Could not reach Redis .* Trying again in 2 seconds\.\.\. \(attempt 1\)/;
+    await eventually('a logged connection failure', () => failed.test(lines.join('')));
+    await ready;
+    await started;
+    expect(await (await add.delay(20, 22)).get({ timeout: 10_000 })).toBe(42);
+    await worker.stop();
+    direct.disconnect();
+  });
+
+  it('a worker stopped while it waits for the server stops', async () => {
+    const { app, direct } = await appBehindDownProxy(60_000);
+    const worker = await app.worker({ concurrency: 1 });
+    const started = worker.start();
+    await worker.stop();
+    await started;
+    direct.disconnect();
+  });
+});
