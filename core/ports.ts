@@ -31,6 +31,8 @@ export interface Delivery {
 export interface ConsumeOptions {
   /** Most deliveries handed out and not yet settled at once (concurrency × prefetch multiplier). */
   prefetch: number;
+  /** Told of each failed fetch (it is retried): the worker logs it, so a broker that keeps failing is not silent. */
+  onError?(err: unknown): void;
 }
 
 export interface Consumer {

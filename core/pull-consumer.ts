@@ -83,8 +83,9 @@ export function startPullConsumer(source: PullSource, handler: (d: Delivery) => 
       let leases: Lease[];
       try {
         leases = await source.fetch(free);
-      } catch {
+      } catch (err) {
         // A transient failure (database busy, connection lost): try again after the longest idle wait.
+        opts.onError?.(err);
         await sleep(source.idleMaxMs);
         continue;
       }

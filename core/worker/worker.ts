@@ -43,6 +43,9 @@ const UNLIMITED_PREFETCH = 65_535;
 /** Pause between attempts to reach the broker at start: 2 s more each time, at most this (kombu's interval_max). */
 const CONNECT_RETRY_MAX_S = 30;
 
+/** How often the same fetch error is logged again while it lasts. */
+const FETCH_ERROR_LOG_MS = 30_000;
+
 export class Worker extends EventEmitter {
   readonly hostname: string;
   readonly queues: string[];
@@ -67,6 +70,8 @@ export class Worker extends EventEmitter {
   private heartbeat: WorkerHeartbeat | undefined;
   private tasks = new Map<string, RunnableTask>();
   private brokerUrl = '';
+  /** The fetch error logged last, so a failing broker is reported without a line per retry. */
+  private lastFetchError = { reason: '', at: 0 };
 
   constructor(
     private readonly app: WorkerApp,
@@ -139,7 +144,7 @@ export class Worker extends EventEmitter {
           this.emit('settled');
         }
       },
-      { prefetch: this.prefetch },
+      { prefetch: this.prefetch, onError: (err) => this.fetchFailed(err) },
     );
     await this.heartbeat?.start();
     this.emit('ready');
@@ -158,6 +163,15 @@ export class Worker extends EventEmitter {
       }
     }
     return false;
+  }
+
+  /** A failed fetch is retried by the consumer; logged when its reason changes and at most every FETCH_ERROR_LOG_MS while it does not. */
+  private fetchFailed(err: unknown): void {
+    const reason = err instanceof Error ? err.message : String(err);
+    const now = Date.now();
+    if (reason === this.lastFetchError.reason && now - this.lastFetchError.at < FETCH_ERROR_LOG_MS) return;
+    this.lastFetchError = { reason, at: now };
+    this.log.error(`consumer: cannot fetch messages from ${this.brokerUrl}: ${reason} (retrying)`);
   }
 
   /** Stop taking messages, hand back those not started, let running tasks finish within the grace period. */

@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   DeleteMessageCommand,
+  DeleteQueueCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
   type Message,
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../core/app.js';
 import { decodeEnvelope, encodeEnvelope } from '../../core/envelope.js';
 import { ConfigError } from '../../core/errors.js';
+import { createLogger } from '../../core/log.js';
 import type { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import type { TaskMessage } from '../../core/message.js';
 import { openBroker } from '../../core/registry.js';
@@ -416,6 +418,27 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
       // A lease of 1 s, extended every third of it while the task ran 3.5 s.
       expect(requests.byCommand.ChangeMessageVisibilityBatchCommand ?? 0).toBeGreaterThanOrEqual(5);
       requests.detach();
+    } finally {
+      await finish();
+    }
+  });
+
+  it('a queue deleted under a running worker: the fetch error is logged once, not per retry', async () => {
+    const lines: string[] = [];
+    const q = uniqueQueue('gone');
+    await start('&create=true', { queues: [q], logger: createLogger({ level: 'warning', write: (l) => lines.push(l) }) });
+    try {
+      const broker = (await producer.broker()) as SqsBroker;
+      const queue = await broker.queues.get(q);
+      const receives = countRequests(((await workerApp.broker()) as SqsBroker).client);
+      await broker.client.send(new DeleteQueueCommand({ QueueUrl: queue.url }));
+      const failed = /ERROR\/MainProcess\] consumer: cannot fetch messages from sqs:\/\/.*\(retrying\)/;
+      await eventually('a logged fetch failure', () => failed.test(lines.join('')), 10_000);
+      // The consumer keeps retrying, but the same reason is not logged again.
+      const after = receives.byCommand.ReceiveMessageCommand ?? 0;
+      await eventually('three more failed fetches', () => (receives.byCommand.ReceiveMessageCommand ?? 0) >= after + 3, 10_000);
+      expect(lines.filter((l) => failed.test(l))).toHaveLength(1);
+      receives.detach();
     } finally {
       await finish();
     }
