@@ -41,6 +41,10 @@ export interface WorkerState {
   readonly canSendEvents: boolean;
   /** Turn task events on or off; returns whether they were on. */
   setTaskEvents(on: boolean): boolean;
+  /** Change a registered task's time limits on this worker (seconds; null = the app's default); false when the task is unknown. */
+  setTimeLimits(name: string, hard: number | null, soft: number | null): boolean;
+  /** The app's settings that differ from the defaults (or all of them), secrets masked. */
+  conf(withDefaults: boolean): Record<string, unknown>;
 }
 
 type Handler = (state: WorkerState, args: Record<string, unknown>) => unknown;
@@ -88,6 +92,35 @@ const handlers: Record<string, Handler> = {
       ? { ok: s.setTaskEvents(true) ? 'task events already enabled' : 'task events enabled' }
       : { error: 'this broker carries no events' },
   disable_events: (s) => ({ ok: s.setTaskEvents(false) ? 'task events disabled' : 'task events already disabled' }),
+  time_limit: (s, args) => {
+    const limit = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+    const [hard, soft] = [limit(args.hard), limit(args.soft)];
+    if ([hard, soft].some((v) => v !== null && !(v >= 0)))
+      return { error: `time limits must be seconds, got hard=${args.hard} soft=${args.soft}` };
+    return s.setTimeLimits(String(args.task_name ?? ''), hard, soft) ? { ok: 'time limits set successfully' } : { error: 'unknown task' };
+  },
+  active_queues: (s) => s.queues.map(queueInfo),
+  query_task: (s, args) => {
+    const ids = new Set(Array.isArray(args.ids) ? args.ids.map(String) : [String(args.ids)]);
+    const found: Record<string, [string, RequestInfo]> = {};
+    for (const [state, requests] of [
+      ['active', s.active()],
+      ['reserved', s.reserved()],
+    ] as const) {
+      for (const r of requests) if (ids.has(r.id)) found[r.id] = [state, r];
+    }
+    return found;
+  },
+  conf: (s, args) => s.conf(args.with_defaults === true),
+  // Mingle (§6): a Python worker starting up shares its revoked ids (a dict keyed by id) and gets
+  // ours, as a list (Celery's LimitedSet.update takes one; a dict would need float timestamps).
+  hello: (s, args) => {
+    if (args.from_node === s.hostname) return null;
+    const theirs = args.revoked;
+    if (Array.isArray(theirs)) s.revoked.add(theirs.map(String));
+    else if (theirs && typeof theirs === 'object') s.revoked.add(Object.keys(theirs));
+    return { revoked: s.revoked.list(), clock: 0 };
+  },
   revoke: (s, args) => {
     const ids = Array.isArray(args.task_id) ? args.task_id.map(String) : [String(args.task_id)];
     s.revoked.add(ids);
@@ -95,6 +128,40 @@ const handlers: Record<string, Handler> = {
     return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
   },
 };
+
+/** A consumed queue as kombu's Queue.as_dict() describes it (a direct exchange named like the queue). */
+function queueInfo(name: string): Record<string, unknown> {
+  const exchange = {
+    name,
+    type: 'direct',
+    arguments: null,
+    durable: true,
+    passive: false,
+    auto_delete: false,
+    delivery_mode: null,
+    no_declare: false,
+  };
+  return {
+    name,
+    exchange,
+    routing_key: name,
+    queue_arguments: null,
+    binding_arguments: null,
+    consumer_arguments: null,
+    durable: true,
+    exclusive: false,
+    auto_delete: false,
+    no_ack: false,
+    alias: null,
+    bindings: [],
+    no_declare: null,
+    expires: null,
+    message_ttl: null,
+    max_length: null,
+    max_length_bytes: null,
+    max_priority: null,
+  };
+}
 
 export function handleControl(state: WorkerState, command: ControlCommand): unknown {
   const handler = handlers[command.method];

@@ -13,6 +13,7 @@ import { type Logger, silentLogger } from '../log.js';
 import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
+import { confReply } from './conf-reply.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
 import { RevokedIds } from './revoked-ids.js';
 import { logTaskEvent } from './task-log.js';
@@ -240,6 +241,16 @@ export class Worker extends EventEmitter {
         this.sendTaskEvents = on;
         return was;
       },
+      setTimeLimits: (name, timeLimit, softTimeLimit) => {
+        const task = this.tasks.get(name);
+        if (task)
+          this.tasks.set(name, {
+            ...task,
+            options: { ...task.options, timeLimit: timeLimit ?? undefined, softTimeLimit: softTimeLimit ?? undefined },
+          });
+        return task !== undefined;
+      },
+      conf: (withDefaults) => confReply(this.app.conf, withDefaults),
     };
   }
 }

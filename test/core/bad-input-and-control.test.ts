@@ -131,6 +131,41 @@ describe('remote control', () => {
     expect((stats?.['w1@test'] as { total: Record<string, number> } | undefined)?.total).toEqual({ 'tasks.slow': 1 });
   });
 
+  it('inspect active_queues, query_task and conf; control time_limit and hello (mingle) as Celery answers them', async () => {
+    app = memoryApp({ task_default_queue: 'work', result_expires: 60 });
+    let g = gate();
+    const slow = app.task('tasks.slow', () => g.wait);
+    worker = await startWorker(app);
+    const ask = async (method: string, args: Record<string, unknown> = {}) =>
+      (await app.control.broadcast(method, args, { timeoutMs: 300 }))[0]?.['w1@test'];
+
+    expect(await ask('active_queues')).toMatchObject([{ name: 'work', routing_key: 'work', exchange: { name: 'work', type: 'direct' } }]);
+    const started = nextEvent(worker, 'started');
+    const r = await slow.delay();
+    await started;
+    expect(await ask('query_task', { ids: [r.id, 'nope'] })).toMatchObject({ [r.id]: ['active', { id: r.id, name: 'tasks.slow' }] });
+    g.open();
+    await r.get({ timeout: 5000 });
+
+    // Only what differs from the defaults; a URL's password is masked.
+    expect(await ask('conf')).toMatchObject({ task_default_queue: 'work', result_expires: 60 });
+    expect(Object.keys((await ask('conf')) as object)).not.toContain('task_time_limit');
+
+    expect(await ask('time_limit', { task_name: 'tasks.nope', hard: 1 })).toEqual({ error: 'unknown task' });
+    expect(await ask('time_limit', { task_name: 'tasks.slow', hard: 0.2, soft: null })).toEqual({ ok: 'time limits set successfully' });
+    g = gate();
+    const limited = await slow.delay();
+    const err = (await limited.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.excType).toBe('TimeLimitExceeded');
+    g.open();
+
+    expect(await ask('hello', { from_node: 'celery@python', revoked: { 'id-from-python': [1.5, 'id-from-python'] } })).toEqual({
+      revoked: ['id-from-python'],
+      clock: 0,
+    });
+    expect(worker.revoked.has('id-from-python')).toBe(true);
+  });
+
   it('a revoked task is discarded as REVOKED when it comes up', async () => {
     app = memoryApp();
     let ran = false;
