@@ -17,7 +17,19 @@ import { redact } from './registry.js';
 /** The node name of replies from the result store (brokers without a control channel). */
 export const STORE_NODE = 'celeriac@store';
 
-export type InspectMethod = 'ping' | 'active' | 'registered' | 'stats' | 'revoked' | 'scheduled' | 'reserved';
+/** What `inspect` may ask (each answered by core/worker/control-handlers.ts). */
+export const INSPECT_METHODS = [
+  'ping',
+  'active',
+  'registered',
+  'stats',
+  'reserved',
+  'scheduled',
+  'revoked',
+  'active_queues',
+  'conf',
+] as const;
+export type InspectMethod = (typeof INSPECT_METHODS)[number];
 
 export interface ControlOptions {
   /** How long to collect replies (default 1000 ms, as Celery). */
@@ -52,6 +64,11 @@ export class Control {
       });
     }
     return this.broadcast('rate_limit', { task_name: taskName, rate_limit: rate }, opts);
+  }
+
+  /** Change a task's time limits (seconds; null = the app's default) on every running worker, as `celery control time_limit`. */
+  timeLimit(taskName: string, limits: { soft?: number | null; hard?: number | null }, opts: ControlOptions = {}): Promise<ControlReply[]> {
+    return this.broadcast('time_limit', { task_name: taskName, soft: limits.soft ?? null, hard: limits.hard ?? null }, opts);
   }
 
   /** Flag task ids as revoked on every running worker: they are discarded (REVOKED) instead of run. */

@@ -3,7 +3,7 @@ export { App, type AppOptions, createApp } from './app.js';
 export { AsyncResult, type GetOptions } from './async-result.js';
 export { Config } from './config/config.js';
 export type { Settings } from './config/settings.js';
-export { Control, type ControlOptions, type InspectMethod } from './control.js';
+export { Control, type ControlOptions, INSPECT_METHODS, type InspectMethod } from './control.js';
 export * from './errors.js';
 export type { ExecutorEvent, RunnableTask } from './executor.js';
 export type { CallOptions } from './message-builder.js';

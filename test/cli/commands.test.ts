@@ -122,6 +122,16 @@ describe('remote control', () => {
     expect(off.stdout).toMatch(/: OK\n {4}rate limit disabled successfully\n/);
   });
 
+  it('control time_limit answers as Celery does, and inspect active_queues names the queue consumed', async () => {
+    const out = await run('control', 'time_limit', 'tasks.add', '10', '20', '--timeout', '3');
+    expect(out.stdout).toBe(`${NODE}: OK\n    time limits set successfully\n`);
+    const bad = await run('control', 'time_limit', 'tasks.add', 'soon');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/expected seconds \(a number ≥ 0\), got 'soon'/);
+    const queues = await run('inspect', 'active_queues', '--timeout', '3', '--json');
+    expect(JSON.parse(queues.stdout)[NODE]).toMatchObject([{ name: 'celery', routing_key: 'celery' }]);
+  });
+
   it('control rate_limit refuses a bad rate before sending anything', async () => {
     const out = await run('control', 'rate_limit', 'tasks.add', 'ten per minute');
     expect(out.code).toBe(1);

@@ -2,7 +2,7 @@
  * `celeriac control rate_limit TASK RATE` and `control revoke ID...`: change running workers
  * (remote control, §6). Each node answers `worker@host: OK` and its message, as in the seed.
  */
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { App } from '../../app.js';
 import type { ControlReply } from '../../ports.js';
 import { parseRate } from '../../rate-limit.js';
@@ -14,7 +14,7 @@ import { nodeReplies, noReplies, payloadLines, statusOf } from '../replies.js';
 type ControlOptions = AppOptions & RemoteOptions;
 
 export function registerControl(program: Command): void {
-  const control = program.command('control').description('Change running workers: rate_limit, revoke');
+  const control = program.command('control').description('Change running workers: rate_limit, time_limit, revoke');
   control
     .command('rate_limit')
     .description("Set a task's rate limit on the workers ('10/s', '10/m', '10/h'; 0 turns it off)")
@@ -28,6 +28,20 @@ export function registerControl(program: Command): void {
       await withReplies(opts, (app) => app.control.rateLimit(task, rate, { destination: opts.destination, timeoutMs: opts.timeout }));
     });
   control
+    .command('time_limit')
+    .description("Set a task's soft and hard time limits on the workers, in seconds")
+    .argument('<task>', 'task name, e.g. tasks.add')
+    .argument('<soft>', 'soft limit in seconds (the task is told through ctx.signal)', seconds)
+    .argument('[hard]', 'hard limit in seconds (the task is marked FAILURE)', seconds)
+    .addOption(timeoutOption())
+    .addOption(destinationOption())
+    .action(async (task: string, soft: number, hard: number | undefined, _opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals<ControlOptions>();
+      await withReplies(opts, (app) =>
+        app.control.timeLimit(task, { soft, hard }, { destination: opts.destination, timeoutMs: opts.timeout }),
+      );
+    });
+  control
     .command('revoke')
     .description('Revoke tasks: workers skip them (they are not stopped if already running)')
     .argument('<ids...>', 'task ids')
@@ -36,6 +50,12 @@ export function registerControl(program: Command): void {
       const opts = cmd.optsWithGlobals<ControlOptions>();
       await withReplies(opts, (app) => app.control.revoke(ids, { timeoutMs: opts.timeout }));
     });
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0)) throw new InvalidArgumentError(`expected seconds (a number ≥ 0), got '${value}'`);
+  return n;
 }
 
 async function withReplies(opts: ControlOptions, send: (app: App) => Promise<ControlReply[]>): Promise<void> {

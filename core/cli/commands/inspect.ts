@@ -3,13 +3,11 @@
  * node's answer as Celery does: `-> worker@host: OK` then the payload, indented.
  */
 import { Argument, type Command } from 'commander';
+import { INSPECT_METHODS, type InspectMethod } from '../../control.js';
 import { redact } from '../../registry.js';
 import { type AppOptions, loadApp } from '../load-app.js';
 import { destinationOption, type RemoteOptions, timeoutOption } from '../remote-options.js';
 import { nodeReplies, noReplies, onlineSummary, payloadLines, statusOf } from '../replies.js';
-
-const METHODS = ['ping', 'active', 'registered', 'stats', 'reserved', 'scheduled', 'revoked'] as const;
-type InspectMethod = (typeof METHODS)[number];
 
 interface InspectOptions extends AppOptions, RemoteOptions {
   json?: boolean;
@@ -18,8 +16,8 @@ interface InspectOptions extends AppOptions, RemoteOptions {
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
-    .description('Ask the running workers: ping, active, registered, stats, reserved, scheduled, revoked')
-    .addArgument(new Argument('<method>', 'what to ask').choices(METHODS))
+    .description(`Ask the running workers: ${INSPECT_METHODS.join(', ')}`)
+    .addArgument(new Argument('<method>', 'what to ask').choices(INSPECT_METHODS))
     .addOption(timeoutOption())
     .addOption(destinationOption())
     .option('-j, --json', 'print the raw replies as one JSON object')
