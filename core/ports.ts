@@ -68,6 +68,8 @@ export interface Broker {
    * broker_connection_timeout. For brokers holding a connection (the worker waits on it at start).
    */
   connected?(): Promise<void>;
+  /** Call `listener` when the connection drops (with the reason) and when it is back; returns an unsubscribe. */
+  onConnection?(listener: (event: { up: boolean; reason?: string }) => void): () => void;
   close(): Promise<void>;
 }
 

@@ -67,6 +67,7 @@ export class Worker extends EventEmitter {
   private readonly shutdown = new AbortController();
   private consumer: Consumer | undefined;
   private stopControl: (() => Promise<void>) | undefined;
+  private unwatchConnection: (() => void) | undefined;
   private events: EventDispatcher | undefined;
   private heartbeat: WorkerHeartbeat | undefined;
   private tasks = new Map<string, RunnableTask>();
@@ -96,6 +97,11 @@ export class Worker extends EventEmitter {
     const broker = await this.app.broker();
     this.brokerUrl = redact(broker.url);
     if (!(await this.connect(broker))) return;
+    this.unwatchConnection = broker.onConnection?.((e) =>
+      e.up
+        ? this.log.info(`consumer: Connected to ${this.brokerUrl} again.`)
+        : this.log.warning(`consumer: Connection to broker lost (${e.reason}). Trying to re-establish the connection...`),
+    );
     const deps = await executorDeps(this.app, {
       concurrency: this.concurrency,
       rateLimiter: this.rateLimiter,
@@ -178,6 +184,7 @@ export class Worker extends EventEmitter {
   /** Stop taking messages, hand back those not started, let running tasks finish within the grace period. */
   async stop(): Promise<void> {
     if (this.shutdown.signal.aborted) return;
+    this.unwatchConnection?.(); // closing connections on the way out is not a lost connection
     this.log.info(
       `${this.hostname}: warm shutdown (waiting up to ${this.graceMs / 1000}s for ${this.requests(true).length} running task(s))`,
     );

@@ -10,7 +10,7 @@ import { CeleriacError } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery } from '../../core/ports.js';
 import { startPullConsumer } from '../../core/pull-consumer.js';
-import { closeClient, createClient, whenReady } from './connection.js';
+import { closeClient, createClient, watchConnection, whenReady } from './connection.js';
 import type { BrokerContext } from './context.js';
 import { PendingAcks } from './acks.js';
 import { RedisControl } from './control.js';
@@ -130,6 +130,10 @@ export class RedisBroker implements Broker {
 
   async connected(): Promise<void> {
     await whenReady(this.client, this.settings.connectTimeoutMs, this.url);
+  }
+
+  onConnection(listener: (event: { up: boolean; reason?: string }) => void): () => void {
+    return watchConnection(this.client, listener);
   }
 
   /** Push envelopes as given (tests plant garbage the way a foreign producer could). */

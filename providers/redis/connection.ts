@@ -74,6 +74,28 @@ export function whenReady(client: Redis, timeoutMs: number, url: string): Promis
   });
 }
 
+/**
+ * Report a client's connection going down (once, with the last error) and coming back; what
+ * happens between (ioredis reconnecting with backoff) is not repeated. Returns an unsubscribe.
+ */
+export function watchConnection(client: Redis, listener: (event: { up: boolean; reason?: string }) => void): () => void {
+  let down = false;
+  const onClose = (): void => {
+    if (down) return;
+    down = true;
+    listener({ up: false, reason: lastErrors.get(client)?.message ?? 'connection closed' });
+  };
+  const onReady = (): void => {
+    if (!down) return;
+    down = false;
+    listener({ up: true });
+  };
+  client.on('close', onClose).on('ready', onReady);
+  return () => {
+    client.off('close', onClose).off('ready', onReady);
+  };
+}
+
 /** Close a client, waiting for queued commands when it is healthy, at once when it is not. */
 export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'ready') {

@@ -80,6 +80,22 @@ describe('redis:// unreachable', () => {
     direct.disconnect();
   });
 
+  it('a worker logs a lost connection once, and its return, and goes on', async () => {
+    const { app, direct } = await appBehindDownProxy(0);
+    const lines: string[] = [];
+    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
+    const worker = await app.worker({ concurrency: 1, logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
+    await worker.start();
+    proxy?.cut(800); // refused for 0.8 s: several reconnect attempts fail meanwhile
+    await eventually('the return logged', () => lines.some((l) => l.includes('consumer: Connected to redis://')), 10_000);
+    expect(
+      lines.filter((l) => /WARNING\/MainProcess\] consumer: Connection to broker lost \(.+\)\. Trying to re-establish/.test(l)),
+    ).toHaveLength(1);
+    expect(await (await add.delay(1, 1)).get({ timeout: 10_000 })).toBe(2);
+    await worker.stop();
+    direct.disconnect();
+  });
+
   it('a worker stopped while it waits for the server stops', async () => {
     const { app, direct } = await appBehindDownProxy(60_000);
     const worker = await app.worker({ concurrency: 1 });
