@@ -10,7 +10,7 @@ import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
 import { type ExecutorEvent, type RunnableTask, executeDelivery } from '../executor.js';
 import { type ExecutorApp, executorDeps } from '../executor/deps.js';
 import { type Logger, silentLogger } from '../log.js';
-import type { Broker, Consumer, Delivery } from '../ports.js';
+import type { Broker, Consumer, ControlChannel, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
 import { confReply } from './conf-reply.js';
@@ -43,6 +43,9 @@ const UNLIMITED_PREFETCH = 65_535;
 
 /** Pause between attempts to reach the broker at start: 2 s more each time, at most this (kombu's interval_max). */
 const CONNECT_RETRY_MAX_S = 30;
+
+/** How long the start-up hello (mingle) collects replies, as Celery's. */
+const MINGLE_MS = 1000;
 
 /** How often the same fetch error is logged again while it lasts. */
 const FETCH_ERROR_LOG_MS = 30_000;
@@ -125,6 +128,7 @@ export class Worker extends EventEmitter {
     this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues }, async (c) =>
       handleControl(this.state(), c),
     );
+    if (broker.control) void this.mingle(broker.control);
     this.startedAt = Date.now();
     this.consumer = await broker.consume(
       this.queues,
@@ -170,6 +174,30 @@ export class Worker extends EventEmitter {
       }
     }
     return false;
+  }
+
+  /**
+   * Celery's mingle: ask the running workers (celeriac or Python) for the ids they were told to
+   * revoke, since a revoke is a broadcast a worker started later never hears. Unlike Celery's,
+   * it does not hold up the start: replies are merged as they come, within MINGLE_MS.
+   */
+  private async mingle(control: ControlChannel): Promise<void> {
+    try {
+      const replies = await control.broadcast(
+        { method: 'hello', arguments: { from_node: this.hostname, revoked: this.revoked.list() } },
+        { timeoutMs: MINGLE_MS },
+      );
+      const peers = replies.flatMap((r) => Object.entries(r)).filter(([node, reply]) => node !== this.hostname && reply);
+      for (const [, reply] of peers) {
+        const revoked = (reply as { revoked?: unknown }).revoked;
+        if (Array.isArray(revoked)) this.revoked.add(revoked.map(String));
+        else if (revoked && typeof revoked === 'object') this.revoked.add(Object.keys(revoked));
+      }
+      this.log.info(peers.length ? `mingle: sync with ${peers.length} nodes` : 'mingle: all alone');
+    } catch (err) {
+      // Best effort: without it the worker only misses revokes sent before it started.
+      this.log.warning(`mingle: could not ask the other workers: ${(err as Error).message}`);
+    }
   }
 
   /** A failed fetch is retried by the consumer; logged when its reason changes and at most every FETCH_ERROR_LOG_MS while it does not. */

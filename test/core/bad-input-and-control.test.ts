@@ -2,9 +2,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
 import type { RemoteTaskError } from '../../core/errors.js';
+import { createLogger } from '../../core/log.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 import type { Broker } from '../../core/ports.js';
 import type { Worker } from '../../core/worker/worker.js';
+import { eventually } from '../conformance/index.js';
 import { closeAppsAndWorkers, gate, memoryApp, nextEvent, startWorker } from './helpers.js';
 
 let app: App;
@@ -164,6 +166,16 @@ describe('remote control', () => {
       clock: 0,
     });
     expect(worker.revoked.has('id-from-python')).toBe(true);
+  });
+
+  it('a worker started after a revoke learns it from the running workers (mingle), without waiting for it to start', async () => {
+    app = memoryApp();
+    worker = await startWorker(app);
+    await app.control.revoke('revoked-before', { timeoutMs: 300 });
+    const lines: string[] = [];
+    const later = await startWorker(app, { hostname: 'w2@test', logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
+    await eventually('mingle done', () => lines.some((l) => l.includes('mingle: sync with 1 nodes')), 3000);
+    expect(later.revoked.has('revoked-before')).toBe(true);
   });
 
   it('a revoked task is discarded as REVOKED when it comes up', async () => {
