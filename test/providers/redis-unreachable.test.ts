@@ -36,6 +36,14 @@ async function appBehindDownProxy(downMs: number): Promise<{ app: App; url: stri
   return { app, url, direct: new Redis({ db: DB }) };
 }
 
+/** A task and a worker (not started) whose log lines are kept. */
+async function loggingWorker(app: App) {
+  const lines: string[] = [];
+  const add = app.task('unreachable.add', (a: number, b: number) => a + b);
+  const worker = await app.worker({ concurrency: 1, logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
+  return { add, worker, lines };
+}
+
 describe('redis:// unreachable', () => {
   it('a producer gets an OperationalError naming the URL, and the message is never sent later', async () => {
     const { app, url, direct } = await appBehindDownProxy(1500);
@@ -66,9 +74,7 @@ describe('redis:// unreachable', () => {
 
   it('a worker logs each failed attempt, keeps trying and runs tasks once the server is back', async () => {
     const { app, direct } = await appBehindDownProxy(1200);
-    const lines: string[] = [];
-    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
-    const worker = await app.worker({ concurrency: 1, logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
+    const { add, worker, lines } = await loggingWorker(app);
     const ready = new Promise((resolve) => worker.once('ready', resolve));
     const started = worker.start();
     const failed = /ERROR\/MainProcess\] consumer: Could not reach Redis .* Trying again in 2 seconds\.\.\. \(attempt 1\)/;
@@ -82,9 +88,7 @@ describe('redis:// unreachable', () => {
 
   it('a worker logs a lost connection once, and its return, and goes on', async () => {
     const { app, direct } = await appBehindDownProxy(0);
-    const lines: string[] = [];
-    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
-    const worker = await app.worker({ concurrency: 1, logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
+    const { add, worker, lines } = await loggingWorker(app);
     await worker.start();
     proxy?.cut(800); // refused for 0.8 s: several reconnect attempts fail meanwhile
     await eventually('the return logged', () => lines.some((l) => l.includes('consumer: Connected to redis://')), 10_000);

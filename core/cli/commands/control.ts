@@ -2,12 +2,13 @@
  * `celeriac control rate_limit TASK RATE` and `control revoke ID...`: change running workers
  * (remote control, §6). Each node answers `worker@host: OK` and its message, as in the seed.
  */
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import type { App } from '../../app.js';
 import type { ControlReply } from '../../ports.js';
 import { parseRate } from '../../rate-limit.js';
 import { redact } from '../../registry.js';
 import { type AppOptions, loadApp } from '../load-app.js';
+import { seconds } from '../parse.js';
 import { destinationOption, type RemoteOptions, timeoutOption } from '../remote-options.js';
 import { nodeReplies, noReplies, payloadLines, statusOf } from '../replies.js';
 
@@ -50,12 +51,6 @@ export function registerControl(program: Command): void {
       const opts = cmd.optsWithGlobals<ControlOptions>();
       await withReplies(opts, (app) => app.control.revoke(ids, { timeoutMs: opts.timeout }));
     });
-}
-
-function seconds(value: string): number {
-  const n = Number(value);
-  if (!(n >= 0)) throw new InvalidArgumentError(`expected seconds (a number ≥ 0), got '${value}'`);
-  return n;
 }
 
 async function withReplies(opts: ControlOptions, send: (app: App) => Promise<ControlReply[]>): Promise<void> {
