@@ -4,7 +4,7 @@
  */
 import type { ControlCommand } from '../ports.js';
 import type { RateLimiter } from '../rate-limit.js';
-import type { RevokedIds } from './revoked-ids.js';
+import { type RevokedIds, revokedIdsOf } from './revoked-ids.js';
 
 /** One request as `inspect active/reserved` lists it (§6). */
 export interface RequestInfo {
@@ -116,9 +116,7 @@ const handlers: Record<string, Handler> = {
   // ours, as a list (Celery's LimitedSet.update takes one; a dict would need float timestamps).
   hello: (s, args) => {
     if (args.from_node === s.hostname) return null;
-    const theirs = args.revoked;
-    if (Array.isArray(theirs)) s.revoked.add(theirs.map(String));
-    else if (theirs && typeof theirs === 'object') s.revoked.add(Object.keys(theirs));
+    s.revoked.add(revokedIdsOf(args.revoked));
     return { revoked: s.revoked.list(), clock: 0 };
   },
   revoke: (s, args) => {

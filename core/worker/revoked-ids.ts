@@ -23,3 +23,9 @@ export class RevokedIds {
     return [...this.ids];
   }
 }
+
+/** The ids in a peer's `revoked` (hello, §6): Celery sends a dict keyed by id, celeriac a list. */
+export function revokedIdsOf(value: unknown): string[] {
+  if (Array.isArray(value)) return value.map(String);
+  return value && typeof value === 'object' ? Object.keys(value) : [];
+}

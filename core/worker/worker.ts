@@ -5,14 +5,14 @@
  */
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
 import { type ExecutorEvent, type RunnableTask, executeDelivery } from '../executor.js';
 import { type ExecutorApp, executorDeps } from '../executor/deps.js';
 import { type Logger, silentLogger } from '../log.js';
-import type { Broker, Consumer, ControlChannel, Delivery } from '../ports.js';
+import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
+import { connectionLog, fetchErrorLog, mingle, waitForBroker } from './broker-link.js';
 import { confReply } from './conf-reply.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
 import { RevokedIds } from './revoked-ids.js';
@@ -41,15 +41,6 @@ export interface WorkerOptions {
 // AMQP's largest prefetch count: what "no limit" (multiplier 0) becomes.
 const UNLIMITED_PREFETCH = 65_535;
 
-/** Pause between attempts to reach the broker at start: 2 s more each time, at most this (kombu's interval_max). */
-const CONNECT_RETRY_MAX_S = 30;
-
-/** How long the start-up hello (mingle) collects replies, as Celery's. */
-const MINGLE_MS = 1000;
-
-/** How often the same fetch error is logged again while it lasts. */
-const FETCH_ERROR_LOG_MS = 30_000;
-
 export class Worker extends EventEmitter {
   readonly hostname: string;
   readonly queues: string[];
@@ -75,8 +66,6 @@ export class Worker extends EventEmitter {
   private heartbeat: WorkerHeartbeat | undefined;
   private tasks = new Map<string, RunnableTask>();
   private brokerUrl = '';
-  /** The fetch error logged last, so a failing broker is reported without a line per retry. */
-  private lastFetchError = { reason: '', at: 0 };
 
   constructor(
     private readonly app: WorkerApp,
@@ -99,12 +88,8 @@ export class Worker extends EventEmitter {
   async start(): Promise<void> {
     const broker = await this.app.broker();
     this.brokerUrl = redact(broker.url);
-    if (!(await this.connect(broker))) return;
-    this.unwatchConnection = broker.onConnection?.((e) =>
-      e.up
-        ? this.log.info(`consumer: Connected to ${this.brokerUrl} again.`)
-        : this.log.warning(`consumer: Connection to broker lost (${e.reason}). Trying to re-establish the connection...`),
-    );
+    if (!(await waitForBroker(broker, this.log, this.shutdown.signal))) return;
+    this.unwatchConnection = broker.onConnection?.(connectionLog(this.log, this.brokerUrl));
     const deps = await executorDeps(this.app, {
       concurrency: this.concurrency,
       rateLimiter: this.rateLimiter,
@@ -128,7 +113,7 @@ export class Worker extends EventEmitter {
     this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues }, async (c) =>
       handleControl(this.state(), c),
     );
-    if (broker.control) void this.mingle(broker.control);
+    if (broker.control) void mingle(broker.control, this.hostname, this.revoked, this.log);
     this.startedAt = Date.now();
     this.consumer = await broker.consume(
       this.queues,
@@ -155,58 +140,10 @@ export class Worker extends EventEmitter {
           this.emit('settled');
         }
       },
-      { prefetch: this.prefetch, onError: (err) => this.fetchFailed(err) },
+      { prefetch: this.prefetch, onError: fetchErrorLog(this.log, this.brokerUrl) },
     );
     await this.heartbeat?.start();
     this.emit('ready');
-  }
-
-  /** Wait for the broker as Celery's consumer does: each failed attempt logged, retried until it works or the worker stops. */
-  private async connect(broker: Broker): Promise<boolean> {
-    for (let attempt = 1; !this.shutdown.signal.aborted; attempt++) {
-      try {
-        await broker.connected?.();
-        return true;
-      } catch (err) {
-        const pauseS = Math.min(CONNECT_RETRY_MAX_S, 2 * attempt);
-        this.log.error(`consumer: ${(err as Error).message} Trying again in ${pauseS} seconds... (attempt ${attempt})`);
-        await sleep(pauseS * 1000, undefined, { signal: this.shutdown.signal }).catch(() => undefined);
-      }
-    }
-    return false;
-  }
-
-  /**
-   * Celery's mingle: ask the running workers (celeriac or Python) for the ids they were told to
-   * revoke, since a revoke is a broadcast a worker started later never hears. Unlike Celery's,
-   * it does not hold up the start: replies are merged as they come, within MINGLE_MS.
-   */
-  private async mingle(control: ControlChannel): Promise<void> {
-    try {
-      const replies = await control.broadcast(
-        { method: 'hello', arguments: { from_node: this.hostname, revoked: this.revoked.list() } },
-        { timeoutMs: MINGLE_MS },
-      );
-      const peers = replies.flatMap((r) => Object.entries(r)).filter(([node, reply]) => node !== this.hostname && reply);
-      for (const [, reply] of peers) {
-        const revoked = (reply as { revoked?: unknown }).revoked;
-        if (Array.isArray(revoked)) this.revoked.add(revoked.map(String));
-        else if (revoked && typeof revoked === 'object') this.revoked.add(Object.keys(revoked));
-      }
-      this.log.info(peers.length ? `mingle: sync with ${peers.length} nodes` : 'mingle: all alone');
-    } catch (err) {
-      // Best effort: without it the worker only misses revokes sent before it started.
-      this.log.warning(`mingle: could not ask the other workers: ${(err as Error).message}`);
-    }
-  }
-
-  /** A failed fetch is retried by the consumer; logged when its reason changes and at most every FETCH_ERROR_LOG_MS while it does not. */
-  private fetchFailed(err: unknown): void {
-    const reason = err instanceof Error ? err.message : String(err);
-    const now = Date.now();
-    if (reason === this.lastFetchError.reason && now - this.lastFetchError.at < FETCH_ERROR_LOG_MS) return;
-    this.lastFetchError = { reason, at: now };
-    this.log.error(`consumer: cannot fetch messages from ${this.brokerUrl}: ${reason} (retrying)`);
   }
 
   /** Stop taking messages, hand back those not started, let running tasks finish within the grace period. */

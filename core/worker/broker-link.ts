@@ -1,0 +1,73 @@
+/**
+ * How a worker holds on to its broker, as Celery's consumer does: it waits for the broker at
+ * start (logging each failed attempt), reports a connection lost and regained, logs failed fetches
+ * without a line per retry, and mingles with the running workers to learn earlier revokes.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../log.js';
+import type { Broker, ControlChannel } from '../ports.js';
+import { type RevokedIds, revokedIdsOf } from './revoked-ids.js';
+
+/** Pause between attempts to reach the broker at start: 2 s more each time, at most this (kombu's interval_max). */
+const CONNECT_RETRY_MAX_S = 30;
+
+/** How long the start-up hello (mingle) collects replies, as Celery's. */
+const MINGLE_MS = 1000;
+
+/** How often the same fetch error is logged again while it lasts. */
+const FETCH_ERROR_LOG_MS = 30_000;
+
+/** Resolves true once the broker is reachable, false if `signal` aborts first. */
+export async function waitForBroker(broker: Broker, log: Logger, signal: AbortSignal): Promise<boolean> {
+  for (let attempt = 1; !signal.aborted; attempt++) {
+    try {
+      await broker.connected?.();
+      return true;
+    } catch (err) {
+      const pauseS = Math.min(CONNECT_RETRY_MAX_S, 2 * attempt);
+      log.error(`consumer: ${(err as Error).message} Trying again in ${pauseS} seconds... (attempt ${attempt})`);
+      await sleep(pauseS * 1000, undefined, { signal }).catch(() => undefined);
+    }
+  }
+  return false;
+}
+
+/** The log lines for a connection going down and coming back. */
+export function connectionLog(log: Logger, brokerUrl: string): (event: { up: boolean; reason?: string }) => void {
+  return (e) =>
+    e.up
+      ? log.info(`consumer: Connected to ${brokerUrl} again.`)
+      : log.warning(`consumer: Connection to broker lost (${e.reason}). Trying to re-establish the connection...`);
+}
+
+/** A failed fetch is retried by the consumer: logged when its reason changes, and at most every FETCH_ERROR_LOG_MS while it does not. */
+export function fetchErrorLog(log: Logger, brokerUrl: string): (err: unknown) => void {
+  let last = { reason: '', at: 0 };
+  return (err) => {
+    const reason = err instanceof Error ? err.message : String(err);
+    const now = Date.now();
+    if (reason === last.reason && now - last.at < FETCH_ERROR_LOG_MS) return;
+    last = { reason, at: now };
+    log.error(`consumer: cannot fetch messages from ${brokerUrl}: ${reason} (retrying)`);
+  };
+}
+
+/**
+ * Celery's mingle: ask the running workers (celeriac or Python) for the ids they were told to
+ * revoke, since a revoke is a broadcast a worker started later never hears. Unlike Celery's, the
+ * caller need not wait for it: replies are merged as they come, within MINGLE_MS.
+ */
+export async function mingle(control: ControlChannel, hostname: string, revoked: RevokedIds, log: Logger): Promise<void> {
+  try {
+    const replies = await control.broadcast(
+      { method: 'hello', arguments: { from_node: hostname, revoked: revoked.list() } },
+      { timeoutMs: MINGLE_MS },
+    );
+    const peers = replies.flatMap((r) => Object.entries(r)).filter(([node, reply]) => node !== hostname && reply);
+    for (const [, reply] of peers) revoked.add(revokedIdsOf((reply as { revoked?: unknown }).revoked));
+    log.info(peers.length ? `mingle: sync with ${peers.length} nodes` : 'mingle: all alone');
+  } catch (err) {
+    // Best effort: without it the worker only misses revokes sent before it started.
+    log.warning(`mingle: could not ask the other workers: ${(err as Error).message}`);
+  }
+}
