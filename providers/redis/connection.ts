@@ -37,15 +37,16 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
   });
   // Connection errors are retried by retryStrategy and surface as failed commands where they matter;
   // without a listener ioredis would print each one as an unhandled error event. The last one is
-  // kept for whenReady's message.
+  // kept for whenReady's message until the connection is up again.
   client.on('error', (err: Error) => lastErrors.set(client, err));
+  client.on('ready', () => lastErrors.delete(client));
   return client;
 }
 
 const lastErrors = new WeakMap<Redis, Error>();
 
 /**
- * Resolves when the client is connected, at once when it already is; rejects with a
+ * Resolves when the client is connected, at once when it already is; rejects with an
  * OperationalError naming the URL and the last connection error after `timeoutMs`. For calls
  * a client makes on a user's behalf (publishing a task, a control command): commands issued while
  * disconnected would wait for the server indefinitely, and a producer should hear that the server
