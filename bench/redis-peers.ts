@@ -69,143 +69,166 @@ async function flush(): Promise<void> {
   r.disconnect();
 }
 
-/** Enqueue + drain `tasks` at each config (concurrency or pool; best kept), then latency over `samples`. */
+/** A system under test, set up: its three operations, and how to tear it down. */
+interface System<C> extends Run<C> {
+  name: string;
+  close(): Promise<void>;
+}
+
+/** Latency samples are taken in rounds, the systems in turn, so the machine's drift hits them alike. */
+const LATENCY_ROUNDS = 4;
+
+/**
+ * Enqueue + drain `tasks` at each config (concurrency or pool; best kept per system), then latency
+ * over `samples`. The systems take turns at each step rather than one after the other: on a shared
+ * machine whose speed drifts by tens of percent within minutes, ratios are only fair that way.
+ */
 async function measure<C extends number | string = number>(
-  system: string,
-  run: Run<C>,
+  list: System<C>[],
   plan: { tasks: number; configs: C[]; samples: number } = { tasks: n, configs: concurrencies as C[], samples },
-): Promise<Figures> {
-  let best = { enqueuePerS: 0, drainPerS: 0, drainConcurrency: plan.configs[0] as C };
+): Promise<Map<string, Figures>> {
+  const best = new Map(list.map((sys) => [sys.name, { enqueuePerS: 0, drainPerS: 0, drainConcurrency: plan.configs[0] as C }]));
   for (const c of plan.configs) {
-    await flush();
-    const t0 = performance.now();
-    const sentMs = await run.enqueue(plan.tasks);
-    const enqueuePerS = rate(plan.tasks, sentMs ?? performance.now() - t0);
-    const t1 = performance.now();
-    const drained = await run.drain(plan.tasks, c);
-    const drainPerS = rate(plan.tasks, drained?.ms ?? performance.now() - t1);
-    print({
-      system,
-      figure: 'enqueue+drain',
-      tasks: plan.tasks,
-      concurrency: c,
-      enqueue_per_s: enqueuePerS,
-      drain_per_s: drainPerS,
-      ...drained?.extra,
-    });
-    best.enqueuePerS = Math.max(best.enqueuePerS, enqueuePerS);
-    if (drainPerS > best.drainPerS) best = { ...best, drainPerS, drainConcurrency: c };
+    for (const sys of list) {
+      await flush();
+      const t0 = performance.now();
+      const sentMs = await sys.enqueue(plan.tasks);
+      const enqueuePerS = rate(plan.tasks, sentMs ?? performance.now() - t0);
+      const t1 = performance.now();
+      const drained = await sys.drain(plan.tasks, c);
+      const drainPerS = rate(plan.tasks, drained?.ms ?? performance.now() - t1);
+      print({
+        system: sys.name,
+        figure: 'enqueue+drain',
+        tasks: plan.tasks,
+        concurrency: c,
+        enqueue_per_s: enqueuePerS,
+        drain_per_s: drainPerS,
+        ...drained?.extra,
+      });
+      const b = best.get(sys.name) as { enqueuePerS: number; drainPerS: number; drainConcurrency: C };
+      b.enqueuePerS = Math.max(b.enqueuePerS, enqueuePerS);
+      if (drainPerS > b.drainPerS) Object.assign(b, { drainPerS, drainConcurrency: c });
+    }
   }
-  await flush();
-  const times = (await run.latency(plan.samples, best.drainConcurrency)).sort((a, b) => a - b);
-  const figures = {
-    ...best,
-    p50Ms: percentile(times, 0.5),
-    p99Ms: percentile(times, 0.99),
-  };
-  print({ system, figure: 'best', tasks: plan.tasks, ...figures, latency_samples: times.length });
+  const rounds = list.length > 1 ? LATENCY_ROUNDS : 1;
+  const times = new Map<string, number[]>(list.map((sys) => [sys.name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (const sys of list) {
+      await flush();
+      const b = best.get(sys.name) as { drainConcurrency: C };
+      times.get(sys.name)?.push(...(await sys.latency(Math.ceil(plan.samples / rounds), b.drainConcurrency)));
+    }
+  }
+  const figures = new Map<string, Figures>();
+  for (const sys of list) {
+    const sorted = (times.get(sys.name) ?? []).sort((a, b) => a - b);
+    const f: Figures = {
+      ...(best.get(sys.name) as Omit<Figures, 'p50Ms' | 'p99Ms'>),
+      p50Ms: percentile(sorted, 0.5),
+      p99Ms: percentile(sorted, 0.99),
+    };
+    print({ system: sys.name, figure: 'best', tasks: plan.tasks, ...f, latency_samples: sorted.length });
+    figures.set(sys.name, f);
+  }
   return figures;
 }
 
-async function celeriac(): Promise<Figures> {
+function celeriac(): System<number> {
   const app = createApp('bench', {
     broker: redisUrl,
     backend: redisUrl,
     task_default_queue: 'bench',
   });
   const noop = app.task('bench.noop', (i: number) => i);
-  try {
-    return await measure('celeriac', {
-      async enqueue(count) {
-        // applyMany, 5000 at a time as addBulk below: one LPUSH per chunk.
-        for (let i = 0; i < count; i += 5000) {
-          await noop.applyMany(Array.from({ length: Math.min(5000, count - i) }, (_, j) => [i + j] as [number]));
-        }
-      },
-      async drain(count, concurrency) {
-        const worker = await app.worker({
-          concurrency,
-          hostname: `bench-${concurrency}@local`,
-        });
-        let done = 0;
-        const finished = new Promise<void>((resolve) => worker.on('succeeded', () => ++done === count && resolve()));
-        await worker.start();
-        await finished;
-        await worker.stop();
-      },
-      async latency(count) {
-        const worker = await app.worker({
-          concurrency: 8,
-          hostname: 'bench-latency@local',
-        });
-        await worker.start();
-        const times: number[] = [];
-        for (let i = 0; i < count; i++) {
-          const t0 = performance.now();
-          await (await noop.delay(i)).get({ timeout: 10_000 });
-          times.push(performance.now() - t0);
-        }
-        await worker.stop();
-        return times;
-      },
-    });
-  } finally {
-    await app.close();
-  }
+  return {
+    name: 'celeriac',
+    close: () => app.close(),
+    async enqueue(count) {
+      // applyMany, 5000 at a time as addBulk below: one LPUSH per chunk.
+      for (let i = 0; i < count; i += 5000) {
+        await noop.applyMany(Array.from({ length: Math.min(5000, count - i) }, (_, j) => [i + j] as [number]));
+      }
+    },
+    async drain(count, concurrency) {
+      const worker = await app.worker({
+        concurrency,
+        hostname: `bench-${concurrency}@local`,
+      });
+      let done = 0;
+      const finished = new Promise<void>((resolve) => worker.on('succeeded', () => ++done === count && resolve()));
+      await worker.start();
+      await finished;
+      await worker.stop();
+    },
+    async latency(count) {
+      const worker = await app.worker({
+        concurrency: 8,
+        hostname: 'bench-latency@local',
+      });
+      await worker.start();
+      const times: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        await (await noop.delay(i)).get({ timeout: 10_000 });
+        times.push(performance.now() - t0);
+      }
+      await worker.stop();
+      return times;
+    },
+  };
 }
 
-async function bullmq(): Promise<Figures> {
+function bullmq(): System<number> {
   const queue = new BullQueue('bench', { connection });
-  try {
-    return await measure('bullmq', {
-      async enqueue(count) {
-        for (let i = 0; i < count; i += 5000) {
-          await queue.addBulk(
-            Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({
-              name: 'noop',
-              data: { i: i + j },
-            })),
-          );
-        }
-      },
-      async drain(count, concurrency) {
-        let done = 0;
-        let resolve!: () => void;
-        const finished = new Promise<void>((r) => (resolve = r));
-        const worker = new BullWorker('bench', async (job) => job.data.i, {
-          connection,
-          concurrency,
-        });
-        worker.on('completed', () => ++done === count && resolve());
-        await finished;
-        await worker.close();
-      },
-      async latency(count) {
-        const events = new QueueEvents('bench', { connection });
-        await events.waitUntilReady();
-        const worker = new BullWorker('bench', async (job) => job.data.i, {
-          connection,
-          concurrency: 8,
-        });
-        await worker.waitUntilReady();
-        const times: number[] = [];
-        for (let i = 0; i < count; i++) {
-          const t0 = performance.now();
-          const job = await queue.add('noop', { i });
-          await job.waitUntilFinished(events, 10_000);
-          times.push(performance.now() - t0);
-        }
-        await worker.close();
-        await events.close();
-        return times;
-      },
-    });
-  } finally {
-    await queue.close();
-  }
+  return {
+    name: 'bullmq',
+    close: () => queue.close(),
+    async enqueue(count) {
+      for (let i = 0; i < count; i += 5000) {
+        await queue.addBulk(
+          Array.from({ length: Math.min(5000, count - i) }, (_, j) => ({
+            name: 'noop',
+            data: { i: i + j },
+          })),
+        );
+      }
+    },
+    async drain(count, concurrency) {
+      let done = 0;
+      let resolve!: () => void;
+      const finished = new Promise<void>((r) => (resolve = r));
+      const worker = new BullWorker('bench', async (job) => job.data.i, {
+        connection,
+        concurrency,
+      });
+      worker.on('completed', () => ++done === count && resolve());
+      await finished;
+      await worker.close();
+    },
+    async latency(count) {
+      const events = new QueueEvents('bench', { connection });
+      await events.waitUntilReady();
+      const worker = new BullWorker('bench', async (job) => job.data.i, {
+        connection,
+        concurrency: 8,
+      });
+      await worker.waitUntilReady();
+      const times: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        const job = await queue.add('noop', { i });
+        await job.waitUntilFinished(events, 10_000);
+        times.push(performance.now() - t0);
+      }
+      await worker.close();
+      await events.close();
+      return times;
+    },
+  };
 }
 
-async function beeQueue(): Promise<Figures> {
+async function beeQueue(): Promise<System<number>> {
   const settings = {
     redis: connection,
     removeOnSuccess: false,
@@ -215,49 +238,47 @@ async function beeQueue(): Promise<Figures> {
   };
   const queue = new BeeQueue('bench', settings);
   await queue.ready();
-  try {
-    return await measure('bee-queue', {
-      async enqueue(count) {
-        for (let i = 0; i < count; i += 5000) {
-          await queue.saveAll(Array.from({ length: Math.min(5000, count - i) }, (_, j) => queue.createJob({ i: i + j })));
-        }
-      },
-      async drain(count, concurrency) {
-        const worker = new BeeQueue('bench', {
-          ...settings,
-          isWorker: true,
-          getEvents: false,
-        });
-        let done = 0;
-        const finished = new Promise<void>((resolve) => worker.on('succeeded', () => ++done === count && resolve()));
-        worker.process(concurrency, async (job: BeeQueue.Job<{ i: number }>) => job.data.i);
-        await finished;
-        await worker.close();
-      },
-      async latency(count) {
-        const worker = new BeeQueue('bench', {
-          ...settings,
-          isWorker: true,
-          getEvents: false,
-        });
-        worker.process(8, async (job: BeeQueue.Job<{ i: number }>) => job.data.i);
-        await worker.ready();
-        const times: number[] = [];
-        for (let i = 0; i < count; i++) {
-          const t0 = performance.now();
-          const job = queue.createJob({ i });
-          const done = new Promise<void>((resolve) => job.on('succeeded', () => resolve()));
-          await job.save();
-          await done;
-          times.push(performance.now() - t0);
-        }
-        await worker.close();
-        return times;
-      },
-    });
-  } finally {
-    await queue.close();
-  }
+  return {
+    name: 'bee-queue',
+    close: () => queue.close(),
+    async enqueue(count) {
+      for (let i = 0; i < count; i += 5000) {
+        await queue.saveAll(Array.from({ length: Math.min(5000, count - i) }, (_, j) => queue.createJob({ i: i + j })));
+      }
+    },
+    async drain(count, concurrency) {
+      const worker = new BeeQueue('bench', {
+        ...settings,
+        isWorker: true,
+        getEvents: false,
+      });
+      let done = 0;
+      const finished = new Promise<void>((resolve) => worker.on('succeeded', () => ++done === count && resolve()));
+      worker.process(concurrency, async (job: BeeQueue.Job<{ i: number }>) => job.data.i);
+      await finished;
+      await worker.close();
+    },
+    async latency(count) {
+      const worker = new BeeQueue('bench', {
+        ...settings,
+        isWorker: true,
+        getEvents: false,
+      });
+      worker.process(8, async (job: BeeQueue.Job<{ i: number }>) => job.data.i);
+      await worker.ready();
+      const times: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        const job = queue.createJob({ i });
+        const done = new Promise<void>((resolve) => job.on('succeeded', () => resolve()));
+        await job.save();
+        await done;
+        times.push(performance.now() - t0);
+      }
+      await worker.close();
+      return times;
+    },
+  };
 }
 
 const PYTHON = '/usr/bin/python3';
@@ -361,43 +382,51 @@ async function celery(): Promise<Figures | undefined> {
   const redis = new Redis(connection);
   const stored = async () => Number(await redis.eval("return #redis.call('keys', 'celery-task-meta-*')", 0));
   try {
-    return await measure(
-      'celery',
-      {
-        // One producer sending each task with apply_async, timed in Python.
-        enqueue: (count) => peer<number>('enqueue', count),
-        // Timed from the worker's ready signal to the last result stored; its boot is reported apart.
-        async drain(count, pool) {
-          const t0 = performance.now();
-          const { worker, stop } = await celeryWorker(pool);
-          const ready = performance.now();
-          try {
-            await until(worker, `${count} results`, 30_000 + count * 10, async () => (await stored()) >= count);
-          } finally {
-            await stop();
-          }
-          const end = performance.now();
-          return { ms: end - ready, extra: { boot_ms: Math.round(ready - t0), drain_per_s_incl_boot: rate(count, end - t0) } };
+    const figures = await measure(
+      [
+        {
+          name: 'celery',
+          close: async () => undefined,
+          // One producer sending each task with apply_async, timed in Python.
+          enqueue: (count) => peer<number>('enqueue', count),
+          // Timed from the worker's ready signal to the last result stored; its boot is reported apart.
+          async drain(count, pool) {
+            const t0 = performance.now();
+            const { worker, stop } = await celeryWorker(pool);
+            const ready = performance.now();
+            try {
+              await until(worker, `${count} results`, 30_000 + count * 10, async () => (await stored()) >= count);
+            } finally {
+              await stop();
+            }
+            const end = performance.now();
+            return { ms: end - ready, extra: { boot_ms: Math.round(ready - t0), drain_per_s_incl_boot: rate(count, end - t0) } };
+          },
+          async latency(count, pool) {
+            const { stop } = await celeryWorker(pool);
+            try {
+              return await peer<number[]>('latency', count);
+            } finally {
+              await stop();
+            }
+          },
         },
-        async latency(count, pool) {
-          const { stop } = await celeryWorker(pool);
-          try {
-            return await peer<number[]>('latency', count);
-          } finally {
-            await stop();
-          }
-        },
-      },
+      ],
       { tasks: celeryTasks, configs: ['solo', 'prefork-2', 'prefork-4'], samples: celerySamples },
     );
+    return figures.get('celery');
   } finally {
     redis.disconnect();
   }
 }
 
-const c = systems.has('celeriac') ? await celeriac() : undefined;
-const b = systems.has('bullmq') ? await bullmq() : undefined;
-const q = systems.has('bee-queue') ? await beeQueue() : undefined;
+const js: System<number>[] = [];
+if (systems.has('celeriac')) js.push(celeriac());
+if (systems.has('bullmq')) js.push(bullmq());
+if (systems.has('bee-queue')) js.push(await beeQueue());
+const figures = js.length > 0 ? await measure(js) : new Map<string, Figures>();
+for (const sys of js) await sys.close();
+const [c, b, q] = [figures.get('celeriac'), figures.get('bullmq'), figures.get('bee-queue')];
 const py = systems.has('celery') ? await celery() : undefined;
 const ratio = (x: number, y: number) => Number((x / y).toFixed(2));
 const peers = [b && { name: 'bullmq', drain: b.drainPerS }, q && { name: 'bee-queue', drain: q.drainPerS }];
