@@ -4,8 +4,11 @@
  * null), so nothing sent is dropped; commands whose reply was lost are re-sent on reconnect, which
  * every script here tolerates (each is guarded or idempotent), keeping delivery at-least-once.
  */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
-import { OperationalError } from '../../core/errors.js';
+import { ConfigError, OperationalError } from '../../core/errors.js';
 import { redact } from '../../core/registry.js';
 import type { RedisConnectionOptions } from './options.js';
 
@@ -25,7 +28,7 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
     db: conn.db,
     username: conn.username,
     password: conn.password,
-    tls: conn.tls ? { rejectUnauthorized: conn.rejectUnauthorized, servername: conn.host } : undefined,
+    tls: conn.tls ? tlsOptions(conn) : undefined,
     connectionName: opts.name,
     enableAutoPipelining: opts.autoPipelining ?? false,
     // Script calls are batched by their callers already (one fetch, one ack batch, one result
@@ -44,6 +47,19 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
 }
 
 const lastErrors = new WeakMap<Redis, Error>();
+
+function tlsOptions(conn: RedisConnectionOptions): ConnectionOptions {
+  let ca: Buffer | undefined;
+  if (conn.caFile) {
+    try {
+      ca = readFileSync(conn.caFile);
+    } catch (err) {
+      throw new ConfigError(`Cannot read the CA bundle ssl_ca_certs=${conn.caFile}: ${(err as Error).message}`);
+    }
+  }
+  // SNI takes host names only; an IP address is still checked against the certificate's IP entries.
+  return { rejectUnauthorized: conn.rejectUnauthorized, servername: isIP(conn.host) ? undefined : conn.host, ca };
+}
 
 /**
  * Resolves when the client is connected, at once when it already is; rejects with an

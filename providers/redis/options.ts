@@ -22,6 +22,8 @@ export interface RedisConnectionOptions {
   tls: boolean;
   /** `ssl_cert_reqs=none` (Celery's spelling) skips certificate checks, e.g. for a self-signed test server. */
   rejectUnauthorized: boolean;
+  /** `ssl_ca_certs=PATH` (Celery's spelling): the CA bundle the server's certificate is checked against, instead of Node's. */
+  caFile?: string;
 }
 
 export interface RedisBrokerSettings {
@@ -38,7 +40,14 @@ export interface RedisBrokerSettings {
   connectTimeoutMs: number;
 }
 
-const QUERY_OPTIONS = ['visibility_timeout', 'global_keyprefix', 'max_message_size', 'unacked_mutex_expire', 'ssl_cert_reqs'] as const;
+const QUERY_OPTIONS = [
+  'visibility_timeout',
+  'global_keyprefix',
+  'max_message_size',
+  'unacked_mutex_expire',
+  'ssl_cert_reqs',
+  'ssl_ca_certs',
+] as const;
 
 const transportSchema = z.object({
   global_keyprefix: z.string().optional(),
@@ -62,6 +71,8 @@ export function parseConnection(url: string): RedisConnectionOptions {
   if (certReqs !== null && !['none', 'required', 'optional', 'CERT_NONE', 'CERT_REQUIRED', 'CERT_OPTIONAL'].includes(certReqs)) {
     throw new ConfigError(`ssl_cert_reqs in '${url}' must be none, optional or required, got '${certReqs}'`);
   }
+  const caFile = query.get('ssl_ca_certs') || undefined;
+  if (caFile && scheme !== 'rediss') throw new ConfigError(`ssl_ca_certs in '${url}' needs TLS: use rediss://`);
   return {
     host: parsed.hostname || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,
@@ -70,6 +81,7 @@ export function parseConnection(url: string): RedisConnectionOptions {
     password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
     tls: scheme === 'rediss',
     rejectUnauthorized: certReqs === null || !/none/i.test(certReqs),
+    caFile,
   };
 }
 
@@ -83,7 +95,9 @@ export function parseBrokerSettings(
 ): RedisBrokerSettings {
   const { query } = splitUrl(url);
   checkQuery(url, query, QUERY_OPTIONS);
-  const fromQuery = Object.fromEntries([...query.entries()].filter(([k]) => k !== 'visibility_timeout' && k !== 'ssl_cert_reqs'));
+  const fromQuery = Object.fromEntries(
+    [...query.entries()].filter(([k]) => !['visibility_timeout', 'ssl_cert_reqs', 'ssl_ca_certs'].includes(k)),
+  );
   const merged = { ...pick(transportOptions), ...fromQuery };
   const result = transportSchema.safeParse(merged);
   if (!result.success) {
