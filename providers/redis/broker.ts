@@ -16,7 +16,7 @@ import { PendingAcks } from './acks.js';
 import { RedisControl } from './control.js';
 import { RedisEvents } from './events.js';
 import { BrokerKeys, bindingMember } from './keys.js';
-import type { RedisBrokerSettings } from './options.js';
+import { type RedisBrokerSettings, bytesOverLimit } from './options.js';
 import { Restorer } from './restore.js';
 import { ackMessages } from './scripts/ack-messages.js';
 import { RedisSource } from './source.js';
@@ -92,9 +92,8 @@ export class RedisBroker implements Broker {
     const byList = new Map<string, string[]>();
     for (const m of messages) {
       const envelope = encodeEnvelope(m, { routingKey: queue });
-      // A UTF-16 unit is at most 3 UTF-8 bytes: only a long envelope needs counting.
-      const bytes = envelope.length * 3 > this.settings.maxMessageBytes ? Buffer.byteLength(envelope, 'utf8') : 0;
-      if (bytes > this.settings.maxMessageBytes) {
+      const bytes = bytesOverLimit(envelope, this.settings.maxMessageBytes);
+      if (bytes > 0) {
         throw new CeleriacError(
           `Task ${m.headers.task}[${m.headers.id}] is ${bytes} bytes as a message, over the limit of ${this.settings.maxMessageBytes} bytes: ` +
             'pass a reference (a key, a URL) instead of the data, or raise the transport option max_message_size.',
@@ -211,7 +210,7 @@ export class RedisBroker implements Broker {
     const found = new Set<string>();
     let cursor = '0';
     do {
-      const [next, keys] = await this.client.scan(cursor, 'MATCH', `${this.keys.prefix}*.celeriac.dead`, 'COUNT', 1000);
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', this.keys.dead('*'), 'COUNT', 1000);
       cursor = next;
       for (const k of keys) {
         const q = this.keys.queueOfDead(k);

@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { ReplyCollector, answerCommand, isAddressedTo } from '../../core/control-node.js';
 import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '../../core/ports.js';
 import { closeClient } from './connection.js';
-import { SEP, bindingMember } from './keys.js';
+import { BrokerKeys, SEP, bindingMember } from './keys.js';
 import { decodeKombuMessage, encodeKombuMessage } from './pidbox-envelope.js';
 import { matchesPattern } from './pidbox-match.js';
 import { routeReply } from './pidbox-route-reply.js';
@@ -63,6 +63,7 @@ export class RedisControl implements ControlChannel {
   readonly oid = randomUUID();
   readonly #opts: RedisControlOptions;
   readonly #prefix: string;
+  readonly #keys: BrokerKeys;
   readonly #listeners = new Set<Listener>();
   readonly #pending = new Map<string, ReplyCollector>();
   #commands: Redis | undefined;
@@ -76,6 +77,7 @@ export class RedisControl implements ControlChannel {
   constructor(opts: RedisControlOptions) {
     this.#opts = opts;
     this.#prefix = opts.keyPrefix ?? '';
+    this.#keys = new BrokerKeys(this.#prefix);
   }
 
   get requestChannel(): string {
@@ -119,7 +121,7 @@ export class RedisControl implements ControlChannel {
     await this.#opts.whenReady?.(commands);
     let collector: ReplyCollector | undefined;
     if (wantReply) {
-      this.#replyBinding ??= commands.sadd(`${this.#prefix}_kombu.binding.${REPLY_EXCHANGE}`, this.#replyMember).catch((err) => {
+      this.#replyBinding ??= commands.sadd(this.#keys.binding(REPLY_EXCHANGE), this.#replyMember).catch((err) => {
         this.#replyBinding = undefined; // try again on the next broadcast
         throw err;
       });
@@ -154,7 +156,7 @@ export class RedisControl implements ControlChannel {
 
   async listen(worker: WorkerInfo, onCommand: (c: ControlCommand) => Promise<unknown>): Promise<() => Promise<void>> {
     const listener: Listener = { worker, onCommand, running: new Set() };
-    const binding = `${this.#prefix}_kombu.binding.${EXCHANGE}`;
+    const binding = this.#keys.binding(EXCHANGE);
     const member = nodeMember(worker.hostname);
     await this.#subscribed();
     await this.#commandConnection().sadd(binding, member);
@@ -179,9 +181,9 @@ export class RedisControl implements ControlChannel {
     if (commands?.status === 'ready') {
       const bindings = [...this.#listeners].map((l) => nodeMember(l.worker.hostname));
       const tx = commands.multi();
-      if (bindings.length) tx.srem(`${this.#prefix}_kombu.binding.${EXCHANGE}`, ...bindings);
+      if (bindings.length) tx.srem(this.#keys.binding(EXCHANGE), ...bindings);
       if (this.#replyBinding) {
-        tx.srem(`${this.#prefix}_kombu.binding.${REPLY_EXCHANGE}`, this.#replyMember);
+        tx.srem(this.#keys.binding(REPLY_EXCHANGE), this.#replyMember);
         tx.del(this.replyList);
       }
       await tx.exec().catch(() => undefined);
@@ -260,7 +262,7 @@ export class RedisControl implements ControlChannel {
     await routeReply
       .run(
         this.#commandConnection(),
-        [`${this.#prefix}_kombu.binding.${replyTo.exchange}`],
+        [this.#keys.binding(replyTo.exchange)],
         [replyTo.routing_key, envelope, this.#prefix, SEP, REPLY_LIST_TTL_MS],
       )
       .catch(() => undefined); // a client that went away is not the worker's problem (kombu ignores it too)

@@ -7,6 +7,7 @@ import { encodeEnvelope } from '../../core/envelope.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Lease } from '../../core/pull-consumer.js';
 import type { BrokerContext } from './context.js';
+import { bytesOverLimit } from './options.js';
 import { markRedelivered, mayBeRedelivered, parseObject, previousDeliveries, withoutMarks } from './redelivery.js';
 import { deadLetterMessage } from './scripts/dead-letter-message.js';
 import { delayMessage } from './scripts/delay-message.js';
@@ -72,10 +73,9 @@ class RedisLease implements Lease {
     this.receiveCount = previous + 1;
     this.leaseMs = settings.visibilityTimeoutMs;
     this.#score = f.score;
-    // A UTF-16 unit is at most 3 UTF-8 bytes: only a long text needs counting.
-    const bytes = f.raw.length * 3 > settings.maxMessageBytes ? Buffer.byteLength(f.raw, 'utf8') : 0;
+    const bytes = bytesOverLimit(f.raw, settings.maxMessageBytes);
     this.malformed =
-      bytes > settings.maxMessageBytes
+      bytes > 0
         ? `message of ${bytes} bytes is over the limit of ${settings.maxMessageBytes} bytes (transport option max_message_size)`
         : undefined;
   }

@@ -10,6 +10,13 @@ import { checkQuery, splitUrl, visibilityTimeoutMs } from '../../core/provider-o
 
 /** Default cap on one envelope: well above any task a queue should carry, far below Redis's 512 MB string limit. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** The UTF-8 size of `text` when it is over `limit`, else 0. A UTF-16 unit is at most 3 UTF-8 bytes: only a long text is counted. */
+export function bytesOverLimit(text: string, limit: number): number {
+  if (text.length * 3 <= limit) return 0;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  return bytes > limit ? bytes : 0;
+}
+
 /** kombu's `unacked_mutex_expire` default (§2.2). */
 const DEFAULT_MUTEX_EXPIRE_S = 300;
 

@@ -7,7 +7,7 @@
 type Obj = Record<string, unknown>;
 
 const COUNT = 'celeriac_receive_count';
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Cheap test before parsing: only a handed-back envelope carries either mark. */
 export const mayBeRedelivered = (raw: string): boolean => raw.includes('redelivered') || raw.includes(COUNT);

@@ -7,8 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerContext } from './context.js';
 import { SEP } from './keys.js';
-import { handBack } from './leases.js';
-import { parseObject, previousDeliveries } from './redelivery.js';
+import { isObject, markRedelivered, previousDeliveries } from './redelivery.js';
 import { releaseMutex } from './scripts/release-mutex.js';
 import { restoreMessage } from './scripts/restore-message.js';
 
@@ -83,14 +82,12 @@ export class Restorer {
     const queue = typeof exchange === 'string' && exchange !== '' ? await this.#lookup(exchange, routingKey) : routingKey;
     // Undecodable messages were recorded as their raw text: they go back as they came.
     if (typeof message === 'string') return { list: this.ctx.keys.list(queue), envelope: message };
-    const raw = JSON.stringify(message);
-    const env = parseObject(raw);
-    const deliveries = env ? previousDeliveries(env) + 1 : 1;
+    // The record is parsed already: mark the envelope in it rather than re-parse its text.
+    const envelope = isObject(message)
+      ? JSON.stringify(markRedelivered(message, previousDeliveries(message) + 1))
+      : JSON.stringify(message);
     // kombu restores to the bare list: the priority bucket is lost (§2.4).
-    return {
-      list: this.ctx.keys.list(queue),
-      envelope: handBack(raw, deliveries),
-    };
+    return { list: this.ctx.keys.list(queue), envelope };
   }
 
   /** kombu routes a restore through the exchange's bindings; a direct binding matches its routing key. */
