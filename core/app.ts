@@ -240,8 +240,9 @@ export class App implements TaskSender {
 
   /** One per app: every AsyncResult shares it. */
   #resultSource(): ResultSource {
+    if (this.#source) return this.#source;
     const backendUrl = (): string => redact(this.backendUrl());
-    this.#source ??= {
+    this.#source = {
       backend: () => this.backend(),
       // A getter: read when a result is printed or diagnosed, not on every send.
       get backendUrl() {

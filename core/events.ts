@@ -5,6 +5,7 @@
  */
 import { loadavg, type as osType } from 'node:os';
 import { celeriacVersion } from './cli/version.js';
+import { parsedBody } from './envelope.js';
 import type { ExecutorEvent } from './executor.js';
 import type { TaskMessage } from './message.js';
 import type { EventChannel } from './ports.js';
@@ -143,7 +144,8 @@ function reprsOf(message: TaskMessage): [string, string] {
   const { argsrepr, kwargsrepr } = message.headers;
   if (argsrepr && kwargsrepr) return [argsrepr, kwargsrepr];
   try {
-    const [args, kwargs] = JSON.parse(message.body) as [unknown[], Fields];
+    // decodeEnvelope has parsed a consumed message's body already (a producer's has repr headers).
+    const [args, kwargs] = (parsedBody(message) ?? JSON.parse(message.body)) as [unknown[], Fields];
     return [argsrepr || argsRepr(args), kwargsrepr || kwargsRepr(kwargs)];
   } catch {
     return [argsrepr, kwargsrepr];

@@ -67,6 +67,8 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   let release: () => void;
   try {
     // The rate limit is waited for before taking a slot, so a throttled task never idles a slot.
+    // Checked here too: the fast paths below (no limit, a free slot) do not look at the signal.
+    deps.shutdown?.throwIfAborted();
     if (!deps.settings.disableRateLimits && deps.rateLimiter.get(name) !== null) await deps.rateLimiter.take(name, deps.shutdown);
     release = deps.slots.tryAcquire?.() ?? (await deps.slots.acquire(deps.shutdown));
   } catch (err) {
@@ -194,10 +196,18 @@ async function fail(
 
 /** Store, then ack (acks_late); when the task acked early only the store is left. */
 async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, store: () => Promise<void>): Promise<boolean> {
+  if (acksLate) {
+    if (!(await tryStore(d, deps, call, store))) return false;
+    await d
+      .ack()
+      .catch((error) =>
+        emit(deps, { type: 'internal-error', id: call.message.headers.id, name: call.message.headers.task, during: 'acking', error }),
+      );
+    return true;
+  }
   try {
     await store();
   } catch (error) {
-    if (acksLate) return handBack(d, deps, call, error);
     emit(deps, {
       type: 'internal-error',
       id: call.message.headers.id,
@@ -205,14 +215,6 @@ async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
       during: 'storing the result',
       error,
     });
-    return true;
-  }
-  if (acksLate) {
-    await d
-      .ack()
-      .catch((error) =>
-        emit(deps, { type: 'internal-error', id: call.message.headers.id, name: call.message.headers.task, during: 'acking', error }),
-      );
   }
   return true;
 }

@@ -3,12 +3,13 @@
  * Lambda handler, the emulator's runner) shares, so they decide fates from the same settings.
  */
 import type { Settings } from '../config/settings.js';
+import { executeDelivery } from '../executor.js';
 import { KeyValueResultBackend } from '../kv-result-backend.js';
-import type { ResultBackend } from '../ports.js';
+import type { Delivery, ResultBackend } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { Semaphore } from '../worker/semaphore.js';
 import { OverrideReader } from './overrides.js';
-import type { ExecutorDeps, ExecutorSettings, RunnableTask } from './types.js';
+import type { ExecutorDeps, ExecutorSettings, Fate, RunnableTask } from './types.js';
 
 /** What a driver needs from its app to run tasks. */
 export interface ExecutorApp {
@@ -48,8 +49,8 @@ export interface DriverDeps extends ExecutorDeps {
   tasks: Map<string, RunnableTask>;
   /**
    * Set when the driver has no isRevoked of its own and the result store is a key-value store
-   * (core/overrides.ts): the driver awaits `overrides.refresh({ id, name })` before executing
-   * each message, so `isRevoked` and the rate limiter see what `celeriac control` stored.
+   * (core/overrides.ts): the driver runs each message with executeWithOverrides, so `isRevoked`
+   * and the rate limiter see what `celeriac control` stored.
    */
   overrides?: OverrideReader;
 }
@@ -72,4 +73,14 @@ export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promis
     isRevoked: isRevoked ?? ((id) => overrides?.isRevoked(id) ?? false),
     overrides,
   };
+}
+
+/**
+ * executeDelivery for a driver: when its revokes and rate limits come from the result store
+ * (DriverDeps.overrides), they are read for the message's task first.
+ */
+export async function executeWithOverrides(d: Delivery, deps: ExecutorDeps, overrides: OverrideReader | undefined): Promise<Fate> {
+  const headers = d.message?.headers;
+  if (overrides && headers) await overrides.refresh({ id: headers.id, name: headers.task });
+  return executeDelivery(d, deps);
 }

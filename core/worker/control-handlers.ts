@@ -101,7 +101,7 @@ const handlers: Record<string, Handler> = {
   },
   active_queues: (s) => s.queues.map(queueInfo),
   query_task: (s, args) => {
-    const ids = new Set(Array.isArray(args.ids) ? args.ids.map(String) : [String(args.ids)]);
+    const ids = new Set(idList(args.ids));
     const found: Record<string, [string, RequestInfo]> = {};
     for (const [state, requests] of [
       ['active', s.active()],
@@ -120,12 +120,17 @@ const handlers: Record<string, Handler> = {
     return { revoked: s.revoked.list(), clock: 0 };
   },
   revoke: (s, args) => {
-    const ids = Array.isArray(args.task_id) ? args.task_id.map(String) : [String(args.task_id)];
+    const ids = idList(args.task_id);
     s.revoked.add(ids);
     // Running tasks are not interrupted: JavaScript cannot kill them (terminate is not supported).
     return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
   },
 };
+
+/** One task id or a list of them, as Celery's commands take them. */
+function idList(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : [String(value)];
+}
 
 /** A consumed queue as kombu's Queue.as_dict() describes it (a direct exchange named like the queue). */
 function queueInfo(name: string): Record<string, unknown> {

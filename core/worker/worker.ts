@@ -6,8 +6,8 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
 import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
-import { type ExecutorEvent, type RunnableTask, executeDelivery } from '../executor.js';
-import { type ExecutorApp, executorDeps } from '../executor/deps.js';
+import type { ExecutorEvent, RunnableTask } from '../executor.js';
+import { type ExecutorApp, executeWithOverrides, executorDeps } from '../executor/deps.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
@@ -122,9 +122,7 @@ export class Worker extends EventEmitter {
         this.held.set(delivery, entry);
         if (delivery.message) this.heldByMessage.set(delivery.message, entry);
         try {
-          const headers = delivery.message?.headers;
-          if (headers) await deps.overrides?.refresh({ id: headers.id, name: headers.task });
-          await executeDelivery(delivery, deps);
+          await executeWithOverrides(delivery, deps, deps.overrides);
         } catch (error) {
           // Not settled: the message comes back after its lease. The worker keeps going.
           this.onEvent({

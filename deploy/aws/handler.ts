@@ -24,8 +24,7 @@
  *   revoked id ends REVOKED and a new rate limit holds on every instance (each its own bucket).
  */
 import type { App } from '../../core/app.js';
-import { executeDelivery } from '../../core/executor.js';
-import { type DriverDeps, executorDeps } from '../../core/executor/deps.js';
+import { type DriverDeps, executeWithOverrides, executorDeps } from '../../core/executor/deps.js';
 import type { ExecutorDeps } from '../../core/executor/types.js';
 import { type Logger, createLogger, parseLogLevel } from '../../core/log.js';
 import { registerProvider } from '../../core/registry.js';
@@ -80,10 +79,8 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
       try {
         const queue = await broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
         const delivery = await recordDelivery(record, queue, leases);
-        const headers = delivery.message?.headers;
         // SQS has no broadcast: revokes and rate limits set by `celeriac control` are read from the result store.
-        if (headers) await deps.overrides?.refresh({ id: headers.id, name: headers.task });
-        await executeDelivery(delivery, invocation);
+        await executeWithOverrides(delivery, invocation, deps.overrides);
         return settle.succeeded(record);
       } catch (error) {
         // Not settled: reported failed, it comes back after the visibility timeout.
