@@ -40,6 +40,11 @@ export function visibilityTimeoutMs(url: string, query: URLSearchParams, transpo
   return DEFAULT_VISIBILITY_TIMEOUT_S * 1000;
 }
 
+/** The SDK client's region: the URL's, else (an emulator ignores it, the SDK needs one) us-east-1 when an endpoint is set and AWS_REGION is not. */
+export function sdkRegion(region: string | undefined, endpoint: string | undefined): string | undefined {
+  return region ?? (endpoint && !process.env.AWS_REGION ? 'us-east-1' : undefined);
+}
+
 /** An emulator's endpoint, used instead of the cloud service's own: an http(s) URL such as `example`. */
 export function endpointOption(url: string, endpoint: string | undefined, example: string): string | undefined {
   if (endpoint !== undefined && !/^https?:\/\/[^/]+/i.test(endpoint)) {

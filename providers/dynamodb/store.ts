@@ -29,6 +29,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { CeleriacError } from '../../core/errors.js';
 import type { KeyValueStore } from '../../core/ports.js';
+import { sdkRegion } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
 import type { TimeToLive } from './create-table.js';
 import { TTL_ATTRIBUTE, isMissingTable, missingTable } from './table.js';
@@ -50,6 +51,12 @@ const isConditionFailed = (err: unknown): boolean =>
 const nowSeconds = (): number => Date.now() / 1000;
 /** Rounded up, so an item never expires before its ttl. */
 const expiry = (ttlMs: number): string => String(Math.ceil((Date.now() + ttlMs) / 1000));
+/** The item for a key, with its expiry when it has a ttl. */
+const itemOf = (key: string, attributes: Item, ttlMs: number | undefined): Item => ({
+  pk: { S: key },
+  ...attributes,
+  ...(ttlMs ? { [TTL_ATTRIBUTE]: { N: expiry(ttlMs) } } : {}),
+});
 const expired = (item: Item): boolean => item[TTL_ATTRIBUTE]?.N !== undefined && Number(item[TTL_ATTRIBUTE].N) <= nowSeconds();
 
 export class DynamoDbStore implements KeyValueStore {
@@ -71,8 +78,7 @@ export class DynamoDbStore implements KeyValueStore {
     this.client =
       client ??
       new DynamoDBClient({
-        // An emulator does not care about the region, but the SDK needs one.
-        region: options.region ?? (options.endpoint && !process.env.AWS_REGION ? 'us-east-1' : undefined),
+        region: sdkRegion(options.region, options.endpoint),
         endpoint: options.endpoint,
       });
   }
@@ -99,12 +105,7 @@ export class DynamoDbStore implements KeyValueStore {
   }
 
   async put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
-    const item: Item = {
-      pk: { S: key },
-      value: { S: value },
-      ready: { BOOL: opts.ready },
-    };
-    if (opts.ttlMs) item[TTL_ATTRIBUTE] = { N: expiry(opts.ttlMs) };
+    const item = itemOf(key, { value: { S: value }, ready: { BOOL: opts.ready } }, opts.ttlMs);
     try {
       await this.#send(() =>
         this.client.send(
@@ -179,12 +180,7 @@ export class DynamoDbStore implements KeyValueStore {
         if (!isConditionFailed(err)) throw err;
       }
       // The item expired (DynamoDB has not deleted it yet): start afresh, unless someone else already did.
-      const fresh: Item = {
-        pk: { S: key },
-        counter: { N: String(by) },
-        ready: { BOOL: false },
-      };
-      if (ttlMs) fresh[TTL_ATTRIBUTE] = { N: expiry(ttlMs) };
+      const fresh = itemOf(key, { counter: { N: String(by) }, ready: { BOOL: false } }, ttlMs);
       try {
         await this.#send(() =>
           this.client.send(

@@ -2,6 +2,7 @@
 import { GetQueueAttributesCommand, PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { TaskMessage } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, Delivery, KeyValueStore } from '../../core/ports.js';
+import { sdkRegion } from '../../core/provider-options.js';
 import { openStore } from '../../core/registry.js';
 import type { LeaseContext } from './lease.js';
 import type { SqsOptions } from './options.js';
@@ -40,8 +41,7 @@ export class SqsBroker implements Broker {
     this.client =
       deps.client ??
       new SQSClient({
-        // An emulator does not care about the region, but the SDK needs one.
-        region: options.region ?? (options.endpoint && !process.env.AWS_REGION ? 'us-east-1' : undefined),
+        region: sdkRegion(options.region, options.endpoint),
         endpoint: options.endpoint,
       });
     this.queues = new QueueDirectory(this.client, options);

@@ -5,7 +5,7 @@
  */
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { Batcher } from '../../core/batcher.js';
-import type { SqsQueue } from './queues.js';
+import { type SqsQueue, indexesByQueue } from './queues.js';
 import { type Outgoing, refused, sendAll } from './send.js';
 
 interface Item {
@@ -19,14 +19,8 @@ export class PublishBatches {
   constructor(client: SQSClient, maxBatchBytes: number) {
     this.#batcher = new Batcher(async (items) => {
       const outcomes: Array<Error | undefined> = new Array(items.length).fill(undefined);
-      const byQueue = new Map<string, number[]>();
-      items.forEach((item, i) => {
-        const group = byQueue.get(item.queue.url) ?? [];
-        group.push(i);
-        byQueue.set(item.queue.url, group);
-      });
       await Promise.all(
-        [...byQueue.values()].map(async (indexes) => {
+        [...indexesByQueue(items, (item) => item.queue.url).values()].map(async (indexes) => {
           const queue = (items[indexes[0] as number] as Item).queue;
           const sent = await sendAll(
             client,

@@ -28,6 +28,18 @@ export function deadLetterName(sqsName: string): string {
   return sqsName.endsWith('.fifo') ? `${sqsName.slice(0, -5)}-dlq.fifo` : `${sqsName}-dlq`;
 }
 
+/** The indexes of items, grouped by queue URL in first-seen order (a batch request goes to one queue). */
+export function indexesByQueue<T>(items: readonly T[], urlOf: (item: T) => string): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
+  items.forEach((item, i) => {
+    const url = urlOf(item);
+    const group = groups.get(url);
+    if (group) group.push(i);
+    else groups.set(url, [i]);
+  });
+  return groups;
+}
+
 export class QueueDirectory {
   readonly #queues = new Map<string, Promise<SqsQueue>>();
   readonly #deadLetterUrls = new Map<string, Promise<string>>();

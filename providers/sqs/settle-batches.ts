@@ -20,6 +20,7 @@ import {
 import { Batcher } from '../../core/batcher.js';
 import { CeleriacError } from '../../core/errors.js';
 import { MAX_BATCH } from './limits.js';
+import { indexesByQueue } from './queues.js';
 
 export interface Handle {
   queueUrl: string;
@@ -44,30 +45,14 @@ export class SettleBatches {
   constructor(client: SQSClient) {
     this.#deletes = new Batcher(
       perQueue<Handle>('delete', async (QueueUrl, items) => {
-        const out = await client.send(
-          new DeleteMessageBatchCommand({
-            QueueUrl,
-            Entries: items.map((h, i) => ({
-              Id: String(i),
-              ReceiptHandle: h.receiptHandle,
-            })),
-          }),
-        );
+        const out = await client.send(new DeleteMessageBatchCommand({ QueueUrl, Entries: entries(items) }));
         return out.Failed;
       }),
     );
     this.#changes = new Batcher(
       perQueue<VisibilityChange>('change the visibility of', async (QueueUrl, items) => {
-        const out = await client.send(
-          new ChangeMessageVisibilityBatchCommand({
-            QueueUrl,
-            Entries: items.map((c, i) => ({
-              Id: String(i),
-              ReceiptHandle: c.receiptHandle,
-              VisibilityTimeout: c.seconds,
-            })),
-          }),
-        );
+        const Entries = entries(items).map((e, i) => ({ ...e, VisibilityTimeout: (items[i] as VisibilityChange).seconds }));
+        const out = await client.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl, Entries }));
         return out.Failed;
       }),
     );
@@ -99,18 +84,15 @@ export class SettleBatches {
   }
 }
 
+/** Batch entries for the handles, with their index as Id (how a failure names its item). */
+const entries = (items: Handle[]) => items.map((h, i) => ({ Id: String(i), ReceiptHandle: h.receiptHandle }));
+
 /** A flush that splits the tick's items by queue and into requests of 10, sent in parallel. */
 function perQueue<T extends Handle>(verb: string, request: Request<T>) {
   return async (items: T[]): Promise<Array<undefined | Error>> => {
     const outcomes: Array<undefined | Error> = new Array(items.length).fill(undefined);
-    const groups = new Map<string, number[]>();
-    items.forEach((item, i) => {
-      const group = groups.get(item.queueUrl) ?? [];
-      group.push(i);
-      groups.set(item.queueUrl, group);
-    });
     const requests: Promise<void>[] = [];
-    for (const [queueUrl, indexes] of groups) {
+    for (const [queueUrl, indexes] of indexesByQueue(items, (item) => item.queueUrl)) {
       for (let start = 0; start < indexes.length; start += MAX_BATCH) {
         const chunk = indexes.slice(start, start + MAX_BATCH);
         requests.push(
