@@ -99,6 +99,24 @@ export function storeConformance(name: string, make: MakeStore, features: StoreF
         await unprobe();
         expect(calls).toBe(1);
       });
+
+      it('a write made before watch() resolves is reported, or seen by a get() made after the watch call; a passed value is the written one', async () => {
+        const { store, key } = await setup();
+        if (!store.watch) throw new Error(`${name} declares watch but its store has no watch()`);
+        let reported = false;
+        let passed: string | undefined;
+        // No await between the three calls: the write races the subscription, as a worker's result races get().
+        const watching = store.watch(key, (value) => {
+          reported = true;
+          passed ??= value;
+        });
+        const written = store.put(key, 'early', { ready: true, keepReady: false });
+        const read = store.get(key);
+        const [unwatch, , value] = await Promise.all([watching, written, read]);
+        await eventually('the write reported or read', () => reported || value === 'early');
+        if (passed !== undefined) expect(passed).toBe('early');
+        await unwatch();
+      });
     }
   });
 }
