@@ -1,5 +1,5 @@
 /**
- * bench/redis-peers.ts [--redis redis://127.0.0.1:6379/11] [--tasks 20000] [--samples 200]
+ * bench/redis-peers.ts [--redis redis://127.0.0.1:6379/6] [--tasks 20000] [--samples 200]
  *   [--concurrency 32,128,512] [--celery-tasks 2000] [--celery-samples 50]
  *   [--systems celeriac,bullmq,bee-queue,celery]
  *
@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 const SYSTEMS = ['celeriac', 'bullmq', 'bee-queue', 'celery'];
 const { values } = parseArgs({
   options: {
-    redis: { type: 'string', default: 'redis://127.0.0.1:6379/11' },
+    redis: { type: 'string', default: 'redis://127.0.0.1:6379/6' },
     tasks: { type: 'string', default: '20000' },
     samples: { type: 'string', default: '200' },
     concurrency: { type: 'string', default: '32,128,512' },

@@ -31,6 +31,17 @@ export interface AppOptions extends Partial<Record<keyof Settings, unknown>> {
 }
 
 export function createApp(main: string, options: AppOptions = {}): App {
+  // Plain JS callers get no compile-time check: createApp({ broker }) would otherwise run silently on local://.
+  if (typeof main !== 'string') {
+    throw new ConfigError(
+      `createApp(main, options): main must be the app's name, a string (as Celery('tasks', ...)), got ${main === null ? 'null' : typeof main}; write createApp('tasks', { broker: ..., backend: ... })`,
+    );
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new ConfigError(
+      `createApp('${main}', options): options must be an object of settings, got ${options === null ? 'null' : Array.isArray(options) ? 'an array' : typeof options}`,
+    );
+  }
   return new App(main, options);
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Config } from '../../core/config/config.js';
 import { DEFAULT_SETTINGS } from '../../core/config/settings.js';
+import { createApp } from '../../core/app.js';
 import { ConfigError } from '../../core/errors.js';
 
 /** A Config isolated from the test process's environment, collecting warnings. */
@@ -233,6 +234,15 @@ describe('Config (app.conf)', () => {
         "Did you mean 'result_backend'?",
       );
     });
+  });
+
+  it('createApp refuses a settings object where the app name belongs, instead of running on local://', () => {
+    const missingName = configError(() => createApp({ broker: 'redis://127.0.0.1:6379/0' } as unknown as string));
+    expect(missingName.message).toContain("main must be the app's name, a string");
+    expect(missingName.message).toContain("createApp('tasks', { broker:");
+    expect(configError(() => createApp('tasks', 'redis://x' as never)).message).toContain(
+      'options must be an object of settings, got string',
+    );
   });
 
   it('toJSON() lists every setting in effect', () => {
