@@ -7,6 +7,7 @@
  * reads them before running a task (core/overrides.ts). The reply then comes from the store,
  * as one node named STORE_NODE: `[{ "celeriac@store": { "ok": "new rate limit set successfully" } }]`.
  */
+import { rateLimitReply, revokeReply } from './control-replies.js';
 import { ConfigError } from './errors.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
 import { OverrideWriter } from './overrides.js';
@@ -59,8 +60,7 @@ export class Control {
     if (!(await this.broker()).control) {
       return this.stored(async (w) => {
         await w.setRateLimit(taskName, rate);
-        // The worker's replies (core/worker/control-handlers.ts), as Celery words them.
-        return parseRate(rate) === null ? 'rate limit disabled successfully' : 'new rate limit set successfully';
+        return rateLimitReply(parseRate(rate) === null);
       });
     }
     return this.broadcast('rate_limit', { task_name: taskName, rate_limit: rate }, opts);
@@ -77,7 +77,7 @@ export class Control {
       const ids = Array.isArray(taskId) ? taskId : [taskId];
       return this.stored(async (w) => {
         await w.revoke(ids);
-        return `tasks ${ids.join(', ')} flagged as revoked`;
+        return revokeReply(ids);
       });
     }
     return this.broadcast('revoke', { task_id: taskId, terminate: false, signal: 'SIGTERM' }, opts);

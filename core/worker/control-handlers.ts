@@ -2,6 +2,7 @@
  * The worker's answers to remote-control commands (Celery's worker/control.py, §6), with
  * Celery's reply wording so `celeriac control` prints what `celery control` prints.
  */
+import { rateLimitReply, revokeReply } from '../control-replies.js';
 import type { ControlCommand } from '../ports.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { type RevokedIds, revokedIdsOf } from './revoked-ids.js';
@@ -81,7 +82,7 @@ const handlers: Record<string, Handler> = {
     } catch (err) {
       return { error: `Invalid rate limit string: ${(err as Error).message}` };
     }
-    return s.rateLimiter.get(name) === null ? { ok: 'rate limit disabled successfully' } : { ok: 'new rate limit set successfully' };
+    return { ok: rateLimitReply(s.rateLimiter.get(name) === null) };
   },
   heartbeat: (s) => {
     s.heartbeat();
@@ -123,7 +124,7 @@ const handlers: Record<string, Handler> = {
     const ids = idList(args.task_id);
     s.revoked.add(ids);
     // Running tasks are not interrupted: JavaScript cannot kill them (terminate is not supported).
-    return { ok: `tasks ${ids.join(', ')} flagged as revoked` };
+    return { ok: revokeReply(ids) };
   },
 };
 
