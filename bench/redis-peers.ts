@@ -1,13 +1,15 @@
 /**
  * bench/redis-peers.ts [--redis redis://127.0.0.1:6379/6] [--tasks 20000] [--samples 200]
  *   [--concurrency 32,128,512] [--celery-tasks 2000] [--celery-samples 50]
- *   [--systems celeriac,bullmq,bee-queue,celery]
+ *   [--systems celeriac,bullmq,bee-queue,celery] [--warmup 0]
  *
  * On one Redis: enqueue and drain N no-op tasks with results stored, for celeriac, BullMQ and
  * bee-queue (each at its best concurrency), and idle send → result latency over S samples; then the
  * same for Python Celery 5.2 (fewer tasks and samples: it drains ~1k/s) when Debian's /usr/bin/python3
  * has celery, through bench/celery_peer.py. One JSON line per figure, then the ratios issue 3 sets as
- * targets (Celery's as information only). Run: npm run build && node bench/run.mjs bench/redis-peers.ts
+ * targets (Celery's as information only). --warmup N runs N untimed cycles before each latency
+ * round of the JS systems: information on steady state once V8 has optimised the code (the
+ * target is measured with 0, as the issue states it; Python has no JIT to warm). Run: npm run build && node bench/run.mjs bench/redis-peers.ts
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { dirname } from 'node:path';
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     'celery-tasks': { type: 'string', default: '2000' },
     'celery-samples': { type: 'string', default: '50' },
     systems: { type: 'string', default: SYSTEMS.join(',') },
+    warmup: { type: 'string', default: '0' },
   },
 });
 const redisUrl = values.redis as string;
@@ -37,6 +40,7 @@ const concurrencies = (values.concurrency as string).split(',').map(Number);
 const celeryTasks = Number(values['celery-tasks']);
 const celerySamples = Number(values['celery-samples']);
 const systems = new Set((values.systems as string).split(','));
+const warmup = Number(values.warmup);
 for (const s of systems) if (!SYSTEMS.includes(s)) throw new Error(`--systems: unknown '${s}' (known: ${SYSTEMS.join(', ')})`);
 const db = Number(new URL(redisUrl).pathname.slice(1) || 0);
 const connection = {
@@ -56,7 +60,8 @@ interface Figures {
 interface Run<C> {
   enqueue(count: number): Promise<number | undefined>;
   drain(count: number, config: C): Promise<{ ms: number; extra: Record<string, number> } | undefined>;
-  latency(samples: number, best: C): Promise<number[]>;
+  /** `warmup` untimed cycles first, then `samples` timed ones. */
+  latency(samples: number, best: C, warmup: number): Promise<number[]>;
 }
 const print = (figure: Record<string, unknown>) => console.log(JSON.stringify(figure));
 const rate = (count: number, ms: number) => Math.round((count / ms) * 1000);
@@ -85,7 +90,7 @@ const LATENCY_ROUNDS = 4;
  */
 async function measure<C extends number | string = number>(
   list: System<C>[],
-  plan: { tasks: number; configs: C[]; samples: number } = { tasks: n, configs: concurrencies as C[], samples },
+  plan: { tasks: number; configs: C[]; samples: number; warmup: number } = { tasks: n, configs: concurrencies as C[], samples, warmup },
 ): Promise<Map<string, Figures>> {
   const best = new Map(list.map((sys) => [sys.name, { enqueuePerS: 0, drainPerS: 0, drainConcurrency: plan.configs[0] as C }]));
   for (const c of plan.configs) {
@@ -117,7 +122,7 @@ async function measure<C extends number | string = number>(
     for (const sys of list) {
       await flush();
       const b = best.get(sys.name) as { drainConcurrency: C };
-      times.get(sys.name)?.push(...(await sys.latency(Math.ceil(plan.samples / rounds), b.drainConcurrency)));
+      times.get(sys.name)?.push(...(await sys.latency(Math.ceil(plan.samples / rounds), b.drainConcurrency, plan.warmup)));
     }
   }
   const figures = new Map<string, Figures>();
@@ -128,7 +133,14 @@ async function measure<C extends number | string = number>(
       p50Ms: percentile(sorted, 0.5),
       p99Ms: percentile(sorted, 0.99),
     };
-    print({ system: sys.name, figure: 'best', tasks: plan.tasks, ...f, latency_samples: sorted.length });
+    print({
+      system: sys.name,
+      figure: 'best',
+      tasks: plan.tasks,
+      ...f,
+      latency_samples: sorted.length,
+      ...(plan.warmup > 0 && { latency_warmup_per_round: plan.warmup }),
+    });
     figures.set(sys.name, f);
   }
   return figures;
@@ -161,17 +173,17 @@ function celeriac(): System<number> {
       await finished;
       await worker.stop();
     },
-    async latency(count) {
+    async latency(count, _best, warmup) {
       const worker = await app.worker({
         concurrency: 8,
         hostname: 'bench-latency@local',
       });
       await worker.start();
       const times: number[] = [];
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < warmup + count; i++) {
         const t0 = performance.now();
         await (await noop.delay(i)).get({ timeout: 10_000 });
-        times.push(performance.now() - t0);
+        if (i >= warmup) times.push(performance.now() - t0);
       }
       await worker.stop();
       return times;
@@ -206,7 +218,7 @@ function bullmq(): System<number> {
       await finished;
       await worker.close();
     },
-    async latency(count) {
+    async latency(count, _best, warmup) {
       const events = new QueueEvents('bench', { connection });
       await events.waitUntilReady();
       const worker = new BullWorker('bench', async (job) => job.data.i, {
@@ -215,11 +227,11 @@ function bullmq(): System<number> {
       });
       await worker.waitUntilReady();
       const times: number[] = [];
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < warmup + count; i++) {
         const t0 = performance.now();
         const job = await queue.add('noop', { i });
         await job.waitUntilFinished(events, 10_000);
-        times.push(performance.now() - t0);
+        if (i >= warmup) times.push(performance.now() - t0);
       }
       await worker.close();
       await events.close();
@@ -258,7 +270,7 @@ async function beeQueue(): Promise<System<number>> {
       await finished;
       await worker.close();
     },
-    async latency(count) {
+    async latency(count, _best, warmup) {
       const worker = new BeeQueue('bench', {
         ...settings,
         isWorker: true,
@@ -267,13 +279,13 @@ async function beeQueue(): Promise<System<number>> {
       worker.process(8, async (job: BeeQueue.Job<{ i: number }>) => job.data.i);
       await worker.ready();
       const times: number[] = [];
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < warmup + count; i++) {
         const t0 = performance.now();
         const job = queue.createJob({ i });
         const done = new Promise<void>((resolve) => job.on('succeeded', () => resolve()));
         await job.save();
         await done;
-        times.push(performance.now() - t0);
+        if (i >= warmup) times.push(performance.now() - t0);
       }
       await worker.close();
       return times;
@@ -412,7 +424,7 @@ async function celery(): Promise<Figures | undefined> {
           },
         },
       ],
-      { tasks: celeryTasks, configs: ['solo', 'prefork-2', 'prefork-4'], samples: celerySamples },
+      { tasks: celeryTasks, configs: ['solo', 'prefork-2', 'prefork-4'], samples: celerySamples, warmup: 0 },
     );
     return figures.get('celery');
   } finally {
