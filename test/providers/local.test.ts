@@ -18,6 +18,7 @@ import {
   uniqueQueue,
 } from '../conformance/index.js';
 import { useChildScript } from '../support/child-script.js';
+import { expectHeirRunsKilledConsumersMessageOnce, useConsumerChild } from '../support/consumer-child.js';
 
 const root = mkdtempSync(join(tmpdir(), 'celeriac-local-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -100,14 +101,16 @@ describe('local:// in one process', () => {
   });
 });
 
-/** Child processes run test/fixtures/providers/local-child.ts, bundled once by esbuild. */
+/** Child processes run the fixtures in test/fixtures/providers/, each bundled once by esbuild. */
 describe('local:// across processes', () => {
-  const child = useChildScript('test/fixtures/providers/local-child.ts', 'local-child.mjs');
+  const startConsumer = useConsumerChild();
+  const startProducer = useChildScript('test/fixtures/providers/local-producer-child.ts', 'local-producer-child.mjs');
+  const startListener = useChildScript('test/fixtures/providers/local-listener-child.ts', 'local-listener-child.mjs');
 
   it('a producer in this process and a worker in another share queues and results', async () => {
     const url = freshUrl();
     const q = uniqueQueue('shared');
-    const worker = child('consume', url, q, 'ack');
+    const worker = startConsumer(url, url, q, 'ack');
     await worker.wait('worker ready', (e) => e.event === 'ready');
     const broker = localBroker(url);
     const backend = new KeyValueResultBackend(localStore(url));
@@ -122,33 +125,18 @@ describe('local:// across processes', () => {
 
   it('a consumer SIGKILLed while holding a lease loses nothing: another gets the message after the lease', async () => {
     const url = freshUrl('?visibility_timeout=1');
-    const q = uniqueQueue('killed');
-    const broker = localBroker(url);
-    const backend = new KeyValueResultBackend(localStore(url));
-    const m = taskMessage(q, ['survives']);
-    await broker.publish(q, [m]);
-
-    const doomed = child('consume', url, q, 'hold');
-    await doomed.wait('the first delivery', (e) => e.event === 'delivery' && e.id === m.headers.id);
-    doomed.proc.kill('SIGKILL');
-    await doomed.killed();
-
-    const heir = child('consume', url, q, 'ack');
-    const again = await heir.wait('the redelivery', (e) => e.event === 'delivery' && e.id === m.headers.id);
-    expect(again.receiveCount).toBe(2);
-    const meta = await backend.waitFor(m.headers.id, { timeoutMs: 15_000 });
-    expect(meta.result).toBe(heir.proc.pid);
-    await eventually('the queue to drain', async () => (await broker.size(q)) === 0);
-    expect(heir.events.filter((e) => e.event === 'delivery')).toHaveLength(1);
-    heir.proc.kill('SIGKILL');
-    await backend.close();
-    await broker.close();
+    await expectHeirRunsKilledConsumersMessageOnce(startConsumer, {
+      brokerUrl: url,
+      storeUrl: url,
+      openBroker: localBroker,
+      openStore: localStore,
+    });
   });
 
   it('remote control reaches a worker in another process and collects its reply', async () => {
     const url = freshUrl();
     const hostname = `celery@${randomUUID().slice(0, 6)}`;
-    const worker = child('listen', url, '-', hostname);
+    const worker = startListener(url, hostname);
     await worker.wait('listener ready', (e) => e.event === 'ready');
     const broker = localBroker(url);
     const replies = await broker.control.broadcast({ method: 'ping', arguments: {} }, { timeoutMs: 5000, limit: 1 });
@@ -161,7 +149,7 @@ describe('local:// across processes', () => {
     const url = freshUrl();
     const q = uniqueQueue('batches');
     const size = 50;
-    const producer = child('produce', url, q, String(size));
+    const producer = startProducer(url, q, String(size));
     await producer.wait('some batches', (e) => e.event === 'batch' && Number(e.batch) >= 20);
     producer.proc.kill('SIGKILL');
     await producer.killed();

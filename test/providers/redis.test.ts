@@ -18,8 +18,8 @@ import {
   taskMessage,
   uniqueQueue,
 } from '../conformance/index.js';
-import { useChildScript } from '../support/child-script.js';
 import { startCutProxy } from '../fixtures/redis/cut-proxy.js';
+import { expectHeirRunsKilledConsumersMessageOnce, useConsumerChild } from '../support/consumer-child.js';
 
 const BROKER_DB = 8;
 const STORE_DB = 9;
@@ -280,35 +280,18 @@ describe('redis:// as kombu', () => {
   });
 });
 
-/** Child processes run test/fixtures/redis/consumer-child.ts, bundled once by esbuild. */
+/** Child processes run test/fixtures/providers/consumer-child.ts, bundled once by esbuild. */
 describe('redis:// across processes and connection loss', () => {
-  const child = useChildScript('test/fixtures/redis/consumer-child.ts', 'redis-consumer-child.mjs');
+  const startConsumer = useConsumerChild();
 
   it('a consumer SIGKILLed mid-lease loses nothing: the message is restored after the visibility timeout and delivered once more', async () => {
-    const brokerUrl = url(OWN_DB, '?visibility_timeout=1&unacked_mutex_expire=1');
-    const storeUrl = url(STORE_DB);
-    const q = uniqueQueue('killed');
-    const broker = redisBroker(brokerUrl);
-    const backend = new KeyValueResultBackend(redisStore(storeUrl));
-    const m = taskMessage(q, ['survives']);
-    await broker.publish(q, [m]);
-
-    const doomed = child(brokerUrl, storeUrl, q, 'hold');
-    await doomed.wait('the first delivery', (e) => e.event === 'delivery' && e.id === m.headers.id);
-    doomed.proc.kill('SIGKILL');
-    await doomed.killed();
-
-    const heir = child(brokerUrl, storeUrl, q, 'ack');
-    const again = await heir.wait('the redelivery', (e) => e.event === 'delivery' && e.id === m.headers.id);
-    expect(again.receiveCount).toBe(2);
-    const meta = await backend.waitFor(m.headers.id, { timeoutMs: 15_000 });
-    expect(meta.result).toBe(heir.proc.pid);
-    await heir.wait('the ack', (e) => e.event === 'acked');
-    await eventually('the queue to drain', async () => (await broker.size(q)) === 0);
-    expect(heir.events.filter((e) => e.event === 'delivery')).toHaveLength(1);
-    heir.proc.kill('SIGKILL');
-    await backend.close();
-    await broker.close();
+    await expectHeirRunsKilledConsumersMessageOnce(startConsumer, {
+      // A short restore lock too, in case the killed consumer held it.
+      brokerUrl: url(OWN_DB, '?visibility_timeout=1&unacked_mutex_expire=1'),
+      storeUrl: url(STORE_DB),
+      openBroker: redisBroker,
+      openStore: redisStore,
+    });
   });
 
   it('a client waiting through a cut connection still gets a result published while it was down', async () => {

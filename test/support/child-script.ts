@@ -11,6 +11,8 @@ import { afterAll, beforeAll } from 'vitest';
 import { eventually } from '../conformance/index.js';
 
 export type ChildEvent = Record<string, unknown>;
+/** What useChildScript returns: starts one child with the given arguments. */
+export type ChildScript = ReturnType<typeof useChildScript>;
 
 export function useChildScript(fixture: string, outName: string) {
   const outDir = resolve('node_modules/.cache/celeriac-test');
