@@ -1,4 +1,5 @@
 /** What every ControlChannel does on the worker side of a broadcast (celery-protocol.md §6). */
+import { setLongTimeout } from './long-timeout.js';
 import type { ControlCommand, ControlReply } from './ports.js';
 
 /** A node runs a command when no destination is given or its name is in the list (§6). */
@@ -30,9 +31,9 @@ export class ReplyCollector {
     private readonly limit: number | undefined,
   ) {
     this.done = new Promise((resolve) => {
-      const timer = setTimeout(() => this.#finish(), timeoutMs);
+      const timer = setLongTimeout(() => this.#finish(), timeoutMs);
       this.#finish = () => {
-        clearTimeout(timer);
+        timer.clear();
         resolve(this.replies);
       };
     });

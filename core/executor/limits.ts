@@ -7,6 +7,7 @@
  * outcome is discarded.
  */
 import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../errors.js';
+import { type LongTimeout, setLongTimeout } from '../long-timeout.js';
 
 export type RunOutcome = { kind: 'returned'; value: unknown } | { kind: 'threw'; error: unknown } | { kind: 'hard-limit'; seconds: number };
 
@@ -33,14 +34,14 @@ async function runTimed(
   soft: number | null,
   hard: number | null,
 ): Promise<RunOutcome> {
-  const timers: NodeJS.Timeout[] = [];
-  if (soft !== null) timers.push(setTimeout(() => task.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
+  const timers: LongTimeout[] = [];
+  if (soft !== null) timers.push(setLongTimeout(() => task.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
   try {
     const running = outcomeOf(run);
     if (hard === null) return await running;
     const hardLimit = new Promise<RunOutcome>((resolve) => {
       timers.push(
-        setTimeout(() => {
+        setLongTimeout(() => {
           task.abort(new TimeLimitExceeded(hard));
           resolve({ kind: 'hard-limit', seconds: hard });
         }, hard * 1000),
@@ -48,7 +49,7 @@ async function runTimed(
     });
     return await Promise.race([running, hardLimit]);
   } finally {
-    for (const t of timers) clearTimeout(t);
+    for (const t of timers) t.clear();
   }
 }
 

@@ -14,6 +14,7 @@ import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
 import { connectionLog, fetchErrorLog, mingle, waitForBroker } from './broker-link.js';
 import { confReply } from './conf-reply.js';
+import { setLongTimeout } from '../long-timeout.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
 import { RevokedIds } from './revoked-ids.js';
 import { logTaskEvent } from './task-log.js';
@@ -250,9 +251,9 @@ function requestInfo(d: Delivery, timeStart: number | null, hostname: string): R
 
 function onceOrTimeout(emitter: EventEmitter, event: string, ms: number): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(done, Math.max(0, ms));
+    const timer = setLongTimeout(done, Math.max(0, ms));
     function done() {
-      clearTimeout(timer);
+      timer.clear();
       emitter.off(event, done);
       resolve();
     }

@@ -176,4 +176,25 @@ describe('time limits', () => {
     expect(await r2.get({ timeout: 5000 })).toBe(3);
     never.open();
   });
+
+  it('limits longer than a Node timer can hold (~24.8 days) are kept, not fired at once', async () => {
+    app = memoryApp();
+    const slow = gate();
+    const month = 30 * 24 * 3600;
+    const long = app.task('tasks.long', async (ctx: TaskContext) => {
+      await slow.wait;
+      return ctx.signal.aborted ? 'aborted' : 'finished';
+    });
+    worker = await startWorker(app);
+    const started = nextEvent(worker, 'started');
+    const r = await long.applyAsync([], {}, { timeLimit: 2 * month, softTimeLimit: month });
+    try {
+      await started;
+      // An overflowing timer runs after 1 ms: give it well over that to fire, if it would.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      slow.open();
+    }
+    expect(await r.get({ timeout: 5000 })).toBe('finished');
+  });
 });
