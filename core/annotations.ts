@@ -83,6 +83,7 @@ export function normalizeTaskOptions(values: AnnotationValues, where: string): P
   }
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue; // as an absent option ({ queue: maybeQueue })
     const key = SNAKE_NAMES[name] ?? (Object.hasOwn(optionChecks, name) ? (name as keyof TaskOptions) : undefined);
     if (key === undefined) {
       throw new ConfigError(
@@ -90,7 +91,7 @@ export function normalizeTaskOptions(values: AnnotationValues, where: string): P
       );
     }
     const problem = optionChecks[key](value);
-    if (problem !== null) throw new ConfigError(`${where}: ${name}: ${problem} (got ${JSON.stringify(value) ?? String(value)})`);
+    if (problem !== null) throw new ConfigError(`${where}: ${name}: ${problem} (got ${check.showValue(value)})`);
     out[key] = value;
   }
   return out as Partial<TaskOptions>;

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AsyncResult, type ResultSource, type SentInfo } from './async-result.js';
-import { annotationsFor } from './annotations.js';
+import { type AnnotationValues, annotationsFor, normalizeTaskOptions } from './annotations.js';
 import { Config } from './config/config.js';
 import type { Settings } from './config/settings.js';
 import { Control } from './control.js';
@@ -12,7 +12,8 @@ import { DisabledBackend } from './disabled-backend.js';
 import { ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
-import { type CallOptions, buildTaskMessage } from './message-builder.js';
+import { type CallOptions, checkArgs, checkCall } from './call-options.js';
+import { buildTaskMessage } from './message-builder.js';
 import type { EventDispatcher } from './events.js';
 import type { TaskMessage } from './message.js';
 import type { Broker, EventChannel, ProviderContext, ResultBackend } from './ports.js';
@@ -84,9 +85,11 @@ export class App implements TaskSender {
       typeof nameOrFn === 'string'
         ? [nameOrFn, fnOrOptions as F, maybeOptions]
         : [this.#defaultName(nameOrFn), nameOrFn, fnOrOptions as TaskOptions | undefined];
+    if (typeof name !== 'string' || name === '')
+      throw new ConfigError("app.task(name, fn): name must be a non-empty string such as 'tasks.add'");
     if (typeof fn !== 'function') throw new ConfigError(`app.task('${name}', fn): fn must be a function`);
     if (this.#tasks.has(name)) throw new ConfigError(`A task named '${name}' is already registered; give one of them another name.`);
-    const task = new Task<F>(this, name, fn, { ...options });
+    const task = new Task<F>(this, name, fn, normalizeTaskOptions((options ?? {}) as AnnotationValues, `app.task('${name}') options`));
     this.#tasks.set(name, task as unknown as Task);
     return task;
   }
@@ -132,7 +135,8 @@ export class App implements TaskSender {
     options: CallOptions = {},
     task?: Task,
   ): Promise<AsyncResult<ResultOf<T>>> {
-    const message = this.#builder(name, options, task)((args ?? []) as unknown[], kwargs);
+    checkCall(name, args, kwargs, options);
+    const message = this.#builder(name, options ?? {}, task)((args ?? []) as unknown[], kwargs ?? {});
     const broker = await this.broker();
     await broker.publish(message.queue, [message]);
     if (this.conf.task_send_sent_event && broker.events) await this.#sendSentEvent(broker.events, message);
@@ -150,10 +154,14 @@ export class App implements TaskSender {
     options: CallOptions = {},
     task?: Task,
   ): Promise<AsyncResult<ResultOf<T>>[]> {
-    if (options.taskId !== undefined) {
+    if (!Array.isArray(argsList))
+      throw new ConfigError(`sendMany('${name}', argsList): argsList must be an array of argument lists, such as [[1, 2], [3, 4]]`);
+    checkCall(name, [], undefined, options);
+    for (const [i, args] of argsList.entries()) checkArgs(`sending ${name} (argsList[${i}])`, args);
+    if (options?.taskId !== undefined) {
       throw new ConfigError(`sendMany('${name}', ...): taskId names a single task; leave it out and each call gets its own id.`);
     }
-    const build = this.#builder(name, options, task);
+    const build = this.#builder(name, options ?? {}, task);
     const byQueue = new Map<string, TaskMessage[]>();
     const messages = argsList.map((args) => {
       const message = build((args ?? []) as unknown[], {});

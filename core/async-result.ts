@@ -2,8 +2,10 @@
  * A handle on a task's result (Celery's AsyncResult). Reads go to the result backend; the
  * getters (`state`, `result`, `info`, `traceback`) show the last meta read.
  */
+import * as check from './config/checks.js';
+import { didYouMean } from './config/closest.js';
 import { decodeException } from './exception-codec.js';
-import { TimeoutError } from './errors.js';
+import { ConfigError, TimeoutError } from './errors.js';
 import type { ResultBackend } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
 import { FAILURE, PENDING, PROPAGATE_STATES, SUCCESS, isReady } from './states.js';
@@ -98,6 +100,7 @@ export class AsyncResult<T = unknown> {
 
   /** Wait for the task to finish; returns its value, or throws (or with propagate:false returns) its error. */
   async get(opts: GetOptions = {}): Promise<T> {
+    checkGetOptions(opts);
     const backend = await this.source.backend();
     try {
       this.meta = await backend.waitFor(this.id, { timeoutMs: opts.timeout, intervalMs: opts.interval, signal: opts.signal });
@@ -138,5 +141,27 @@ export class AsyncResult<T = unknown> {
     ];
     const facts = await this.source.pendingFacts?.(sent).catch(() => []);
     return facts?.length ? [...reasons, ...facts.map((f) => `  ${f}`)] : reasons;
+  }
+}
+
+const getOptionChecks: Record<keyof GetOptions, check.Check> = {
+  timeout: check.number((n) => n >= 0, 'expected milliseconds >= 0'),
+  propagate: check.boolean(),
+  interval: check.number((n) => n > 0, 'expected milliseconds > 0'),
+  signal: check.is((v) => v instanceof AbortSignal, 'expected an AbortSignal'),
+};
+
+/** A misspelled or mistyped option (timeout: '5') would otherwise mean waiting forever. */
+function checkGetOptions(opts: unknown): void {
+  if (!check.isPlainObject(opts))
+    throw new ConfigError(`get(options): options must be an object such as { timeout: 10000 }, got ${String(opts)}`);
+  for (const [name, value] of Object.entries(opts)) {
+    if (!Object.hasOwn(getOptionChecks, name)) {
+      throw new ConfigError(
+        `get(options): '${name}' is not an option.${didYouMean(name, Object.keys(getOptionChecks))} Options: ${Object.keys(getOptionChecks).join(', ')}.`,
+      );
+    }
+    const problem = value === undefined ? null : getOptionChecks[name as keyof GetOptions](value);
+    if (problem !== null) throw new ConfigError(`get(options): ${name}: ${problem} (got ${check.showValue(value)})`);
   }
 }

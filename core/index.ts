@@ -6,7 +6,7 @@ export type { Settings } from './config/settings.js';
 export { Control, type ControlOptions, INSPECT_METHODS, type InspectMethod } from './control.js';
 export * from './errors.js';
 export type { ExecutorEvent, RunnableTask } from './executor.js';
-export type { CallOptions } from './message-builder.js';
+export type { CallOptions } from './call-options.js';
 export type { TaskHeaders, TaskMessage } from './message.js';
 export type { Broker, ControlReply, Delivery, KeyValueStore, ProviderFactories, ResultBackend } from './ports.js';
 export { registerProvider } from './registry.js';

@@ -4,30 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { ConfigError } from './errors.js';
+import type { CallOptions } from './call-options.js';
 import type { TaskEmbed, TaskHeaders, TaskMessage } from './message.js';
 import { argsRepr, kwargsRepr } from './repr.js';
 import { toJson } from './serialization.js';
 import type { TaskOptions } from './task-options.js';
-
-/** Options of one call (applyAsync / sendTask). */
-export interface CallOptions {
-  /** Seconds from now before the task may run. */
-  countdown?: number;
-  /** Earliest time the task may run (wins over countdown). */
-  eta?: Date;
-  /** Seconds from now, or an absolute time, after which the task is REVOKED instead of run. */
-  expires?: number | Date;
-  queue?: string;
-  /** 0-9. */
-  priority?: number;
-  taskId?: string;
-  ignoreResult?: boolean;
-  /** Extra message headers. */
-  headers?: Record<string, unknown>;
-  timeLimit?: number;
-  softTimeLimit?: number;
-}
 
 export interface BuildInput {
   name: string;
@@ -54,13 +35,12 @@ export function buildTaskMessage(input: BuildInput): TaskMessage {
   // Serialize args and kwargs apart so an error names the exact place (args[1].when).
   const body = `[${toJson(input.args, 'args')}, ${toJson(input.kwargs, 'kwargs')}, ${EMPTY_EMBED_JSON}]`;
 
-  const etaMs = call.eta ? call.eta.getTime() : call.countdown !== undefined ? now + seconds(call.countdown, 'countdown') * 1000 : null;
+  // Call options, task options and settings were checked where they were given (call-options.ts,
+  // annotations.ts, config/settings.ts).
+  const etaMs = call.eta ? call.eta.getTime() : call.countdown !== undefined ? now + call.countdown * 1000 : null;
   const expiresOpt = call.expires ?? task.expires;
-  const expiresMs =
-    expiresOpt === undefined ? null : expiresOpt instanceof Date ? expiresOpt.getTime() : now + seconds(expiresOpt, 'expires') * 1000;
+  const expiresMs = expiresOpt === undefined ? null : expiresOpt instanceof Date ? expiresOpt.getTime() : now + expiresOpt * 1000;
   const priority = call.priority ?? task.priority ?? input.defaults.priority ?? 0;
-  if (!Number.isInteger(priority) || priority < 0 || priority > 9)
-    throw new ConfigError(`priority must be an integer from 0 to 9, got ${priority}`);
 
   const headers: TaskHeaders = {
     lang: 'py', // what 5.2.6 sends; workers ignore it (§1.1)
@@ -107,10 +87,4 @@ export function celeryIso(ms: number): string {
   // Six fraction digits, as Python's isoformat() writes them: Celery 5.2's ISO parser reads the
   // digits as microseconds, so '.123' would be 123 µs and an ETA would fire up to a second early.
   return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000+00:00');
-}
-
-function seconds(value: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value))
-    throw new ConfigError(`${what} must be a number of seconds, got ${String(value)}`);
-  return value;
 }

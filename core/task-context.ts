@@ -2,7 +2,10 @@
  * What a running task sees as its last parameter, and the retry decision it shares with
  * autoretryFor (celery-protocol.md §8: retry(), max_retries).
  */
-import { MaxRetriesExceededError, Retry } from './errors.js';
+import { secondsFromNow, validDate } from './call-options.js';
+import * as check from './config/checks.js';
+import { didYouMean } from './config/closest.js';
+import { ConfigError, MaxRetriesExceededError, Retry } from './errors.js';
 import type { TaskHeaders } from './message.js';
 import { retryCountdownMs } from './retry-policy.js';
 import type { TaskOptions } from './task-options.js';
@@ -42,6 +45,7 @@ export const DEFAULT_MAX_RETRIES = 3;
  * used up — the given exc or MaxRetriesExceededError, which then fails the task (§8).
  */
 export function planRetry(retries: number, options: TaskOptions, opts: RetryOptions = {}, taskName = 'task'): Error {
+  checkRetryOptions(opts, taskName);
   const max = opts.maxRetries !== undefined ? opts.maxRetries : options.maxRetries !== undefined ? options.maxRetries : DEFAULT_MAX_RETRIES;
   if (max !== null && retries >= max) {
     if (opts.exc !== undefined) return opts.exc instanceof Error ? opts.exc : new Error(String(opts.exc));
@@ -116,5 +120,29 @@ export class RunContext implements TaskContext {
 
   get updateState(): (state: string, meta?: unknown) => Promise<void> {
     return this.#init.updateState;
+  }
+}
+
+const retryChecks: Record<Exclude<keyof RetryOptions, 'exc'>, check.Check> = {
+  countdown: secondsFromNow,
+  eta: validDate,
+  maxRetries: check.nullable(check.integer((n) => n >= 0, 'expected a whole number >= 0, or null for no limit')),
+};
+
+/**
+ * A retry that cannot be scheduled (countdown NaN, an invalid Date) fails the task with the reason
+ * (it is thrown from the task), instead of leaving a message no worker can settle.
+ */
+function checkRetryOptions(opts: RetryOptions, taskName: string): void {
+  for (const [name, value] of Object.entries(opts)) {
+    if (name === 'exc' || value === undefined) continue;
+    const test = retryChecks[name as keyof typeof retryChecks];
+    if (!test) {
+      throw new ConfigError(
+        `${taskName}: retry(): '${name}' is not a retry option.${didYouMean(name, [...Object.keys(retryChecks), 'exc'])}`,
+      );
+    }
+    const problem = test(value);
+    if (problem !== null) throw new ConfigError(`${taskName}: retry(): ${name}: ${problem} (got ${check.showValue(value)})`);
   }
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AsyncResult } from './async-result.js';
-import type { CallOptions } from './message-builder.js';
+import type { CallOptions } from './call-options.js';
 import type { TaskHeaders } from './message.js';
 import { type TaskContext, createTaskContext } from './task-context.js';
 import type { TaskOptions } from './task-options.js';

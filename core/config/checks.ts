@@ -54,3 +54,10 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null || Object.prototype.toString.call(value) === '[object Module]';
 }
+
+/** A value as an error message shows it: JSON where that is faithful (not for NaN, Infinity or an invalid Date). */
+export function showValue(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : `Date(${v.toISOString()})`;
+  return JSON.stringify(v) ?? String(v);
+}

@@ -5,6 +5,7 @@ import type { RemoteTaskError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 import type { Broker } from '../../core/ports.js';
+import type { TaskContext } from '../../core/task-context.js';
 import type { Worker } from '../../core/worker/worker.js';
 import { eventually } from '../conformance/index.js';
 import { closeAppsAndWorkers, gate, memoryApp, nextEvent, startWorker } from './helpers.js';
@@ -88,6 +89,62 @@ describe('bad input', () => {
     app = memoryApp();
     const echo = app.task('tasks.echo', (v: unknown) => v);
     await expect(echo.delay(new Map())).rejects.toThrow(/args\[0\]/);
+  });
+
+  // Plain JavaScript callers get no type check: each of these used to send a message the worker
+  // dead-letters, to be ignored silently, or (get) to wait forever.
+  it('wrong call options, args and kwargs fail at the call and name what is wrong; nothing is sent', async () => {
+    app = memoryApp();
+    const add = withAdd(app);
+    const send = (args: unknown, kwargs: unknown, options: unknown) => add.applyAsync(args as never, kwargs as never, options as never);
+    const cases: [unknown, unknown, unknown, RegExp][] = [
+      [[1, 2], {}, { coutndown: 5 }, /'coutndown' is not a call option\. Did you mean 'countdown'\?/],
+      [[1, 2], {}, { countdown: Number.NaN }, /countdown: expected seconds from now \(got NaN\)/],
+      [[1, 2], {}, { countdown: 1e15 }, /countdown: expected seconds from now/],
+      [[1, 2], {}, { eta: 'tomorrow' }, /eta: expected a valid Date \(got "tomorrow"\)/],
+      [[1, 2], {}, { eta: new Date('nope') }, /eta: expected a valid Date \(got Invalid Date\)/],
+      [[1, 2], {}, { expires: 'soon' }, /expires: expected seconds from now or a valid Date/],
+      [[1, 2], {}, { timeLimit: -1 }, /timeLimit: expected seconds > 0 \(got -1\)/],
+      [[1, 2], {}, { priority: 10 }, /priority: expected an integer priority 0-9 \(got 10\)/],
+      [[1, 2], {}, { queue: '' }, /queue: expected a queue name/],
+      [[1, 2], {}, { taskId: 42 }, /taskId: expected a task id/],
+      [5, {}, {}, /args must be an array of positional arguments, got 5 \(one argument: \[5\]\)/],
+      [[1, 2], [3], {}, /kwargs must be an object of keyword arguments, got \[3\]/],
+    ];
+    for (const [args, kwargs, options, error] of cases) {
+      await expect(send(args, kwargs, options), JSON.stringify(options)).rejects.toThrow(error);
+    }
+    await expect(app.sendTask(undefined as unknown as string, [])).rejects.toThrow(/its name must be a non-empty string/);
+    await expect(add.applyMany([[1, 2], 3 as never])).rejects.toThrow(/\(argsList\[1\]\): args must be an array/);
+    expect(await (await app.broker()).size?.('celery')).toBe(0);
+    // undefined stands for an absent option, as in the settings
+    expect((await send([1, 2], undefined, { countdown: undefined, queue: undefined })).id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('wrong task options fail at app.task, in camelCase or Celery snake_case names', () => {
+    app = memoryApp();
+    const define = (options: unknown) => app.task('tasks.t', () => 1, options as never);
+    expect(() => define({ timeLimt: 5 })).toThrow(/'timeLimt' is not a task option\. Did you mean 'timeLimit'\?/);
+    expect(() => define({ timeLimit: -1 })).toThrow(/timeLimit: expected seconds > 0 \(got -1\)/);
+    expect(() => define({ maxRetries: 'x' })).toThrow(/maxRetries: expected a whole number >= 0/);
+    expect(() => app.task('', () => 1)).toThrow(/name must be a non-empty string/);
+    expect(define({ rate_limit: '5/s', time_limit: 30 }).options).toEqual({ rateLimit: '5/s', timeLimit: 30 });
+  });
+
+  it('wrong get() options fail at once instead of waiting forever', async () => {
+    app = memoryApp();
+    const r = await withAdd(app).delay(1, 2);
+    await expect(r.get({ timeout: '5' as never })).rejects.toThrow(/get\(options\): timeout: expected milliseconds >= 0 \(got "5"\)/);
+    await expect(r.get({ timout: 5 } as never)).rejects.toThrow(/'timout' is not an option\. Did you mean 'timeout'\?/);
+  });
+
+  it('a retry that cannot be scheduled fails the task with the reason instead of coming back forever', async () => {
+    app = memoryApp();
+    const broken = app.task('tasks.broken', (ctx: TaskContext) => ctx.retry({ countdown: Number.NaN }));
+    worker = await startWorker(app);
+    const err = (await (await broken.delay()).get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('ConfigError');
+    expect(err.message).toContain('tasks.broken: retry(): countdown: expected seconds from now (got NaN)');
   });
 });
 
