@@ -18,25 +18,13 @@ import { setLongTimeout } from '../long-timeout.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
 import { RevokedIds } from './revoked-ids.js';
 import { logTaskEvent } from './task-log.js';
+import { type WorkerOptions, checkWorkerOptions } from './worker-options.js';
+
+export type { WorkerOptions } from './worker-options.js';
 
 /** What the worker needs from its app. */
 export interface WorkerApp extends ExecutorApp {
   broker(): Promise<Broker>;
-}
-
-export interface WorkerOptions {
-  /** Node name; default `celery@<host>`, as Celery's. */
-  hostname?: string;
-  /** Tasks run at once; default worker_concurrency, else the CPU count. */
-  concurrency?: number;
-  /** Queues to consume; default [task_default_queue]. */
-  queues?: string[];
-  prefetchMultiplier?: number;
-  logger?: Logger;
-  /** How long stop() lets running tasks finish (default 30 s). */
-  shutdownGraceMs?: number;
-  /** Send task events (Celery's -E; default worker_send_task_events). Worker heartbeats are sent either way. */
-  sendEvents?: boolean;
 }
 
 // AMQP's largest prefetch count: what "no limit" (multiplier 0) becomes.
@@ -73,6 +61,7 @@ export class Worker extends EventEmitter {
     opts: WorkerOptions = {},
   ) {
     super();
+    checkWorkerOptions(opts);
     const conf = app.conf;
     this.hostname = opts.hostname ?? `celery@${osHostname()}`;
     this.queues = opts.queues?.length ? opts.queues : [conf.task_default_queue];

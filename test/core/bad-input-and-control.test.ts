@@ -131,6 +131,16 @@ describe('bad input', () => {
     expect(define({ rate_limit: '5/s', time_limit: 30 }).options).toEqual({ rateLimit: '5/s', timeLimit: 30 });
   });
 
+  it('wrong worker options fail at app.worker() instead of starting a worker that does nothing', async () => {
+    app = memoryApp();
+    const start = (options: unknown) => app.worker(options as never);
+    await expect(start({ concurency: 4 })).rejects.toThrow(/'concurency' is not a worker option\. Did you mean 'concurrency'\?/);
+    await expect(start({ concurrency: 0 })).rejects.toThrow(/concurrency: expected a whole number of tasks > 0 \(got 0\)/);
+    await expect(start({ queues: 'a,b' })).rejects.toThrow(/queues: expected a non-empty list of queue names/);
+    await expect(start({ prefetchMultiplier: -1 })).rejects.toThrow(/prefetchMultiplier: expected a whole number >= 0/);
+    expect((await start({ concurrency: 3, queues: undefined })).concurrency).toBe(3);
+  });
+
   it('wrong get() options fail at once instead of waiting forever', async () => {
     app = memoryApp();
     const r = await withAdd(app).delay(1, 2);
