@@ -12,6 +12,7 @@ import {
   TimeLimitExceeded,
 } from './errors.js';
 import type { ExceptionInfo, ResultMeta } from './result-meta.js';
+import { checkJson } from './serialization.js';
 
 const JS_BUILTINS = new Set([
   'Error',
@@ -29,7 +30,35 @@ export interface EncodedException {
   traceback: string | null;
 }
 
+/**
+ * Never throws, and gives JSON-safe fields whatever was thrown (a null-prototype object, a
+ * message getter that throws, a name that is not a string): an error that cannot be encoded
+ * would leave its task unsettled, to come back and fail the same way forever.
+ */
 export function encodeException(err: unknown): EncodedException {
+  try {
+    const { info, traceback } = encodeKnown(err);
+    return {
+      info: {
+        exc_type: textOr(info.exc_type, 'Error'),
+        exc_message: (Array.isArray(info.exc_message) ? info.exc_message : [info.exc_message]).map(jsonSafe),
+        exc_module: textOr(info.exc_module, 'builtins'),
+      },
+      traceback: typeof traceback === 'string' ? traceback : null,
+    };
+  } catch (failure) {
+    return {
+      info: {
+        exc_type: 'Error',
+        exc_message: [`the task failed with an error that could not be read (${describeUnreadable(failure)})`],
+        exc_module: 'builtins',
+      },
+      traceback: null,
+    };
+  }
+}
+
+function encodeKnown(err: unknown): EncodedException {
   if (err instanceof RemoteTaskError) {
     return { info: { exc_type: err.excType, exc_message: err.excArgs, exc_module: err.excModule }, traceback: err.remoteTraceback };
   }
@@ -56,7 +85,45 @@ export function encodeException(err: unknown): EncodedException {
     const module = JS_BUILTINS.has(err.name) ? 'builtins' : 'celeriac';
     return { info: { exc_type: err.name, exc_message: [err.message], exc_module: module }, traceback: err.stack ?? null };
   }
-  return { info: { exc_type: 'Error', exc_message: [String(err)], exc_module: 'builtins' }, traceback: null };
+  // Not an Error (throw 'text', throw { code: 42 }): the value itself, as text.
+  return {
+    info: { exc_type: 'Error', exc_message: [typeof err === 'string' ? err : showThrown(err)], exc_module: 'builtins' },
+    traceback: null,
+  };
+}
+
+const textOr = (v: unknown, fallback: string): string => (typeof v === 'string' && v !== '' ? v : fallback);
+
+/** An exception argument as JSON can carry it: JSON data stays as it is (a Python error's dict), anything else becomes text. */
+function jsonSafe(v: unknown): unknown {
+  try {
+    checkJson(v, 'argument');
+    return v;
+  } catch {
+    return showThrown(v);
+  }
+}
+
+function showThrown(v: unknown): string {
+  try {
+    const json = JSON.stringify(v);
+    if (json !== undefined && json !== '{}') return json;
+  } catch {
+    // a cycle, a BigInt: fall back to the text form
+  }
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
+function describeUnreadable(failure: unknown): string {
+  try {
+    return failure instanceof Error ? `${failure.name}: ${failure.message}` : String(failure);
+  } catch {
+    return 'unknown reason';
+  }
 }
 
 /** Rebuild a stored failure as an error whose `name` is the remote type. */

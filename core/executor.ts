@@ -8,7 +8,8 @@
  * slot; it runs under its time limits; its state is stored; then the message is acked, retried
  * or — if the result could not be stored — left to come back.
  */
-import { NotRegistered, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import { showValue } from './config/checks.js';
+import { ConfigError, NotRegistered, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';
@@ -114,7 +115,7 @@ async function run(
     kwargs,
     hostname: deps.hostname,
     options: task.options,
-    updateState: (state, meta) => results.state(state, meta ?? null),
+    updateState: (state, meta) => storeProgress(results, name, state, meta),
   });
   const [hard, soft] = message.headers.timelimit ?? [null, null];
   const started = performance.now();
@@ -144,6 +145,17 @@ async function run(
   if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
   emit(deps, { type: 'succeeded', id, name, runtimeMs, result: value });
   return 'acked';
+}
+
+/** ctx.updateState: a state name and JSON meta, refused with the reason (as a return value would be) rather than failing in the store. */
+async function storeProgress(results: ResultWriter, name: string, state: unknown, meta: unknown): Promise<void> {
+  if (typeof state !== 'string' || state === '') {
+    throw new ConfigError(
+      `${name}: updateState(state, meta): state must be a non-empty string such as 'PROGRESS', got ${showValue(state)}`,
+    );
+  }
+  checkJson(meta, `updateState('${state}') meta`);
+  await results.state(state, meta ?? null);
 }
 
 /** The soft limit (s), shortened to the driver's time left when that comes first. */

@@ -148,6 +148,46 @@ describe('bad input', () => {
     await expect(r.get({ timout: 5 } as never)).rejects.toThrow(/'timout' is not an option\. Did you mean 'timeout'\?/);
   });
 
+  it('whatever a task throws is stored as its failure, readable, and the worker goes on', async () => {
+    app = memoryApp();
+    const unreadable = new Error('x');
+    Object.defineProperty(unreadable, 'message', {
+      get() {
+        throw new Error('a getter that throws');
+      },
+    });
+    const thrown: [unknown, string][] = [
+      ['plain text', 'plain text'],
+      [{ code: 42 }, '{"code":42}'],
+      [Object.create(null), '[object Object]'],
+      [unreadable, 'the task failed with an error that could not be read (Error: a getter that throws)'],
+    ];
+    const fail = app.task('tasks.fail', (i: number) => {
+      throw thrown[i]?.[0];
+    });
+    worker = await startWorker(app);
+    for (const [i, [, message]] of thrown.entries()) {
+      const err = (await (await fail.delay(i)).get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+      expect([err.name, err.message]).toEqual(['Error', message]);
+    }
+  });
+
+  it('updateState refuses a missing state and meta JSON cannot carry, as a return value is refused', async () => {
+    app = memoryApp();
+    const progress = app.task('tasks.progress', async (bad: string, ctx: TaskContext) => {
+      await ctx.updateState(bad === 'state' ? (undefined as never) : 'PROGRESS', { at: bad === 'meta' ? 10n : 1 });
+      return 'done';
+    });
+    worker = await startWorker(app);
+    const failure = async (bad: string) =>
+      ((await (await progress.delay(bad)).get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError).message;
+    expect(await failure('state')).toContain(
+      "updateState(state, meta): state must be a non-empty string such as 'PROGRESS', got undefined",
+    );
+    expect(await failure('meta')).toContain("Cannot send updateState('PROGRESS') meta.at as JSON: BigInt 10n has no JSON form");
+    expect(await (await progress.delay('none')).get({ timeout: 5000 })).toBe('done');
+  });
+
   it('a retry that cannot be scheduled fails the task with the reason instead of coming back forever', async () => {
     app = memoryApp();
     const broken = app.task('tasks.broken', (ctx: TaskContext) => ctx.retry({ countdown: Number.NaN }));
