@@ -24,12 +24,19 @@ export function checkQuery(url: string, query: URLSearchParams, known: readonly 
   }
 }
 
-function seconds(value: unknown, where: string): number {
+/**
+ * A number option, given as a number (broker_transport_options) or as text (a URL query);
+ * refused, naming `where` and what it must be, unless finite and `ok`.
+ */
+export function numberOption(value: unknown, where: string, ok: (n: number) => boolean, expected: string): number {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n <= 0) {
-    throw new ConfigError(`${where} must be a positive number of seconds, got ${JSON.stringify(value)}`);
-  }
+  if (typeof n !== 'number' || !Number.isFinite(n) || !ok(n))
+    throw new ConfigError(`${where} must be ${expected}, got ${JSON.stringify(value)}`);
   return n;
+}
+
+export function seconds(value: unknown, where: string): number {
+  return numberOption(value, where, (n) => n > 0, 'a positive number of seconds');
 }
 
 export function visibilityTimeoutMs(url: string, query: URLSearchParams, transportOptions: Record<string, unknown>): number {

@@ -2,7 +2,7 @@
  * Value checks for settings and task options: each returns what is wrong with a value, as a
  * message for the user, or null when it is fine. Plain functions rather than a schema library:
  * every app (and every Lambda cold start) validates its settings, and these few lines do it
- * with the messages we want, where zod cost ~100 KB of bundle and its import time.
+ * with the messages we want, where a schema library (zod) cost ~100 KB of bundle and its import time.
  */
 export type Check = (value: unknown) => string | null;
 

@@ -4,9 +4,8 @@
  * Options come from the URL query or broker_transport_options (the URL wins), under kombu's names
  * where kombu has one (§2.2).
  */
-import { z } from 'zod';
 import { ConfigError } from '../../core/errors.js';
-import { checkQuery, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+import { checkQuery, numberOption, seconds, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
 
 /** Default cap on one envelope: well above any task a queue should carry, far below Redis's 512 MB string limit. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -56,11 +55,8 @@ const QUERY_OPTIONS = [
   'ssl_ca_certs',
 ] as const;
 
-const transportSchema = z.object({
-  global_keyprefix: z.string().optional(),
-  max_message_size: z.coerce.number().int().positive().optional(),
-  unacked_mutex_expire: z.coerce.number().positive().optional(),
-});
+/** The broker_transport_options (and URL query options) this transport reads, as kombu names them. */
+const TRANSPORT_OPTIONS = ['global_keyprefix', 'max_message_size', 'unacked_mutex_expire'] as const;
 
 export function parseConnection(url: string): RedisConnectionOptions {
   const { scheme, query } = splitUrl(url);
@@ -105,19 +101,22 @@ export function parseBrokerSettings(
   const fromQuery = Object.fromEntries(
     [...query.entries()].filter(([k]) => !['visibility_timeout', 'ssl_cert_reqs', 'ssl_ca_certs'].includes(k)),
   );
-  const merged = { ...pick(transportOptions), ...fromQuery };
-  const result = transportSchema.safeParse(merged);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw new ConfigError(`Redis transport option ${issue?.path.join('.') ?? ''} in '${url}': ${issue?.message ?? 'invalid'}`);
+  const o: Record<string, unknown> = { ...pick(transportOptions), ...fromQuery };
+  const where = (name: string): string => `Redis transport option ${name} in '${url}'`;
+  if (o.global_keyprefix !== undefined && typeof o.global_keyprefix !== 'string') {
+    throw new ConfigError(`${where('global_keyprefix')} must be a string, got ${JSON.stringify(o.global_keyprefix)}`);
   }
-  const o = result.data;
   return {
     connection: parseConnection(url),
     visibilityTimeoutMs: visibilityTimeoutMs(url, query, transportOptions),
     keyPrefix: o.global_keyprefix ?? '',
-    maxMessageBytes: o.max_message_size ?? DEFAULT_MAX_MESSAGE_BYTES,
-    mutexExpireMs: (o.unacked_mutex_expire ?? DEFAULT_MUTEX_EXPIRE_S) * 1000,
+    maxMessageBytes:
+      o.max_message_size === undefined
+        ? DEFAULT_MAX_MESSAGE_BYTES
+        : numberOption(o.max_message_size, where('max_message_size'), (n) => Number.isInteger(n) && n > 0, 'a whole number of bytes > 0'),
+    mutexExpireMs:
+      (o.unacked_mutex_expire === undefined ? DEFAULT_MUTEX_EXPIRE_S : seconds(o.unacked_mutex_expire, where('unacked_mutex_expire'))) *
+      1000,
     connectTimeoutMs,
   };
 }
@@ -125,6 +124,6 @@ export function parseBrokerSettings(
 /** broker_transport_options is shared with other transports: read only the keys this one knows. */
 function pick(options: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const key of Object.keys(transportSchema.shape)) if (options[key] !== undefined && options[key] !== null) out[key] = options[key];
+  for (const key of TRANSPORT_OPTIONS) if (options[key] !== undefined && options[key] !== null) out[key] = options[key];
   return out;
 }

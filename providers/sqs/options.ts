@@ -13,7 +13,7 @@
  * wait_time_seconds, visibility_timeout) and claim_check.
  */
 import { ConfigError } from '../../core/errors.js';
-import { checkQuery, createOption, endpointOption, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+import { checkQuery, createOption, endpointOption, numberOption, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, MAX_WAIT_S } from './limits.js';
 
 export interface SqsOptions {
@@ -58,11 +58,12 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
   const integer = (key: string, min: number, max: number, fallback: number, optionKey = key): number => {
     const v = pick(key, optionKey);
     if (v === undefined || v === null || v === '') return fallback;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      throw new ConfigError(`${key} for '${url}' must be a whole number from ${min} to ${max}, got ${JSON.stringify(v)}`);
-    }
-    return n;
+    return numberOption(
+      v,
+      `${key} for '${url}'`,
+      (n) => Number.isInteger(n) && n >= min && n <= max,
+      `a whole number from ${min} to ${max}`,
+    );
   };
 
   const prefix = text('prefix', 'queue_name_prefix') ?? '';

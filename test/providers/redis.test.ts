@@ -68,7 +68,18 @@ describe('redis:// URLs and options', () => {
     expect(parseBrokerSettings('redis://h/0').visibilityTimeoutMs).toBe(3_600_000);
     expect(() => parseBrokerSettings('redis://h/0?visibilty_timeout=1')).toThrow(/Unknown option 'visibilty_timeout'/);
     expect(() => parseBrokerSettings('redis://h/x')).toThrow(/database/);
-    expect(() => parseBrokerSettings('redis://h/0', { max_message_size: -1 })).toThrow(/max_message_size/);
+    expect(() => parseBrokerSettings('redis://h/0', { max_message_size: -1 })).toThrow(
+      "Redis transport option max_message_size in 'redis://h/0' must be a whole number of bytes > 0, got -1",
+    );
+    expect(() => parseBrokerSettings('redis://h/0?max_message_size=abc')).toThrow(
+      /max_message_size .* must be a whole number of bytes > 0, got "abc"/,
+    );
+    expect(() => parseBrokerSettings('redis://h/0?unacked_mutex_expire=0')).toThrow(
+      /unacked_mutex_expire .* must be a positive number of seconds/,
+    );
+    expect(() => parseBrokerSettings('redis://h/0', { global_keyprefix: 5 })).toThrow(/global_keyprefix .* must be a string, got 5/);
+    const fromQuery = parseBrokerSettings('redis://h/0?max_message_size=4096&unacked_mutex_expire=2', { max_message_size: 1 });
+    expect([fromQuery.maxMessageBytes, fromQuery.mutexExpireMs]).toEqual([4096, 2000]);
   });
 });
 
