@@ -69,6 +69,12 @@ export class Retry extends CeleriacError {
 /** The broker or result store cannot be reached (kombu's name for it). */
 export class OperationalError extends CeleriacError {}
 
+/**
+ * A value is larger than the result store can hold (DynamoDB: 400 KB per item). Not transient:
+ * the executor stores it as the task's FAILURE instead of handing the message back to run again.
+ */
+export class ResultTooLarge extends CeleriacError {}
+
 /** AsyncResult.get() waited longer than its timeout. */
 export class TimeoutError extends CeleriacError {}
 

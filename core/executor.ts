@@ -9,7 +9,7 @@
  * or — if the result could not be stored — left to come back.
  */
 import { showValue } from './config/checks.js';
-import { ConfigError, NotRegistered, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import { ConfigError, NotRegistered, ResultTooLarge, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';
@@ -142,7 +142,11 @@ async function run(
     return fail(d, deps, call, results, error, runtimeMs, acksLate);
   }
   const value = outcome.value === undefined ? null : outcome.value;
-  if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
+  try {
+    if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
+  } catch (tooLarge) {
+    return fail(d, deps, call, results, tooLarge, runtimeMs, acksLate);
+  }
   emit(deps, { type: 'succeeded', id, name, runtimeMs, result: value });
   return 'acked';
 }
@@ -201,12 +205,19 @@ async function fail(
 ): Promise<Fate> {
   const { id, task: name } = call.message.headers;
   // Celery acks failures and timeouts too (acks_on_failure_or_timeout, §8): a retry is explicit.
-  if (!(await settle(d, deps, call, acksLate, () => results.exception(FAILURE, error)))) return 'store-failed';
-  emit(deps, { type: 'failed', id, name, runtimeMs, error, traceback: error instanceof Error ? (error.stack ?? null) : null });
+  let failure = error;
+  try {
+    if (!(await settle(d, deps, call, acksLate, () => results.exception(FAILURE, failure)))) return 'store-failed';
+  } catch (tooLarge) {
+    // The error itself is too large to store (a huge message or traceback): store why instead.
+    failure = tooLarge;
+    if (!(await settle(d, deps, call, acksLate, () => results.exception(FAILURE, failure)))) return 'store-failed';
+  }
+  emit(deps, { type: 'failed', id, name, runtimeMs, error: failure, traceback: failure instanceof Error ? (failure.stack ?? null) : null });
   return 'acked';
 }
 
-/** Store, then ack (acks_late); when the task acked early only the store is left. */
+/** Store, then ack (acks_late); when the task acked early only the store is left. Throws ResultTooLarge (see tryStore). */
 async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, store: () => Promise<void>): Promise<boolean> {
   if (acksLate) {
     if (!(await tryStore(d, deps, call, store))) return false;
@@ -220,6 +231,7 @@ async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
   try {
     await store();
   } catch (error) {
+    if (error instanceof ResultTooLarge) throw error; // stored as the FAILURE by the caller, as with acks_late
     emit(deps, {
       type: 'internal-error',
       id: call.message.headers.id,
@@ -231,12 +243,17 @@ async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
   return true;
 }
 
-/** Store; when that fails the message is handed back (see handBack). */
+/**
+ * Store; when that fails the message is handed back (see handBack) — except for a value the
+ * store can never hold (ResultTooLarge), which is thrown for the caller to store as a FAILURE:
+ * handed back, the task would run again and fail to store again, forever.
+ */
 async function tryStore(d: Delivery, deps: ExecutorDeps, call: ParsedCall, store: () => Promise<void>): Promise<boolean> {
   try {
     await store();
     return true;
   } catch (error) {
+    if (error instanceof ResultTooLarge) throw error;
     return handBack(d, deps, call, error);
   }
 }

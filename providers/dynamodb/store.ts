@@ -27,7 +27,7 @@ import {
   type AttributeValue,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { CeleriacError } from '../../core/errors.js';
+import { CeleriacError, ResultTooLarge } from '../../core/errors.js';
 import type { KeyValueStore } from '../../core/ports.js';
 import { sdkRegion } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
@@ -58,6 +58,21 @@ const itemOf = (key: string, attributes: Item, ttlMs: number | undefined): Item 
   ...(ttlMs ? { [TTL_ATTRIBUTE]: { N: expiry(ttlMs) } } : {}),
 });
 const expired = (item: Item): boolean => item[TTL_ATTRIBUTE]?.N !== undefined && Number(item[TTL_ATTRIBUTE].N) <= nowSeconds();
+
+/** DynamoDB's item size limit: attribute names and values, UTF-8. */
+const MAX_ITEM_BYTES = 400 * 1024;
+/** Room for the other attributes of an item (names, ready flag, expires_at). */
+const ITEM_OVERHEAD_BYTES = 64;
+
+/** Refused here, with the reason, rather than by DynamoDB with a ValidationException the executor would retry. */
+function checkItemSize(key: string, value: string): void {
+  const bytes = Buffer.byteLength(key) + Buffer.byteLength(value) + ITEM_OVERHEAD_BYTES;
+  if (bytes > MAX_ITEM_BYTES) {
+    throw new ResultTooLarge(
+      `${key} would be a ${bytes}-byte DynamoDB item, over its limit of ${MAX_ITEM_BYTES} bytes: keep large data elsewhere (e.g. S3) and return or pass its key`,
+    );
+  }
+}
 
 export class DynamoDbStore implements KeyValueStore {
   readonly client: DynamoDBClient;
@@ -105,6 +120,7 @@ export class DynamoDbStore implements KeyValueStore {
   }
 
   async put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
+    checkItemSize(key, value);
     const item = itemOf(key, { value: { S: value }, ready: { BOOL: opts.ready } }, opts.ttlMs);
     try {
       await this.#send(() =>

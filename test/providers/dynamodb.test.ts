@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../core/errors.js';
+import { createApp } from '../../core/app.js';
+import { ConfigError, type RemoteTaskError, ResultTooLarge } from '../../core/errors.js';
 import { KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
 import { openStore } from '../../core/registry.js';
 import { dynamoDbStore, parseDynamoDbUrl } from '../../providers/dynamodb/index.js';
@@ -61,6 +62,28 @@ describe('dynamodb:// specifics', () => {
     expect(expiresAt).toBeGreaterThanOrEqual(before + 86_400);
     expect(expiresAt).toBeLessThanOrEqual(before + 86_402);
     await store.close();
+  });
+
+  it("a result over DynamoDB's item limit fails its task with the reason, once, instead of running it again and again", async () => {
+    const app = createApp('tasks', { broker: `memory://${randomUUID()}`, backend: url() });
+    let runs = 0;
+    const big = app.task('tasks.big', (bytes: number) => {
+      runs++;
+      return 'x'.repeat(bytes);
+    });
+    const worker = await app.worker({ concurrency: 1 });
+    await worker.start();
+    try {
+      const err = (await (await big.delay(500_000)).get({ timeout: 10_000 }).catch((e: unknown) => e)) as RemoteTaskError;
+      expect(err.name).toBe('ResultTooLarge');
+      expect(err.message).toMatch(/over its limit of 409600 bytes: keep large data elsewhere/);
+      expect(await (await big.delay(1000)).get({ timeout: 10_000 })).toHaveLength(1000);
+      expect(runs).toBe(2);
+      await expect(dynamoDbStore(url()).put('k', 'y'.repeat(410_000), { ready: false, keepReady: false })).rejects.toThrow(ResultTooLarge);
+    } finally {
+      await worker.stop();
+      await app.close();
+    }
   });
 
   it('an item past expires_at reads as gone while DynamoDB still holds it', async () => {
