@@ -110,8 +110,20 @@ const open = new Map<string, LocalDatabase>();
 export function openDatabase(folder: string, file: string): LocalDatabase {
   const existing = open.get(file);
   if (existing) return existing.retain();
-  mkdirSync(folder, { recursive: true });
-  const db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file of that name is in the way' : (err as Error).message;
+    throw new ConfigError(
+      `local:// keeps its database in the folder ${folder}, which cannot be made (${why}): name a folder this process can write.`,
+    );
+  }
+  let db: Database.Database;
+  try {
+    db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  } catch (err) {
+    throw new ConfigError(`local:// cannot open its database ${file} (${(err as Error).message}): name a folder this process can write.`);
+  }
   try {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -59,6 +59,19 @@ describe('local:// URLs', () => {
     expect(locate('local://x', { visibility_timeout: 60 }).visibilityTimeoutMs).toBe(60_000);
     expect(locate('local://x?visibility_timeout=2.5', { visibility_timeout: 60 }).visibilityTimeoutMs).toBe(2_500);
     expect(() => locate('local://x?timeout=1')).toThrow(/Unknown option 'timeout'/);
+  });
+
+  it('a folder that cannot be made or a database that cannot be opened is a clear error', () => {
+    const file = join(root, `a-file-${randomUUID()}`);
+    writeFileSync(file, '');
+    expect(() => localBroker(`local://${file}`)).toThrow(
+      `local:// keeps its database in the folder ${file}, which cannot be made (a file of that name is in the way): name a folder this process can write.`,
+    );
+    const folder = join(root, `db-is-a-folder-${randomUUID()}`);
+    mkdirSync(join(folder, 'celeriac.db'), { recursive: true });
+    expect(() => localBroker(`local://${folder}`)).toThrow(
+      /^local:\/\/ cannot open its database .*celeriac\.db \(.*\): name a folder this process can write\.$/,
+    );
   });
 });
 
