@@ -86,6 +86,25 @@ describe('worker shutdown', () => {
     expect((await celeriac(project.dir, ['result', id])).stdout).toBe('1000\n');
   });
 
+  it('a stray promise rejection is logged and the worker goes on; an uncaught exception is logged and shuts it down warm, exit 1', async () => {
+    const w = startWorker();
+    await w.ready();
+    expect(
+      (await celeriac(project.dir, ['call', 'tasks.strayRejection', '[]', '--wait', '--timeout', '30', '-A', 'tasks'])).stdout,
+    ).toContain('"returned"');
+    await w.waitFor(
+      /ERROR.*Unhandled promise rejection \(a promise nobody awaited or caught\); the worker goes on: Error: nobody awaited me/,
+    );
+    expect((await celeriac(project.dir, ['call', 'tasks.add', '[2, 3]', '--wait', '--timeout', '30', '-A', 'tasks'])).stdout).toContain(
+      '5',
+    );
+    await celeriac(project.dir, ['call', 'tasks.strayThrow', '[]', '-A', 'tasks']);
+    await w.waitFor(/ERROR.*Uncaught exception outside any task; shutting down: Error: thrown from a timer/);
+    const outcome = await w.exit();
+    expect(outcome.code).toBe(1);
+    expect(outcome.stderr).toContain('Warm shutdown');
+  });
+
   it('a second SIGINT exits at once and still removes the pidfile', async () => {
     const w = startWorker('-n', 'a@test', '-c', '1', '--pidfile', 'w.pid');
     await w.ready();

@@ -5,7 +5,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { type Command, InvalidArgumentError } from 'commander';
-import { createLogger, type LogLevel, parseLogLevel } from '../../log.js';
+import { createLogger, type Logger, type LogLevel, parseLogLevel } from '../../log.js';
 import { renderBanner } from '../../worker/banner.js';
 import { acquirePidfile, type Pidfile } from '../../worker/pidfile.js';
 import { CliExit } from '../exit.js';
@@ -66,11 +66,15 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
         tasks: [...app.tasks.keys()],
       }),
     );
-    const stopped = untilShutdown(async () => {
-      await worker.stop();
-      await app.close();
-      logger.close();
-    }, pidfile);
+    const stopped = untilShutdown(
+      async () => {
+        await worker.stop();
+        await app.close();
+        logger.close();
+      },
+      pidfile,
+      logger,
+    );
     // Not after start(): a worker stopped while it waits for the broker returns from start() without being ready.
     worker.once('ready', () => logger.info(`${worker.hostname} ready.`));
     await worker.start();
@@ -83,10 +87,26 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
 /**
  * Resolves once a first SIGTERM/SIGINT has run the warm shutdown. A second SIGINT is the
  * user insisting (Ctrl-C twice): exit now; in-flight messages come back after their lease.
+ *
+ * A task's stray promise rejection (one nobody awaits) is logged and the worker goes on: by
+ * default Node would exit, taking every running task with it, their messages back only after
+ * their visibility timeout. An exception thrown outside any task (a callback of a timer a task
+ * set) leaves the process in an unknown state: it is logged and the worker shuts down warm
+ * (running tasks finish, waiting ones are handed back) and exits 1, for its supervisor to restart.
  */
-function untilShutdown(shutdown: () => Promise<void>, pidfile: Pidfile | undefined): Promise<void> {
+function untilShutdown(shutdown: () => Promise<void>, pidfile: Pidfile | undefined, logger: Logger): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false;
+    const stop = (): void => {
+      stopping = true;
+      process.stderr.write('\nworker: Warm shutdown (MainProcess)\n');
+      shutdown().then(() => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+        process.off('unhandledRejection', onRejection);
+        resolve();
+      }, reject);
+    };
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) {
         if (signal !== 'SIGINT') return;
@@ -94,17 +114,29 @@ function untilShutdown(shutdown: () => Promise<void>, pidfile: Pidfile | undefin
         pidfile?.release();
         process.exit(130); // 128 + SIGINT, as a shell reports it
       }
-      stopping = true;
-      process.stderr.write('\nworker: Warm shutdown (MainProcess)\n');
-      shutdown().then(() => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        resolve();
-      }, reject);
+      stop();
+    };
+    const onRejection = (reason: unknown): void => {
+      logger.error(`Unhandled promise rejection (a promise nobody awaited or caught); the worker goes on: ${describe(reason)}`);
+    };
+    const onException = (err: unknown): void => {
+      logger.error(`Uncaught exception outside any task; shutting down: ${describe(err)}`);
+      process.exitCode = 1;
+      if (!stopping) stop();
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('unhandledRejection', onRejection);
+    process.on('uncaughtException', onException);
   });
+}
+
+function describe(value: unknown): string {
+  try {
+    return value instanceof Error ? (value.stack ?? `${value.name}: ${value.message}`) : String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** Celery's node-name expansions: `-n worker1@%h`. */
