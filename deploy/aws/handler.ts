@@ -68,6 +68,7 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
   };
 
   return async (event, context) => {
+    checkSqsEvent(event);
     // A failure here (a missing queue or table) fails the invocation: the whole batch comes back.
     const { deps, broker } = await setUp();
     const settle = new InvocationSettle(broker.client);
@@ -89,7 +90,7 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
       }
     };
 
-    const records = event.Records ?? [];
+    const records = event.Records;
     const failed: SqsRecord[] = [];
     if (records.some((r) => queueNameOf(r).endsWith('.fifo'))) {
       for (const [i, record] of records.entries()) {
@@ -119,6 +120,28 @@ async function start(app: App, log: Logger): Promise<Instance> {
     onEvent: (e) => logTaskEvent(log, e),
   });
   return { deps, broker };
+}
+
+/**
+ * The function is meant for an SQS event source mapping; any other event (the console's test
+ * event, an API Gateway or SNS trigger wired to it by mistake) fails the invocation and says so,
+ * rather than answering "nothing failed" or a TypeError.
+ */
+function checkSqsEvent(event: unknown): asserts event is SqsEvent {
+  const records: unknown = (event as { Records?: unknown } | null)?.Records;
+  // SNS and S3 records name their source EventSource, SQS records eventSource.
+  type Source = { eventSource?: unknown; EventSource?: unknown; eventSourceARN?: unknown } | null;
+  const bad = Array.isArray(records)
+    ? (records as Source[]).find((r) => r?.eventSource !== 'aws:sqs' || typeof r.eventSourceARN !== 'string')
+    : undefined;
+  if (!Array.isArray(records) || bad !== undefined) {
+    const got = Array.isArray(records)
+      ? `a record from ${JSON.stringify(bad?.eventSource ?? bad?.EventSource ?? 'an unknown source')}`
+      : `an event with keys ${JSON.stringify(Object.keys(event ?? {}))}`;
+    throw new Error(
+      `This celeriac handler runs SQS messages from an event source mapping (Records from aws:sqs); it was invoked with ${got}.`,
+    );
+  }
 }
 
 /** The celeriac queue an SQS queue serves: its name without the broker's prefix. */

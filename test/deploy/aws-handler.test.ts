@@ -186,6 +186,18 @@ describe('the built Lambda handler', () => {
     expect(await third.ready()).toBe(false);
   });
 
+  it('fails an invocation that is not an SQS event and says so (the console test event, a wrong trigger)', async () => {
+    const invoke = async (event: unknown) => {
+      const out = await fn.invoke(event as SqsEvent);
+      return out.ok ? 'ok' : out.error;
+    };
+    expect(await invoke({ key1: 'value1' })).toContain(
+      'This celeriac handler runs SQS messages from an event source mapping (Records from aws:sqs); it was invoked with an event with keys ["key1"].',
+    );
+    expect(await invoke({ Records: [{ EventSource: 'aws:sns' }] })).toContain('it was invoked with a record from "aws:sns"');
+    expect(await invoke({ Records: [] })).toBe('ok');
+  });
+
   it('uses the remaining invocation time as the soft time limit', async () => {
     const r = await producer.sendTask('awstasks.waitForLimit', []);
     const invocations = await drain('t-celery', ready([r.id]));
