@@ -91,6 +91,18 @@ export function whenReady(client: Redis, timeoutMs: number, url: string): Promis
   });
 }
 
+/** Where a client connects and how long a caller waits for it (broker_connection_timeout). */
+export interface Reachability {
+  url: string;
+  timeoutMs: number;
+}
+
+/** whenReady as a promise to await before a command issued on a caller's behalf. */
+export async function reachable(client: Redis, r: Reachability): Promise<void> {
+  const connecting = whenReady(client, r.timeoutMs, r.url);
+  if (connecting) await connecting;
+}
+
 /**
  * Report a client's connection going down (once, with the last error) and coming back; what
  * happens between (ioredis reconnecting with backoff) is not repeated. Returns an unsubscribe.

@@ -89,7 +89,7 @@ export function parseConnection(url: string): RedisConnectionOptions {
 }
 
 /** Celery's broker_connection_timeout default. */
-const DEFAULT_CONNECT_TIMEOUT_MS = 4000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 4000;
 
 export function parseBrokerSettings(
   url: string,

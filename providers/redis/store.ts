@@ -3,11 +3,15 @@
  * plain string keys (`celery-task-meta-<id>`, written by the backend as Celery writes them), set
  * with their TTL and published on the key's channel in one script — one call for every write of
  * a tick, so a worker finishing thousands of tasks a second makes few round trips.
+ *
+ * A client reading or watching a result on an unreachable server gets an OperationalError after
+ * broker_connection_timeout, as a producer does; a worker's writes wait for the server instead
+ * (its message stays leased meanwhile, so nothing runs twice for it).
  */
 import type { Redis } from 'ioredis';
 import { Batcher } from '../../core/batcher.js';
 import type { KeyValueStore } from '../../core/ports.js';
-import { closeClient } from './connection.js';
+import { type Reachability, closeClient, reachable } from './connection.js';
 import { putResults } from './scripts/put-results.js';
 import type { KeySubscriber } from './subscriber.js';
 
@@ -22,6 +26,8 @@ export class RedisStore implements KeyValueStore {
     readonly url: string,
     readonly client: Redis,
     private readonly subscriber: KeySubscriber,
+    /** Reads (a client waiting for a result) fail after this instead of waiting for an unreachable server. */
+    private readonly reachability: Reachability,
   ) {
     this.#puts = new Batcher<Put, boolean>(
       async (items) => {
@@ -41,7 +47,7 @@ export class RedisStore implements KeyValueStore {
 
   async get(key: string): Promise<string | undefined> {
     // A watched key is read behind its SUBSCRIBE (on RESP3 in the same write, on the same connection).
-    return (await this.subscriber.read(key, () => this.client.get(key))) ?? undefined;
+    return (await this.subscriber.read(key, () => reachable(this.client, this.reachability).then(() => this.client.get(key)))) ?? undefined;
   }
 
   put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
@@ -49,6 +55,7 @@ export class RedisStore implements KeyValueStore {
   }
 
   async delete(key: string): Promise<void> {
+    await reachable(this.client, this.reachability);
     await this.client.del(key);
   }
 

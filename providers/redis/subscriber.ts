@@ -12,7 +12,7 @@
  * takes no GET: the read waits for the confirmation and goes to the store's main connection.
  */
 import type { Redis } from 'ioredis';
-import { closeClient, createClient } from './connection.js';
+import { type Reachability, closeClient, createClient, reachable } from './connection.js';
 import type { RedisConnectionOptions } from './options.js';
 import { type Deferred, deferred } from '../../core/deferred.js';
 
@@ -42,7 +42,10 @@ export class KeySubscriber {
   /** Whether the connection speaks RESP3 (reads allowed while subscribed); known after the first subscription. */
   #resp3: boolean | undefined;
 
-  constructor(private readonly connection: RedisConnectionOptions) {}
+  constructor(
+    private readonly connection: RedisConnectionOptions,
+    private readonly reachability: Reachability,
+  ) {}
 
   #connect(): Redis {
     if (this.#client) return this.#client;
@@ -64,6 +67,7 @@ export class KeySubscriber {
 
   /** Resolves once the subscription is confirmed: a write made after that, from anywhere, is reported. */
   async watch(channel: string, onChange: (value?: string) => void): Promise<() => Promise<void>> {
+    // Everything up to the first await is synchronous: a read() right after watch() is ordered behind this SUBSCRIBE.
     const client = this.#connect();
     let listeners = this.#channels.get(channel);
     if (!listeners) {
@@ -84,11 +88,9 @@ export class KeySubscriber {
       this.#toSubscribe.push(channel);
       this.#schedule();
     }
-    await confirmed;
-    this.#resp3 ??= client.mode === 'normal';
     // Resolves once the UNSUBSCRIBE is confirmed (or made moot by a new watcher): a waiter that
     // got its result need not wait, one that must see no more notifications does.
-    return () => {
+    const unwatch = (): Promise<void> => {
       listeners.delete(entry);
       if (listeners.size > 0 || this.#channels.get(channel) !== listeners) return Promise.resolve();
       this.#channels.delete(channel);
@@ -100,6 +102,15 @@ export class KeySubscriber {
       }, UNSUBSCRIBE_DELAY_MS).unref();
       return left.promise;
     };
+    try {
+      // An unreachable server fails the watch after broker_connection_timeout instead of never confirming it.
+      await Promise.all([confirmed, reachable(client, this.reachability)]);
+    } catch (err) {
+      void unwatch().catch(() => undefined);
+      throw err;
+    }
+    this.#resp3 ??= client.mode === 'normal';
+    return unwatch;
   }
 
   /**
@@ -107,15 +118,18 @@ export class KeySubscriber {
    * even before watch() has resolved. `elsewhere` reads on the store's main connection.
    */
   async read(key: string, elsewhere: () => Promise<string | null>): Promise<string | null> {
-    const confirmed = this.#channels.has(key) ? this.#subscribed.get(key) : undefined;
-    if (!confirmed) return elsewhere();
+    const subscribed = this.#channels.has(key) ? this.#subscribed.get(key) : undefined;
+    if (!subscribed || !this.#client) return elsewhere();
+    // Not forever: an unreachable server fails the read after broker_connection_timeout.
+    const client = this.#client;
+    const confirmed = (): Promise<unknown> => Promise.all([subscribed, reachable(client, this.reachability)]);
     if (this.#resp3 === undefined) {
-      await confirmed;
-      this.#resp3 ??= this.#client?.mode === 'normal';
+      await confirmed();
+      this.#resp3 ??= client.mode === 'normal';
     }
     if (this.#resp3 !== true) {
       // RESP2: only once the subscription is confirmed may another connection read.
-      await confirmed;
+      await confirmed();
       return elsewhere();
     }
     return new Promise((resolve, reject) => {

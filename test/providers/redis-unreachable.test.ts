@@ -45,6 +45,29 @@ async function loggingWorker(app: App) {
 }
 
 describe('redis:// unreachable', () => {
+  it('a client waiting for a result gets an OperationalError after broker_connection_timeout, then reads it once the server is back', async () => {
+    proxy = await startCutProxy(6379);
+    proxy.cut(1500);
+    const backend = `redis://127.0.0.1:${proxy.port}/${DB}`;
+    app = createApp('unreachable', { broker: `memory://unreachable-${Date.now()}`, backend, broker_connection_timeout: 0.3 });
+    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
+    const r = await add.delay(2, 3);
+    const started = Date.now();
+    const error = await r.get({ timeout: 30_000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(OperationalError);
+    expect((error as Error).message).toContain(`Could not reach Redis at ${backend} within 0.3 s`);
+    expect(Date.now() - started).toBeLessThan(1500);
+    const worker = await app.worker({ concurrency: 1 });
+    await worker.start();
+    try {
+      // Each try fails fast while the proxy is down; once it is up the worker's stored result is read.
+      const value = await eventually('the result once the server is back', () => r.get({ timeout: 30_000 }).catch(() => undefined), 15_000);
+      expect(value).toBe(5);
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('a producer gets an OperationalError naming the URL, and the message is never sent later', async () => {
     const { app, url, direct } = await appBehindDownProxy(1500);
     const add = app.task('unreachable.add', (a: number, b: number) => a + b);
