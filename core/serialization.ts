@@ -137,3 +137,31 @@ export function fromJson(text: string): unknown {
     throw new SerializationError(`Invalid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/** Sixteen digits in a row: the only way JSON text can hold an integer beyond 2^53 (≈ 9.0e15) without an exponent. */
+const LONG_DIGITS = /\d{16}/;
+
+/**
+ * Where parsed JSON holds an integer JavaScript cannot represent exactly — a Python int beyond
+ * 2^53, such as a 64-bit id, which JSON.parse silently rounds — or undefined. `text` is the JSON
+ * it was parsed from: without a run of 16 digits there is nothing to look for.
+ */
+export function unsafeIntegerIn(value: unknown, text: string, path: string): { path: string; value: number } | undefined {
+  if (!LONG_DIGITS.test(text)) return undefined;
+  const find = (v: unknown, at: string): { path: string; value: number } | undefined => {
+    if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) ? { path: at, value: v } : undefined;
+    if (Array.isArray(v)) {
+      for (const [i, item] of v.entries()) {
+        const found = find(item, childPath(at, i));
+        if (found) return found;
+      }
+    } else if (v !== null && typeof v === 'object') {
+      for (const [key, item] of Object.entries(v)) {
+        const found = find(item, childPath(at, key));
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  return find(value, path);
+}

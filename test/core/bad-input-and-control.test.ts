@@ -188,6 +188,35 @@ describe('bad input', () => {
     expect(await (await progress.delay('none')).get({ timeout: 5000 })).toBe('done');
   });
 
+  it('an integer beyond 2^53 in the arguments (a Python int) fails the task with the reason instead of reaching it rounded', async () => {
+    app = memoryApp();
+    app.task('tasks.echo', (a: unknown, b: unknown, c: unknown) => [a, b, c]);
+    worker = await startWorker(app);
+    const sendBody = async (body: string) => {
+      const m = { ...message('tasks.echo'), body };
+      await (await app.broker()).publish('celery', [m]);
+      return app
+        .AsyncResult(m.headers.id)
+        .get({ timeout: 5000 })
+        .catch((e: unknown) => e as RemoteTaskError);
+    };
+    const embed = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}';
+    const big = (await sendBody(`[[1, {"id": 12345678901234567890}], {}, ${embed}]`)) as RemoteTaskError;
+    expect([big.name, big.message]).toEqual([
+      'SerializationError',
+      'args[1].id is an integer beyond 2^53 (read as 12345678901234567000), which a JavaScript number cannot hold exactly: send it as a string',
+    ]);
+    expect(((await sendBody(`[[], {"user_id": -9007199254740993}, ${embed}]`)) as RemoteTaskError).message).toMatch(
+      /^kwargs\.user_id is an integer beyond 2\^53/,
+    );
+    // Long digit runs that are exact: a string, a float, 2^53 - 1 itself.
+    expect(await sendBody(`[["12345678901234567890", 0.12345678901234567, 9007199254740991], {}, ${embed}]`)).toEqual([
+      '12345678901234567890',
+      0.12345678901234567,
+      9007199254740991,
+    ]);
+  });
+
   it('a retry that cannot be scheduled fails the task with the reason instead of coming back forever', async () => {
     app = memoryApp();
     const broken = app.task('tasks.broken', (ctx: TaskContext) => ctx.retry({ countdown: Number.NaN }));
