@@ -20,7 +20,7 @@ import { type TaskMessage, notBefore, parseCeleryTime } from './message.js';
 import type { Delivery } from './ports.js';
 import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
 import { createTaskContext, planRetry } from './task-context.js';
-import { checkJson, unsafeIntegerIn } from './serialization.js';
+import { checkJson, unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
 
 export type { ExecutorDeps, ExecutorEvent, ExecutorSettings, Fate, RunnableTask, RunSlots } from './executor/types.js';
 
@@ -55,14 +55,8 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
 
   const results = writerFor(task, parsed, deps);
   // A Python int beyond 2^53 would reach the task rounded: the task fails with the reason instead.
-  const unsafe = unsafeIntegerIn([parsed.args, parsed.kwargs], message.body, 'body');
-  if (unsafe) {
-    const where = unsafe.path.replace(/^body\[0\]/, 'args').replace(/^body\[1\]/, 'kwargs');
-    const error = new SerializationError(
-      `${where} is an integer beyond 2^53 (read as ${unsafe.value}), which a JavaScript number cannot hold exactly: send it as a string`,
-    );
-    return fail(d, deps, parsed, results, error, 0, true);
-  }
+  const unsafe = unsafeIntegerLiteral(message.body);
+  if (unsafe) return fail(d, deps, parsed, results, unsafeIntegerError('the arguments', unsafe, 'send it as a string'), 0, true);
   const revoked = revokedReason(deps, message.headers);
   if (revoked) return discard(d, deps, parsed, results, revoked);
 

@@ -7,6 +7,7 @@ import { MalformedMessage, TimeoutError } from './errors.js';
 import type { KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
 import { isReady } from './states.js';
+import { unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
 
 export interface KeyValueResultBackendOptions {
   /** Celery's result_expires in seconds (default 86400 = 1 day); 0 or null keeps results forever (§4.1). */
@@ -51,19 +52,14 @@ export class KeyValueResultBackend implements ResultBackend {
 
   async get(taskId: string): Promise<ResultMeta | undefined> {
     const text = await this.kv.get(resultKey(taskId));
-    if (text === undefined) return undefined;
-    try {
-      return JSON.parse(text) as ResultMeta;
-    } catch (err) {
-      throw new MalformedMessage(`The stored result of task ${taskId} is not JSON (${(err as Error).message})`);
-    }
+    return text === undefined ? undefined : parseMeta(taskId, text);
   }
 
-  /** A ready meta from a write notification's value; anything else (unparsable, not ready) means "read it". */
-  #readyFrom(value: string | undefined): ResultMeta | undefined {
+  /** A ready meta from a write notification's value; anything else (unreadable, not ready) means "read it". */
+  #readyFrom(taskId: string, value: string | undefined): ResultMeta | undefined {
     if (value === undefined) return undefined;
     try {
-      const meta = JSON.parse(value) as ResultMeta;
+      const meta = parseMeta(taskId, value);
       return meta && typeof meta === 'object' && isReady(meta.status) ? meta : undefined;
     } catch {
       return undefined;
@@ -79,7 +75,7 @@ export class KeyValueResultBackend implements ResultBackend {
     let changed = false;
     let published: ResultMeta | undefined;
     const onChange = (value?: string): void => {
-      published ??= this.#readyFrom(value);
+      published ??= this.#readyFrom(taskId, value);
       changed = true;
       wake?.();
     };
@@ -141,4 +137,17 @@ export class KeyValueResultBackend implements ResultBackend {
   close(): Promise<void> {
     return this.kv.close();
   }
+}
+
+/** A stored result meta; one a Python task wrote with an int beyond 2^53 is refused rather than read rounded. */
+function parseMeta(taskId: string, text: string): ResultMeta {
+  let meta: ResultMeta;
+  try {
+    meta = JSON.parse(text) as ResultMeta;
+  } catch (err) {
+    throw new MalformedMessage(`The stored result of task ${taskId} is not JSON (${(err as Error).message})`);
+  }
+  const unsafe = unsafeIntegerLiteral(text);
+  if (unsafe) throw unsafeIntegerError(`the result of task ${taskId}`, unsafe, 'have the task return it as a string');
+  return meta;
 }

@@ -140,28 +140,28 @@ export function fromJson(text: string): unknown {
 
 /** Sixteen digits in a row: the only way JSON text can hold an integer beyond 2^53 (≈ 9.0e15) without an exponent. */
 const LONG_DIGITS = /\d{16}/;
+/** JSON's strings (skipped: digits in them are text) and numbers. */
+const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
 
 /**
- * Where parsed JSON holds an integer JavaScript cannot represent exactly — a Python int beyond
- * 2^53, such as a 64-bit id, which JSON.parse silently rounds — or undefined. `text` is the JSON
- * it was parsed from: without a run of 16 digits there is nothing to look for.
+ * The first integer literal in JSON text that JavaScript cannot represent exactly — a Python
+ * int beyond 2^53, such as a 64-bit id, which JSON.parse silently rounds — or undefined. Only
+ * literals without a fraction or exponent count (1.2345678901234568e+16 is a float), and only
+ * those a double changes (JSON.stringify writes a large double as the digits it reads back as).
  */
-export function unsafeIntegerIn(value: unknown, text: string, path: string): { path: string; value: number } | undefined {
+export function unsafeIntegerLiteral(text: string): string | undefined {
   if (!LONG_DIGITS.test(text)) return undefined;
-  const find = (v: unknown, at: string): { path: string; value: number } | undefined => {
-    if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) ? { path: at, value: v } : undefined;
-    if (Array.isArray(v)) {
-      for (const [i, item] of v.entries()) {
-        const found = find(item, childPath(at, i));
-        if (found) return found;
-      }
-    } else if (v !== null && typeof v === 'object') {
-      for (const [key, item] of Object.entries(v)) {
-        const found = find(item, childPath(at, key));
-        if (found) return found;
-      }
-    }
-    return undefined;
-  };
-  return find(value, path);
+  for (const [token] of text.matchAll(STRING_OR_NUMBER)) {
+    if (token.length < 16 || token[0] === '"' || /[.eE]/.test(token)) continue;
+    // Beyond 2^53 most integers round; some (even ones, powers of two) are still exact.
+    if (BigInt(token) !== BigInt(Number(token))) return token;
+  }
+  return undefined;
+}
+
+/** The error for such a literal, found in `where`. */
+export function unsafeIntegerError(where: string, literal: string, fix: string): SerializationError {
+  return new SerializationError(
+    `the integer ${literal} in ${where} cannot be held exactly by a JavaScript number (it would read as ${Number(literal)}: integers are exact only up to 2^53); ${fix}`,
+  );
 }

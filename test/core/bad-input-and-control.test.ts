@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
 import type { RemoteTaskError } from '../../core/errors.js';
+import { KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
 import { createLogger } from '../../core/log.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 import type { Broker } from '../../core/ports.js';
@@ -204,16 +205,34 @@ describe('bad input', () => {
     const big = (await sendBody(`[[1, {"id": 12345678901234567890}], {}, ${embed}]`)) as RemoteTaskError;
     expect([big.name, big.message]).toEqual([
       'SerializationError',
-      'args[1].id is an integer beyond 2^53 (read as 12345678901234567000), which a JavaScript number cannot hold exactly: send it as a string',
+      'the integer 12345678901234567890 in the arguments cannot be held exactly by a JavaScript number (it would read as 12345678901234567000: integers are exact only up to 2^53); send it as a string',
     ]);
-    expect(((await sendBody(`[[], {"user_id": -9007199254740993}, ${embed}]`)) as RemoteTaskError).message).toMatch(
-      /^kwargs\.user_id is an integer beyond 2\^53/,
-    );
-    // Long digit runs that are exact: a string, a float, 2^53 - 1 itself.
-    expect(await sendBody(`[["12345678901234567890", 0.12345678901234567, 9007199254740991], {}, ${embed}]`)).toEqual([
+    const negative = (await sendBody(`[[], {"user_id": -9007199254740993}, ${embed}]`)) as RemoteTaskError;
+    expect(negative.message).toMatch(/^the integer -9007199254740993 in the arguments cannot be held exactly/);
+    // Long digit runs that are exact: in a string, a float (with a fraction or an exponent), 2^53 - 1, a large even integer a double holds.
+    expect(await sendBody(`[["12345678901234567890", 1.2345678901234568e+16, 9007199254740991], {}, ${embed}]`)).toEqual([
       '12345678901234567890',
-      0.12345678901234567,
+      12345678901234568,
       9007199254740991,
+    ]);
+    expect(await sendBody(`[[18014398509481984, null, null], {}, ${embed}]`)).toEqual([2 ** 54, null, null]);
+  });
+
+  it('a stored result holding an integer beyond 2^53 (a Python task wrote it) is refused by get(), not read rounded', async () => {
+    app = memoryApp();
+    const backend = (await app.backend()) as KeyValueResultBackend;
+    const id = 'python-wrote-this';
+    await backend.kv.put(resultKey(id), '{"status": "SUCCESS", "result": {"id": 12345678901234567890}, "task_id": "python-wrote-this"}', {
+      ready: true,
+      keepReady: false,
+    });
+    const err = (await app
+      .AsyncResult(id)
+      .get({ timeout: 1000 })
+      .catch((e: unknown) => e)) as Error;
+    expect([err.name, err.message]).toEqual([
+      'SerializationError',
+      'the integer 12345678901234567890 in the result of task python-wrote-this cannot be held exactly by a JavaScript number (it would read as 12345678901234567000: integers are exact only up to 2^53); have the task return it as a string',
     ]);
   });
 
