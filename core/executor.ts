@@ -9,7 +9,7 @@
  * or — if the result could not be stored — left to come back.
  */
 import { showValue } from './config/checks.js';
-import { ConfigError, NotRegistered, ResultTooLarge, Retry, SerializationError, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import { ConfigError, NotRegistered, ResultTooLarge, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
 import type { RemoteTaskError } from '../../core/errors.js';
-import { KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
+import { type KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
 import { createLogger } from '../../core/log.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 import type { Broker } from '../../core/ports.js';
