@@ -3,9 +3,8 @@
  * getters (`state`, `result`, `info`, `traceback`) show the last meta read.
  */
 import * as check from './config/checks.js';
-import { didYouMean } from './config/closest.js';
 import { decodeException } from './exception-codec.js';
-import { ConfigError, TimeoutError } from './errors.js';
+import { TimeoutError } from './errors.js';
 import type { ResultBackend } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
 import { FAILURE, PENDING, PROPAGATE_STATES, SUCCESS, isReady } from './states.js';
@@ -153,15 +152,5 @@ const getOptionChecks: Record<keyof GetOptions, check.Check> = {
 
 /** A misspelled or mistyped option (timeout: '5') would otherwise mean waiting forever. */
 function checkGetOptions(opts: unknown): void {
-  if (!check.isPlainObject(opts))
-    throw new ConfigError(`get(options): options must be an object such as { timeout: 10000 }, got ${String(opts)}`);
-  for (const [name, value] of Object.entries(opts)) {
-    if (!Object.hasOwn(getOptionChecks, name)) {
-      throw new ConfigError(
-        `get(options): '${name}' is not an option.${didYouMean(name, Object.keys(getOptionChecks))} Options: ${Object.keys(getOptionChecks).join(', ')}.`,
-      );
-    }
-    const problem = value === undefined ? null : getOptionChecks[name as keyof GetOptions](value);
-    if (problem !== null) throw new ConfigError(`get(options): ${name}: ${problem} (got ${check.showValue(value)})`);
-  }
+  check.checkOptions('get(options)', opts, getOptionChecks, { kind: 'an option', example: '{ timeout: 10000 }' });
 }

@@ -5,7 +5,6 @@
  * task id, kwargs given as an array) or an option silently ignored (a misspelled 'countdown').
  */
 import * as check from './config/checks.js';
-import { didYouMean } from './config/closest.js';
 import { ConfigError } from './errors.js';
 
 export interface CallOptions {
@@ -66,17 +65,6 @@ export function checkArgs(where: string, args: unknown): void {
 }
 
 export function checkCallOptions(where: string, options: unknown): void {
-  if (options === undefined || options === null) return;
-  if (!check.isPlainObject(options))
-    throw new ConfigError(`${where}: options must be an object such as { countdown: 10 }, got ${show(options)}`);
-  for (const [name, value] of Object.entries(options)) {
-    if (!Object.hasOwn(optionChecks, name)) {
-      throw new ConfigError(
-        `${where}: '${name}' is not a call option.${didYouMean(name, Object.keys(optionChecks))} Options: ${Object.keys(optionChecks).join(', ')}.`,
-      );
-    }
-    if (value === undefined) continue;
-    const problem = optionChecks[name as keyof CallOptions](value);
-    if (problem !== null) throw new ConfigError(`${where}: ${name}: ${problem} (got ${show(value)})`);
-  }
+  if (options !== undefined && options !== null)
+    check.checkOptions(where, options, optionChecks, { kind: 'a call option', example: '{ countdown: 10 }' });
 }

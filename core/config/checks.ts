@@ -4,6 +4,9 @@
  * every app (and every Lambda cold start) validates its settings, and these few lines do it
  * with the messages we want, where a schema library (zod) cost ~100 KB of bundle and its import time.
  */
+import { ConfigError } from '../errors.js';
+import { didYouMean } from './closest.js';
+
 export type Check = (value: unknown) => string | null;
 
 /** Any value for which `ok` holds. */
@@ -60,4 +63,29 @@ export function showValue(v: unknown): string {
   if (typeof v === 'number') return String(v);
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : `Date(${v.toISOString()})`;
   return JSON.stringify(v) ?? String(v);
+}
+
+/**
+ * Checks an object of options (a call's, a worker's...) against one check per known key: an
+ * unknown key is an error naming the closest known one, a failing value one saying what was
+ * expected. An undefined value stands for an absent option. Errors start with `where`.
+ */
+export function checkOptions(
+  where: string,
+  options: unknown,
+  checks: Readonly<Record<string, Check>>,
+  describe: { kind: string; example: string },
+): void {
+  const { kind, example } = describe;
+  if (!isPlainObject(options)) throw new ConfigError(`${where}: options must be an object such as ${example}, got ${showValue(options)}`);
+  for (const [name, value] of Object.entries(options)) {
+    const check = Object.hasOwn(checks, name) ? checks[name] : undefined;
+    if (!check) {
+      throw new ConfigError(
+        `${where}: '${name}' is not ${kind}.${didYouMean(name, Object.keys(checks))} Options: ${Object.keys(checks).join(', ')}.`,
+      );
+    }
+    const problem = value === undefined ? null : check(value);
+    if (problem !== null) throw new ConfigError(`${where}: ${name}: ${problem} (got ${showValue(value)})`);
+  }
 }

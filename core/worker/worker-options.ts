@@ -4,8 +4,6 @@
  * misspelled option would start and silently do nothing, or something else.
  */
 import * as check from '../config/checks.js';
-import { didYouMean } from '../config/closest.js';
-import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface WorkerOptions {
@@ -37,15 +35,5 @@ const optionChecks: Record<keyof WorkerOptions, check.Check> = {
 };
 
 export function checkWorkerOptions(opts: unknown): void {
-  if (!check.isPlainObject(opts))
-    throw new ConfigError(`app.worker(options): options must be an object such as { concurrency: 4 }, got ${check.showValue(opts)}`);
-  for (const [name, value] of Object.entries(opts)) {
-    if (!Object.hasOwn(optionChecks, name)) {
-      throw new ConfigError(
-        `app.worker(options): '${name}' is not a worker option.${didYouMean(name, Object.keys(optionChecks))} Options: ${Object.keys(optionChecks).join(', ')}.`,
-      );
-    }
-    const problem = value === undefined ? null : optionChecks[name as keyof WorkerOptions](value);
-    if (problem !== null) throw new ConfigError(`app.worker(options): ${name}: ${problem} (got ${check.showValue(value)})`);
-  }
+  check.checkOptions('app.worker(options)', opts, optionChecks, { kind: 'a worker option', example: '{ concurrency: 4 }' });
 }
