@@ -147,7 +147,11 @@ const getOptionChecks: Record<keyof GetOptions, check.Check> = {
   timeout: check.number((n) => n >= 0, 'expected milliseconds >= 0'),
   propagate: check.boolean(),
   interval: check.number((n) => n > 0, 'expected milliseconds > 0'),
-  signal: check.is((v) => v instanceof AbortSignal, 'expected an AbortSignal'),
+  // Duck-typed: a signal from another realm or a polyfill is not an instance of this one's AbortSignal.
+  signal: check.is(
+    (v) => typeof (v as AbortSignal)?.aborted === 'boolean' && typeof (v as AbortSignal).addEventListener === 'function',
+    'expected an AbortSignal',
+  ),
 };
 
 /** A misspelled or mistyped option (timeout: '5') would otherwise mean waiting forever. */

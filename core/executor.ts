@@ -148,6 +148,7 @@ async function run(
   try {
     if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
   } catch (tooLarge) {
+    if (!(tooLarge instanceof ResultTooLarge)) throw tooLarge;
     return fail(d, deps, call, results, tooLarge, runtimeMs, acksLate);
   }
   emit(deps, { type: 'succeeded', id, name, runtimeMs, result: value });
@@ -212,6 +213,7 @@ async function fail(
   try {
     if (!(await settle(d, deps, call, acksLate, () => results.exception(FAILURE, failure)))) return 'store-failed';
   } catch (tooLarge) {
+    if (!(tooLarge instanceof ResultTooLarge)) throw tooLarge;
     // The error itself is too large to store (a huge message or traceback): store why instead.
     failure = tooLarge;
     if (!(await settle(d, deps, call, acksLate, () => results.exception(FAILURE, failure)))) return 'store-failed';
