@@ -67,29 +67,39 @@ function tlsOptions(conn: RedisConnectionOptions): ConnectionOptions {
  * a client makes on a user's behalf (publishing a task, a control command): commands issued while
  * disconnected would wait for the server indefinitely, and a producer should hear that the server
  * is unreachable instead. Checked before the command is issued, so a command given up on is never
- * sent later by the reconnect.
+ * sent later by the reconnect. Callers arriving while a wait is on share it (one timer, one
+ * listener, however many publishes a burst makes): it fails once the server has been unreachable
+ * for `timeoutMs`.
  */
 export function whenReady(client: Redis, timeoutMs: number, url: string): Promise<void> | undefined {
   if (client.status === 'ready') return undefined;
-  return new Promise((resolve, reject) => {
-    const onReady = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      client.off('ready', onReady);
-      const cause = lastErrors.get(client);
-      reject(
-        new OperationalError(
-          `Could not reach Redis at ${redact(url)} within ${timeoutMs / 1000} s${cause ? ` (${cause.message})` : ''}: ` +
-            'is the server running and the URL right? broker_connection_timeout sets how long to wait.',
-          { cause },
-        ),
-      );
-    }, timeoutMs);
-    client.once('ready', onReady);
-  });
+  let wait = waits.get(client);
+  if (!wait) {
+    wait = new Promise<void>((resolve, reject) => {
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        client.off('ready', onReady);
+        const cause = lastErrors.get(client);
+        reject(
+          new OperationalError(
+            `Could not reach Redis at ${redact(url)} within ${timeoutMs / 1000} s${cause ? ` (${cause.message})` : ''}: ` +
+              'is the server running and the URL right? broker_connection_timeout sets how long to wait.',
+            { cause },
+          ),
+        );
+      }, timeoutMs);
+      client.once('ready', onReady);
+    }).finally(() => waits.delete(client));
+    waits.set(client, wait);
+  }
+  return wait;
 }
+
+/** The wait for each client's connection that callers share. */
+const waits = new WeakMap<Redis, Promise<void>>();
 
 /** Where a client connects and how long a caller waits for it (broker_connection_timeout). */
 export interface Reachability {

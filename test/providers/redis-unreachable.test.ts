@@ -89,6 +89,23 @@ describe('redis:// unreachable', () => {
     direct.disconnect();
   });
 
+  it('a burst of sends shares one wait for the server: each fails the same way, and Node warns of no listener leak', async () => {
+    const { app, direct } = await appBehindDownProxy(1500);
+    direct.disconnect();
+    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const outcomes = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => add.delay(i, i)));
+      expect(outcomes.every((o) => o.status === 'rejected' && o.reason instanceof OperationalError)).toBe(true);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('a control command fails the same way instead of reporting no replies', async () => {
     const { app, direct } = await appBehindDownProxy(5000);
     await expect(app.control.ping({ timeoutMs: 200 })).rejects.toThrow(OperationalError);
