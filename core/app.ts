@@ -11,11 +11,12 @@ import { Control } from './control.js';
 import { DisabledBackend } from './disabled-backend.js';
 import { ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
+import type { FollowUp } from './executor/canvas.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
 import { type CallOptions, checkArgs, checkCall } from './call-options.js';
 import { buildTaskMessage } from './message-builder.js';
 import type { EventDispatcher } from './events.js';
-import type { TaskMessage } from './message.js';
+import type { TaskEmbed, TaskMessage } from './message.js';
 import type { Broker, EventChannel, ProviderContext, ResultBackend } from './ports.js';
 import { openBroker, openStore, redact } from './registry.js';
 import { routeFor } from './routing.js';
@@ -178,8 +179,37 @@ export class App implements TaskSender {
     return messages.map((message) => this.#result<ResultOf<T>>(message, name));
   }
 
+  /**
+   * Send a task's follow-up as a Celery worker does (a chain's next step, a link callback or
+   * errback): the signature's task, args and kwargs, its pre-assigned task id and queue, under
+   * its parent and root, carrying its own links and the rest of the chain.
+   */
+  async sendFollowUp(f: FollowUp): Promise<void> {
+    const { signature: sig } = f;
+    const o = sig.options ?? {};
+    const options: CallOptions = {
+      ...(typeof o.task_id === 'string' && o.task_id !== '' ? { taskId: o.task_id } : {}),
+      ...(typeof o.queue === 'string' && o.queue !== '' ? { queue: o.queue } : {}),
+      ...(Number.isInteger(o.priority) && (o.priority as number) >= 0 && (o.priority as number) <= 9
+        ? { priority: o.priority as number }
+        : {}),
+      ...(typeof o.countdown === 'number' && Number.isFinite(o.countdown) ? { countdown: o.countdown } : {}),
+      headers: { parent_id: f.parentId, root_id: f.rootId },
+    };
+    const list = (v: unknown): unknown[] | null => (v === undefined || v === null ? null : Array.isArray(v) ? v : [v]);
+    const embed = { callbacks: list(o.link), errbacks: list(o.link_error), chain: f.chain?.length ? f.chain : null, chord: null };
+    const message = this.#builder(sig.task, options, undefined, embed)(f.args, sig.kwargs ?? {});
+    const broker = await this.broker();
+    await broker.publish(message.queue, [message]);
+  }
+
   /** Builds messages for one task name and call options (routed per call: a router may look at the args). */
-  #builder(name: string, options: CallOptions, task?: Task): (args: unknown[], kwargs: Record<string, unknown>) => TaskMessage {
+  #builder(
+    name: string,
+    options: CallOptions,
+    task?: Task,
+    embed?: TaskEmbed,
+  ): (args: unknown[], kwargs: Record<string, unknown>) => TaskMessage {
     const known = task ?? this.#tasks.get(name);
     const taskOptions = known ? this.taskOptions(known) : {};
     const conf = this.conf;
@@ -194,6 +224,7 @@ export class App implements TaskSender {
         call: options,
         task: taskOptions,
         defaults,
+        embed,
         replyTo: this.#oid,
       });
   }

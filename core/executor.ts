@@ -9,7 +9,8 @@
  * or — if the result could not be stored — left to come back.
  */
 import { showValue } from './config/checks.js';
-import { ConfigError, NotRegistered, ResultTooLarge, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import { CeleriacError, ConfigError, NotRegistered, ResultTooLarge, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import { type FollowUps, onFailure, onSuccess } from './executor/canvas.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';
@@ -145,6 +146,7 @@ async function run(
     return fail(d, deps, call, results, error, runtimeMs, acksLate);
   }
   const value = outcome.value === undefined ? null : outcome.value;
+  await follow(deps, call, onSuccess(call, value));
   try {
     if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
   } catch (tooLarge) {
@@ -164,6 +166,26 @@ async function storeProgress(results: ResultWriter, name: string, state: unknown
   }
   checkJson(meta, `updateState('${state}') meta`);
   await results.state(state, meta ?? null);
+}
+
+/**
+ * Send the follow-ups of a finished task before its result is stored, as Celery's worker does.
+ * One that cannot be sent, or a part of the embed this worker cannot follow, is reported; the
+ * task's own outcome stands.
+ */
+async function follow(deps: ExecutorDeps, call: ParsedCall, followUps: FollowUps): Promise<void> {
+  const { id, task: name } = call.message.headers;
+  for (const what of followUps.unsupported) {
+    emit(deps, { type: 'internal-error', id, name, during: 'following the task', error: new CeleriacError(`${what} was not followed`) });
+  }
+  for (const f of followUps.send) {
+    try {
+      if (!deps.sendFollowUp) throw new CeleriacError('this driver cannot send tasks');
+      await deps.sendFollowUp(f);
+    } catch (error) {
+      emit(deps, { type: 'internal-error', id, name, during: `sending its follow-up ${f.signature.task}`, error });
+    }
+  }
 }
 
 /** The soft limit (s), shortened to the driver's time left when that comes first. */
@@ -208,6 +230,7 @@ async function fail(
   acksLate: boolean,
 ): Promise<Fate> {
   const { id, task: name } = call.message.headers;
+  await follow(deps, call, onFailure(call));
   // Celery acks failures and timeouts too (acks_on_failure_or_timeout, §8): a retry is explicit.
   let failure = error;
   try {

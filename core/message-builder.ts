@@ -19,6 +19,8 @@ export interface BuildInput {
   /** The task's options (annotations applied) when the producer knows the task, else {}. */
   task: TaskOptions;
   defaults: { ignoreResult: boolean; priority: number | null; timeLimit: number | null; softTimeLimit: number | null };
+  /** Callbacks, errbacks and chain to carry (a chain's next step); none by default. */
+  embed?: TaskEmbed;
   /** The producer's reply_to id (Celery's app.thread_oid): always set, even without an rpc backend (§1.3). */
   replyTo: string;
   now?: number;
@@ -33,7 +35,7 @@ export function buildTaskMessage(input: BuildInput): TaskMessage {
   const now = input.now ?? Date.now();
   const id = call.taskId ?? randomUUID();
   // Serialize args and kwargs apart so an error names the exact place (args[1].when).
-  const body = `[${toJson(input.args, 'args')}, ${toJson(input.kwargs, 'kwargs')}, ${EMPTY_EMBED_JSON}]`;
+  const body = `[${toJson(input.args, 'args')}, ${toJson(input.kwargs, 'kwargs')}, ${input.embed ? toJson(input.embed, 'embed') : EMPTY_EMBED_JSON}]`;
 
   // Call options, task options and settings were checked where they were given (call-options.ts,
   // annotations.ts, config/settings.ts).

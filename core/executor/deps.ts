@@ -8,6 +8,7 @@ import { KeyValueResultBackend } from '../kv-result-backend.js';
 import type { Delivery, ResultBackend } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { Semaphore } from '../worker/semaphore.js';
+import type { FollowUp } from './canvas.js';
 import { OverrideReader } from './overrides.js';
 import type { ExecutorDeps, ExecutorSettings, Fate, RunnableTask } from './types.js';
 
@@ -17,6 +18,7 @@ export interface ExecutorApp {
   backend(): Promise<ResultBackend>;
   /** Registered tasks with their options resolved (annotations applied). */
   runnableTasks(): Map<string, RunnableTask>;
+  sendFollowUp(followUp: FollowUp): Promise<void>;
 }
 
 /** The parts that differ by driver. */
@@ -65,6 +67,7 @@ export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promis
   const overrides = !isRevoked && backend instanceof KeyValueResultBackend ? new OverrideReader(backend.kv, rateLimiter) : undefined;
   return {
     ...driver,
+    sendFollowUp: (f) => app.sendFollowUp(f),
     tasks,
     backend,
     settings: executorSettings(conf),

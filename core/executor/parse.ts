@@ -5,13 +5,16 @@
  */
 import { parsedBody } from '../envelope.js';
 import type { Delivery } from '../ports.js';
-import type { TaskMessage } from '../message.js';
+import { isPlainObject } from '../config/checks.js';
+import type { TaskEmbed, TaskMessage } from '../message.js';
 import { fromJson } from '../serialization.js';
 
 export interface ParsedCall {
   message: TaskMessage;
   args: unknown[];
   kwargs: Record<string, unknown>;
+  /** Callbacks, errbacks, chain and chord to follow after the task (§1.2), when the body has them. */
+  embed?: TaskEmbed;
 }
 
 // kombu's serializer names and the content types they stand for (§1.4).
@@ -63,10 +66,15 @@ export function parseDelivery(d: Delivery, acceptContent: readonly string[]): Pa
   if (!Array.isArray(body) || body.length < 2 || body.length > 3) {
     return { reason: 'malformed message: body must be the array [args, kwargs, embed] (§1.2)' };
   }
-  const [args, kwargs] = body;
+  const [args, kwargs, embed] = body;
   if (!Array.isArray(args)) return { reason: 'malformed message: body[0] (args) must be an array' };
   if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
     return { reason: 'malformed message: body[1] (kwargs) must be an object' };
   }
-  return { message, args, kwargs: kwargs as Record<string, unknown> };
+  return {
+    message,
+    args,
+    kwargs: kwargs as Record<string, unknown>,
+    embed: isPlainObject(embed) ? (embed as unknown as TaskEmbed) : undefined,
+  };
 }

@@ -1,5 +1,6 @@
 /** What the executor needs from its driver, and what it tells the driver back. */
 import type { Retry } from '../errors.js';
+import type { FollowUp } from './canvas.js';
 import type { TaskMessage } from '../message.js';
 import type { ResultBackend } from '../ports.js';
 import type { RateLimiter } from '../rate-limit.js';
@@ -42,6 +43,8 @@ export interface ExecutorDeps {
   isRevoked(taskId: string): boolean;
   /** Publish a retry of a task whose message was already acked (acksLate: false). */
   republish?(message: TaskMessage): Promise<void>;
+  /** Send a task's follow-up (a chain's next step, a link callback or errback; executor/canvas.ts). */
+  sendFollowUp?(followUp: FollowUp): Promise<void>;
   /**
    * Time the driver has left (a function invocation's remaining time, in ms): the soft time
    * limit never reaches past it, so a task is told to stop before the platform kills it.

@@ -1,0 +1,84 @@
+/**
+ * What a Celery worker does with a message's embed after the task (celery-protocol.md §1.2):
+ * on success it sends each link callback and the chain's next step (the last element; the rest
+ * goes with it as its chain), with the result prepended to their args unless they are
+ * immutable; on failure it sends each link_error errback with the failed task's id. So a
+ * Python `chain(add.s(1, 2), add.s(10))` or `link=` runs on celeriac workers as on Celery's.
+ * Chords are not followed yet: that is reported, never silently dropped.
+ */
+import { isPlainObject } from '../config/checks.js';
+import type { ParsedCall } from './parse.js';
+
+/** A Celery signature dict (celery/canvas.py), as it travels in an embed. */
+export interface Signature {
+  task: string;
+  args?: unknown[];
+  kwargs?: Record<string, unknown>;
+  options?: Record<string, unknown>;
+  immutable?: boolean;
+  subtask_type?: string | null;
+}
+
+/** One follow-up to send: the signature, its args (result prepended or not) and its place in the task tree. */
+export interface FollowUp {
+  signature: Signature;
+  args: unknown[];
+  parentId: string;
+  rootId: string;
+  /** The rest of the chain, for a chain's next step. */
+  chain?: Signature[];
+}
+
+export interface FollowUps {
+  send: FollowUp[];
+  /** Parts of the embed this worker cannot follow, and why. */
+  unsupported: string[];
+}
+
+const NONE: FollowUps = { send: [], unsupported: [] };
+
+/** The follow-ups of a task that returned `value`. */
+export function onSuccess(call: ParsedCall, value: unknown): FollowUps {
+  const embed = call.embed;
+  if (!embed) return NONE;
+  const out: FollowUps = { send: [], unsupported: [] };
+  for (const sig of signatures(embed.callbacks, 'a link callback', out)) out.send.push(followUp(call, sig, value));
+  const chain = signatures(embed.chain, 'a chain step', out);
+  const next = chain.at(-1);
+  if (next) out.send.push({ ...followUp(call, next, value), chain: chain.slice(0, -1) });
+  if (embed.chord !== null && embed.chord !== undefined) out.unsupported.push('its chord (celeriac workers do not run chords yet)');
+  return out;
+}
+
+/** The follow-ups of a task that failed: its errbacks, called with its id (as Celery calls a remote errback). */
+export function onFailure(call: ParsedCall): FollowUps {
+  const embed = call.embed;
+  if (!embed) return NONE;
+  const out: FollowUps = { send: [], unsupported: [] };
+  for (const sig of signatures(embed.errbacks, 'a link_error errback', out)) out.send.push(followUp(call, sig, call.message.headers.id));
+  return out;
+}
+
+function followUp(call: ParsedCall, signature: Signature, prepend: unknown): FollowUp {
+  const { id, root_id } = call.message.headers;
+  const args = signature.args ?? [];
+  return { signature, args: signature.immutable ? args : [prepend, ...args], parentId: id, rootId: root_id || id };
+}
+
+/** The plain task signatures of an embed list; groups, chords and unreadable entries are reported. */
+function signatures(list: unknown, what: string, out: FollowUps): Signature[] {
+  if (!Array.isArray(list)) return [];
+  const found: Signature[] = [];
+  for (const entry of list) {
+    if (!isPlainObject(entry) || typeof entry.task !== 'string' || entry.task === '') {
+      out.unsupported.push(`${what} that is not a task signature (${JSON.stringify(entry)?.slice(0, 80)})`);
+    } else if (entry.subtask_type) {
+      out.unsupported.push(`${what} of type ${entry.subtask_type} (celeriac workers follow plain task signatures only)`);
+    } else if ((entry.args !== undefined && !Array.isArray(entry.args)) || (entry.kwargs !== undefined && !isPlainObject(entry.kwargs))) {
+      out.unsupported.push(`${what} for ${entry.task} whose args or kwargs are malformed`);
+    } else {
+      found.push(entry as unknown as Signature);
+    }
+  }
+  return found;
+}

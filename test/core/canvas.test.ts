@@ -1,0 +1,108 @@
+/**
+ * A message's embed followed as Celery's worker follows it (celery-protocol.md §1.2): the chain's
+ * next step and link callbacks get the result, errbacks the failed task's id; chords are reported.
+ * The messages are the ones a Python client sends for `chain(...)`, `link=` and `link_error=`.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { App } from '../../core/app.js';
+import type { TaskEmbed } from '../../core/message.js';
+import { buildTaskMessage } from '../../core/message-builder.js';
+import { closeAppsAndWorkers, memoryApp, nextEvent, startWorker } from './helpers.js';
+
+afterEach(closeAppsAndWorkers);
+
+const sig = (task: string, args: unknown[], options: Record<string, unknown> = {}, immutable = false) => ({
+  task,
+  args,
+  kwargs: {},
+  options,
+  subtask_type: null,
+  immutable,
+});
+
+/** What a Python client publishes for the first task of a canvas. */
+async function publish(app: App, name: string, args: unknown[], embed: Partial<TaskEmbed>): Promise<string> {
+  const message = buildTaskMessage({
+    name,
+    args,
+    kwargs: {},
+    queue: 'celery',
+    call: {},
+    task: {},
+    defaults: { ignoreResult: false, priority: null, timeLimit: null, softTimeLimit: null },
+    embed: { callbacks: null, errbacks: null, chain: null, chord: null, ...embed },
+    replyTo: 'python-client',
+  });
+  await (await app.broker()).publish('celery', [message]);
+  return message.headers.id;
+}
+
+function mathApp(): App {
+  const app = memoryApp();
+  app.task('tasks.add', (x: number, y: number) => x + y);
+  app.task('tasks.mul', (x: number, y: number) => x * y);
+  app.task('tasks.fail', () => {
+    throw new Error('broken');
+  });
+  app.task('tasks.record', (...args: unknown[]) => args.slice(0, -1)); // the context comes last
+  return app;
+}
+
+describe('canvas from Python clients', () => {
+  it('a chain runs step by step, each with the result before it, under the ids the client assigned', async () => {
+    const app = mathApp();
+    await startWorker(app);
+    // chain(add.s(1, 2), add.s(10), mul.s(3)): the remaining steps in reverse order, ids frozen by the client.
+    const [second, last] = [randomUUID(), randomUUID()];
+    const first = await publish(app, 'tasks.add', [1, 2], {
+      chain: [sig('tasks.mul', [3], { task_id: last }), sig('tasks.add', [10], { task_id: second })],
+    });
+    expect(await app.AsyncResult(last).get({ timeout: 5000 })).toBe(39);
+    expect(await app.AsyncResult(second).get({ timeout: 5000 })).toBe(13);
+    expect(await app.AsyncResult(first).get({ timeout: 5000 })).toBe(3);
+  });
+
+  it('link callbacks get the result (immutable ones their own args), errbacks the failed task id', async () => {
+    const app = mathApp();
+    await startWorker(app);
+    const [linked, frozen, errback] = [randomUUID(), randomUUID(), randomUUID()];
+    await publish(app, 'tasks.add', [2, 2], {
+      callbacks: [sig('tasks.mul', [5], { task_id: linked }), sig('tasks.record', ['only mine'], { task_id: frozen }, true)],
+    });
+    expect(await app.AsyncResult(linked).get({ timeout: 5000 })).toBe(20);
+    expect(await app.AsyncResult(frozen).get({ timeout: 5000 })).toEqual(['only mine']);
+    const failed = await publish(app, 'tasks.fail', [], { errbacks: [sig('tasks.record', [], { task_id: errback })] });
+    expect(await app.AsyncResult(errback).get({ timeout: 5000 })).toEqual([failed]);
+  });
+
+  it('a follow-up carries its parent and root, and its own links', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const [next, linkedToNext] = [randomUUID(), randomUUID()];
+    const started = new Map<string, { parent: unknown; root: unknown }>();
+    worker.on('started', (e: { id: string; message: { headers: { parent_id: unknown; root_id: unknown } } }) =>
+      started.set(e.id, { parent: e.message.headers.parent_id, root: e.message.headers.root_id }),
+    );
+    const first = await publish(app, 'tasks.add', [1, 1], {
+      chain: [sig('tasks.add', [1], { task_id: next, link: sig('tasks.mul', [10], { task_id: linkedToNext }) })],
+    });
+    expect(await app.AsyncResult(linkedToNext).get({ timeout: 5000 })).toBe(30);
+    expect(started.get(next)).toEqual({ parent: first, root: first });
+    expect(started.get(linkedToNext)).toEqual({ parent: next, root: first });
+  });
+
+  it('a chord is reported as not followed, never dropped silently; the task itself still runs', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const reported = nextEvent(worker, 'internal-error');
+    const id = await publish(app, 'tasks.add', [1, 1], { chord: sig('tasks.mul', [2]) });
+    const e = await reported;
+    expect([e.id, e.during, (e.error as Error).message]).toEqual([
+      id,
+      'following the task',
+      'its chord (celeriac workers do not run chords yet) was not followed',
+    ]);
+    expect(await app.AsyncResult(id).get({ timeout: 5000 })).toBe(2);
+  });
+});
