@@ -153,6 +153,25 @@ describe('Python sends, the celeriac worker runs', () => {
     expect(retried).toMatchObject({ ok: 2 });
   });
 
+  it("Python's chain, link and link_error run on the celeriac worker, step by step", async () => {
+    const [chained, linked, errback] = await fromPython([
+      {
+        via: 'chain',
+        steps: [
+          { name: 'ts.add', args: [1, 2] },
+          { name: 'ts.add', args: [10] },
+          { name: 'ts.add', args: [100] },
+        ],
+      },
+      { via: 'send_task', name: 'ts.add', args: [2, 2], link: { name: 'ts.add', args: [1000] } },
+      { via: 'send_task', name: 'ts.bad_input', args: ['boom'], link_error: { name: 'ts.echo', args: [] } },
+    ]);
+    expect(chained).toMatchObject({ ok: 113 });
+    expect(linked).toMatchObject({ ok: 1004 });
+    // An errback is called with the failed task's id, as Celery calls a task it cannot inspect.
+    expect(errback?.ok).toMatchObject({ args: [expect.stringMatching(/^[0-9a-f-]{36}$/)] });
+  });
+
   it("a celeriac error reaches Python's get() as an exception Python rebuilds", async () => {
     const [builtin, own] = await fromPython([
       { via: 'send_task', name: 'ts.bad_input', args: ['bad input'] },
