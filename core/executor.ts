@@ -146,7 +146,8 @@ async function run(
     return fail(d, deps, call, results, error, runtimeMs, acksLate);
   }
   const value = outcome.value === undefined ? null : outcome.value;
-  await follow(deps, call, onSuccess(call, value));
+  const notFollowed = await unsent(d, deps, call, acksLate, await follow(deps, call, onSuccess(call, value)));
+  if (notFollowed) return notFollowed;
   try {
     if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
   } catch (tooLarge) {
@@ -170,10 +171,11 @@ async function storeProgress(results: ResultWriter, name: string, state: unknown
 
 /**
  * Send the follow-ups of a finished task before its result is stored, as Celery's worker does.
- * One that cannot be sent, or a part of the embed this worker cannot follow, is reported; the
- * task's own outcome stands.
+ * A part of the embed this worker cannot follow is reported. Resolves with the error of a send
+ * that failed (the rest are not tried): the caller hands the message back, so the task runs
+ * again and its follow-ups go out then — at least once, never lost.
  */
-async function follow(deps: ExecutorDeps, call: ParsedCall, followUps: FollowUps): Promise<void> {
+async function follow(deps: ExecutorDeps, call: ParsedCall, followUps: FollowUps): Promise<unknown> {
   const { id, task: name } = call.message.headers;
   for (const what of followUps.unsupported) {
     emit(deps, { type: 'internal-error', id, name, during: 'following the task', error: new CeleriacError(`${what} was not followed`) });
@@ -183,9 +185,22 @@ async function follow(deps: ExecutorDeps, call: ParsedCall, followUps: FollowUps
       if (!deps.sendFollowUp) throw new CeleriacError('this driver cannot send tasks');
       await deps.sendFollowUp(f);
     } catch (error) {
-      emit(deps, { type: 'internal-error', id, name, during: `sending its follow-up ${f.signature.task}`, error });
+      return error;
     }
   }
+  return undefined;
+}
+
+/** A follow-up that could not be sent: the message comes back (acks_late) or, acked early already, the loss is reported. */
+async function unsent(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, error: unknown): Promise<Fate | undefined> {
+  if (error === undefined) return undefined;
+  const { id, task: name } = call.message.headers;
+  if (acksLate) {
+    await handBack(d, deps, call, error, 'sending its follow-ups (the message will come back)');
+    return 'store-failed';
+  }
+  emit(deps, { type: 'internal-error', id, name, during: 'sending its follow-ups (acked early: they are lost)', error });
+  return undefined;
 }
 
 /** The soft limit (s), shortened to the driver's time left when that comes first. */
@@ -230,7 +245,8 @@ async function fail(
   acksLate: boolean,
 ): Promise<Fate> {
   const { id, task: name } = call.message.headers;
-  await follow(deps, call, onFailure(call));
+  const notFollowed = await unsent(d, deps, call, acksLate, await follow(deps, call, onFailure(call)));
+  if (notFollowed) return notFollowed;
   // Celery acks failures and timeouts too (acks_on_failure_or_timeout, §8): a retry is explicit.
   let failure = error;
   try {
@@ -291,9 +307,15 @@ async function tryStore(d: Delivery, deps: ExecutorDeps, call: ParsedCall, store
  * by delivery count) and runs again — at-least-once, with the task id as idempotency key.
  * Resolves false: the delivery did not settle as its outcome.
  */
-async function handBack(d: Delivery, deps: ExecutorDeps, call: ParsedCall, error: unknown): Promise<false> {
+async function handBack(
+  d: Delivery,
+  deps: ExecutorDeps,
+  call: ParsedCall,
+  error: unknown,
+  during = 'storing the result (the message will come back)',
+): Promise<false> {
   const { id, task: name } = call.message.headers;
-  emit(deps, { type: 'internal-error', id, name, during: 'storing the result (the message will come back)', error });
+  emit(deps, { type: 'internal-error', id, name, during, error });
   const backoffMs = Math.min(60_000, 1000 * 2 ** Math.max(0, d.receiveCount - 1));
   await d.retryLater(backoffMs).catch(() => undefined); // if even that fails, the lease expiry brings it back
   return false;

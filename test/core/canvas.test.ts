@@ -92,6 +92,25 @@ describe('canvas from Python clients', () => {
     expect(started.get(linkedToNext)).toEqual({ parent: next, root: first });
   });
 
+  it('a follow-up that cannot be sent hands the message back: the task runs again and the chain goes on', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const send = app.sendFollowUp.bind(app);
+    let refusals = 1;
+    app.sendFollowUp = async (f) => {
+      if (refusals-- > 0) throw new Error('broker unreachable');
+      return send(f);
+    };
+    const runs: number[] = [];
+    worker.on('started', (e: { name: string }) => e.name === 'tasks.add' && runs.push(Date.now()));
+    const reported = nextEvent(worker, 'internal-error');
+    const next = randomUUID();
+    await publish(app, 'tasks.add', [1, 2], { chain: [sig('tasks.mul', [2], { task_id: next })] });
+    expect((await reported).during).toBe('sending its follow-ups (the message will come back)');
+    expect(await app.AsyncResult(next).get({ timeout: 10_000 })).toBe(6);
+    expect(runs).toHaveLength(2);
+  });
+
   it('a chord is reported as not followed, never dropped silently; the task itself still runs', async () => {
     const app = mathApp();
     const worker = await startWorker(app);
