@@ -30,6 +30,21 @@ export const secondsFromNow = check.number((n) => Number.isFinite(new Date(Date.
 export const validDate = check.is((v) => v instanceof Date && !Number.isNaN(v.getTime()), 'expected a valid Date');
 const limit = check.number((n) => n > 0, 'expected seconds > 0');
 
+/** Protocol headers the message builder sets (§1.1): given as extra headers they would bypass the checks above, or break the message. */
+const OWN_HEADERS = new Set([
+  'id',
+  'task',
+  'eta',
+  'expires',
+  'retries',
+  'timelimit',
+  'ignore_result',
+  'lang',
+  'argsrepr',
+  'kwargsrepr',
+  'origin',
+]);
+
 const optionChecks: { [K in keyof CallOptions]-?: check.Check } = {
   countdown: secondsFromNow,
   eta: validDate,
@@ -38,7 +53,10 @@ const optionChecks: { [K in keyof CallOptions]-?: check.Check } = {
   priority: check.integer((n) => n >= 0 && n <= 9, 'expected an integer priority 0-9'),
   taskId: check.string('expected a task id (a non-empty string)'),
   ignoreResult: check.boolean(),
-  headers: check.is(check.isPlainObject, 'expected an object of extra message headers'),
+  headers: check.is(
+    (v) => check.isPlainObject(v) && !Object.keys(v).some((key) => OWN_HEADERS.has(key)),
+    `expected an object of extra message headers, none of ${[...OWN_HEADERS].join(', ')} (celeriac sets those: use the taskId, eta, expires, timeLimit or ignoreResult options)`,
+  ),
   timeLimit: limit,
   softTimeLimit: limit,
 };

@@ -109,6 +109,7 @@ describe('bad input', () => {
       [[1, 2], {}, { priority: 10 }, /priority: expected an integer priority 0-9 \(got 10\)/],
       [[1, 2], {}, { queue: '' }, /queue: expected a queue name/],
       [[1, 2], {}, { taskId: 42 }, /taskId: expected a task id/],
+      [[1, 2], {}, { headers: { id: 'mine' } }, /headers: expected an object of extra message headers, none of id, task, eta/],
       [5, {}, {}, /args must be an array of positional arguments, got 5 \(one argument: \[5\]\)/],
       [[1, 2], [3], {}, /kwargs must be an object of keyword arguments, got \[3\]/],
     ];
