@@ -132,6 +132,12 @@ describe('remote control', () => {
     expect(JSON.parse(queues.stdout)[NODE]).toMatchObject([{ name: 'celery', routing_key: 'celery' }]);
   });
 
+  it('control revoke --terminate (Celery’s flag) is refused with the reason, exit 2', async () => {
+    const out = await run('control', 'revoke', 'some-id', '--terminate');
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/^revoke --terminate is not supported: JavaScript cannot stop a running task/);
+  });
+
   it('control rate_limit refuses a bad rate before sending anything', async () => {
     const out = await run('control', 'rate_limit', 'tasks.add', 'ten per minute');
     expect(out.code).toBe(1);

@@ -2,11 +2,12 @@
  * `celeriac control rate_limit TASK RATE` and `control revoke ID...`: change running workers
  * (remote control, §6). Each node answers `worker@host: OK` and its message, as in the seed.
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { App } from '../../app.js';
 import type { ControlReply } from '../../ports.js';
 import { parseRate } from '../../rate-limit.js';
 import { redact } from '../../registry.js';
+import { CliExit } from '../exit.js';
 import { type AppOptions, loadApp } from '../load-app.js';
 import { seconds } from '../parse.js';
 import { destinationOption, type RemoteOptions, timeoutOption } from '../remote-options.js';
@@ -47,8 +48,17 @@ export function registerControl(program: Command): void {
     .description('Revoke tasks: workers skip them (they are not stopped if already running)')
     .argument('<ids...>', 'task ids')
     .addOption(timeoutOption())
+    // Celery's flags, refused with the reason rather than as unknown options.
+    .addOption(new Option('--terminate', 'not supported: JavaScript cannot stop a running task').hideHelp())
+    .addOption(new Option('-s, --signal <signal>', 'not supported, as --terminate').hideHelp())
     .action(async (ids: string[], _opts: unknown, cmd: Command) => {
-      const opts = cmd.optsWithGlobals<ControlOptions>();
+      const opts = cmd.optsWithGlobals<ControlOptions & { terminate?: boolean; signal?: string }>();
+      if (opts.terminate || opts.signal) {
+        throw new CliExit(
+          'revoke --terminate is not supported: JavaScript cannot stop a running task. A revoked task that has not started is skipped; one that runs can watch ctx.signal (its time limits fire it).',
+          2,
+        );
+      }
       await withReplies(opts, (app) => app.control.revoke(ids, { timeoutMs: opts.timeout }));
     });
 }
