@@ -25,8 +25,8 @@ export interface FollowUp {
   args: unknown[];
   parentId: string;
   rootId: string;
-  /** The rest of the chain, for a chain's next step. */
-  chain?: Signature[];
+  /** The rest of the chain, for a chain's next step (as it came: the worker that runs each step reads it). */
+  chain?: unknown[];
 }
 
 export interface FollowUps {
@@ -43,8 +43,9 @@ export function onSuccess(call: ParsedCall, value: unknown): FollowUps {
   if (!embed) return NONE;
   const out: FollowUps = { send: [], unsupported: [] };
   for (const sig of signatures(embed.callbacks, 'a link callback', out)) out.send.push(followUp(call, sig, value));
-  const chain = signatures(embed.chain, 'a chain step', out);
-  const next = chain.at(-1);
+  // The next step is the last element; the rest travels with it as it is, for the next worker.
+  const chain = Array.isArray(embed.chain) ? embed.chain : [];
+  const [next] = signatures(chain.slice(-1), 'the chain’s next step', out);
   if (next) out.send.push({ ...followUp(call, next, value), chain: chain.slice(0, -1) });
   if (embed.chord !== null && embed.chord !== undefined) out.unsupported.push('its chord (celeriac workers do not run chords yet)');
   return out;

@@ -111,6 +111,20 @@ describe('canvas from Python clients', () => {
     expect(runs).toHaveLength(2);
   });
 
+  it('a chain whose next step is a group is reported, not run out of order', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const reported = nextEvent(worker, 'internal-error');
+    const earlier = randomUUID();
+    const group = { ...sig('celery.group', []), subtask_type: 'group' };
+    const id = await publish(app, 'tasks.add', [1, 1], { chain: [sig('tasks.mul', [2], { task_id: earlier }), group] });
+    expect((await reported).error).toMatchObject({
+      message: 'the chain’s next step of type group (celeriac workers follow plain task signatures only) was not followed',
+    });
+    expect(await app.AsyncResult(id).get({ timeout: 5000 })).toBe(2);
+    expect(await app.AsyncResult(earlier).ready()).toBe(false);
+  });
+
   it('a chord is reported as not followed, never dropped silently; the task itself still runs', async () => {
     const app = mathApp();
     const worker = await startWorker(app);
