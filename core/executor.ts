@@ -10,7 +10,7 @@
  */
 import { showValue } from './config/checks.js';
 import { CeleriacError, ConfigError, NotRegistered, ResultTooLarge, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
-import { type FollowUps, onFailure, onSuccess } from './executor/canvas.js';
+import { type FollowUps, NONE, onFailure, onSuccess } from './executor/canvas.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';
@@ -146,8 +146,11 @@ async function run(
     return fail(d, deps, call, results, error, runtimeMs, acksLate);
   }
   const value = outcome.value === undefined ? null : outcome.value;
-  const notFollowed = await unsent(d, deps, call, acksLate, await follow(deps, call, onSuccess(call, value)));
-  if (notFollowed) return notFollowed;
+  const followUps = onSuccess(call, value);
+  if (followUps !== NONE) {
+    const notFollowed = await unsent(d, deps, call, acksLate, await follow(deps, call, followUps));
+    if (notFollowed) return notFollowed;
+  }
   try {
     if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
   } catch (tooLarge) {
@@ -245,8 +248,11 @@ async function fail(
   acksLate: boolean,
 ): Promise<Fate> {
   const { id, task: name } = call.message.headers;
-  const notFollowed = await unsent(d, deps, call, acksLate, await follow(deps, call, onFailure(call)));
-  if (notFollowed) return notFollowed;
+  const followUps = onFailure(call);
+  if (followUps !== NONE) {
+    const notFollowed = await unsent(d, deps, call, acksLate, await follow(deps, call, followUps));
+    if (notFollowed) return notFollowed;
+  }
   // Celery acks failures and timeouts too (acks_on_failure_or_timeout, §8): a retry is explicit.
   let failure = error;
   try {

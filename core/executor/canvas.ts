@@ -35,12 +35,16 @@ export interface FollowUps {
   unsupported: string[];
 }
 
-const NONE: FollowUps = { send: [], unsupported: [] };
+/** Nothing to follow (shared: never added to). */
+export const NONE: FollowUps = { send: [], unsupported: [] };
+
+const filled = (list: unknown): boolean => Array.isArray(list) && list.length > 0;
 
 /** The follow-ups of a task that returned `value`. */
 export function onSuccess(call: ParsedCall, value: unknown): FollowUps {
   const embed = call.embed;
-  if (!embed) return NONE;
+  // Most messages carry an empty embed: nothing to build.
+  if (!embed || (!filled(embed.callbacks) && !filled(embed.chain) && (embed.chord === null || embed.chord === undefined))) return NONE;
   const out: FollowUps = { send: [], unsupported: [] };
   for (const sig of signatures(embed.callbacks, 'a link callback', out)) out.send.push(followUp(call, sig, value));
   // The next step is the last element; the rest travels with it as it is, for the next worker.
@@ -54,7 +58,7 @@ export function onSuccess(call: ParsedCall, value: unknown): FollowUps {
 /** The follow-ups of a task that failed: its errbacks, called with its id (as Celery calls a remote errback). */
 export function onFailure(call: ParsedCall): FollowUps {
   const embed = call.embed;
-  if (!embed) return NONE;
+  if (!embed || !filled(embed.errbacks)) return NONE;
   const out: FollowUps = { send: [], unsupported: [] };
   for (const sig of signatures(embed.errbacks, 'a link_error errback', out)) out.send.push(followUp(call, sig, call.message.headers.id));
   return out;
