@@ -8,6 +8,7 @@
  * as one node named STORE_NODE: `[{ "celeriac@store": { "ok": "new rate limit set successfully" } }]`.
  */
 import { rateLimitReply, revokeReply } from './control-replies.js';
+import { showValue } from './config/checks.js';
 import { ConfigError } from './errors.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
 import { OverrideWriter } from './overrides.js';
@@ -57,6 +58,8 @@ export class Control {
 
   /** Set (or with null/0 disable) a task's rate limit on every worker, e.g. rateLimit('tasks.add', '10/m'). */
   async rateLimit(taskName: string, rate: string | number | null, opts: ControlOptions = {}): Promise<ControlReply[]> {
+    checkTaskName('rateLimit', taskName);
+    parseRate(rate); // a bad rate fails here, with the accepted forms, before anything is sent
     if (!(await this.broker()).control) {
       return this.stored(async (w) => {
         await w.setRateLimit(taskName, rate);
@@ -67,17 +70,30 @@ export class Control {
   }
 
   /** Change a task's time limits (seconds; null = the app's default) on every running worker, as `celery control time_limit`. */
-  timeLimit(taskName: string, limits: { soft?: number | null; hard?: number | null }, opts: ControlOptions = {}): Promise<ControlReply[]> {
+  async timeLimit(
+    taskName: string,
+    limits: { soft?: number | null; hard?: number | null },
+    opts: ControlOptions = {},
+  ): Promise<ControlReply[]> {
+    checkTaskName('timeLimit', taskName);
+    for (const [name, value] of Object.entries(limits ?? {})) {
+      if (value !== null && value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+        throw new ConfigError(`timeLimit('${taskName}'): ${name} must be seconds >= 0 or null, got ${showValue(value)}`);
+      }
+    }
     return this.broadcast('time_limit', { task_name: taskName, soft: limits.soft ?? null, hard: limits.hard ?? null }, opts);
   }
 
   /** Flag task ids as revoked on every running worker: they are discarded (REVOKED) instead of run. */
   async revoke(taskId: string | string[], opts: ControlOptions = {}): Promise<ControlReply[]> {
+    const ids: unknown[] = Array.isArray(taskId) ? taskId : [taskId];
+    if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) {
+      throw new ConfigError(`revoke(taskId): expected a task id or a list of task ids, got ${showValue(taskId)}`);
+    }
     if (!(await this.broker()).control) {
-      const ids = Array.isArray(taskId) ? taskId : [taskId];
       return this.stored(async (w) => {
-        await w.revoke(ids);
-        return revokeReply(ids);
+        await w.revoke(ids as string[]);
+        return revokeReply(ids as string[]);
       });
     }
     return this.broadcast('revoke', { task_id: taskId, terminate: false, signal: 'SIGTERM' }, opts);
@@ -112,5 +128,12 @@ export class Control {
       );
     }
     return broker.control;
+  }
+}
+
+/** A control command naming no task would reach every worker and be refused by each ("unknown task"). */
+function checkTaskName(method: string, taskName: unknown): void {
+  if (typeof taskName !== 'string' || taskName === '') {
+    throw new ConfigError(`${method}(taskName, ...): expected a task name such as 'tasks.add', got ${showValue(taskName)}`);
   }
 }

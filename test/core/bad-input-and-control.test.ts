@@ -143,6 +143,19 @@ describe('bad input', () => {
     expect((await start({ concurrency: 3, queues: undefined })).concurrency).toBe(3);
   });
 
+  it('control commands refuse a missing task name or id and a bad rate before sending anything', async () => {
+    app = memoryApp();
+    await expect(app.control.revoke(undefined as never)).rejects.toThrow(
+      /revoke\(taskId\): expected a task id or a list of task ids, got undefined/,
+    );
+    await expect(app.control.revoke([])).rejects.toThrow(/expected a task id or a list of task ids, got \[\]/);
+    await expect(app.control.rateLimit(undefined as never, '5/s')).rejects.toThrow(/rateLimit\(taskName, \.\.\.\): expected a task name/);
+    await expect(app.control.rateLimit('tasks.add', 'fast')).rejects.toThrow(/Invalid rate limit 'fast'/);
+    await expect(app.control.timeLimit('tasks.add', { soft: 'x' as never })).rejects.toThrow(
+      /timeLimit\('tasks.add'\): soft must be seconds >= 0 or null, got "x"/,
+    );
+  });
+
   it('wrong get() options fail at once instead of waiting forever', async () => {
     app = memoryApp();
     const r = await withAdd(app).delay(1, 2);
