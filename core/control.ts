@@ -59,11 +59,12 @@ export class Control {
   /** Set (or with null/0 disable) a task's rate limit on every worker, e.g. rateLimit('tasks.add', '10/m'). */
   async rateLimit(taskName: string, rate: string | number | null, opts: ControlOptions = {}): Promise<ControlReply[]> {
     checkTaskName('rateLimit', taskName);
-    parseRate(rate); // a bad rate fails here, with the accepted forms, before anything is sent
+    // A bad rate fails here, with the accepted forms, before anything is sent.
+    const disabled = parseRate(rate) === null;
     if (!(await this.broker()).control) {
       return this.stored(async (w) => {
         await w.setRateLimit(taskName, rate);
-        return rateLimitReply(parseRate(rate) === null);
+        return rateLimitReply(disabled);
       });
     }
     return this.broadcast('rate_limit', { task_name: taskName, rate_limit: rate }, opts);

@@ -5,7 +5,6 @@
 import { type Command, Option } from 'commander';
 import type { App } from '../../app.js';
 import type { ControlReply } from '../../ports.js';
-import { parseRate } from '../../rate-limit.js';
 import { redact } from '../../registry.js';
 import { CliExit } from '../exit.js';
 import { type AppOptions, loadApp } from '../load-app.js';
@@ -25,7 +24,6 @@ export function registerControl(program: Command): void {
     .addOption(timeoutOption())
     .addOption(destinationOption())
     .action(async (task: string, rate: string, _opts: unknown, cmd: Command) => {
-      parseRate(rate); // a bad rate fails here, with the accepted forms, before anything is sent
       const opts = cmd.optsWithGlobals<ControlOptions>();
       await withReplies(opts, (app) => app.control.rateLimit(task, rate, { destination: opts.destination, timeoutMs: opts.timeout }));
     });
