@@ -120,17 +120,13 @@ export class KeySubscriber {
   async read(key: string, elsewhere: () => Promise<string | null>): Promise<string | null> {
     const subscribed = this.#channels.has(key) ? this.#subscribed.get(key) : undefined;
     if (!subscribed || !this.#client) return elsewhere();
-    // Not forever: an unreachable server fails the read after broker_connection_timeout.
-    const client = this.#client;
-    const confirmed = (): Promise<unknown> => Promise.all([subscribed, reachable(client, this.reachability)]);
-    if (this.#resp3 === undefined) {
-      await confirmed();
-      this.#resp3 ??= client.mode === 'normal';
-    }
     if (this.#resp3 !== true) {
-      // RESP2: only once the subscription is confirmed may another connection read.
-      await confirmed();
-      return elsewhere();
+      // RESP2 (or not known yet): only once the subscription is confirmed may another connection
+      // read. Not forever: an unreachable server fails the read after broker_connection_timeout.
+      const client = this.#client;
+      await Promise.all([subscribed, reachable(client, this.reachability)]);
+      this.#resp3 ??= client.mode === 'normal';
+      if (this.#resp3 !== true) return elsewhere();
     }
     return new Promise((resolve, reject) => {
       this.#reads.push({ key, resolve, reject });
