@@ -82,8 +82,8 @@ export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promis
  * executeDelivery for a driver: when its revokes and rate limits come from the result store
  * (DriverDeps.overrides), they are read for the message's task first.
  */
-export async function executeWithOverrides(d: Delivery, deps: ExecutorDeps, overrides: OverrideReader | undefined): Promise<Fate> {
+export async function executeWithOverrides(d: Delivery, deps: DriverDeps): Promise<Fate> {
   const headers = d.message?.headers;
-  if (overrides && headers) await overrides.refresh({ id: headers.id, name: headers.task });
+  if (deps.overrides && headers) await deps.overrides.refresh({ id: headers.id, name: headers.task });
   return executeDelivery(d, deps);
 }

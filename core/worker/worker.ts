@@ -112,7 +112,7 @@ export class Worker extends EventEmitter {
         this.held.set(delivery, entry);
         if (delivery.message) this.heldByMessage.set(delivery.message, entry);
         try {
-          await executeWithOverrides(delivery, deps, deps.overrides);
+          await executeWithOverrides(delivery, deps);
         } catch (error) {
           // Not settled: the message comes back after its lease. The worker keeps going.
           this.onEvent({

@@ -25,7 +25,6 @@
  */
 import type { App } from '../../core/app.js';
 import { type DriverDeps, executeWithOverrides, executorDeps } from '../../core/executor/deps.js';
-import type { ExecutorDeps } from '../../core/executor/types.js';
 import { type Logger, createLogger, parseLogLevel } from '../../core/log.js';
 import { registerProvider } from '../../core/registry.js';
 import { logTaskEvent } from '../../core/worker/task-log.js';
@@ -74,14 +73,14 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
     const settle = new InvocationSettle(broker.client);
     const leases = broker.leaseContext(settle);
     const margin = marginMs(context.getRemainingTimeInMillis());
-    const invocation: ExecutorDeps = { ...deps, timeLeftMs: () => context.getRemainingTimeInMillis() - margin };
+    const invocation: DriverDeps = { ...deps, timeLeftMs: () => context.getRemainingTimeInMillis() - margin };
 
     const run = async (record: SqsRecord): Promise<boolean> => {
       try {
         const queue = await broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
         const delivery = await recordDelivery(record, queue, leases);
         // SQS has no broadcast: revokes and rate limits set by `celeriac control` are read from the result store.
-        await executeWithOverrides(delivery, invocation, deps.overrides);
+        await executeWithOverrides(delivery, invocation);
         return settle.succeeded(record);
       } catch (error) {
         // Not settled: reported failed, it comes back after the visibility timeout.
