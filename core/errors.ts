@@ -75,6 +75,9 @@ export class OperationalError extends CeleriacError {}
  */
 export class ResultTooLarge extends CeleriacError {}
 
+/** A chord's body cannot run: a header task failed, or the body could not be sent (Celery's name, module celery.exceptions). */
+export class ChordError extends CeleriacError {}
+
 /** AsyncResult.get() waited longer than its timeout. */
 export class TimeoutError extends CeleriacError {}
 

@@ -4,6 +4,7 @@
  * client rebuilds the same exception class.
  */
 import {
+  ChordError,
   MaxRetriesExceededError,
   NotRegistered,
   RemoteTaskError,
@@ -78,7 +79,7 @@ function encodeKnown(err: unknown): EncodedException {
       traceback: err.stack ?? null,
     };
   }
-  if (err instanceof TaskRevokedError || err instanceof MaxRetriesExceededError) {
+  if (err instanceof TaskRevokedError || err instanceof MaxRetriesExceededError || err instanceof ChordError) {
     return { info: { exc_type: err.name, exc_message: [err.message], exc_module: 'celery.exceptions' }, traceback: err.stack ?? null };
   }
   if (err instanceof Error) {

@@ -11,12 +11,14 @@
 import { showValue } from './config/checks.js';
 import { CeleriacError, ConfigError, NotRegistered, ResultTooLarge, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
 import { type FollowUps, NONE, onFailure, onSuccess } from './executor/canvas.js';
+import { inChord, joinChord } from './executor/chord.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';
 import { ResultWriter } from './executor/results.js';
 import type { ExecutorDeps, ExecutorEvent, Fate, RunnableTask } from './executor/types.js';
 import { celeryIso } from './message-builder.js';
+import { encodeException } from './exception-codec.js';
 import { type TaskMessage, notBefore, parseCeleryTime } from './message.js';
 import type { Delivery } from './ports.js';
 import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
@@ -152,7 +154,14 @@ async function run(
     if (notFollowed) return notFollowed;
   }
   try {
-    if (!(await settle(d, deps, call, acksLate, () => results.state(SUCCESS, value)))) return 'store-failed';
+    const store = withChord(
+      deps,
+      call,
+      SUCCESS,
+      () => results.state(SUCCESS, value),
+      () => value,
+    );
+    if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
   } catch (tooLarge) {
     if (!(tooLarge instanceof ResultTooLarge)) throw tooLarge;
     return fail(d, deps, call, results, tooLarge, runtimeMs, acksLate);
@@ -179,10 +188,7 @@ async function storeProgress(results: ResultWriter, name: string, state: unknown
  * again and its follow-ups go out then — at least once, never lost.
  */
 async function follow(deps: ExecutorDeps, call: ParsedCall, followUps: FollowUps): Promise<unknown> {
-  const { id, task: name } = call.message.headers;
-  for (const what of followUps.unsupported) {
-    emit(deps, { type: 'internal-error', id, name, during: 'following the task', error: new CeleriacError(`${what} was not followed`) });
-  }
+  for (const what of followUps.unsupported) notFollowed(deps, call, what);
   for (const f of followUps.send) {
     try {
       if (!deps.sendFollowUp) throw new CeleriacError('this driver cannot send tasks');
@@ -193,6 +199,39 @@ async function follow(deps: ExecutorDeps, call: ParsedCall, followUps: FollowUps
   }
   return undefined;
 }
+
+function notFollowed(deps: ExecutorDeps, call: ParsedCall, what: string): void {
+  const { id, task: name } = call.message.headers;
+  emit(deps, { type: 'internal-error', id, name, during: 'following the task', error: new CeleriacError(`${what} was not followed`) });
+}
+
+/**
+ * A finished task's store step; a chord header task's also adds its part to the chord, after
+ * its own result (as Celery does) and before the ack, so a failure there hands the message back.
+ */
+function withChord(
+  deps: ExecutorDeps,
+  call: ParsedCall,
+  state: string,
+  store: () => Promise<void>,
+  result: () => unknown,
+): () => Promise<void> {
+  if (!inChord(call)) return store;
+  return async () => {
+    await store();
+    await joinChord(deps, call, state, result(), (what) => notFollowed(deps, call, what));
+  };
+}
+
+/** withChord for an exception state (FAILURE, REVOKED): the part holds the error as the meta does. */
+const withChordException = (deps: ExecutorDeps, call: ParsedCall, results: ResultWriter, state: string, error: () => unknown) =>
+  withChord(
+    deps,
+    call,
+    state,
+    () => results.exception(state, error()),
+    () => encodeException(error()).info,
+  );
 
 /** A follow-up that could not be sent: the message comes back (acks_late) or, acked early already, the loss is reported. */
 async function unsent(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, error: unknown): Promise<Fate | undefined> {
@@ -255,13 +294,14 @@ async function fail(
   }
   // Celery acks failures and timeouts too (acks_on_failure_or_timeout, §8): a retry is explicit.
   let failure = error;
+  const store = withChordException(deps, call, results, FAILURE, () => failure);
   try {
-    if (!(await settle(d, deps, call, acksLate, () => results.exception(FAILURE, failure)))) return 'store-failed';
+    if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
   } catch (tooLarge) {
     if (!(tooLarge instanceof ResultTooLarge)) throw tooLarge;
     // The error itself is too large to store (a huge message or traceback): store why instead.
     failure = tooLarge;
-    if (!(await settle(d, deps, call, acksLate, () => results.exception(FAILURE, failure)))) return 'store-failed';
+    if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
   }
   emit(deps, { type: 'failed', id, name, runtimeMs, error: failure, traceback: failure instanceof Error ? (failure.stack ?? null) : null });
   return 'acked';
@@ -342,7 +382,9 @@ async function discard(
   reason: 'revoked' | 'expired',
 ): Promise<Fate> {
   const { id, task: name } = call.message.headers;
-  if (!(await settle(d, deps, call, true, () => results.exception(REVOKED, new TaskRevokedError(reason))))) return 'store-failed';
+  const revoked = new TaskRevokedError(reason);
+  const store = withChordException(deps, call, results, REVOKED, () => revoked);
+  if (!(await settle(d, deps, call, true, store))) return 'store-failed';
   emit(deps, { type: 'revoked', id, name, reason });
   return 'acked';
 }

@@ -4,9 +4,9 @@
  * and waiting live here once.
  */
 import { MalformedMessage, TimeoutError } from './errors.js';
-import type { KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
+import type { ChordPart, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
-import { isReady } from './states.js';
+import { FAILURE, isReady } from './states.js';
 import { unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
 
 export interface KeyValueResultBackendOptions {
@@ -24,9 +24,17 @@ const nothing = (): void => undefined;
 /** Celery's key for a task's meta (§4.1), so results read the same from Python. */
 export const resultKey = (taskId: string): string => `celery-task-meta-${taskId}`;
 
+/** Celery's Redis chord keys (celery/backends/redis.py): the parts, the header size the client set, and its adjustment. */
+const chordKeys = (groupId: string) => {
+  const group = `celery-taskset-meta-${groupId}`;
+  return { parts: `${group}.j`, size: `${group}.s`, extra: `${group}.t` };
+};
+
 export class KeyValueResultBackend implements ResultBackend {
   readonly url: string;
   readonly #ttlMs: number | undefined;
+  /** Present when the store keeps chords as Celery's Redis backend does. */
+  readonly chordPart?: (part: ChordPart) => Promise<ChordPart[] | undefined>;
 
   constructor(
     readonly kv: KeyValueStore,
@@ -35,6 +43,20 @@ export class KeyValueResultBackend implements ResultBackend {
     this.url = kv.url;
     const expires = opts.resultExpires === undefined ? 86400 : opts.resultExpires;
     this.#ttlMs = expires ? expires * 1000 : undefined;
+    const add = kv.addChordPart?.bind(kv);
+    if (add) this.chordPart = (part) => this.#chordPart(add, part);
+  }
+
+  /** Celery's part: `[1, task id, state, result]`, scored by its place in the header. */
+  async #chordPart(add: NonNullable<KeyValueStore['addChordPart']>, part: ChordPart): Promise<ChordPart[] | undefined> {
+    const member = JSON.stringify([1, part.taskId, part.state, part.result]);
+    const all = await add(chordKeys(part.groupId), member, part.groupIndex, this.#ttlMs);
+    return all?.map((text, i) => readChordPart(part.groupId, i, text));
+  }
+
+  async forgetChord(groupId: string): Promise<void> {
+    const keys = chordKeys(groupId);
+    await Promise.all([this.kv.delete(keys.parts), this.kv.delete(keys.size), this.kv.delete(keys.extra)]);
   }
 
   // Not async (one promise less per task); a value JSON refuses still rejects rather than throws.
@@ -137,6 +159,17 @@ export class KeyValueResultBackend implements ResultBackend {
   close(): Promise<void> {
     return this.kv.close();
   }
+}
+
+/** A part as Celery writes it; one that cannot be read counts as failed (the chord then fails saying so, rather than never ending). */
+function readChordPart(groupId: string, groupIndex: number, text: string): ChordPart {
+  try {
+    const [, taskId, state, result] = JSON.parse(text) as unknown[];
+    if (typeof taskId === 'string' && typeof state === 'string') return { groupId, taskId, groupIndex, state, result };
+  } catch {
+    // reported below
+  }
+  return { groupId, taskId: `#${groupIndex}`, groupIndex, state: FAILURE, result: `an unreadable chord part: ${text.slice(0, 200)}` };
 }
 
 /** A stored result meta; one a Python task wrote with an int beyond 2^53 is refused rather than read rounded. */

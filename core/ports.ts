@@ -88,7 +88,25 @@ export interface ResultBackend {
   forget(taskId: string): Promise<void>;
   /** Atomic counter (chords, global rate limits). */
   incr?(key: string, by: number, ttlMs?: number): Promise<number>;
+  /**
+   * Record a finished chord header task (Celery's on_chord_part_return). Resolves with every
+   * part, in header order, once the last one is in; until then with undefined. Optional: a
+   * backend without it cannot run chords.
+   */
+  chordPart?(part: ChordPart): Promise<ChordPart[] | undefined>;
+  /** Drop a chord's bookkeeping, once its body has been sent. */
+  forgetChord?(groupId: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** One header task of a chord, finished: its state and result as its meta holds them. */
+export interface ChordPart {
+  groupId: string;
+  taskId: string;
+  /** Its place in the header; null when the client did not send one (ordered last). */
+  groupIndex: number | null;
+  state: string;
+  result: unknown;
 }
 
 /** The primitives a key-value result store supplies (Celery's KeyValueStoreBackend idea). */
@@ -110,7 +128,21 @@ export interface KeyValueStore {
    * Optional: without it waiting polls.
    */
   watch?(key: string, onChange: (value?: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Add `member` to the sorted set `keys.parts` under `score`, refresh the TTL of the three
+   * keys, and when the set then holds as many members as `keys.size` plus `keys.extra` say,
+   * return them all in score order — in one atomic step, so exactly one caller completes a
+   * chord. Optional: chords run only on stores that have it (Celery's Redis layout).
+   */
+  addChordPart?(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined>;
   close(): Promise<void>;
+}
+
+/** Where a chord's parts, its size and its size adjustment are kept. */
+export interface ChordKeys {
+  parts: string;
+  size: string;
+  extra: string;
 }
 
 /** A remote control command (Celery pidbox request body, §6). */

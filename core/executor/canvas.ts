@@ -4,7 +4,7 @@
  * goes with it as its chain), with the result prepended to their args unless they are
  * immutable; on failure it sends each link_error errback with the failed task's id. So a
  * Python `chain(add.s(1, 2), add.s(10))` or `link=` runs on celeriac workers as on Celery's.
- * Chords are not followed yet: that is reported, never silently dropped.
+ * A chord header task's part is chord.ts's; what cannot be followed is reported, never dropped.
  */
 import { isPlainObject } from '../config/checks.js';
 import type { ParsedCall } from './parse.js';
@@ -44,14 +44,13 @@ const filled = (list: unknown): boolean => Array.isArray(list) && list.length > 
 export function onSuccess(call: ParsedCall, value: unknown): FollowUps {
   const embed = call.embed;
   // Most messages carry an empty embed: nothing to build.
-  if (!embed || (!filled(embed.callbacks) && !filled(embed.chain) && (embed.chord === null || embed.chord === undefined))) return NONE;
+  if (!embed || (!filled(embed.callbacks) && !filled(embed.chain))) return NONE;
   const out: FollowUps = { send: [], unsupported: [] };
-  for (const sig of signatures(embed.callbacks, 'a link callback', out)) out.send.push(followUp(call, sig, value));
+  for (const sig of signatures(embed.callbacks, 'a link callback', out.unsupported)) out.send.push(followUpOf(call, sig, value));
   // The next step is the last element; the rest travels with it as it is, for the next worker.
   const chain = Array.isArray(embed.chain) ? embed.chain : [];
-  const [next] = signatures(chain.slice(-1), 'the chain’s next step', out);
-  if (next) out.send.push({ ...followUp(call, next, value), chain: chain.slice(0, -1) });
-  if (embed.chord !== null && embed.chord !== undefined) out.unsupported.push('its chord (celeriac workers do not run chords yet)');
+  const [next] = signatures(chain.slice(-1), 'the chain’s next step', out.unsupported);
+  if (next) out.send.push({ ...followUpOf(call, next, value), chain: chain.slice(0, -1) });
   return out;
 }
 
@@ -60,27 +59,32 @@ export function onFailure(call: ParsedCall): FollowUps {
   const embed = call.embed;
   if (!embed || !filled(embed.errbacks)) return NONE;
   const out: FollowUps = { send: [], unsupported: [] };
-  for (const sig of signatures(embed.errbacks, 'a link_error errback', out)) out.send.push(followUp(call, sig, call.message.headers.id));
+  for (const sig of signatures(embed.errbacks, 'a link_error errback', out.unsupported))
+    out.send.push(followUpOf(call, sig, call.message.headers.id));
   return out;
 }
 
-function followUp(call: ParsedCall, signature: Signature, prepend: unknown): FollowUp {
-  const { id, root_id } = call.message.headers;
+/** A follow-up of the task `call` ran: under it, in its tree. */
+const followUpOf = (call: ParsedCall, signature: Signature, prepend: unknown): FollowUp =>
+  followUp(signature, prepend, call.message.headers.id, call.message.headers.root_id || call.message.headers.id);
+
+/** `signature` to send with `prepend` before its args (unless it is immutable). */
+export function followUp(signature: Signature, prepend: unknown, parentId: string, rootId: string): FollowUp {
   const args = signature.args ?? [];
-  return { signature, args: signature.immutable ? args : [prepend, ...args], parentId: id, rootId: root_id || id };
+  return { signature, args: signature.immutable ? args : [prepend, ...args], parentId, rootId };
 }
 
 /** The plain task signatures of an embed list; groups, chords and unreadable entries are reported. */
-function signatures(list: unknown, what: string, out: FollowUps): Signature[] {
+export function signatures(list: unknown, what: string, unsupported: string[]): Signature[] {
   if (!Array.isArray(list)) return [];
   const found: Signature[] = [];
   for (const entry of list) {
     if (!isPlainObject(entry) || typeof entry.task !== 'string' || entry.task === '') {
-      out.unsupported.push(`${what} that is not a task signature (${JSON.stringify(entry)?.slice(0, 80)})`);
+      unsupported.push(`${what} that is not a task signature (${JSON.stringify(entry)?.slice(0, 80)})`);
     } else if (entry.subtask_type) {
-      out.unsupported.push(`${what} of type ${entry.subtask_type} (celeriac workers follow plain task signatures only)`);
+      unsupported.push(`${what} of type ${entry.subtask_type} (celeriac workers follow plain task signatures only)`);
     } else if ((entry.args !== undefined && !Array.isArray(entry.args)) || (entry.kwargs !== undefined && !isPlainObject(entry.kwargs))) {
-      out.unsupported.push(`${what} for ${entry.task} whose args or kwargs are malformed`);
+      unsupported.push(`${what} for ${entry.task} whose args or kwargs are malformed`);
     } else {
       found.push(entry as unknown as Signature);
     }

@@ -2,7 +2,8 @@
  * redis:// key-value store, the primitives core's KeyValueResultBackend needs (§4.1): results are
  * plain string keys (`celery-task-meta-<id>`, written by the backend as Celery writes them), set
  * with their TTL and published on the key's channel in one script — one call for every write of
- * a tick, so a worker finishing thousands of tasks a second makes few round trips.
+ * a tick, so a worker finishing thousands of tasks a second makes few round trips. Chord parts
+ * go to Celery's `celery-taskset-meta-<group>.j` sorted set (scripts/add-chord-part.ts).
  *
  * A client reading or watching a result on an unreachable server gets an OperationalError after
  * broker_connection_timeout, as a producer does; a worker's writes wait for the server instead
@@ -10,8 +11,9 @@
  */
 import type { Redis } from 'ioredis';
 import { Batcher } from '../../core/batcher.js';
-import type { KeyValueStore } from '../../core/ports.js';
+import type { ChordKeys, KeyValueStore } from '../../core/ports.js';
 import { type Reachability, closeClient, reachable } from './connection.js';
+import { addChordPart } from './scripts/add-chord-part.js';
 import { putResults } from './scripts/put-results.js';
 import type { KeySubscriber } from './subscriber.js';
 
@@ -65,6 +67,15 @@ export class RedisStore implements KeyValueStore {
     const [err, value] = results?.[0] ?? [new Error(`INCRBY ${key} got no reply`)];
     if (err) throw err;
     return Number(value);
+  }
+
+  async addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined> {
+    const parts = await addChordPart.run<string[] | null>(
+      this.client,
+      [keys.parts, keys.size, keys.extra],
+      [member, score ?? '+inf', ttlMs ? Math.ceil(ttlMs) : ''],
+    );
+    return parts ?? undefined;
   }
 
   watch(key: string, onChange: (value?: string) => void): Promise<() => Promise<void>> {

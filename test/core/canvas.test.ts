@@ -1,42 +1,16 @@
 /**
  * A message's embed followed as Celery's worker follows it (celery-protocol.md §1.2): the chain's
- * next step and link callbacks get the result, errbacks the failed task's id; chords are reported.
+ * next step and link callbacks get the result, errbacks the failed task's id; a chord on a backend
+ * that cannot keep one is reported (chords themselves: test/providers/redis-chord.test.ts).
  * The messages are the ones a Python client sends for `chain(...)`, `link=` and `link_error=`.
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
-import type { TaskEmbed } from '../../core/message.js';
-import { buildTaskMessage } from '../../core/message-builder.js';
+import { publishFromPython as publish, refuseFollowUps, sig } from '../support/python-canvas.js';
 import { closeAppsAndWorkers, memoryApp, nextEvent, startWorker } from './helpers.js';
 
 afterEach(closeAppsAndWorkers);
-
-const sig = (task: string, args: unknown[], options: Record<string, unknown> = {}, immutable = false) => ({
-  task,
-  args,
-  kwargs: {},
-  options,
-  subtask_type: null,
-  immutable,
-});
-
-/** What a Python client publishes for the first task of a canvas. */
-async function publish(app: App, name: string, args: unknown[], embed: Partial<TaskEmbed>): Promise<string> {
-  const message = buildTaskMessage({
-    name,
-    args,
-    kwargs: {},
-    queue: 'celery',
-    call: {},
-    task: {},
-    defaults: { ignoreResult: false, priority: null, timeLimit: null, softTimeLimit: null },
-    embed: { callbacks: null, errbacks: null, chain: null, chord: null, ...embed },
-    replyTo: 'python-client',
-  });
-  await (await app.broker()).publish('celery', [message]);
-  return message.headers.id;
-}
 
 function mathApp(): App {
   const app = memoryApp();
@@ -95,12 +69,7 @@ describe('canvas from Python clients', () => {
   it('a follow-up that cannot be sent hands the message back: the task runs again and the chain goes on', async () => {
     const app = mathApp();
     const worker = await startWorker(app);
-    const send = app.sendFollowUp.bind(app);
-    let refusals = 1;
-    app.sendFollowUp = async (f) => {
-      if (refusals-- > 0) throw new Error('broker unreachable');
-      return send(f);
-    };
+    refuseFollowUps(app, 1);
     const runs: number[] = [];
     worker.on('started', (e: { name: string }) => e.name === 'tasks.add' && runs.push(Date.now()));
     const reported = nextEvent(worker, 'internal-error');
@@ -125,17 +94,26 @@ describe('canvas from Python clients', () => {
     expect(await app.AsyncResult(earlier).ready()).toBe(false);
   });
 
-  it('a chord is reported as not followed, never dropped silently; the task itself still runs', async () => {
+  it('a chord on a backend that cannot keep one is reported, never dropped silently; the task itself still runs', async () => {
     const app = mathApp();
     const worker = await startWorker(app);
     const reported = nextEvent(worker, 'internal-error');
-    const id = await publish(app, 'tasks.add', [1, 1], { chord: sig('tasks.mul', [2]) });
+    const id = await publish(app, 'tasks.add', [1, 1], { chord: sig('tasks.mul', [2]) }, { group: randomUUID(), group_index: 0 });
     const e = await reported;
-    expect([e.id, e.during, (e.error as Error).message]).toEqual([
-      id,
-      'following the task',
-      'its chord (celeriac workers do not run chords yet) was not followed',
-    ]);
+    expect([e.id, e.during]).toEqual([id, 'following the task']);
+    expect((e.error as Error).message).toMatch(
+      /^its chord \(the result backend memory:\/\/\S+ cannot keep chords: Celery's chords need a redis:\/\/ backend\) was not followed$/,
+    );
     expect(await app.AsyncResult(id).get({ timeout: 5000 })).toBe(2);
+  });
+
+  it('a chord header task without a group id is reported', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const reported = nextEvent(worker, 'internal-error');
+    await publish(app, 'tasks.add', [1, 1], { chord: sig('tasks.mul', [2]) });
+    expect(((await reported).error as Error).message).toBe(
+      'its chord (the message has no group id to count its header by) was not followed',
+    );
   });
 });

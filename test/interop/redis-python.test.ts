@@ -70,7 +70,7 @@ afterAll(async () => {
 /** Run pyclient.py: Python sends the calls to the celeriac worker and reports what AsyncResult.get() gave. */
 async function fromPython(
   calls: Array<Record<string, unknown>>,
-): Promise<Array<{ ok?: unknown; sent_at?: number; error?: Record<string, unknown> }>> {
+): Promise<Array<{ ok?: unknown; sent_at?: number; error?: Record<string, unknown>; id?: string }>> {
   const out = await runPython(['pyclient.py', JSON.stringify(calls)], url(TS_DB));
   if (out.code !== 0) throw new Error(`pyclient.py failed (${out.code}):\n${out.stdout}${out.stderr}`);
   return JSON.parse(out.stdout.trim().split('\n').pop() ?? '[]');
@@ -170,6 +170,38 @@ describe('Python sends, the celeriac worker runs', () => {
     expect(linked).toMatchObject({ ok: 1004 });
     // An errback is called with the failed task's id, as Celery calls a task it cannot inspect.
     expect(errback?.ok).toMatchObject({ args: [expect.stringMatching(/^[0-9a-f-]{36}$/)] });
+  });
+
+  it("Python's chord runs on celeriac workers: the body gets the header's results in order, or fails with ChordError", async () => {
+    const [joined, broken] = await fromPython([
+      {
+        via: 'chord',
+        header: [
+          { name: 'ts.add', args: [1, 2] },
+          { name: 'ts.add', args: [3, 4] },
+          { name: 'ts.add', args: [5, 6] },
+        ],
+        body: { name: 'ts.echo', args: ['sum'] },
+      },
+      {
+        via: 'chord',
+        header: [
+          { name: 'ts.add', args: [1, 1] },
+          { name: 'ts.bad_input', args: ['part two broke'] },
+        ],
+        body: { name: 'ts.echo', args: [] },
+      },
+    ]);
+    expect(joined).toMatchObject({ ok: { args: [[3, 7, 11], 'sum'] } });
+    // Python's get() on a chord re-raises the failed header task's own error first, as with Celery's workers...
+    expect(broken?.error).toMatchObject({ type: 'TypeError', message: 'part two broke' });
+    // ...and the body was stored as Celery stores it: FAILURE ChordError naming the failed part.
+    const body = await toCeleriac
+      .AsyncResult(broken?.id as string)
+      .get({ timeout: 5000 })
+      .catch((e: Error) => e);
+    expect(body).toMatchObject({ name: 'ChordError', excModule: 'celery.exceptions' });
+    expect((body as Error).message).toMatch(/^Dependency [0-9a-f-]{36} raised TypeError\('part two broke'\)$/);
   });
 
   it("a celeriac error reaches Python's get() as an exception Python rebuilds", async () => {

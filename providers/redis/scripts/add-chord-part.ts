@@ -1,0 +1,26 @@
+import { LuaScript } from '../script.js';
+
+/**
+ * One finished chord header task, as Celery's Redis backend records it (on_chord_part_return,
+ * §4.1): ZADD its part to the group's `.j` set, scored by its place in the header, and refresh
+ * the keys' expiry. When the set then holds the size the client stored in `.s` (adjusted by
+ * `.t`), the chord is complete and every part is returned in header order. One script, so two
+ * workers finishing the last two parts at once cannot both miss (or both see) completion; the
+ * same part added twice (a redelivered task) is one member.
+ * KEYS: parts (.j), size (.s), extra (.t). ARGV: member, score ('+inf' without an index), ttl ms ('' = keep).
+ * Returns the parts when complete, else nil.
+ */
+export const addChordPart = new LuaScript(
+  'add-chord-part',
+  `
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local count = redis.call('ZCARD', KEYS[1])
+local ttl = tonumber(ARGV[3])
+if ttl then
+  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+local size = tonumber(redis.call('GET', KEYS[2]) or '')
+if not size or count ~= size + (tonumber(redis.call('GET', KEYS[3]) or '') or 0) then return false end
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`,
+);

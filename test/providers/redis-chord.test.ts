@@ -1,0 +1,121 @@
+/**
+ * Chords on redis:// as Celery's Redis backend keeps them (DB 5 only, flushed here): header
+ * tasks sent as a Python client sends them — group id and index, the body in the embed, the
+ * header size in `celery-taskset-meta-<group>.s` — run on a celeriac worker, whose last part
+ * sends the body with every result in header order, or fails it with ChordError.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type App, createApp } from '../../core/index.js';
+import { closeAppsAndWorkers, nextEvent, startWorker } from '../core/helpers.js';
+import { publishFromPython, refuseFollowUps, sig } from '../support/python-canvas.js';
+
+const DB = 5;
+const url = `redis://127.0.0.1:6379/${DB}`;
+const raw = new Redis(url);
+const openApps: App[] = [];
+
+beforeAll(() => raw.flushdb());
+afterEach(async () => {
+  await closeAppsAndWorkers();
+  for (const app of openApps.splice(0)) await app.close();
+});
+afterAll(() => raw.quit());
+
+function chordApp(): App {
+  const app = createApp('tasks', { broker: url, backend: url });
+  openApps.push(app);
+  app.task('tasks.add', (x: number, y: number) => x + y);
+  app.task('tasks.fail', (why: string) => {
+    throw new RangeError(why);
+  });
+  app.task('tasks.record', (...args: unknown[]) => args.slice(0, -1)); // the context comes last
+  return app;
+}
+
+/** What `chord(header, body).apply_async()` does in Python: the size first, then each header task (in `order`; an index twice sends that task twice, under one id). */
+async function sendChord(app: App, header: Array<[string, unknown[]]>, body: ReturnType<typeof sig>, order = header.map((_, i) => i)) {
+  const group = randomUUID();
+  await raw.set(`celery-taskset-meta-${group}.s`, header.length);
+  const ids: string[] = [];
+  for (const i of order) {
+    const [name, args] = header[i] as [string, unknown[]];
+    ids[i] = await publishFromPython(app, name, args, { chord: body }, { group, group_index: i, ...(ids[i] && { id: ids[i] }) });
+  }
+  return { group, ids };
+}
+
+describe('chords from Python clients on redis://', () => {
+  it('the body gets the header results in header order, whatever order they finish in; the keys go once it is sent', async () => {
+    const app = chordApp();
+    await startWorker(app, { concurrency: 4 });
+    const bodyId = randomUUID();
+    const { group } = await sendChord(
+      app,
+      [
+        ['tasks.add', [1, 1]],
+        ['tasks.add', [2, 2]],
+        ['tasks.add', [3, 3]],
+      ],
+      sig('tasks.record', ['tail'], { task_id: bodyId }),
+      [2, 0, 1],
+    );
+    expect(await app.AsyncResult(bodyId).get({ timeout: 10_000 })).toEqual([[2, 4, 6], 'tail']);
+    expect(await raw.exists(`celery-taskset-meta-${group}.j`, `celery-taskset-meta-${group}.s`)).toBe(0);
+  });
+
+  it('a failed part fails the body with ChordError and calls its errbacks with its id', async () => {
+    const app = chordApp();
+    await startWorker(app);
+    const [bodyId, errbackId] = [randomUUID(), randomUUID()];
+    const { ids } = await sendChord(
+      app,
+      [
+        ['tasks.add', [1, 1]],
+        ['tasks.fail', ['out of range']],
+      ],
+      sig('tasks.record', [], { task_id: bodyId, link_error: [sig('tasks.record', [], { task_id: errbackId })] }),
+    );
+    expect(await app.AsyncResult(errbackId).get({ timeout: 10_000 })).toEqual([bodyId]);
+    const failure = await app
+      .AsyncResult(bodyId)
+      .get({ timeout: 5000 })
+      .catch((e: Error) => e);
+    expect(failure).toMatchObject({ name: 'ChordError', message: `Dependency ${ids[1]} raised RangeError('out of range')` });
+  });
+
+  it('parts finishing together on a busy worker send the body once; a part delivered twice counts once', async () => {
+    const app = chordApp();
+    const worker = await startWorker(app, { concurrency: 8 });
+    const bodyRuns: string[] = [];
+    worker.on('started', (e: { name: string; id: string }) => e.name === 'tasks.record' && bodyRuns.push(e.id));
+    const bodyId = randomUUID();
+    const header = Array.from({ length: 24 }, (_, i): [string, unknown[]] => ['tasks.add', [i, 0]]);
+    // The first task twice (a redelivery): were it counted twice, the body would go out one part short.
+    const order = [0, ...header.map((_, i) => i)];
+    const { group } = await sendChord(app, header, sig('tasks.record', [], { task_id: bodyId }), order);
+    expect(await app.AsyncResult(bodyId).get({ timeout: 15_000 })).toEqual([header.map((_, i) => i)]);
+    expect(bodyRuns).toEqual([bodyId]);
+    expect(await raw.exists(`celery-taskset-meta-${group}.j`)).toBe(0);
+  });
+
+  it('a body that cannot be sent hands the completing part back: it runs again and sends the body then', async () => {
+    const app = chordApp();
+    const worker = await startWorker(app);
+    refuseFollowUps(app, 1);
+    const handedBack = nextEvent(worker, 'internal-error');
+    const bodyId = randomUUID();
+    const { group } = await sendChord(
+      app,
+      [
+        ['tasks.add', [1, 2]],
+        ['tasks.add', [3, 4]],
+      ],
+      sig('tasks.record', [], { task_id: bodyId }),
+    );
+    expect((await handedBack).during).toBe('storing the result (the message will come back)');
+    expect(await app.AsyncResult(bodyId).get({ timeout: 15_000 })).toEqual([[3, 7]]);
+    expect(await raw.exists(`celery-taskset-meta-${group}.j`, `celery-taskset-meta-${group}.s`)).toBe(0);
+  });
+});
