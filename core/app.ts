@@ -181,8 +181,9 @@ export class App implements TaskSender {
 
   /**
    * Send a task's follow-up as a Celery worker does (a chain's next step, a link callback or
-   * errback): the signature's task, args and kwargs, its pre-assigned task id and queue, under
-   * its parent and root, carrying its own links and the rest of the chain.
+   * errback, a group member, a chord header task or body): the signature's task, args and kwargs,
+   * its pre-assigned task id and queue, under its parent and root (and group), carrying its own
+   * links, the rest of the chain and the chord it completes.
    */
   async sendFollowUp(f: FollowUp): Promise<void> {
     const { signature: sig } = f;
@@ -194,10 +195,15 @@ export class App implements TaskSender {
         ? { priority: o.priority as number }
         : {}),
       ...(typeof o.countdown === 'number' && Number.isFinite(o.countdown) ? { countdown: o.countdown } : {}),
-      headers: { parent_id: f.parentId, root_id: f.rootId },
+      headers: { parent_id: f.parentId, root_id: f.rootId, ...(f.group && { group: f.group.id, group_index: f.group.index }) },
     };
     const list = (v: unknown): unknown[] | null => (v === undefined || v === null ? null : Array.isArray(v) ? v : [v]);
-    const embed = { callbacks: list(o.link), errbacks: list(o.link_error), chain: f.chain?.length ? f.chain : null, chord: null };
+    const embed = {
+      callbacks: list(o.link),
+      errbacks: list(o.link_error),
+      chain: f.chain?.length ? f.chain : null,
+      chord: f.chord ?? null,
+    };
     const message = this.#builder(sig.task, options, undefined, embed)(f.args, sig.kwargs ?? {});
     const broker = await this.broker();
     await broker.publish(message.queue, [message]);

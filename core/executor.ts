@@ -12,6 +12,7 @@ import { showValue } from './config/checks.js';
 import { CeleriacError, ConfigError, NotRegistered, ResultTooLarge, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
 import { type FollowUps, NONE, onFailure, onSuccess } from './executor/canvas.js';
 import { inChord, joinChord } from './executor/chord.js';
+import { sendFollowUps } from './executor/send-follow-ups.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';
@@ -188,16 +189,12 @@ async function storeProgress(results: ResultWriter, name: string, state: unknown
  * again and its follow-ups go out then — at least once, never lost.
  */
 async function follow(deps: ExecutorDeps, call: ParsedCall, followUps: FollowUps): Promise<unknown> {
-  for (const what of followUps.unsupported) notFollowed(deps, call, what);
-  for (const f of followUps.send) {
-    try {
-      if (!deps.sendFollowUp) throw new CeleriacError('this driver cannot send tasks');
-      await deps.sendFollowUp(f);
-    } catch (error) {
-      return error;
-    }
+  try {
+    await sendFollowUps(deps, followUps, (what) => notFollowed(deps, call, what));
+    return undefined;
+  } catch (error) {
+    return error;
   }
-  return undefined;
 }
 
 function notFollowed(deps: ExecutorDeps, call: ParsedCall, what: string): void {

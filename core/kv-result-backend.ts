@@ -4,7 +4,7 @@
  * and waiting live here once.
  */
 import { MalformedMessage, TimeoutError } from './errors.js';
-import type { ChordPart, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
+import type { ChordPart, ChordStore, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
 import { FAILURE, isReady } from './states.js';
 import { unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
@@ -33,8 +33,7 @@ const chordKeys = (groupId: string) => {
 export class KeyValueResultBackend implements ResultBackend {
   readonly url: string;
   readonly #ttlMs: number | undefined;
-  /** Present when the store keeps chords as Celery's Redis backend does. */
-  readonly chordPart?: (part: ChordPart) => Promise<ChordPart[] | undefined>;
+  readonly chords?: ChordStore;
 
   constructor(
     readonly kv: KeyValueStore,
@@ -43,20 +42,28 @@ export class KeyValueResultBackend implements ResultBackend {
     this.url = kv.url;
     const expires = opts.resultExpires === undefined ? 86400 : opts.resultExpires;
     this.#ttlMs = expires ? expires * 1000 : undefined;
-    const add = kv.addChordPart?.bind(kv);
-    if (add) this.chordPart = (part) => this.#chordPart(add, part);
+    if (kv.addChordPart) this.chords = this.#chordStore(kv.addChordPart.bind(kv));
   }
 
-  /** Celery's part: `[1, task id, state, result]`, scored by its place in the header. */
-  async #chordPart(add: NonNullable<KeyValueStore['addChordPart']>, part: ChordPart): Promise<ChordPart[] | undefined> {
-    const member = JSON.stringify([1, part.taskId, part.state, part.result]);
-    const all = await add(chordKeys(part.groupId), member, part.groupIndex, this.#ttlMs);
-    return all?.map((text, i) => readChordPart(part.groupId, i, text));
-  }
-
-  async forgetChord(groupId: string): Promise<void> {
-    const keys = chordKeys(groupId);
-    await Promise.all([this.kv.delete(keys.parts), this.kv.delete(keys.size), this.kv.delete(keys.extra)]);
+  /** Chords in Celery's Redis layout, over a store that can add a part atomically. */
+  #chordStore(add: NonNullable<KeyValueStore['addChordPart']>): ChordStore {
+    const ttlMs = this.#ttlMs;
+    return {
+      // Celery's set_chord_size is its backend's set: the value, with result_expires, published.
+      start: async (groupId, size) => {
+        await this.kv.put(chordKeys(groupId).size, String(size), { ttlMs, ready: false, keepReady: false });
+      },
+      // Celery's part: `[1, task id, state, result]`, scored by its place in the header.
+      addPart: async (part) => {
+        const member = JSON.stringify([1, part.taskId, part.state, part.result]);
+        const all = await add(chordKeys(part.groupId), member, part.groupIndex, ttlMs);
+        return all?.map((text, i) => readChordPart(part.groupId, i, text));
+      },
+      forget: async (groupId) => {
+        const keys = chordKeys(groupId);
+        await Promise.all([this.kv.delete(keys.parts), this.kv.delete(keys.size), this.kv.delete(keys.extra)]);
+      },
+    };
   }
 
   // Not async (one promise less per task); a value JSON refuses still rejects rather than throws.

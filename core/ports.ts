@@ -88,15 +88,21 @@ export interface ResultBackend {
   forget(taskId: string): Promise<void>;
   /** Atomic counter (chords, global rate limits). */
   incr?(key: string, by: number, ttlMs?: number): Promise<number>;
-  /**
-   * Record a finished chord header task (Celery's on_chord_part_return). Resolves with every
-   * part, in header order, once the last one is in; until then with undefined. Optional: a
-   * backend without it cannot run chords.
-   */
-  chordPart?(part: ChordPart): Promise<ChordPart[] | undefined>;
-  /** Drop a chord's bookkeeping, once its body has been sent. */
-  forgetChord?(groupId: string): Promise<void>;
+  /** Celery's chord bookkeeping, on backends that keep it as Celery's Redis backend does; absent elsewhere. */
+  readonly chords?: ChordStore;
   close(): Promise<void>;
+}
+
+export interface ChordStore {
+  /** Record a chord's header size, before its tasks are sent (Celery's set_chord_size). */
+  start(groupId: string, size: number): Promise<void>;
+  /**
+   * Record a finished header task (Celery's on_chord_part_return). Resolves with every part, in
+   * header order, once the last one is in; until then with undefined.
+   */
+  addPart(part: ChordPart): Promise<ChordPart[] | undefined>;
+  /** Drop a chord's record, once its body has been sent. */
+  forget(groupId: string): Promise<void>;
 }
 
 /** One header task of a chord, finished: its state and result as its meta holds them. */

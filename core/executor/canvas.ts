@@ -1,11 +1,15 @@
 /**
  * What a Celery worker does with a message's embed after the task (celery-protocol.md §1.2):
- * on success it sends each link callback and the chain's next step (the last element; the rest
- * goes with it as its chain), with the result prepended to their args unless they are
- * immutable; on failure it sends each link_error errback with the failed task's id. So a
- * Python `chain(add.s(1, 2), add.s(10))` or `link=` runs on celeriac workers as on Celery's.
- * A chord header task's part is chord.ts's; what cannot be followed is reported, never dropped.
+ * on success it applies each link callback and the chain's next step (the last element; the rest
+ * goes with it as its chain) with the result prepended to their args unless they are immutable;
+ * on failure it applies each link_error errback with the failed task's id. Applying a signature
+ * is what Celery's apply_async does for its kind (celery/canvas.py): a task is one message; a
+ * chain, its first task carrying the rest; a group, one message per task under the group's id;
+ * a chord, its header as such a group whose tasks carry the body, once the header's size is
+ * recorded (chord.ts completes it). So a Python `chain(...)`, `link=`, `group` or `chord` in a
+ * chain runs on celeriac workers as on Celery's; what cannot be followed is reported, never dropped.
  */
+import { randomUUID } from 'node:crypto';
 import { isPlainObject } from '../config/checks.js';
 import type { ParsedCall } from './parse.js';
 
@@ -19,7 +23,7 @@ export interface Signature {
   subtask_type?: string | null;
 }
 
-/** One follow-up to send: the signature, its args (result prepended or not) and its place in the task tree. */
+/** One message to send: the signature, its args (result prepended or not) and its place in the task tree. */
 export interface FollowUp {
   signature: Signature;
   args: unknown[];
@@ -27,30 +31,40 @@ export interface FollowUp {
   rootId: string;
   /** The rest of the chain, for a chain's next step (as it came: the worker that runs each step reads it). */
   chain?: unknown[];
+  /** A group member: the group's id and its place in it. */
+  group?: { id: string; index: number };
+  /** A chord header task: the body it completes (as it came). */
+  chord?: unknown;
 }
 
 export interface FollowUps {
   send: FollowUp[];
+  /** Chords whose header is in `send`: their size is recorded before anything is sent. */
+  chords: Array<{ groupId: string; size: number }>;
   /** Parts of the embed this worker cannot follow, and why. */
   unsupported: string[];
 }
 
 /** Nothing to follow (shared: never added to). */
-export const NONE: FollowUps = { send: [], unsupported: [] };
+export const NONE: FollowUps = { send: [], chords: [], unsupported: [] };
 
+const none = (): FollowUps => ({ send: [], chords: [], unsupported: [] });
 const filled = (list: unknown): boolean => Array.isArray(list) && list.length > 0;
+/** An embed field that is one signature or a list of them. */
+export const listOf = (v: unknown): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]);
 
 /** The follow-ups of a task that returned `value`. */
 export function onSuccess(call: ParsedCall, value: unknown): FollowUps {
   const embed = call.embed;
   // Most messages carry an empty embed: nothing to build.
   if (!embed || (!filled(embed.callbacks) && !filled(embed.chain))) return NONE;
-  const out: FollowUps = { send: [], unsupported: [] };
-  for (const sig of signatures(embed.callbacks, 'a link callback', out.unsupported)) out.send.push(followUpOf(call, sig, value));
+  const out = none();
+  const { id, root_id } = call.message.headers;
+  const under = { parentId: id, rootId: root_id || id };
+  for (const link of listOf(embed.callbacks)) applySignature(link, [value], under, out, 'a link callback');
   // The next step is the last element; the rest travels with it as it is, for the next worker.
-  const chain = Array.isArray(embed.chain) ? embed.chain : [];
-  const [next] = signatures(chain.slice(-1), 'the chain’s next step', out.unsupported);
-  if (next) out.send.push({ ...followUpOf(call, next, value), chain: chain.slice(0, -1) });
+  const chain = listOf(embed.chain);
+  if (chain.length > 0) applySignature(chain.at(-1), [value], under, out, 'the chain’s next step', chain.slice(0, -1));
   return out;
 }
 
@@ -58,36 +72,121 @@ export function onSuccess(call: ParsedCall, value: unknown): FollowUps {
 export function onFailure(call: ParsedCall): FollowUps {
   const embed = call.embed;
   if (!embed || !filled(embed.errbacks)) return NONE;
-  const out: FollowUps = { send: [], unsupported: [] };
-  for (const sig of signatures(embed.errbacks, 'a link_error errback', out.unsupported))
-    out.send.push(followUpOf(call, sig, call.message.headers.id));
+  const out = none();
+  const { id, root_id } = call.message.headers;
+  for (const errback of listOf(embed.errbacks))
+    applySignature(errback, [id], { parentId: id, rootId: root_id || id }, out, 'a link_error errback');
   return out;
 }
 
-/** A follow-up of the task `call` ran: under it, in its tree. */
-const followUpOf = (call: ParsedCall, signature: Signature, prepend: unknown): FollowUp =>
-  followUp(signature, prepend, call.message.headers.id, call.message.headers.root_id || call.message.headers.id);
-
-/** `signature` to send with `prepend` before its args (unless it is immutable). */
-export function followUp(signature: Signature, prepend: unknown, parentId: string, rootId: string): FollowUp {
-  const args = signature.args ?? [];
-  return { signature, args: signature.immutable ? args : [prepend, ...args], parentId, rootId };
+/** The follow-ups of applying `signature` with `prepend` before its args. */
+export function applied(signature: unknown, prepend: unknown[], under: { parentId: string; rootId: string }, what: string): FollowUps {
+  const out = none();
+  applySignature(signature, prepend, under, out, what);
+  return out;
 }
 
-/** The plain task signatures of an embed list; groups, chords and unreadable entries are reported. */
-export function signatures(list: unknown, what: string, unsupported: string[]): Signature[] {
-  if (!Array.isArray(list)) return [];
+/**
+ * Add to `out` what applying `entry` takes (see the top). `rest` is the remainder of a chain
+ * whose next step `entry` is: it goes on with a task, and cannot follow a group or chord (Celery's
+ * client turns "group, then more" into a chord, whose body carries the rest).
+ */
+function applySignature(
+  entry: unknown,
+  prepend: unknown[],
+  under: { parentId: string; rootId: string },
+  out: FollowUps,
+  what: string,
+  rest: unknown[] = [],
+): void {
+  const sig = signature(entry, what, out.unsupported);
+  if (!sig) return;
+  const args = sig.immutable ? [] : prepend;
+  const kind = sig.subtask_type ?? null;
+  if (kind === null) {
+    out.send.push({ ...message(sig, args, under), ...(rest.length > 0 && { chain: rest }) });
+    return;
+  }
+  if (rest.length > 0) {
+    out.unsupported.push(`${what} of type ${kind} followed by more steps (a Celery client sends those as a chord)`);
+    return;
+  }
+  if (kind === 'chain') {
+    // Celery's embed holds the steps after the next one in reverse: the last element runs next.
+    const [first, ...then] = listOf(sig.kwargs?.tasks);
+    applySignature(first, args, under, out, `the first step of ${what}`, then.reverse());
+  } else if (kind === 'group') {
+    sendMembers(members(sig, what, out.unsupported), groupId(sig), args, under, out);
+  } else if (kind === 'chord') {
+    applyChord(sig, args, under, out, what);
+  } else {
+    out.unsupported.push(`${what} of type ${kind} (celeriac workers follow tasks, chains, groups and chords)`);
+  }
+}
+
+/** A chord: its header's tasks under the group id, each carrying the body; an empty header runs the body at once with []. */
+function applyChord(sig: Signature, args: unknown[], under: { parentId: string; rootId: string }, out: FollowUps, what: string): void {
+  const header = sig.kwargs?.header;
+  const group = isPlainObject(header) ? (header as unknown as Signature) : { task: 'celery.group', kwargs: { tasks: listOf(header) } };
+  const tasks = members(group, `the header of ${what}`, out.unsupported);
+  const body = sig.kwargs?.body;
+  if (tasks.length === 0) {
+    applySignature(body, [[]], under, out, `the body of ${what}`);
+    return;
+  }
+  const id = groupId(group);
+  out.chords.push({ groupId: id, size: tasks.length });
+  sendMembers(tasks, id, args, under, out, body);
+}
+
+/** A group's tasks as messages under its id (and, for a chord's header, carrying the body). */
+function sendMembers(
+  tasks: Signature[],
+  id: string,
+  args: unknown[],
+  under: { parentId: string; rootId: string },
+  out: FollowUps,
+  chord?: unknown,
+): void {
+  tasks.forEach((task, i) => {
+    out.send.push({ ...message(task, args, under), group: { id, index: indexOf(task, i) }, ...(chord !== undefined && { chord }) });
+  });
+}
+
+function message(sig: Signature, prepend: unknown[], under: { parentId: string; rootId: string }): FollowUp {
+  const args = sig.args ?? [];
+  return { signature: sig, args: sig.immutable ? args : [...prepend, ...args], ...under };
+}
+
+/** A group's tasks: plain task signatures only (a nested group or chord is reported). */
+function members(group: Signature, what: string, unsupported: string[]): Signature[] {
   const found: Signature[] = [];
-  for (const entry of list) {
-    if (!isPlainObject(entry) || typeof entry.task !== 'string' || entry.task === '') {
-      unsupported.push(`${what} that is not a task signature (${JSON.stringify(entry)?.slice(0, 80)})`);
-    } else if (entry.subtask_type) {
-      unsupported.push(`${what} of type ${entry.subtask_type} (celeriac workers follow plain task signatures only)`);
-    } else if ((entry.args !== undefined && !Array.isArray(entry.args)) || (entry.kwargs !== undefined && !isPlainObject(entry.kwargs))) {
-      unsupported.push(`${what} for ${entry.task} whose args or kwargs are malformed`);
-    } else {
-      found.push(entry as unknown as Signature);
-    }
+  for (const entry of listOf(group.kwargs?.tasks)) {
+    const task = signature(entry, `a task of ${what}`, unsupported);
+    if (task && (task.subtask_type ?? null) !== null)
+      unsupported.push(`a task of ${what} of type ${task.subtask_type} (nested groups are not followed)`);
+    else if (task) found.push(task);
   }
   return found;
+}
+
+/** The id the client froze for the group (its task_id option), else a new one. */
+function groupId(group: Signature): string {
+  const id = group.options?.task_id;
+  return typeof id === 'string' && id !== '' ? id : randomUUID();
+}
+
+const indexOf = (task: Signature, i: number): number =>
+  Number.isInteger(task.options?.group_index) ? (task.options?.group_index as number) : i;
+
+/** `entry` as a signature dict, or the reason it is not one (reported). */
+function signature(entry: unknown, what: string, unsupported: string[]): Signature | undefined {
+  if (!isPlainObject(entry) || typeof entry.task !== 'string' || entry.task === '') {
+    unsupported.push(`${what} that is not a task signature (${JSON.stringify(entry)?.slice(0, 80)})`);
+  } else if ((entry.args !== undefined && !Array.isArray(entry.args)) || (entry.kwargs !== undefined && !isPlainObject(entry.kwargs))) {
+    unsupported.push(`${what} for ${entry.task} whose args or kwargs are malformed`);
+  } else {
+    return entry as unknown as Signature;
+  }
+  return undefined;
 }

@@ -80,18 +80,42 @@ describe('canvas from Python clients', () => {
     expect(runs).toHaveLength(2);
   });
 
-  it('a chain whose next step is a group is reported, not run out of order', async () => {
+  it('a chain ending in a group sends each member with the result, under the group id and index the client froze', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const groups = new Map<string, unknown>();
+    worker.on('started', (e: { id: string; message: { headers: { group: unknown; group_index: unknown } } }) =>
+      groups.set(e.id, [e.message.headers.group, e.message.headers.group_index]),
+    );
+    const [groupId, double, triple] = [randomUUID(), randomUUID(), randomUUID()];
+    const group = {
+      ...sig('celery.group', [], { task_id: groupId }),
+      kwargs: {
+        tasks: [sig('tasks.mul', [2], { task_id: double, group_index: 0 }), sig('tasks.mul', [3], { task_id: triple, group_index: 1 })],
+      },
+      subtask_type: 'group',
+    };
+    await publish(app, 'tasks.add', [1, 1], { chain: [group] });
+    expect(await app.AsyncResult(double).get({ timeout: 5000 })).toBe(4);
+    expect(await app.AsyncResult(triple).get({ timeout: 5000 })).toBe(6);
+    expect([groups.get(double), groups.get(triple)]).toEqual([
+      [groupId, 0],
+      [groupId, 1],
+    ]);
+  });
+
+  it('a group followed by more steps (which a Celery client sends as a chord) is reported, not run out of order', async () => {
     const app = mathApp();
     const worker = await startWorker(app);
     const reported = nextEvent(worker, 'internal-error');
-    const earlier = randomUUID();
-    const group = { ...sig('celery.group', []), subtask_type: 'group' };
+    const [earlier, member] = [randomUUID(), randomUUID()];
+    const group = { ...sig('celery.group', []), kwargs: { tasks: [sig('tasks.mul', [2], { task_id: member })] }, subtask_type: 'group' };
     const id = await publish(app, 'tasks.add', [1, 1], { chain: [sig('tasks.mul', [2], { task_id: earlier }), group] });
     expect((await reported).error).toMatchObject({
-      message: 'the chain’s next step of type group (celeriac workers follow plain task signatures only) was not followed',
+      message: 'the chain’s next step of type group followed by more steps (a Celery client sends those as a chord) was not followed',
     });
     expect(await app.AsyncResult(id).get({ timeout: 5000 })).toBe(2);
-    expect(await app.AsyncResult(earlier).ready()).toBe(false);
+    expect([await app.AsyncResult(earlier).ready(), await app.AsyncResult(member).ready()]).toEqual([false, false]);
   });
 
   it('a chord on a backend that cannot keep one is reported, never dropped silently; the task itself still runs', async () => {

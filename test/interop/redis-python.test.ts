@@ -204,6 +204,22 @@ describe('Python sends, the celeriac worker runs', () => {
     expect((body as Error).message).toMatch(/^Dependency [0-9a-f-]{36} raised TypeError\('part two broke'\)$/);
   });
 
+  it("Python's chain into a chord or a group, and a chord in mid-chain, run on celeriac workers", async () => {
+    const first = { name: 'ts.add', args: [1, 2] };
+    const header = [
+      { name: 'ts.add', args: [10] },
+      { name: 'ts.add', args: [20] },
+    ];
+    const [intoChord, intoGroup, midChain] = await fromPython([
+      { via: 'chain', steps: [first, { chord: { header, body: { name: 'ts.echo', args: ['x'] } } }] },
+      { via: 'chain', steps: [first, { group: header }] },
+      { via: 'chain', steps: [first, { chord: { header, body: { name: 'ts.echo', args: [] } } }, { name: 'ts.echo', args: ['then'] }] },
+    ]);
+    expect(intoChord).toMatchObject({ ok: { args: [[13, 23], 'x'] } });
+    expect(intoGroup).toMatchObject({ ok: [13, 23] });
+    expect(midChain).toMatchObject({ ok: { args: [{ args: [[13, 23]], kwargs: {} }, 'then'] } });
+  });
+
   it("a celeriac error reaches Python's get() as an exception Python rebuilds", async () => {
     const [builtin, own] = await fromPython([
       { via: 'send_task', name: 'ts.bad_input', args: ['bad input'] },

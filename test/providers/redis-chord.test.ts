@@ -118,4 +118,39 @@ describe('chords from Python clients on redis://', () => {
     expect(await app.AsyncResult(bodyId).get({ timeout: 15_000 })).toEqual([[3, 7]]);
     expect(await raw.exists(`celery-taskset-meta-${group}.j`, `celery-taskset-meta-${group}.s`)).toBe(0);
   });
+
+  it('a chain whose next step is a chord starts it: size recorded, header tasks get the result, a chain as body goes on', async () => {
+    const app = chordApp();
+    await startWorker(app, { concurrency: 4 });
+    const [groupId, bodyId, lastId] = [randomUUID(), randomUUID(), randomUUID()];
+    // chain(add(1, 2), chord([add(10), add(20)], record('x') | record())) as Celery's client sends it.
+    const header = {
+      ...sig('celery.group', [], { task_id: groupId }),
+      kwargs: { tasks: [sig('tasks.add', [10], { group_index: 0 }), sig('tasks.add', [20], { group_index: 1 })] },
+      subtask_type: 'group',
+    };
+    const body = {
+      ...sig('celery.chain', []),
+      kwargs: { tasks: [sig('tasks.record', ['x'], { task_id: bodyId }), sig('tasks.record', [], { task_id: lastId })] },
+      subtask_type: 'chain',
+    };
+    const chord = { ...sig('celery.chord', [], { task_id: groupId }), kwargs: { kwargs: {}, header, body }, subtask_type: 'chord' };
+    await publishFromPython(app, 'tasks.add', [1, 2], { chain: [chord] });
+    expect(await app.AsyncResult(bodyId).get({ timeout: 10_000 })).toEqual([[13, 23], 'x']);
+    expect(await app.AsyncResult(lastId).get({ timeout: 10_000 })).toEqual([[[13, 23], 'x']]);
+    expect(await raw.exists(`celery-taskset-meta-${groupId}.j`, `celery-taskset-meta-${groupId}.s`)).toBe(0);
+  });
+
+  it('a chord with an empty header runs its body at once with []', async () => {
+    const app = chordApp();
+    await startWorker(app);
+    const bodyId = randomUUID();
+    const chord = {
+      ...sig('celery.chord', []),
+      kwargs: { header: [], body: sig('tasks.record', [], { task_id: bodyId }) },
+      subtask_type: 'chord',
+    };
+    await publishFromPython(app, 'tasks.add', [1, 2], { chain: [chord] });
+    expect(await app.AsyncResult(bodyId).get({ timeout: 10_000 })).toEqual([[]]);
+  });
 });
