@@ -70,8 +70,9 @@ afterAll(async () => {
 /** Run pyclient.py: Python sends the calls to the celeriac worker and reports what AsyncResult.get() gave. */
 async function fromPython(
   calls: Array<Record<string, unknown>>,
+  db = TS_DB,
 ): Promise<Array<{ ok?: unknown; sent_at?: number; error?: Record<string, unknown>; id?: string }>> {
-  const out = await runPython(['pyclient.py', JSON.stringify(calls)], url(TS_DB));
+  const out = await runPython(['pyclient.py', JSON.stringify(calls)], url(db));
   if (out.code !== 0) throw new Error(`pyclient.py failed (${out.code}):\n${out.stdout}${out.stderr}`);
   return JSON.parse(out.stdout.trim().split('\n').pop() ?? '[]');
 }
@@ -233,6 +234,36 @@ describe('Python sends, the celeriac worker runs', () => {
     expect(own).toMatchObject({
       error: { type: 'QuotaExceeded', message: '3 of 2 used' },
     });
+  });
+});
+
+describe('a chord across both languages', () => {
+  it('header tasks on the Python worker and on a celeriac worker complete one chord, whichever finishes last', async () => {
+    // A celeriac worker beside the Python one on its DB, serving the queue 'ts' only.
+    const beside = createApp('interop', { broker: url(PY_DB), backend: url(PY_DB) });
+    beside.task('ts.add', (x: number, y: number) => x + y);
+    beside.task('ts.echo', (...params: unknown[]) => ({ args: params.slice(0, -1), kwargs: {} }));
+    const worker = await beside.worker({ queues: ['ts'], hostname: 'ts-beside@interop', concurrency: 2 });
+    await worker.start();
+    try {
+      const header = [
+        { name: 'py.add', args: [1, 2] },
+        { name: 'ts.add', args: [3, 4], queue: 'ts' },
+        { name: 'py.add', args: [5, 6] },
+      ];
+      const [pythonBody, celeriacBody] = await fromPython(
+        [
+          { via: 'chord', header, body: { name: 'py.echo', args: ['py'] } },
+          { via: 'chord', header, body: { name: 'ts.echo', args: ['ts'], queue: 'ts' } },
+        ],
+        PY_DB,
+      );
+      expect(pythonBody).toMatchObject({ ok: { args: [[3, 7, 11], 'py'], kwargs: {} } });
+      expect(celeriacBody).toMatchObject({ ok: { args: [[3, 7, 11], 'ts'], kwargs: {} } });
+    } finally {
+      await worker.stop();
+      await beside.close();
+    }
   });
 });
 
