@@ -48,6 +48,9 @@ export interface FollowUps {
 /** Nothing to follow (shared: never added to). */
 export const NONE: FollowUps = { send: [], chords: [], unsupported: [] };
 
+/** How deep chains and chords may nest in one signature (Celery's client flattens most nesting away). */
+const MAX_NESTING = 16;
+
 const none = (): FollowUps => ({ send: [], chords: [], unsupported: [] });
 const filled = (list: unknown): boolean => Array.isArray(list) && list.length > 0;
 /** An embed field that is one signature or a list of them. */
@@ -98,7 +101,14 @@ function applySignature(
   out: FollowUps,
   what: string,
   rest: unknown[] = [],
+  depth = 0,
 ): void {
+  // A chain's first step or an empty chord's body may itself be a chain or chord: bounded, so a
+  // message nesting them thousands deep is reported instead of overflowing the stack.
+  if (depth > MAX_NESTING) {
+    out.unsupported.push(`${what}, nested more than ${MAX_NESTING} deep`);
+    return;
+  }
   const sig = signature(entry, what, out.unsupported);
   if (!sig) return;
   const args = sig.immutable ? [] : prepend;
@@ -114,24 +124,31 @@ function applySignature(
   if (kind === 'chain') {
     // Celery's embed holds the steps after the next one in reverse: the last element runs next.
     const [first, ...then] = listOf(sig.kwargs?.tasks);
-    applySignature(first, args, under, out, `the first step of ${what}`, then.reverse());
+    applySignature(first, args, under, out, 'the first step of a chain', then.reverse(), depth + 1);
   } else if (kind === 'group') {
     sendMembers(members(sig, what, out.unsupported), groupId(sig), args, under, out);
   } else if (kind === 'chord') {
-    applyChord(sig, args, under, out, what);
+    applyChord(sig, args, under, out, what, depth);
   } else {
     out.unsupported.push(`${what} of type ${kind} (celeriac workers follow tasks, chains, groups and chords)`);
   }
 }
 
 /** A chord: its header's tasks under the group id, each carrying the body; an empty header runs the body at once with []. */
-function applyChord(sig: Signature, args: unknown[], under: { parentId: string; rootId: string }, out: FollowUps, what: string): void {
+function applyChord(
+  sig: Signature,
+  args: unknown[],
+  under: { parentId: string; rootId: string },
+  out: FollowUps,
+  what: string,
+  depth: number,
+): void {
   const header = sig.kwargs?.header;
   const group = isPlainObject(header) ? (header as unknown as Signature) : { task: 'celery.group', kwargs: { tasks: listOf(header) } };
   const tasks = members(group, `the header of ${what}`, out.unsupported);
   const body = sig.kwargs?.body;
   if (tasks.length === 0) {
-    applySignature(body, [[]], under, out, `the body of ${what}`);
+    applySignature(body, [[]], under, out, 'the body of a chord', [], depth + 1);
     return;
   }
   const id = groupId(group);

@@ -118,6 +118,17 @@ describe('canvas from Python clients', () => {
     expect([await app.AsyncResult(earlier).ready(), await app.AsyncResult(member).ready()]).toEqual([false, false]);
   });
 
+  it('a chain nesting chains thousands deep is reported, not a stack overflow that would bring the message back forever', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const reported = nextEvent(worker, 'internal-error');
+    let step = '{"task": "tasks.mul", "args": [2]}';
+    for (let i = 0; i < 8000; i++) step = `{"task": "celery.chain", "kwargs": {"tasks": [${step}]}, "subtask_type": "chain"}`;
+    const id = await publish(app, 'tasks.add', [1, 1], `{"callbacks": null, "errbacks": null, "chain": [${step}], "chord": null}`);
+    expect(((await reported).error as Error).message).toBe('the first step of a chain, nested more than 16 deep was not followed');
+    expect(await app.AsyncResult(id).get({ timeout: 5000 })).toBe(2);
+  });
+
   it('a chord on a backend that cannot keep one is reported, never dropped silently; the task itself still runs', async () => {
     const app = mathApp();
     const worker = await startWorker(app);

@@ -16,12 +16,15 @@ export const sig = (task: string, args: unknown[], options: Record<string, unkno
   immutable,
 });
 
-/** Publish `name(args)` with `embed` (and header fields such as group, group_index); resolves with its id. */
+/**
+ * Publish `name(args)` with `embed` (and header fields such as group, group_index); resolves with
+ * its id. An embed given as JSON text goes into the body as it is (nesting JSON.stringify refuses).
+ */
 export async function publishFromPython(
   app: App,
   name: string,
   args: unknown[],
-  embed: Partial<TaskEmbed>,
+  embed: Partial<TaskEmbed> | string,
   headers: Partial<TaskMessage['headers']> = {},
 ): Promise<string> {
   const message = buildTaskMessage({
@@ -32,9 +35,10 @@ export async function publishFromPython(
     call: {},
     task: {},
     defaults: { ignoreResult: false, priority: null, timeLimit: null, softTimeLimit: null },
-    embed: { callbacks: null, errbacks: null, chain: null, chord: null, ...embed },
+    embed: typeof embed === 'string' ? undefined : { callbacks: null, errbacks: null, chain: null, chord: null, ...embed },
     replyTo: 'python-client',
   });
+  if (typeof embed === 'string') message.body = `[${JSON.stringify(args)}, {}, ${embed}]`;
   Object.assign(message.headers, headers);
   await (await app.broker()).publish('celery', [message]);
   return message.headers.id;
