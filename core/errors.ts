@@ -75,6 +75,16 @@ export class OperationalError extends CeleriacError {}
  */
 export class ResultTooLarge extends CeleriacError {}
 
+/** A message is bigger than its broker or queue accepts (and no claim check is configured). */
+export class MessageTooLarge extends CeleriacError {}
+
+/**
+ * Whether a send failed for good (the message itself is refused: too large, not JSON, badly
+ * configured) rather than for the moment (the broker unreachable): sending it again cannot help.
+ */
+export const refusedForGood = (err: unknown): boolean =>
+  err instanceof MessageTooLarge || err instanceof SerializationError || err instanceof ConfigError;
+
 /** A chord's body cannot run: a header task failed, or the body could not be sent (Celery's name, module celery.exceptions). */
 export class ChordError extends CeleriacError {}
 

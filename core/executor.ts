@@ -9,7 +9,16 @@
  * or — if the result could not be stored — left to come back.
  */
 import { showValue } from './config/checks.js';
-import { CeleriacError, ConfigError, NotRegistered, ResultTooLarge, Retry, TaskRevokedError, TimeLimitExceeded } from './errors.js';
+import {
+  CeleriacError,
+  ConfigError,
+  NotRegistered,
+  ResultTooLarge,
+  Retry,
+  TaskRevokedError,
+  TimeLimitExceeded,
+  refusedForGood,
+} from './errors.js';
 import { type FollowUps, NONE, onFailure, onSuccess } from './executor/canvas.js';
 import { inChord, joinChord } from './executor/chord.js';
 import { sendFollowUps } from './executor/send-follow-ups.js';
@@ -151,7 +160,11 @@ async function run(
   const value = outcome.value === undefined ? null : outcome.value;
   const followUps = onSuccess(call, value);
   if (followUps !== NONE) {
-    const notFollowed = await unsent(d, deps, call, acksLate, await follow(deps, call, followUps));
+    const error = await follow(deps, call, followUps);
+    // A follow-up the broker refuses for good (too large, say) fails the task, as in Celery's
+    // worker: handed back, the task would run and be refused again forever.
+    if (refusedForGood(error)) return fail(d, deps, call, results, error, runtimeMs, acksLate);
+    const notFollowed = await unsent(d, deps, call, acksLate, error);
     if (notFollowed) return notFollowed;
   }
   try {
@@ -230,10 +243,14 @@ const withChordException = (deps: ExecutorDeps, call: ParsedCall, results: Resul
     () => encodeException(error()).info,
   );
 
-/** A follow-up that could not be sent: the message comes back (acks_late) or, acked early already, the loss is reported. */
+/** A follow-up that could not be sent: the message comes back (acks_late) or, acked early already or refused for good, the loss is reported. */
 async function unsent(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, error: unknown): Promise<Fate | undefined> {
   if (error === undefined) return undefined;
   const { id, task: name } = call.message.headers;
+  if (refusedForGood(error)) {
+    emit(deps, { type: 'internal-error', id, name, during: 'sending its follow-ups (refused: not sent)', error });
+    return undefined;
+  }
   if (acksLate) {
     await handBack(d, deps, call, error, 'sending its follow-ups (the message will come back)');
     return 'store-failed';

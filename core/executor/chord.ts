@@ -2,17 +2,18 @@
  * Completing chords as Celery's worker does
  * (celery/backends/redis.py, on_chord_part_return): each header task, once its own result is
  * stored, adds its part to the group's record; the one that completes it applies the body with
- * every header result, in header order. When a part failed the body does not run: it is stored
- * as FAILURE ChordError("Dependency <id> raised ...") and its errbacks get its id, as Celery does.
+ * every header result, in header order. When a part failed (or the broker refuses the body for
+ * good) the body does not run: it is stored as FAILURE ChordError("Dependency <id> raised ...",
+ * "Callback error: ...") and its errbacks get its id, as Celery does.
  *
  * The record is dropped only after the body went out. A worker dying in between leaves the
  * header task's message to come back; its run adds the same part again (one member) and
  * completes the chord then — at least once, never lost. (Celery drops it first.)
  */
-import { ChordError } from '../errors.js';
+import { ChordError, refusedForGood } from '../errors.js';
 import { asExceptionInfo, encodeException } from '../exception-codec.js';
 import type { ChordPart } from '../ports.js';
-import { pyRepr } from '../repr.js';
+import { errorRepr, pyRepr } from '../repr.js';
 import type { ResultMeta } from '../result-meta.js';
 import { FAILURE, PROPAGATE_STATES } from '../states.js';
 import { type Signature, applied, listOf } from './canvas.js';
@@ -54,7 +55,13 @@ export async function joinChord(
     await failBody(deps, body, new ChordError(`Dependency ${failed.taskId} raised ${exceptionRepr(failed.result)}`), report);
   } else {
     const under = { parentId: id, rootId: root_id || id };
-    await sendFollowUps(deps, applied(body, [parts.map((p) => p.result)], under, 'its chord body'), report);
+    try {
+      await sendFollowUps(deps, applied(body, [parts.map((p) => p.result)], under, 'its chord body'), report);
+    } catch (error) {
+      // Refused for good (the results make it too large, say): the body fails as in Celery.
+      if (!refusedForGood(error)) throw error;
+      await failBody(deps, body, new ChordError(`Callback error: ${errorRepr(error)}`), report);
+    }
   }
   await chords.forget(group);
 }

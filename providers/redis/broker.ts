@@ -6,7 +6,7 @@
 import type { Redis } from 'ioredis';
 import { Batcher } from '../../core/batcher.js';
 import { encodeEnvelope } from '../../core/envelope.js';
-import { CeleriacError } from '../../core/errors.js';
+import { CeleriacError, MessageTooLarge } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery } from '../../core/ports.js';
 import { startPullConsumer } from '../../core/pull-consumer.js';
@@ -94,7 +94,7 @@ export class RedisBroker implements Broker {
       const envelope = encodeEnvelope(m, { routingKey: queue });
       const bytes = bytesOverLimit(envelope, this.settings.maxMessageBytes);
       if (bytes > 0) {
-        throw new CeleriacError(
+        throw new MessageTooLarge(
           `Task ${m.headers.task}[${m.headers.id}] is ${bytes} bytes as a message, over the limit of ${this.settings.maxMessageBytes} bytes: ` +
             'pass a reference (a key, a URL) instead of the data, or raise the transport option max_message_size.',
         );

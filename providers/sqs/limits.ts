@@ -1,5 +1,4 @@
 /** SQS service limits the provider obeys, and the size of a message as SQS counts it. */
-import { CeleriacError } from '../../core/errors.js';
 import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
 
 /** SQS caps DelaySeconds at 900 s (15 minutes); a later ETA is reached in hops. */
@@ -17,9 +16,6 @@ export const MAX_WAIT_S = 20;
 export const DEFAULT_MAX_MESSAGE_BYTES = 262_144;
 /** Retention of a queue's dead letters when the provider creates it: the SQS maximum, 14 days. */
 export const MAX_RETENTION_S = 1_209_600;
-
-/** A message is bigger than its queue accepts (and no claim check is configured). */
-export class MessageTooLarge extends CeleriacError {}
 
 /** Seconds for an SQS delay or timeout: rounded up (never early), within [0, max]. */
 export function wholeSeconds(ms: number, max: number): number {

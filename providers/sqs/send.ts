@@ -11,11 +11,11 @@ import {
   type SendMessageBatchRequestEntry,
 } from '@aws-sdk/client-sqs';
 import { encodeEnvelope } from '../../core/envelope.js';
-import { CeleriacError, ConfigError } from '../../core/errors.js';
+import { CeleriacError, ConfigError, MessageTooLarge } from '../../core/errors.js';
 import { type TaskMessage, notBefore } from '../../core/message.js';
 import type { KeyValueStore } from '../../core/ports.js';
 import { CLAIM_CHECK_ATTRIBUTE, checkIn } from './claim-check.js';
-import { MAX_BATCH, MAX_DELAY_S, MessageTooLarge, messageBytes, wholeSeconds } from './limits.js';
+import { MAX_BATCH, MAX_DELAY_S, messageBytes, wholeSeconds } from './limits.js';
 import type { SqsQueue } from './queues.js';
 
 /** An entry ready to send, with its size as SQS counts it. */

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
+import { MessageTooLarge } from '../../core/errors.js';
 import { publishFromPython as publish, refuseFollowUps, sig } from '../support/python-canvas.js';
 import { closeAppsAndWorkers, memoryApp, nextEvent, startWorker } from './helpers.js';
 
@@ -78,6 +79,22 @@ describe('canvas from Python clients', () => {
     expect((await reported).during).toBe('sending its follow-ups (the message will come back)');
     expect(await app.AsyncResult(next).get({ timeout: 10_000 })).toBe(6);
     expect(runs).toHaveLength(2);
+  });
+
+  it('a follow-up the broker refuses for good fails the task (as in Celery) instead of handing it back forever', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    refuseFollowUps(app, Number.POSITIVE_INFINITY, () => new MessageTooLarge('the next step is over the limit'));
+    let runs = 0;
+    worker.on('started', (e: { name: string }) => e.name === 'tasks.add' && runs++);
+    const next = randomUUID();
+    const id = await publish(app, 'tasks.add', [1, 2], { chain: [sig('tasks.mul', [2], { task_id: next })] });
+    await expect(app.AsyncResult(id).get({ timeout: 5000 })).rejects.toMatchObject({
+      name: 'MessageTooLarge',
+      message: 'the next step is over the limit',
+    });
+    expect(runs).toBe(1);
+    expect(await app.AsyncResult(next).ready()).toBe(false);
   });
 
   it('a chain ending in a group sends each member with the result, under the group id and index the client froze', async () => {

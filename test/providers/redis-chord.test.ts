@@ -23,14 +23,15 @@ afterEach(async () => {
 });
 afterAll(() => raw.quit());
 
-function chordApp(): App {
-  const app = createApp('tasks', { broker: url, backend: url });
+function chordApp(brokerQuery = ''): App {
+  const app = createApp('tasks', { broker: `${url}${brokerQuery}`, backend: url });
   openApps.push(app);
   app.task('tasks.add', (x: number, y: number) => x + y);
   app.task('tasks.fail', (why: string) => {
     throw new RangeError(why);
   });
   app.task('tasks.record', (...args: unknown[]) => args.slice(0, -1)); // the context comes last
+  app.task('tasks.text', (length: number) => 'x'.repeat(length));
   return app;
 }
 
@@ -152,5 +153,28 @@ describe('chords from Python clients on redis://', () => {
     };
     await publishFromPython(app, 'tasks.add', [1, 2], { chain: [chord] });
     expect(await app.AsyncResult(bodyId).get({ timeout: 10_000 })).toEqual([[]]);
+  });
+
+  it('a body the broker refuses for good (the results make it too large) fails with ChordError, once', async () => {
+    const app = chordApp('?max_message_size=8000');
+    await startWorker(app);
+    const bodyId = randomUUID();
+    await sendChord(
+      app,
+      [
+        ['tasks.text', [3000]],
+        ['tasks.text', [3000]],
+        ['tasks.text', [3000]],
+      ],
+      sig('tasks.record', [], { task_id: bodyId }),
+    );
+    const failure = await app
+      .AsyncResult(bodyId)
+      .get({ timeout: 10_000 })
+      .catch((e: Error) => e);
+    expect(failure).toMatchObject({ name: 'ChordError' });
+    expect((failure as Error).message).toMatch(
+      /^Callback error: MessageTooLarge\('Task tasks\.record\[[0-9a-f-]{36}\] is \d+ bytes as a message, over the limit of 8000 bytes/,
+    );
   });
 });

@@ -44,12 +44,12 @@ export async function publishFromPython(
   return message.headers.id;
 }
 
-/** Make the app's follow-up sends fail `times` times (the broker unreachable), then go through. */
-export function refuseFollowUps(app: App, times: number): void {
+/** Make the app's follow-up sends fail `times` times with `error` (by default: the broker unreachable), then go through. */
+export function refuseFollowUps(app: App, times: number, error: () => Error = () => new Error('broker unreachable')): void {
   const send = app.sendFollowUp.bind(app);
   let refusals = times;
   app.sendFollowUp = async (f) => {
-    if (refusals-- > 0) throw new Error('broker unreachable');
+    if (refusals-- > 0) throw error();
     return send(f);
   };
 }
