@@ -177,4 +177,16 @@ describe('chords from Python clients on redis://', () => {
       /^Callback error: MessageTooLarge\('Task tasks\.record\[[0-9a-f-]{36}\] is \d+ bytes as a message, over the limit of 8000 bytes/,
     );
   });
+
+  it("joins the list Celery keeps with result_chord_ordered off instead of failing on the key's type", async () => {
+    const app = chordApp();
+    await startWorker(app);
+    const bodyId = randomUUID();
+    const group = randomUUID();
+    // A Python worker in unordered mode got there first: its part is in a list.
+    await raw.rpush(`celery-taskset-meta-${group}.j`, JSON.stringify([1, randomUUID(), 'SUCCESS', 100]));
+    await raw.set(`celery-taskset-meta-${group}.s`, 2);
+    await publishFromPython(app, 'tasks.add', [1, 1], { chord: sig('tasks.record', [], { task_id: bodyId }) }, { group, group_index: 1 });
+    expect(await app.AsyncResult(bodyId).get({ timeout: 10_000 })).toEqual([[100, 2]]);
+  });
 });

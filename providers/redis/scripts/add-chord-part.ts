@@ -6,21 +6,30 @@ import { LuaScript } from '../script.js';
  * the keys' expiry. When the set then holds the size the client stored in `.s` (adjusted by
  * `.t`), the chord is complete and every part is returned in header order. One script, so two
  * workers finishing the last two parts at once cannot both miss (or both see) completion; the
- * same part added twice (a redelivered task) is one member.
+ * same part added twice (a redelivered task) is one member. A `.j` list (Celery's
+ * result_chord_ordered=False) is appended to instead, as Celery does: results in finishing order.
  * KEYS: parts (.j), size (.s), extra (.t). ARGV: member, score ('+inf' without an index), ttl ms ('' = keep).
  * Returns the parts when complete, else nil.
  */
 export const addChordPart = new LuaScript(
   'add-chord-part',
   `
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local count = redis.call('ZCARD', KEYS[1])
+-- Celery with result_chord_ordered off keeps the parts in a list (in finishing order): join it.
+local list = redis.call('TYPE', KEYS[1]).ok == 'list'
+local count
+if list then
+  count = redis.call('RPUSH', KEYS[1], ARGV[1])
+else
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  count = redis.call('ZCARD', KEYS[1])
+end
 local ttl = tonumber(ARGV[3])
 if ttl then
   for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 local size = tonumber(redis.call('GET', KEYS[2]) or '')
 if not size or count ~= size + (tonumber(redis.call('GET', KEYS[3]) or '') or 0) then return false end
+if list then return redis.call('LRANGE', KEYS[1], 0, -1) end
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 `,
 );
