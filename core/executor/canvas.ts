@@ -200,8 +200,13 @@ const indexOf = (task: Signature, i: number): number =>
 function signature(entry: unknown, what: string, unsupported: string[]): Signature | undefined {
   if (!isPlainObject(entry) || typeof entry.task !== 'string' || entry.task === '') {
     unsupported.push(`${what} that is not a task signature (${JSON.stringify(entry)?.slice(0, 80)})`);
-  } else if ((entry.args !== undefined && !Array.isArray(entry.args)) || (entry.kwargs !== undefined && !isPlainObject(entry.kwargs))) {
-    unsupported.push(`${what} for ${entry.task} whose args or kwargs are malformed`);
+  } else if (
+    (entry.args !== undefined && !Array.isArray(entry.args)) ||
+    (entry.kwargs !== undefined && !isPlainObject(entry.kwargs)) ||
+    // Not an object, options would read the prototype's ('x'.link is a function).
+    (entry.options !== undefined && entry.options !== null && !isPlainObject(entry.options))
+  ) {
+    unsupported.push(`${what} for ${entry.task} whose args, kwargs or options are malformed`);
   } else {
     return entry as unknown as Signature;
   }

@@ -97,6 +97,18 @@ describe('canvas from Python clients', () => {
     expect(await app.AsyncResult(next).ready()).toBe(false);
   });
 
+  it('a signature whose options are not an object is reported; the task still succeeds', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const reported = nextEvent(worker, 'internal-error');
+    // Read as an object, 'x'.link would be String.prototype.link, a function.
+    const id = await publish(app, 'tasks.add', [1, 2], { callbacks: [{ ...sig('tasks.mul', [2]), options: 'x' }] });
+    expect(((await reported).error as Error).message).toBe(
+      'a link callback for tasks.mul whose args, kwargs or options are malformed was not followed',
+    );
+    expect(await app.AsyncResult(id).get({ timeout: 5000 })).toBe(3);
+  });
+
   it('a chain ending in a group sends each member with the result, under the group id and index the client froze', async () => {
     const app = mathApp();
     const worker = await startWorker(app);
