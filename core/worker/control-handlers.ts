@@ -168,7 +168,8 @@ function queueInfo(name: string): Record<string, unknown> {
 }
 
 export function handleControl(state: WorkerState, command: ControlCommand): unknown {
-  const handler = handlers[command.method];
+  // Own keys only: 'constructor' would find Object and answer with the worker's state (its broker URL).
+  const handler = Object.hasOwn(handlers, command.method) ? handlers[command.method] : undefined;
   if (!handler) return { error: `unknown command '${command.method}'; known: ${Object.keys(handlers).join(', ')}` };
   return handler(state, command.arguments ?? {});
 }

@@ -330,6 +330,11 @@ describe('remote control', () => {
     expect(err.excType).toBe('TimeLimitExceeded');
     g.open();
 
+    // A method named like an Object.prototype member is unknown, not Object called on the worker's state.
+    for (const method of ['constructor', '__proto__', 'toString']) {
+      expect(await ask(method)).toMatchObject({ error: expect.stringMatching(new RegExp(`^unknown command '${method}'; known: ping, `)) });
+    }
+
     expect(await ask('hello', { from_node: 'celery@python', revoked: { 'id-from-python': [1.5, 'id-from-python'] } })).toEqual({
       revoked: ['id-from-python'],
       clock: 0,
