@@ -3,6 +3,7 @@
  * stores only supply get/put/delete/incr(/watch); keys, meta encoding, the ready-state guard
  * and waiting live here once.
  */
+import { isPlainObject, showValue } from './config/checks.js';
 import { MalformedMessage, TimeoutError } from './errors.js';
 import type { ChordPart, ChordStore, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
@@ -186,6 +187,12 @@ function parseMeta(taskId: string, text: string): ResultMeta {
     meta = JSON.parse(text) as ResultMeta;
   } catch (err) {
     throw new MalformedMessage(`The stored result of task ${taskId} is not JSON (${(err as Error).message})`);
+  }
+  // Something else under the key (a stray write, another program): said so, not waited on as PENDING.
+  if (!isPlainObject(meta) || typeof meta.status !== 'string') {
+    throw new MalformedMessage(
+      `The stored result of task ${taskId} is not a Celery result meta with a status: ${showValue(meta).slice(0, 200)}`,
+    );
   }
   const unsafe = unsafeIntegerLiteral(text);
   if (unsafe) throw unsafeIntegerError(`the result of task ${taskId}`, unsafe, 'have the task return it as a string');

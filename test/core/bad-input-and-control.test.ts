@@ -250,6 +250,26 @@ describe('bad input', () => {
     ]);
   });
 
+  it('a value under a result key that is not a result meta is refused by get() saying so, not waited on as PENDING', async () => {
+    app = memoryApp();
+    const backend = (await app.backend()) as KeyValueResultBackend;
+    for (const [id, stored] of [
+      ['a-number', '5'],
+      ['a-bare-status', '"SUCCESS"'],
+      ['a-numeric-status', '{"status": 5}'],
+    ] as const) {
+      await backend.kv.put(resultKey(id), stored, { ready: true, keepReady: false });
+      const err = (await app
+        .AsyncResult(id)
+        .get({ timeout: 5000 })
+        .catch((e: unknown) => e)) as Error;
+      expect([err.name, err.message]).toEqual([
+        'MalformedMessage',
+        `The stored result of task ${id} is not a Celery result meta with a status: ${JSON.stringify(JSON.parse(stored))}`,
+      ]);
+    }
+  });
+
   it('a retry that cannot be scheduled fails the task with the reason instead of coming back forever', async () => {
     app = memoryApp();
     const broken = app.task('tasks.broken', (ctx: TaskContext) => ctx.retry({ countdown: Number.NaN }));
