@@ -2,10 +2,11 @@
  * The worker's answers to remote-control commands (Celery's worker/control.py, §6), with
  * Celery's reply wording so `celeriac control` prints what `celery control` prints.
  */
+import { showValue } from '../config/checks.js';
 import { rateLimitReply, revokeReply } from '../control-replies.js';
 import type { ControlCommand } from '../ports.js';
 import type { RateLimiter } from '../rate-limit.js';
-import { type RevokedIds, revokedIdsOf } from './revoked-ids.js';
+import { type RevokedIds, isTaskId, revokedIdsOf } from './revoked-ids.js';
 
 /** One request as `inspect active/reserved` lists it (§6). */
 export interface RequestInfo {
@@ -122,15 +123,17 @@ const handlers: Record<string, Handler> = {
   },
   revoke: (s, args) => {
     const ids = idList(args.task_id);
+    // A command from any client on the pidbox: nothing to flag is said, not flagged as 'undefined'.
+    if (ids.length === 0) return { error: `revoke needs task_id: a task id or a list of them, got ${showValue(args.task_id)}` };
     s.revoked.add(ids);
     // Running tasks are not interrupted: JavaScript cannot kill them (terminate is not supported).
     return { ok: revokeReply(ids) };
   },
 };
 
-/** One task id or a list of them, as Celery's commands take them. */
+/** One task id or a list of them, as Celery's commands take them; anything but a non-empty string is no id. */
 function idList(value: unknown): string[] {
-  return Array.isArray(value) ? value.map(String) : [String(value)];
+  return (Array.isArray(value) ? value : [value]).filter(isTaskId);
 }
 
 /** A consumed queue as kombu's Queue.as_dict() describes it (a direct exchange named like the queue). */

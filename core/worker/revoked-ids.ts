@@ -24,8 +24,10 @@ export class RevokedIds {
   }
 }
 
+export const isTaskId = (v: unknown): v is string => typeof v === 'string' && v !== '';
+
 /** The ids in a peer's `revoked` (hello, §6): Celery sends a dict keyed by id, celeriac a list. */
 export function revokedIdsOf(value: unknown): string[] {
-  if (Array.isArray(value)) return value.map(String);
-  return value && typeof value === 'object' ? Object.keys(value) : [];
+  if (Array.isArray(value)) return value.filter(isTaskId);
+  return value && typeof value === 'object' ? Object.keys(value).filter(isTaskId) : [];
 }

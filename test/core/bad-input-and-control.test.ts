@@ -360,6 +360,16 @@ describe('remote control', () => {
       clock: 0,
     });
     expect(worker.revoked.has('id-from-python')).toBe(true);
+
+    // From any client on the pidbox: what is not a task id is never flagged (it was, as 'undefined' or '[object Object]').
+    expect(await ask('revoke', {})).toEqual({ error: 'revoke needs task_id: a task id or a list of them, got undefined' });
+    expect(await ask('revoke', { task_id: [5, null, { id: 'x' }, 'junk-around-me'] })).toEqual({
+      ok: 'tasks junk-around-me flagged as revoked',
+    });
+    expect(await ask('hello', { from_node: 'celery@other', revoked: [7, null, 'listed-by-a-peer'] })).toMatchObject({
+      revoked: expect.arrayContaining(['junk-around-me', 'listed-by-a-peer']),
+    });
+    expect(await ask('revoked')).toEqual(['id-from-python', 'junk-around-me', 'listed-by-a-peer']);
   });
 
   it('a worker started after a revoke learns it from the running workers (mingle), without waiting for it to start', async () => {
