@@ -37,6 +37,9 @@ export interface FollowUp {
   chord?: unknown;
 }
 
+/** Where follow-ups go in the task tree: under their parent, in its root's tree. */
+type Under = Pick<FollowUp, 'parentId' | 'rootId'>;
+
 export interface FollowUps {
   send: FollowUp[];
   /** Chords whose header is in `send`: their size is recorded before anything is sent. */
@@ -83,7 +86,7 @@ export function onFailure(call: ParsedCall): FollowUps {
 }
 
 /** The follow-ups of applying `signature` with `prepend` before its args. */
-export function applied(signature: unknown, prepend: unknown[], under: { parentId: string; rootId: string }, what: string): FollowUps {
+export function applied(signature: unknown, prepend: unknown[], under: Under, what: string): FollowUps {
   const out = none();
   applySignature(signature, prepend, under, out, what);
   return out;
@@ -97,7 +100,7 @@ export function applied(signature: unknown, prepend: unknown[], under: { parentI
 function applySignature(
   entry: unknown,
   prepend: unknown[],
-  under: { parentId: string; rootId: string },
+  under: Under,
   out: FollowUps,
   what: string,
   rest: unknown[] = [],
@@ -111,12 +114,13 @@ function applySignature(
   }
   const sig = signature(entry, what, out.unsupported);
   if (!sig) return;
-  const args = sig.immutable ? [] : prepend;
   const kind = sig.subtask_type ?? null;
   if (kind === null) {
-    out.send.push({ ...message(sig, args, under), ...(rest.length > 0 && { chain: rest }) });
+    out.send.push({ ...message(sig, prepend, under), ...(rest.length > 0 && { chain: rest }) });
     return;
   }
+  // An immutable chain, group or chord passes nothing on to its tasks.
+  const args = sig.immutable ? [] : prepend;
   if (rest.length > 0) {
     out.unsupported.push(`${what} of type ${kind} followed by more steps (a Celery client sends those as a chord)`);
     return;
@@ -135,14 +139,7 @@ function applySignature(
 }
 
 /** A chord: its header's tasks under the group id, each carrying the body; an empty header runs the body at once with []. */
-function applyChord(
-  sig: Signature,
-  args: unknown[],
-  under: { parentId: string; rootId: string },
-  out: FollowUps,
-  what: string,
-  depth: number,
-): void {
+function applyChord(sig: Signature, args: unknown[], under: Under, out: FollowUps, what: string, depth: number): void {
   const header = sig.kwargs?.header;
   const group = isPlainObject(header) ? (header as unknown as Signature) : { task: 'celery.group', kwargs: { tasks: listOf(header) } };
   const tasks = members(group, `the header of ${what}`, out.unsupported);
@@ -157,20 +154,13 @@ function applyChord(
 }
 
 /** A group's tasks as messages under its id (and, for a chord's header, carrying the body). */
-function sendMembers(
-  tasks: Signature[],
-  id: string,
-  args: unknown[],
-  under: { parentId: string; rootId: string },
-  out: FollowUps,
-  chord?: unknown,
-): void {
+function sendMembers(tasks: Signature[], id: string, args: unknown[], under: Under, out: FollowUps, chord?: unknown): void {
   tasks.forEach((task, i) => {
     out.send.push({ ...message(task, args, under), group: { id, index: indexOf(task, i) }, ...(chord !== undefined && { chord }) });
   });
 }
 
-function message(sig: Signature, prepend: unknown[], under: { parentId: string; rootId: string }): FollowUp {
+function message(sig: Signature, prepend: unknown[], under: Under): FollowUp {
   const args = sig.args ?? [];
   return { signature: sig, args: sig.immutable ? args : [...prepend, ...args], ...under };
 }
