@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AsyncResult, type ResultSource, type SentInfo } from './async-result.js';
+import { Signature, type SignatureOptions } from './canvas.js';
 import { type AnnotationValues, annotationsFor, normalizeTaskOptions } from './annotations.js';
 import { Config } from './config/config.js';
 import type { Settings } from './config/settings.js';
@@ -11,7 +12,8 @@ import { Control } from './control.js';
 import { DisabledBackend } from './disabled-backend.js';
 import { ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
-import type { FollowUp } from './executor/canvas.js';
+import { type FollowUp, applied } from './executor/canvas.js';
+import { cannotKeepChords, sendFollowUps } from './executor/send-follow-ups.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
 import { type CallOptions, checkArgs, checkCall } from './call-options.js';
 import { buildTaskMessage } from './message-builder.js';
@@ -20,7 +22,7 @@ import type { TaskEmbed, TaskMessage } from './message.js';
 import type { Broker, EventChannel, ProviderContext, ResultBackend } from './ports.js';
 import { openBroker, openStore, redact } from './registry.js';
 import { routeFor } from './routing.js';
-import { type ArgsOf, type ResultOf, Task, type TaskFn, type TaskSender } from './task.js';
+import { type ArgsOf, type ArgsSuffix, type ResultOf, Task, type TaskFn, type TaskSender } from './task.js';
 import type { TaskOptions } from './task-options.js';
 import type { Worker, WorkerOptions } from './worker/worker.js';
 
@@ -195,7 +197,11 @@ export class App implements TaskSender {
         ? { priority: o.priority as number }
         : {}),
       ...(typeof o.countdown === 'number' && Number.isFinite(o.countdown) ? { countdown: o.countdown } : {}),
-      headers: { parent_id: f.parentId, root_id: f.rootId, ...(f.group && { group: f.group.id, group_index: f.group.index }) },
+      headers: {
+        parent_id: f.parentId,
+        ...(f.rootId !== null && { root_id: f.rootId }),
+        ...(f.group && { group: f.group.id, group_index: f.group.index }),
+      },
     };
     const list = (v: unknown): unknown[] | null => (v === undefined || v === null ? null : Array.isArray(v) ? v : [v]);
     const embed = {
@@ -207,6 +213,27 @@ export class App implements TaskSender {
     const message = this.#builder(sig.task, options, undefined, embed)(f.args, sig.kwargs ?? {});
     const broker = await this.broker();
     await broker.publish(message.queue, [message]);
+  }
+
+  /** A signature by task name, for tasks this app does not define (another service's, Python's): `app.signature<typeof add>('tasks.add', [2, 2])`. */
+  signature<T = TaskFn>(name: string, args?: ArgsSuffix<ArgsOf<T>>, options: SignatureOptions = {}): Signature<ResultOf<T>> {
+    checkCall(name, args ?? [], {}, options);
+    return new Signature<ResultOf<T>>(this, name, args ?? [], options);
+  }
+
+  /**
+   * Send a canvas (core/canvas.ts: a frozen Celery signature dict) as Celery's client does: what
+   * the worker side would apply (executor/canvas.ts), checked whole before anything is sent.
+   */
+  async applyCanvas(signature: Record<string, unknown>): Promise<void> {
+    const followUps = applied(signature, [], { parentId: null, rootId: null }, 'the canvas');
+    const backend = await this.backend();
+    const problems = [
+      ...followUps.unsupported,
+      ...(followUps.chords.length > 0 && !backend.chords ? [`a chord (${cannotKeepChords({ backend })})`] : []),
+    ];
+    if (problems.length > 0) throw new ConfigError(`Cannot send ${problems.join('; ')}.`);
+    await sendFollowUps({ backend, sendFollowUp: (f) => this.sendFollowUp(f) }, followUps, () => undefined);
   }
 
   /** Builds messages for one task name and call options (routed per call: a router may look at the args). */

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AsyncResult } from './async-result.js';
 import type { CallOptions } from './call-options.js';
+import { type CanvasSender, Signature } from './canvas.js';
 import type { TaskHeaders } from './message.js';
 import { type TaskContext, createTaskContext } from './task-context.js';
 import type { TaskOptions } from './task-options.js';
@@ -24,8 +25,11 @@ export type FnOf<T> = T extends Task<infer F> ? F : T extends TaskFn ? T : TaskF
 export type ArgsOf<T> = FnOf<T> extends (...args: infer A) => unknown ? TaskArgs<A> : unknown[];
 export type ResultOf<T> = Awaited<ReturnType<FnOf<T>>>;
 
+/** Any tail of an argument list: the arguments a chained signature is given (the result before it comes first). */
+export type ArgsSuffix<A extends unknown[]> = A | (A extends [unknown, ...infer Rest] ? ArgsSuffix<Rest> : never);
+
 /** What a Task needs from its app to send itself. */
-export interface TaskSender {
+export interface TaskSender extends CanvasSender {
   sendTask<T>(
     name: string,
     args: ArgsOf<T>,
@@ -61,6 +65,19 @@ export class Task<F extends TaskFn = TaskFn> {
    */
   applyMany(argsList: readonly TaskArgs<Parameters<F>>[], options?: CallOptions): Promise<AsyncResult<ResultOf<F>>[]> {
     return this.sender.sendMany<F>(this.name, argsList as unknown as readonly ArgsOf<F>[], options, this as unknown as Task);
+  }
+
+  /**
+   * A signature for chain, group and chord: `add.s(2, 2)`, or a later step of a chain given only
+   * its last arguments, `mul.s(10)` (the result before it is prepended, as in Celery).
+   */
+  s(...args: ArgsSuffix<TaskArgs<Parameters<F>>>): Signature<ResultOf<F>> {
+    return new Signature<ResultOf<F>>(this.sender, this.name, args);
+  }
+
+  /** An immutable signature: it runs with exactly these arguments, the result before it is not prepended. */
+  si(...args: TaskArgs<Parameters<F>>): Signature<ResultOf<F>> {
+    return new Signature<ResultOf<F>>(this.sender, this.name, args, {}, true);
   }
 
   /** Run the function here and now, as Celery's `task(...)` does: no broker, no result backend. */

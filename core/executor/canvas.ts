@@ -27,8 +27,9 @@ export interface Signature {
 export interface FollowUp {
   signature: Signature;
   args: unknown[];
-  parentId: string;
-  rootId: string;
+  /** null: sent by a caller, not by a task (then the message is its own root). */
+  parentId: string | null;
+  rootId: string | null;
   /** The rest of the chain, for a chain's next step (as it came: the worker that runs each step reads it). */
   chain?: unknown[];
   /** A group member: the group's id and its place in it. */

@@ -11,7 +11,11 @@ import type { ExecutorDeps } from './types.js';
  * finishing at once must find it), then send every message. Throws when one cannot be sent: the
  * caller hands the message back, so everything is sent again when the task runs again.
  */
-export async function sendFollowUps(deps: ExecutorDeps, followUps: FollowUps, report: (what: string) => void): Promise<void> {
+export async function sendFollowUps(
+  deps: Pick<ExecutorDeps, 'backend' | 'sendFollowUp'>,
+  followUps: FollowUps,
+  report: (what: string) => void,
+): Promise<void> {
   followUps.unsupported.forEach(report);
   let send = followUps.send;
   if (followUps.chords.length > 0) {
@@ -27,5 +31,5 @@ export async function sendFollowUps(deps: ExecutorDeps, followUps: FollowUps, re
   for (const f of send) await deps.sendFollowUp?.(f);
 }
 
-export const cannotKeepChords = (deps: ExecutorDeps): string =>
+export const cannotKeepChords = (deps: Pick<ExecutorDeps, 'backend'>): string =>
   `the result backend ${deps.backend.url} cannot keep chords: Celery's chords need a redis:// backend`;

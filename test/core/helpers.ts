@@ -16,7 +16,12 @@ const openWorkers: Worker[] = [];
 
 export function memoryApp(settings: AppOptions = {}): App {
   const url = freshMemoryUrl();
-  const app = createApp('tasks', { broker: url, backend: url, ...settings });
+  return testApp({ broker: url, backend: url, ...settings });
+}
+
+/** An app named 'tasks' that closeAppsAndWorkers closes. */
+export function testApp(settings: AppOptions): App {
+  const app = createApp('tasks', settings);
   openApps.push(app);
   return app;
 }

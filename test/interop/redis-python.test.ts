@@ -8,7 +8,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../../core/index.js';
+import { type App, chain, chord, createApp, group } from '../../core/index.js';
 import { WorkerProcess, celeriac, ensureBuilt } from '../cli/harness.js';
 import { eventually } from '../conformance/helpers.js';
 import { FIXTURES, PythonProcess, requireCelery, runPython } from './python.js';
@@ -95,6 +95,17 @@ describe('celeriac sends, the Python worker runs', () => {
     const eta = await toPython.sendTask('py.now', [], {}, { eta: new Date(Date.now() + 2000) });
     expect(await countdown.get({ timeout: 20_000 })).toBeGreaterThanOrEqual(sentAt + 1.5 - 0.05);
     expect(await eta.get({ timeout: 20_000 })).toBeGreaterThanOrEqual(sentAt + 2 - 0.05);
+  });
+
+  it('chain, group and chord sent from TypeScript run on the Python worker (its Celery completes the chord)', async () => {
+    const add = (...args: number[]) => toPython.signature<(x: number, y: number) => number>('py.add', args as [number, number]);
+    const echo = (...args: unknown[]) => toPython.signature('py.echo', args);
+    const chained = await chain(add(1, 2), add(10), echo('last')).applyAsync();
+    const grouped = await group(add(1, 1), add(2, 2)).applyAsync();
+    const chorded = await chord([add(1, 2), add(3, 4), add(5, 6)], echo('sum')).applyAsync();
+    expect(await chained.get({ timeout: 20_000 })).toEqual({ args: [13, 'last'], kwargs: {} });
+    expect(await grouped.get({ timeout: 20_000 })).toEqual([2, 4]);
+    expect(await chorded.get({ timeout: 20_000 })).toEqual({ args: [[3, 7, 11], 'sum'], kwargs: {} });
   });
 
   it('priorities land in kombu priority lists: the Python worker serves 0 before 9', async () => {

@@ -7,25 +7,20 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../../core/index.js';
-import { closeAppsAndWorkers, nextEvent, startWorker } from '../core/helpers.js';
+import type { App } from '../../core/index.js';
+import { closeAppsAndWorkers, nextEvent, startWorker, testApp } from '../core/helpers.js';
 import { publishFromPython, refuseFollowUps, sig } from '../support/python-canvas.js';
 
 const DB = 5;
 const url = `redis://127.0.0.1:6379/${DB}`;
 const raw = new Redis(url);
-const openApps: App[] = [];
 
 beforeAll(() => raw.flushdb());
-afterEach(async () => {
-  await closeAppsAndWorkers();
-  for (const app of openApps.splice(0)) await app.close();
-});
+afterEach(closeAppsAndWorkers);
 afterAll(() => raw.quit());
 
 function chordApp(brokerQuery = ''): App {
-  const app = createApp('tasks', { broker: `${url}${brokerQuery}`, backend: url });
-  openApps.push(app);
+  const app = testApp({ broker: `${url}${brokerQuery}`, backend: url });
   app.task('tasks.add', (x: number, y: number) => x + y);
   app.task('tasks.fail', (why: string) => {
     throw new RangeError(why);

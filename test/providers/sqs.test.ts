@@ -13,6 +13,7 @@ import {
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../core/app.js';
+import { type Signature, chain, chord, group } from '../../core/canvas.js';
 import { decodeEnvelope, encodeEnvelope } from '../../core/envelope.js';
 import { ConfigError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
@@ -385,6 +386,19 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
       expect(err.name).toBe('TypeError');
       expect(err.message).toBe('boom');
       expect(await (await again.applyAsync([], {}, opts)).get({ timeout: 15_000 })).toBe(1);
+    } finally {
+      await finish();
+    }
+  });
+
+  it('chain and group run on sqs://; a chord is refused before sending (DynamoDB keeps no chord record)', async () => {
+    const q = uniqueQueue('canvas');
+    const { add } = await start('&create=true', { queues: [q] });
+    try {
+      const on = (sig: Signature<number>) => sig.set({ queue: q });
+      expect(await (await chain(on(add.s(1, 2)), on(add.s(10))).applyAsync()).get({ timeout: 15_000 })).toBe(13);
+      expect(await (await group(on(add.s(1, 1)), on(add.s(2, 2))).applyAsync()).get({ timeout: 15_000 })).toEqual([2, 4]);
+      await expect(chord([on(add.s(1, 1))], on(add.s(1))).applyAsync()).rejects.toThrow(/cannot keep chords/);
     } finally {
       await finish();
     }

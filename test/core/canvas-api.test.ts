@@ -1,0 +1,106 @@
+/**
+ * The caller's canvas (core/canvas.ts): chain, group and chord built from `task.s()` / `task.si()`
+ * and sent as Celery's client sends them; run here by celeriac workers (on memory:// and local://, chords on
+ * redis://, DB 4 only; on sqs:// in test/providers/sqs.test.ts), by Python's in test/interop.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type App, ConfigError, chain, chord, group } from '../../core/index.js';
+import { closeAppsAndWorkers, memoryApp, startWorker, testApp } from './helpers.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379/4';
+const raw = new Redis(REDIS_URL);
+
+beforeAll(() => raw.flushdb());
+afterEach(closeAppsAndWorkers);
+afterAll(() => raw.quit());
+
+function math(app: App) {
+  return {
+    add: app.task('tasks.add', (x: number, y: number) => x + y),
+    mul: app.task('tasks.mul', (x: number, y: number) => x * y),
+    total: app.task('tasks.total', (xs: number[]) => xs.reduce((a, b) => a + b, 0)),
+    words: app.task('tasks.words', (n: number) => 'word '.repeat(n).trim()),
+  };
+}
+
+describe('canvas from TypeScript', () => {
+  it('a chain gives each step the result before it; si() steps take only their own args', async () => {
+    const app = memoryApp();
+    const { add, mul } = math(app);
+    await startWorker(app);
+    const result = await chain(add.s(2, 2), mul.s(10), add.s(1)).applyAsync();
+    expect(await result.get({ timeout: 5000 })).toBe(41);
+    const fresh = await chain(add.s(2, 2), add.si(5, 5)).applyAsync();
+    expect(await fresh.get({ timeout: 5000 })).toBe(10);
+  });
+
+  it('a chain and a group run the same on local://', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'celeriac-canvas-'));
+    try {
+      const app = testApp({ broker: `local://${folder}`, backend: `local://${folder}` });
+      const { add, mul } = math(app);
+      await startWorker(app);
+      expect(await (await chain(add.s(1, 2), mul.s(5)).applyAsync()).get({ timeout: 10_000 })).toBe(15);
+      expect(await (await group(add.s(1, 2), mul.s(2, 2)).applyAsync()).get({ timeout: 10_000 })).toEqual([3, 4]);
+      await closeAppsAndWorkers();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('a group runs side by side and gives every result in order; a signature sent alone is a plain call', async () => {
+    const app = memoryApp();
+    const { add, mul } = math(app);
+    await startWorker(app);
+    const results = await group(add.s(1, 1), mul.s(3, 3), add.s(10, 10)).applyAsync();
+    const values: [number, number, number] = await results.get({ timeout: 5000 });
+    expect(values).toEqual([2, 9, 20]);
+    expect(results.results).toHaveLength(3);
+    expect(await (await add.s(4, 4).set({ queue: 'celery' }).applyAsync()).get({ timeout: 5000 })).toBe(8);
+  });
+
+  it('a chord needs a backend that keeps chords: refused before anything is sent, saying which', async () => {
+    const app = memoryApp();
+    const { add, total } = math(app);
+    const err = await chord([add.s(1, 1)], total.s())
+      .applyAsync()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(
+      /^Cannot send a chord \(the result backend memory:\/\/\S+ cannot keep chords: Celery's chords need a redis:\/\/ backend\)\.$/,
+    );
+  });
+
+  it('a chord on redis:// runs its header, then its body with every result', async () => {
+    const app = testApp({ broker: REDIS_URL, backend: REDIS_URL });
+    const { add, mul, total } = math(app);
+    await startWorker(app, { concurrency: 4 });
+    const result = await chord([add.s(1, 1), mul.s(3, 3), add.s(10, 10)], total.s()).applyAsync();
+    expect(await result.get({ timeout: 10_000 })).toBe(31);
+  });
+
+  it('signatures are typed: arguments by position from the end, results through get()', () => {
+    const app = memoryApp();
+    const { add, words } = math(app);
+    add.s(1, 2);
+    add.s(2);
+    add.s();
+    // @ts-expect-error a string where add takes numbers
+    add.s('2');
+    // @ts-expect-error three arguments for two parameters
+    add.s(1, 2, 3);
+    // @ts-expect-error si() takes every argument
+    add.si(1);
+    const check = async () => {
+      const text: string = await (await chain(add.s(1, 2), words.s()).applyAsync()).get();
+      // @ts-expect-error the chain's result is the last step's (a string)
+      const wrong: number = await (await chain(add.s(1, 2), words.s()).applyAsync()).get();
+      return [text, wrong];
+    };
+    expect(typeof check).toBe('function');
+  });
+});
