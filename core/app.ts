@@ -12,8 +12,7 @@ import { Control } from './control.js';
 import { DisabledBackend } from './disabled-backend.js';
 import { ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
-import { type FollowUp, applied } from './executor/canvas.js';
-import { cannotKeepChords, sendFollowUps } from './executor/send-follow-ups.js';
+import type { FollowUp } from './executor/canvas.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
 import { type CallOptions, checkArgs, checkCall } from './call-options.js';
 import { buildTaskMessage } from './message-builder.js';
@@ -226,6 +225,11 @@ export class App implements TaskSender {
    * the worker side would apply (executor/canvas.ts), checked whole before anything is sent.
    */
   async applyCanvas(signature: Record<string, unknown>): Promise<void> {
+    // Loaded when first used: a producer that sends plain tasks loads none of the worker's side.
+    const [{ applied }, { cannotKeepChords, sendFollowUps }] = await Promise.all([
+      import('./executor/canvas.js'),
+      import('./executor/send-follow-ups.js'),
+    ]);
     const followUps = applied(signature, [], { parentId: null, rootId: null }, 'the canvas');
     const backend = await this.backend();
     const problems = [
