@@ -14,7 +14,7 @@ import { ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
 import type { FollowUp } from './executor/canvas.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
-import { type CallOptions, checkArgs, checkCall } from './call-options.js';
+import { type CallOptions, checkArgs, checkCall, checkSignatureOptions } from './call-options.js';
 import { buildTaskMessage } from './message-builder.js';
 import type { EventDispatcher } from './events.js';
 import type { TaskEmbed, TaskMessage } from './message.js';
@@ -216,7 +216,8 @@ export class App implements TaskSender {
 
   /** A signature by task name, for tasks this app does not define (another service's, Python's): `app.signature<typeof add>('tasks.add', [2, 2])`. */
   signature<T = TaskFn>(name: string, args?: ArgsSuffix<ArgsOf<T>>, options: SignatureOptions = {}): Signature<ResultOf<T>> {
-    checkCall(name, args ?? [], {}, options);
+    checkCall(name, args ?? [], {}, {});
+    checkSignatureOptions(`app.signature('${name}', args, options)`, options);
     return new Signature<ResultOf<T>>(this, name, args ?? [], options);
   }
 

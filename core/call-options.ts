@@ -86,3 +86,11 @@ export function checkCallOptions(where: string, options: unknown): void {
   if (options !== undefined && options !== null)
     check.checkOptions(where, options, optionChecks, { kind: 'a call option', example: '{ countdown: 10 }' });
 }
+
+const signatureChecks = { countdown: optionChecks.countdown, queue: optionChecks.queue, priority: optionChecks.priority };
+
+/** The options a canvas signature carries (core/canvas.ts): a subset of a call's. */
+export function checkSignatureOptions(where: string, options: unknown): void {
+  if (options !== undefined && options !== null)
+    check.checkOptions(where, options, signatureChecks, { kind: 'a signature option', example: "{ queue: 'math' }" });
+}

@@ -8,7 +8,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { AsyncResult, GetOptions } from './async-result.js';
-import type { CallOptions } from './call-options.js';
+import { type CallOptions, checkSignatureOptions } from './call-options.js';
+import { showValue } from './config/checks.js';
+import { ConfigError } from './errors.js';
 
 /** The options a signature carries to its message (Celery's names travel in the dict). */
 export type SignatureOptions = Pick<CallOptions, 'queue' | 'priority' | 'countdown'>;
@@ -35,6 +37,7 @@ export class Signature<R = unknown> {
 
   /** The same call with other options: `add.s(1, 2).set({ queue: 'math' })`. */
   set(options: SignatureOptions): Signature<R> {
+    checkSignatureOptions(`${this.task}.s(...).set(options)`, options);
     return new Signature<R>(this.sender, this.task, this.args, { ...this.options, ...options }, this.immutable);
   }
 
@@ -78,6 +81,7 @@ export class GroupResult<R extends unknown[] = unknown[]> {
 
 /** `chain(add.s(2, 2), mul.s(10))`: each step gets the result before it; resolves with the last step's result. */
 export function chain<T extends readonly [Signature, ...Signature[]]>(...steps: T): { applyAsync(): Promise<AsyncResult<Last<T>>> } {
+  checkSignatures('chain(...steps)', steps);
   return {
     async applyAsync() {
       const frozen = steps.map((s) => s.freeze());
@@ -98,6 +102,7 @@ export function chain<T extends readonly [Signature, ...Signature[]]>(...steps: 
 
 /** `group(add.s(1, 1), add.s(2, 2))`: run side by side; its result gets every result in order. */
 export function group<T extends readonly [Signature, ...Signature[]]>(...members: T): { applyAsync(): Promise<GroupResult<Results<T>>> } {
+  checkSignatures('group(...members)', members);
   return {
     async applyAsync() {
       const { dict, ids, id } = frozenGroup(members);
@@ -116,6 +121,8 @@ export function chord<T extends readonly [Signature, ...Signature[]], R>(
   header: T,
   body: Signature<R>,
 ): { applyAsync(): Promise<AsyncResult<R>> } {
+  checkSignatures('chord(header, body): the header', header);
+  checkSignatures('chord(header, body): the body', [body]);
   return {
     async applyAsync() {
       const frozenBody = body.freeze();
@@ -131,6 +138,19 @@ export function chord<T extends readonly [Signature, ...Signature[]], R>(
       return body.sender.AsyncResult<R>(frozenBody.id);
     },
   };
+}
+
+/** From plain JavaScript anything can come: a list of at least one signature, and nothing else. */
+function checkSignatures(where: string, list: unknown): void {
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new ConfigError(`${where}: give a list of at least one signature, such as [add.s(2, 2)], got ${showValue(list)}`);
+  }
+  const i = list.findIndex((s) => !(s instanceof Signature));
+  if (i >= 0) {
+    throw new ConfigError(
+      `${where}: each must be a signature such as add.s(2, 2) (task.s(), task.si() or app.signature()), got ${showValue(list[i])}`,
+    );
+  }
 }
 
 function frozenGroup(members: readonly Signature[], extra: Dict = {}): { dict: Dict; ids: string[]; id: string } {

@@ -83,6 +83,25 @@ describe('canvas from TypeScript', () => {
     expect(await result.get({ timeout: 10_000 })).toBe(31);
   });
 
+  it('from plain JavaScript, what is not a signature or a signature option is refused at once, saying what', () => {
+    const app = memoryApp();
+    const { add } = math(app);
+    const js = { chain, group, chord } as unknown as Record<string, (...a: unknown[]) => unknown>;
+    expect(() => js.chain?.()).toThrow('chain(...steps): give a list of at least one signature, such as [add.s(2, 2)], got []');
+    expect(() => js.group?.(add.s(1, 1), 'tasks.add')).toThrow(
+      'group(...members): each must be a signature such as add.s(2, 2) (task.s(), task.si() or app.signature()), got "tasks.add"',
+    );
+    expect(() => js.chord?.(add.s(1, 1), add.s())).toThrow(/^chord\(header, body\): the header: give a list of at least one signature/);
+    expect(() => js.chord?.([add.s(1, 1)], undefined)).toThrow(
+      /^chord\(header, body\): the body: each must be a signature .*got undefined$/,
+    );
+    expect(() => add.s(1, 1).set({ queue: 5 } as never)).toThrow(/tasks\.add\.s\(\.\.\.\)\.set\(options\).*queue/);
+    expect(() => add.s(1, 1).set({ countdwon: 5 } as never)).toThrow(
+      "tasks.add.s(...).set(options): 'countdwon' is not a signature option. Did you mean 'countdown'? Options: countdown, queue, priority.",
+    );
+    expect(() => app.signature('tasks.add', [1], { priority: 12 })).toThrow(/priority/);
+  });
+
   it('signatures are typed: arguments by position from the end, results through get()', () => {
     const app = memoryApp();
     const { add, words } = math(app);
