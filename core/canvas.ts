@@ -64,7 +64,6 @@ export class Signature<R = unknown> {
 }
 
 type Results<T extends readonly Signature[]> = { -readonly [K in keyof T]: T[K] extends Signature<infer R> ? R : never };
-type Last<T extends readonly Signature[]> = T extends readonly [...Signature[], Signature<infer R>] ? R : unknown;
 
 /** The results of a group, in the order of its signatures. */
 export class GroupResult<R extends unknown[] = unknown[]> {
@@ -79,64 +78,161 @@ export class GroupResult<R extends unknown[] = unknown[]> {
   }
 }
 
-/** `chain(add.s(2, 2), mul.s(10))`: each step gets the result before it; resolves with the last step's result. */
-export function chain<T extends readonly [Signature, ...Signature[]]>(...steps: T): { applyAsync(): Promise<AsyncResult<Last<T>>> } {
-  checkSignatures('chain(...steps)', steps);
-  return {
-    async applyAsync() {
-      const frozen = steps.map((s) => s.freeze());
-      const last = frozen[frozen.length - 1] as { id: string };
-      const sender = steps[0].sender;
-      await sender.applyCanvas({
-        task: 'celery.chain',
-        args: [],
-        kwargs: { tasks: frozen.map((f) => f.dict) },
-        options: {},
-        subtask_type: 'chain',
-        immutable: false,
-      });
-      return sender.AsyncResult<Last<T>>(last.id);
-    },
-  };
+/** A canvas frozen: its Celery dict and the handle of the result it stands for. */
+interface Frozen<H> {
+  dict: Dict;
+  handle: H;
 }
 
 /** `group(add.s(1, 1), add.s(2, 2))`: run side by side; its result gets every result in order. */
-export function group<T extends readonly [Signature, ...Signature[]]>(...members: T): { applyAsync(): Promise<GroupResult<Results<T>>> } {
-  checkSignatures('group(...members)', members);
-  return {
-    async applyAsync() {
-      const { dict, ids, id } = frozenGroup(members);
-      const sender = members[0].sender;
-      await sender.applyCanvas(dict);
-      return new GroupResult<Results<T>>(
+export class Group<R extends unknown[] = unknown[]> {
+  constructor(readonly members: readonly Signature[]) {
+    checkSignatures('group(...members)', members);
+  }
+
+  get sender(): CanvasSender {
+    return (this.members[0] as Signature).sender;
+  }
+
+  freeze(extra: Dict = {}): Frozen<GroupResult<R>> {
+    const frozen = this.members.map((m, i) => m.freeze({ group_index: i, ...extra }));
+    const id = randomUUID();
+    const dict = {
+      task: 'celery.group',
+      args: [],
+      kwargs: { tasks: frozen.map((f) => f.dict) },
+      options: { task_id: id },
+      subtask_type: 'group',
+      immutable: false,
+    };
+    return {
+      dict,
+      handle: new GroupResult<R>(
         id,
-        ids.map((i) => sender.AsyncResult(i)),
-      );
-    },
-  };
+        frozen.map((f) => this.sender.AsyncResult(f.id)),
+      ),
+    };
+  }
+
+  async applyAsync(): Promise<GroupResult<R>> {
+    return send(this.sender, this.freeze());
+  }
 }
 
-/** `chord([add.s(1, 1), add.s(2, 2)], sum.s())`: the header side by side, then the body with all its results (needs a redis:// result backend). */
-export function chord<T extends readonly [Signature, ...Signature[]], R>(
-  header: T,
-  body: Signature<R>,
-): { applyAsync(): Promise<AsyncResult<R>> } {
-  checkSignatures('chord(header, body): the header', header);
-  checkSignatures('chord(header, body): the body', [body]);
+/** `chord([add.s(1, 1), add.s(2, 2)], total.s())`: the header side by side, then the body with all its results (needs a redis:// result backend). */
+export class Chord<R = unknown> {
+  constructor(
+    readonly header: readonly Signature[],
+    readonly body: Signature<R>,
+  ) {
+    checkSignatures('chord(header, body): the header', header);
+    checkSignatures('chord(header, body): the body', [body]);
+  }
+
+  get sender(): CanvasSender {
+    return this.body.sender;
+  }
+
+  freeze(): Frozen<AsyncResult<R>> {
+    const body = this.body.freeze();
+    const header = new Group(this.header).freeze({ chord: body.dict }).dict;
+    return { dict: chordDict(header, body.dict), handle: this.sender.AsyncResult<R>(body.id) };
+  }
+
+  async applyAsync(): Promise<AsyncResult<R>> {
+    return send(this.sender, this.freeze());
+  }
+}
+
+/** What a chain step can be, and the result handle each stands for. */
+type Step = Signature | Group | Chord;
+type HandleOf<S> =
+  S extends Signature<infer R>
+    ? AsyncResult<R>
+    : S extends Group<infer Rs>
+      ? GroupResult<Rs>
+      : S extends Chord<infer R>
+        ? AsyncResult<R>
+        : never;
+type LastOf<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : never;
+
+/**
+ * `chain(add.s(2, 2), mul.s(10))`: each step gets the result before it; resolves with the last
+ * step's result. A group or chord may be a step: as Celery's client does, one followed by more
+ * steps becomes a chord whose body carries the rest (a group's results go on as one list).
+ */
+export class Chain<H> {
+  constructor(readonly steps: readonly Step[]) {
+    if (
+      !Array.isArray(steps) ||
+      steps.length === 0 ||
+      steps.some((s) => !(s instanceof Signature || s instanceof Group || s instanceof Chord))
+    ) {
+      throw new ConfigError(
+        `chain(...steps): give at least one step, each a signature such as add.s(2, 2), a group or a chord; got ${showValue(steps)}`,
+      );
+    }
+  }
+
+  async applyAsync(): Promise<H> {
+    const frozen = this.steps.map((s): Frozen<unknown> => {
+      if (!(s instanceof Signature)) return s.freeze();
+      const { dict, id } = s.freeze();
+      return { dict, handle: s.sender.AsyncResult(id) };
+    });
+    const sender = (this.steps[0] as Step).sender;
+    return send(sender, { dict: chainOf(frozen.map((f) => f.dict)), handle: (frozen[frozen.length - 1] as Frozen<H>).handle });
+  }
+}
+
+export function chain<T extends readonly [Step, ...Step[]]>(...steps: T): Chain<HandleOf<LastOf<T>>> {
+  return new Chain<HandleOf<LastOf<T>>>(steps);
+}
+
+export function group<T extends readonly [Signature, ...Signature[]]>(...members: T): Group<Results<T>> {
+  return new Group<Results<T>>(members);
+}
+
+export function chord<T extends readonly [Signature, ...Signature[]], R>(header: T, body: Signature<R>): Chord<R> {
+  return new Chord<R>(header, body);
+}
+
+async function send<H>(sender: CanvasSender, frozen: Frozen<H>): Promise<H> {
+  await sender.applyCanvas(frozen.dict);
+  return frozen.handle;
+}
+
+/** Steps as one dict, folding a group or chord that has steps after it into a chord whose body runs them (Celery's chain.prepare_steps). */
+function chainOf(steps: Dict[]): Dict {
+  const i = steps.findIndex((d, k) => k < steps.length - 1 && (d.subtask_type === 'group' || d.subtask_type === 'chord'));
+  if (i < 0) return steps.length === 1 ? (steps[0] as Dict) : chainDict(steps);
+  const step = steps[i] as Dict & { kwargs: Dict };
+  const rest = steps.slice(i + 1);
+  const folded =
+    step.subtask_type === 'group'
+      ? chordDict(step, chainOf(rest))
+      : chordDict(step.kwargs.header as Dict, chainOf([step.kwargs.body as Dict, ...rest]));
+  return chainOf([...steps.slice(0, i), folded]);
+}
+
+const chainDict = (tasks: Dict[]): Dict => ({
+  task: 'celery.chain',
+  args: [],
+  kwargs: { tasks },
+  options: {},
+  subtask_type: 'chain',
+  immutable: false,
+});
+
+function chordDict(header: Dict, body: Dict): Dict {
+  const id = (header.options as Dict | undefined)?.task_id;
   return {
-    async applyAsync() {
-      const frozenBody = body.freeze();
-      const { dict: group, id } = frozenGroup(header, { chord: frozenBody.dict });
-      await body.sender.applyCanvas({
-        task: 'celery.chord',
-        args: [],
-        kwargs: { kwargs: {}, header: group, body: frozenBody.dict },
-        options: { task_id: id },
-        subtask_type: 'chord',
-        immutable: false,
-      });
-      return body.sender.AsyncResult<R>(frozenBody.id);
-    },
+    task: 'celery.chord',
+    args: [],
+    kwargs: { kwargs: {}, header, body },
+    options: { task_id: id },
+    subtask_type: 'chord',
+    immutable: false,
   };
 }
 
@@ -151,21 +247,4 @@ function checkSignatures(where: string, list: unknown): void {
       `${where}: each must be a signature such as add.s(2, 2) (task.s(), task.si() or app.signature()), got ${showValue(list[i])}`,
     );
   }
-}
-
-function frozenGroup(members: readonly Signature[], extra: Dict = {}): { dict: Dict; ids: string[]; id: string } {
-  const frozen = members.map((m, i) => m.freeze({ group_index: i, ...extra }));
-  const id = randomUUID();
-  return {
-    dict: {
-      task: 'celery.group',
-      args: [],
-      kwargs: { tasks: frozen.map((f) => f.dict) },
-      options: { task_id: id },
-      subtask_type: 'group',
-      immutable: false,
-    },
-    ids: frozen.map((f) => f.id),
-    id,
-  };
 }

@@ -1,7 +1,7 @@
 /** celeriac's public API. */
 export { App, type AppOptions, createApp } from './app.js';
 export { AsyncResult, type GetOptions } from './async-result.js';
-export { GroupResult, Signature, type SignatureOptions, chain, chord, group } from './canvas.js';
+export { Chain, Chord, Group, GroupResult, Signature, type SignatureOptions, chain, chord, group } from './canvas.js';
 export { Config } from './config/config.js';
 export type { Settings } from './config/settings.js';
 export { Control, type ControlOptions, INSPECT_METHODS, type InspectMethod } from './control.js';

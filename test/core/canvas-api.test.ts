@@ -63,6 +63,15 @@ describe('canvas from TypeScript', () => {
     expect(await (await add.s(4, 4).set({ queue: 'celery' }).applyAsync()).get({ timeout: 5000 })).toBe(8);
   });
 
+  it("a chain may end in a group: its result is the group's", async () => {
+    const app = memoryApp();
+    const { add } = math(app);
+    await startWorker(app);
+    const results = await chain(add.s(1, 2), group(add.s(10), add.s(20))).applyAsync();
+    const values: [number, number] = await results.get({ timeout: 5000 });
+    expect(values).toEqual([13, 23]);
+  });
+
   it('a chord needs a backend that keeps chords: refused before anything is sent, saying which', async () => {
     const app = memoryApp();
     const { add, total } = math(app);
@@ -81,13 +90,20 @@ describe('canvas from TypeScript', () => {
     await startWorker(app, { concurrency: 4 });
     const result = await chord([add.s(1, 1), mul.s(3, 3), add.s(10, 10)], total.s()).applyAsync();
     expect(await result.get({ timeout: 10_000 })).toBe(31);
+    // A group or chord followed by more steps becomes a chord whose body runs them, as Celery's client builds it.
+    const viaGroup = await chain(add.s(1, 2), group(add.s(10), add.s(20)), total.s(), mul.s(2)).applyAsync();
+    expect(await viaGroup.get({ timeout: 10_000 })).toBe(72);
+    const afterChord = await chain(chord([add.s(1, 1), add.s(2, 2)], total.s()), mul.s(10)).applyAsync();
+    expect(await afterChord.get({ timeout: 10_000 })).toBe(60);
   });
 
   it('from plain JavaScript, what is not a signature or a signature option is refused at once, saying what', () => {
     const app = memoryApp();
     const { add } = math(app);
     const js = { chain, group, chord } as unknown as Record<string, (...a: unknown[]) => unknown>;
-    expect(() => js.chain?.()).toThrow('chain(...steps): give a list of at least one signature, such as [add.s(2, 2)], got []');
+    expect(() => js.chain?.()).toThrow(
+      'chain(...steps): give at least one step, each a signature such as add.s(2, 2), a group or a chord; got []',
+    );
     expect(() => js.group?.(add.s(1, 1), 'tasks.add')).toThrow(
       'group(...members): each must be a signature such as add.s(2, 2) (task.s(), task.si() or app.signature()), got "tasks.add"',
     );

@@ -97,15 +97,17 @@ describe('celeriac sends, the Python worker runs', () => {
     expect(await eta.get({ timeout: 20_000 })).toBeGreaterThanOrEqual(sentAt + 2 - 0.05);
   });
 
-  it('chain, group and chord sent from TypeScript run on the Python worker (its Celery completes the chord)', async () => {
+  it('chain, group and chord sent from TypeScript (a group mid-chain too) run on the Python worker (its Celery completes the chords)', async () => {
     const add = (...args: number[]) => toPython.signature<(x: number, y: number) => number>('py.add', args as [number, number]);
     const echo = (...args: unknown[]) => toPython.signature('py.echo', args);
     const chained = await chain(add(1, 2), add(10), echo('last')).applyAsync();
     const grouped = await group(add(1, 1), add(2, 2)).applyAsync();
     const chorded = await chord([add(1, 2), add(3, 4), add(5, 6)], echo('sum')).applyAsync();
+    const throughGroup = await chain(add(1, 2), group(add(10), add(20)), echo('then')).applyAsync();
     expect(await chained.get({ timeout: 20_000 })).toEqual({ args: [13, 'last'], kwargs: {} });
     expect(await grouped.get({ timeout: 20_000 })).toEqual([2, 4]);
     expect(await chorded.get({ timeout: 20_000 })).toEqual({ args: [[3, 7, 11], 'sum'], kwargs: {} });
+    expect(await throughGroup.get({ timeout: 20_000 })).toEqual({ args: [[13, 23], 'then'], kwargs: {} });
   });
 
   it('priorities land in kombu priority lists: the Python worker serves 0 before 9', async () => {
