@@ -24,6 +24,12 @@ export interface CanvasSender {
 /** A Celery signature dict with its ids frozen. */
 type Dict = Record<string, unknown>;
 
+/** A canvas frozen: its Celery dict and the handle of the result it stands for. */
+interface Frozen<H> {
+  dict: Dict;
+  handle: H;
+}
+
 /** A task call not sent yet: `add.s(2, 2)`, or in a chain `mul.s(10)` (the result before it comes first). */
 export class Signature<R = unknown> {
   constructor(
@@ -42,14 +48,12 @@ export class Signature<R = unknown> {
   }
 
   /** Send it alone. */
-  async applyAsync(): Promise<AsyncResult<R>> {
-    const { dict, id } = this.freeze();
-    await this.sender.applyCanvas(dict);
-    return this.sender.AsyncResult<R>(id);
+  applyAsync(): Promise<AsyncResult<R>> {
+    return send(this.sender, this.freeze());
   }
 
-  /** Its dict under a new task id (`extra` options for a group member or chord body). */
-  freeze(extra: Dict = {}): { dict: Dict; id: string } {
+  /** Its dict under a new task id (`extra` options for a group member or chord body), and the handle of its result. */
+  freeze(extra: Dict = {}): Frozen<AsyncResult<R>> {
     const id = randomUUID();
     const { queue, priority, countdown } = this.options;
     const options = {
@@ -59,7 +63,10 @@ export class Signature<R = unknown> {
       ...(countdown !== undefined && { countdown }),
       ...extra,
     };
-    return { dict: { task: this.task, args: [...this.args], kwargs: {}, options, subtask_type: null, immutable: this.immutable }, id };
+    return {
+      dict: { task: this.task, args: [...this.args], kwargs: {}, options, subtask_type: null, immutable: this.immutable },
+      handle: this.sender.AsyncResult<R>(id),
+    };
   }
 }
 
@@ -76,12 +83,6 @@ export class GroupResult<R extends unknown[] = unknown[]> {
   async get(options?: GetOptions): Promise<R> {
     return (await Promise.all(this.results.map((r) => r.get(options)))) as R;
   }
-}
-
-/** A canvas frozen: its Celery dict and the handle of the result it stands for. */
-interface Frozen<H> {
-  dict: Dict;
-  handle: H;
 }
 
 /** `group(add.s(1, 1), add.s(2, 2))`: run side by side; its result gets every result in order. */
@@ -109,7 +110,7 @@ export class Group<R extends unknown[] = unknown[]> {
       dict,
       handle: new GroupResult<R>(
         id,
-        frozen.map((f) => this.sender.AsyncResult(f.id)),
+        frozen.map((f) => f.handle),
       ),
     };
   }
@@ -136,7 +137,7 @@ export class Chord<R = unknown> {
   freeze(): Frozen<AsyncResult<R>> {
     const body = this.body.freeze();
     const header = new Group(this.header).freeze({ chord: body.dict }).dict;
-    return { dict: chordDict(header, body.dict), handle: this.sender.AsyncResult<R>(body.id) };
+    return { dict: chordDict(header, body.dict), handle: body.handle };
   }
 
   async applyAsync(): Promise<AsyncResult<R>> {
@@ -175,11 +176,7 @@ export class Chain<H> {
   }
 
   async applyAsync(): Promise<H> {
-    const frozen = this.steps.map((s): Frozen<unknown> => {
-      if (!(s instanceof Signature)) return s.freeze();
-      const { dict, id } = s.freeze();
-      return { dict, handle: s.sender.AsyncResult(id) };
-    });
+    const frozen: Frozen<unknown>[] = this.steps.map((s) => s.freeze());
     const sender = (this.steps[0] as Step).sender;
     return send(sender, { dict: chainOf(frozen.map((f) => f.dict)), handle: (frozen[frozen.length - 1] as Frozen<H>).handle });
   }
