@@ -4,7 +4,14 @@
  */
 import { CeleriacError } from '../errors.js';
 import type { FollowUps } from './canvas.js';
+import type { ResultBackend } from '../ports.js';
 import type { ExecutorDeps } from './types.js';
+
+/** What of `followUps` cannot be followed here, and why: parts canvas.ts refused, chords on a backend that keeps none. */
+export function unfollowable(followUps: FollowUps, backend: ResultBackend): string[] {
+  const chordless = followUps.chords.length > 0 && !backend.chords;
+  return chordless ? [...followUps.unsupported, `a chord (${cannotKeepChords({ backend })})`] : followUps.unsupported;
+}
 
 /**
  * Report what cannot be followed, record the size of each chord being started (a header task
@@ -16,17 +23,11 @@ export async function sendFollowUps(
   followUps: FollowUps,
   report: (what: string) => void,
 ): Promise<void> {
-  followUps.unsupported.forEach(report);
-  let send = followUps.send;
-  if (followUps.chords.length > 0) {
-    const chords = deps.backend.chords;
-    if (!chords) {
-      report(`a chord (${cannotKeepChords(deps)})`);
-      send = send.filter((f) => f.chord === undefined);
-    } else {
-      for (const { groupId, size } of followUps.chords) await chords.start(groupId, size);
-    }
-  }
+  unfollowable(followUps, deps.backend).forEach(report);
+  const chords = deps.backend.chords;
+  if (chords) for (const { groupId, size } of followUps.chords) await chords.start(groupId, size);
+  // Without chords, a chord's header tasks stay unsent: their body would never run.
+  const send = chords ? followUps.send : followUps.send.filter((f) => f.chord === undefined);
   if (send.length > 0 && !deps.sendFollowUp) throw new CeleriacError('this driver cannot send tasks');
   for (const f of send) await deps.sendFollowUp?.(f);
 }
