@@ -14,12 +14,11 @@ import { ChordError, refusedForGood } from '../errors.js';
 import { asExceptionInfo, encodeException } from '../exception-codec.js';
 import type { ChordPart } from '../ports.js';
 import { errorRepr, pyRepr } from '../repr.js';
-import type { ResultMeta } from '../result-meta.js';
 import { FAILURE, PROPAGATE_STATES } from '../states.js';
 import { type Signature, applied, listOf } from './canvas.js';
 import { cannotKeepChords, sendFollowUps } from './send-follow-ups.js';
 import type { ParsedCall } from './parse.js';
-import { naiveUtcNow } from './results.js';
+import { celeryMeta } from './results.js';
 import type { ExecutorDeps } from './types.js';
 
 /** Whether the task is a chord header task: its store step must then add its part. */
@@ -76,8 +75,7 @@ async function failBody(deps: ExecutorDeps, body: unknown, error: ChordError, re
     await sendFollowUps(deps, applied(errback, [bodyId], under, 'a chord body errback'), report);
   }
   const { info, traceback } = encodeException(error);
-  const meta: ResultMeta = { status: FAILURE, result: info, traceback, children: [], date_done: naiveUtcNow(), task_id: bodyId };
-  await deps.backend.store(bodyId, meta);
+  await deps.backend.store(bodyId, celeryMeta(bodyId, FAILURE, info, traceback));
 }
 
 /** A failed part's exception as Python's repr shows it: `TypeError('boom')`. */

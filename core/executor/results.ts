@@ -35,14 +35,7 @@ export class ResultWriter {
   private write(status: string, result: unknown, traceback: string | null): Promise<void> {
     if (this.ignore) return DONE;
     const h = this.call.message.headers;
-    const meta: ResultMeta = {
-      status,
-      result,
-      traceback,
-      children: [],
-      date_done: isReady(status) ? naiveUtcNow() : null,
-      task_id: h.id,
-    };
+    const meta = celeryMeta(h.id, status, result, traceback);
     if (h.group) meta.group_id = h.group;
     if (h.parent_id) meta.parent_id = h.parent_id;
     // result_extended adds who ran what, where (§4.1).
@@ -59,6 +52,11 @@ export class ResultWriter {
 }
 
 const DONE = Promise.resolve();
+
+/** The fields every Celery result meta has (§4.1); date_done once the state is ready. */
+export function celeryMeta(taskId: string, status: string, result: unknown, traceback: string | null): ResultMeta {
+  return { status, result, traceback, children: [], date_done: isReady(status) ? naiveUtcNow() : null, task_id: taskId };
+}
 
 /** Celery writes date_done as naive UTC with microseconds: 2026-11-23T23:05:32.631000 (§4.1). */
 export function naiveUtcNow(): string {
