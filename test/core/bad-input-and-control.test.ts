@@ -40,6 +40,16 @@ async function deadLetters(a: App) {
   return (await broker.deadLetters?.()) ?? [];
 }
 
+/** What get() rejects with for task `id` once `stored` is the text under its result key (written as another program could). */
+async function getAfterStoring(app: App, id: string, stored: string): Promise<Error> {
+  const backend = (await app.backend()) as KeyValueResultBackend;
+  await backend.kv.put(resultKey(id), stored, { ready: true, keepReady: false });
+  return (await app
+    .AsyncResult(id)
+    .get({ timeout: 5000 })
+    .catch((e: unknown) => e)) as Error;
+}
+
 describe('bad input', () => {
   it('an unknown task is stored as FAILURE NotRegistered, dead-lettered with the reason, and the worker keeps running', async () => {
     app = memoryApp();
@@ -234,16 +244,11 @@ describe('bad input', () => {
 
   it('a stored result holding an integer beyond 2^53 (a Python task wrote it) is refused by get(), not read rounded', async () => {
     app = memoryApp();
-    const backend = (await app.backend()) as KeyValueResultBackend;
-    const id = 'python-wrote-this';
-    await backend.kv.put(resultKey(id), '{"status": "SUCCESS", "result": {"id": 12345678901234567890}, "task_id": "python-wrote-this"}', {
-      ready: true,
-      keepReady: false,
-    });
-    const err = (await app
-      .AsyncResult(id)
-      .get({ timeout: 1000 })
-      .catch((e: unknown) => e)) as Error;
+    const err = await getAfterStoring(
+      app,
+      'python-wrote-this',
+      '{"status": "SUCCESS", "result": {"id": 12345678901234567890}, "task_id": "python-wrote-this"}',
+    );
     expect([err.name, err.message]).toEqual([
       'SerializationError',
       'the integer 12345678901234567890 in the result of task python-wrote-this cannot be held exactly by a JavaScript number (it would read as 12345678901234567000: integers are exact only up to 2^53); have the task return it as a string',
@@ -252,17 +257,12 @@ describe('bad input', () => {
 
   it('a value under a result key that is not a result meta is refused by get() saying so, not waited on as PENDING', async () => {
     app = memoryApp();
-    const backend = (await app.backend()) as KeyValueResultBackend;
     for (const [id, stored] of [
       ['a-number', '5'],
       ['a-bare-status', '"SUCCESS"'],
       ['a-numeric-status', '{"status": 5}'],
     ] as const) {
-      await backend.kv.put(resultKey(id), stored, { ready: true, keepReady: false });
-      const err = (await app
-        .AsyncResult(id)
-        .get({ timeout: 5000 })
-        .catch((e: unknown) => e)) as Error;
+      const err = await getAfterStoring(app, id, stored);
       expect([err.name, err.message]).toEqual([
         'MalformedMessage',
         `The stored result of task ${id} is not a Celery result meta with a status: ${JSON.stringify(JSON.parse(stored))}`,
