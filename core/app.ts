@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AsyncResult, type ResultSource, type SentInfo } from './async-result.js';
-import { Signature, type SignatureOptions } from './canvas.js';
+import { Signature, type SignatureOptions, listOf } from './canvas.js';
 import { type AnnotationValues, annotationsFor, normalizeTaskOptions } from './annotations.js';
 import { Config } from './config/config.js';
 import type { Settings } from './config/settings.js';
@@ -202,10 +202,11 @@ export class App implements TaskSender {
         ...(f.group && { group: f.group.id, group_index: f.group.index }),
       },
     };
-    const list = (v: unknown): unknown[] | null => (v === undefined || v === null ? null : Array.isArray(v) ? v : [v]);
+    // Celery's client writes null when a signature has none.
+    const links = (v: unknown): unknown[] | null => (v === undefined || v === null ? null : listOf(v));
     const embed = {
-      callbacks: list(o.link),
-      errbacks: list(o.link_error),
+      callbacks: links(o.link),
+      errbacks: links(o.link_error),
       chain: f.chain?.length ? f.chain : null,
       chord: f.chord ?? null,
     };

@@ -21,6 +21,9 @@ export interface CanvasSender {
   AsyncResult<R = unknown>(id: string): AsyncResult<R>;
 }
 
+/** An embed field or signature option that is one signature or a list of them (Celery takes both). */
+export const listOf = (v: unknown): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]);
+
 /** A Celery signature dict with its ids frozen. */
 type Dict = Record<string, unknown>;
 

@@ -10,6 +10,7 @@
  * chain runs on celeriac workers as on Celery's; what cannot be followed is reported, never dropped.
  */
 import { randomUUID } from 'node:crypto';
+import { listOf } from '../canvas.js';
 import { isPlainObject } from '../config/checks.js';
 import type { ParsedCall } from './parse.js';
 
@@ -57,8 +58,6 @@ const MAX_NESTING = 16;
 
 const none = (): FollowUps => ({ send: [], chords: [], unsupported: [] });
 const filled = (list: unknown): boolean => Array.isArray(list) && list.length > 0;
-/** An embed field that is one signature or a list of them. */
-export const listOf = (v: unknown): unknown[] => (v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]);
 
 /** The follow-ups of a task that returned `value`. */
 export function onSuccess(call: ParsedCall, value: unknown): FollowUps {
