@@ -15,6 +15,7 @@ import {
   NotRegistered,
   ResultTooLarge,
   Retry,
+  SoftTimeLimitExceeded,
   TaskRevokedError,
   TimeLimitExceeded,
   refusedForGood,
@@ -26,7 +27,7 @@ import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
 import { type ParsedCall, parseDelivery } from './executor/parse.js';
 import { ResultWriter } from './executor/results.js';
-import type { ExecutorDeps, ExecutorEvent, Fate, RunnableTask } from './executor/types.js';
+import { type ExecutorDeps, type ExecutorEvent, type Fate, type RunnableTask, STOPPING } from './executor/types.js';
 import { celeryIso } from './message-builder.js';
 import { encodeException } from './exception-codec.js';
 import { type TaskMessage, notBefore, parseCeleryTime } from './message.js';
@@ -81,6 +82,10 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   }
 
   emit(deps, { type: 'received', id, name, message });
+  const wait = rateLimitPastDeadline(name, deps);
+  if (wait !== undefined) {
+    return handBackUnrun(d, deps, message, wait, `its rate limit allows the next run in ${seconds(wait)}s, after this invocation ends`);
+  }
   let release: () => void;
   try {
     // The rate limit is waited for before taking a slot, so a throttled task never idles a slot.
@@ -90,14 +95,15 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
     release = deps.slots.tryAcquire?.() ?? (await deps.slots.acquire(deps.shutdown));
   } catch (err) {
     if (!deps.shutdown?.aborted) throw err;
-    emit(deps, { type: 'handed-back', id, name });
-    await d.retryLater(0);
-    return 'handed-back';
+    return handBackUnrun(d, deps, message, 0, STOPPING);
   }
   try {
     // A revoke may have arrived, or the expiry passed, while this task waited.
     const late = revokedReason(deps, message.headers);
-    return late ? await discard(d, deps, parsed, results, late) : await run(d, deps, task, parsed, results, release);
+    if (late) return await discard(d, deps, parsed, results, late);
+    // A driver with a deadline (a function invocation) may have used it all up while this task waited for a slot.
+    if (deps.timeLeftMs && deps.timeLeftMs() <= 0) return await handBackUnrun(d, deps, message, 0, 'no time was left in this invocation');
+    return await run(d, deps, task, parsed, results, release);
   } finally {
     release();
   }
@@ -134,10 +140,11 @@ async function run(
     updateState: (state, meta) => storeProgress(results, name, state, meta),
   });
   const [hard, soft] = message.headers.timelimit ?? [null, null];
+  const softLimit = withinTimeLeft(soft ?? task.options.softTimeLimit ?? deps.settings.softTimeLimit, deps);
   const started = performance.now();
   const outcome = await runWithLimits(() => task.fn(...args, ctx), ctx, {
     hard: hard ?? task.options.timeLimit ?? deps.settings.timeLimit,
-    soft: withinTimeLeft(soft ?? task.options.softTimeLimit ?? deps.settings.softTimeLimit, deps),
+    soft: softLimit.seconds,
   });
   const runtimeMs = performance.now() - started;
   // The function is done (or abandoned at the hard limit): its slot goes to the next task while
@@ -148,8 +155,13 @@ async function run(
     return fail(d, deps, call, results, new TimeLimitExceeded(outcome.seconds), runtimeMs, acksLate);
   }
   if (outcome.kind === 'threw') {
+    if (softLimit.handBack && ctx.signal.reason instanceof SoftTimeLimitExceeded) {
+      const reason = `it started late in this invocation and ran out of its time after ${seconds(runtimeMs)}s: it runs again in a fresh one`;
+      const handed = await handBackRun(d, deps, call, acksLate, reason);
+      if (handed) return handed;
+    }
     const next = retryFor(outcome.error, task, ctx.retries);
-    if (next instanceof Retry) return retry(d, deps, call, results, next, acksLate);
+    if (next instanceof Retry) return retry(d, deps, call, results, next, runtimeMs, acksLate);
     return fail(d, deps, call, results, next, runtimeMs, acksLate);
   }
   try {
@@ -259,11 +271,46 @@ async function unsent(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
   return undefined;
 }
 
-/** The soft limit (s), shortened to the driver's time left when that comes first. */
-function withinTimeLeft(soft: number | null, deps: ExecutorDeps): number | null {
-  if (!deps.timeLeftMs) return soft;
-  const left = Math.max(0.001, deps.timeLeftMs() / 1000);
-  return soft && soft > 0 ? Math.min(soft, left) : left;
+/**
+ * The soft limit (s), shortened to the driver's time left when that comes first. `handBack`:
+ * the time left cut it and the task starts with much less than a fresh invocation has (late in
+ * its batch), so if that cut stops it, it is handed back to run again in a fresh invocation.
+ */
+function withinTimeLeft(soft: number | null, deps: ExecutorDeps): { seconds: number | null; handBack: boolean } {
+  if (!deps.timeLeftMs) return { seconds: soft, handBack: false };
+  const leftMs = Math.max(1, Math.round(deps.timeLeftMs()));
+  if (soft && soft > 0 && soft * 1000 <= leftMs) return { seconds: soft, handBack: false };
+  return { seconds: leftMs / 1000, handBack: deps.timeBudgetMs !== undefined && leftMs < deps.timeBudgetMs * LATE_START };
+}
+
+/** A task that starts with less than this share of a fresh invocation's time started late. */
+const LATE_START = 0.9;
+
+const seconds = (ms: number): string => String(Math.round(ms) / 1000);
+
+/** With a deadline, the wait (ms) for the task's rate limit when it ends past the deadline. */
+function rateLimitPastDeadline(name: string, deps: ExecutorDeps): number | undefined {
+  if (!deps.timeLeftMs || deps.settings.disableRateLimits) return undefined;
+  const wait = deps.rateLimiter.waitMs(name);
+  return wait > 0 && wait >= deps.timeLeftMs() ? wait : undefined;
+}
+
+/** A task that did not start goes back to the broker, to come back after `delayMs`. */
+async function handBackUnrun(d: Delivery, deps: ExecutorDeps, message: TaskMessage, delayMs: number, reason: string): Promise<Fate> {
+  emit(deps, { type: 'handed-back', id: message.headers.id, name: message.headers.task, reason, delayMs });
+  await d.retryLater(delayMs);
+  return 'handed-back';
+}
+
+/**
+ * A task that ran but must run again from the start: its message comes back at once. Undefined
+ * for a task acked early, whose message is gone (acks_late false: a cut-short run is its outcome).
+ */
+async function handBackRun(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, reason: string): Promise<Fate | undefined> {
+  if (!acksLate) return undefined;
+  emit(deps, { type: 'handed-back', id: call.message.headers.id, name: call.message.headers.task, reason, delayMs: 0 });
+  await d.retryLater(0);
+  return 'handed-back';
 }
 
 /** A thrown Retry stays one; an error listed in autoretryFor becomes one (or the final failure). */
@@ -274,18 +321,33 @@ function retryFor(error: unknown, task: RunnableTask, retries: number): unknown 
   return matches ? planRetry(retries, task.options, { exc: error }, task.name) : error;
 }
 
-async function retry(d: Delivery, deps: ExecutorDeps, call: ParsedCall, results: ResultWriter, r: Retry, acksLate: boolean): Promise<Fate> {
+async function retry(
+  d: Delivery,
+  deps: ExecutorDeps,
+  call: ParsedCall,
+  results: ResultWriter,
+  r: Retry,
+  runtimeMs: number,
+  acksLate: boolean,
+): Promise<Fate> {
   const { id, task: name } = call.message.headers;
   // RETRY is progress, not a result: if it cannot be stored the retry still goes ahead.
   await results
     .exception(RETRY, r.exc ?? r)
     .catch((error) => emit(deps, { type: 'internal-error', id, name, during: 'storing RETRY', error }));
   const again = retryMessage(call.message, r.countdownMs);
-  if (acksLate) {
-    await d.retryLater(r.countdownMs, again);
-  } else {
-    if (!deps.republish) throw new Error(`cannot retry ${name}[${id}]: its message was acked early and this driver cannot publish`);
-    await deps.republish(again);
+  try {
+    if (acksLate) {
+      await d.retryLater(r.countdownMs, again);
+    } else {
+      if (!deps.republish) throw new Error(`cannot retry ${name}[${id}]: its message was acked early and this driver cannot publish`);
+      await deps.republish(again);
+    }
+  } catch (error) {
+    // A retry the broker refuses for good (too large, say) fails the task: handed back, it
+    // would run and be refused again until the message is dead-lettered unexplained.
+    if (refusedForGood(error)) return fail(d, deps, call, results, error, runtimeMs, acksLate);
+    throw error;
   }
   emit(deps, { type: 'retried', id, name, retry: r });
   return 'retried';

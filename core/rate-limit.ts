@@ -79,6 +79,14 @@ export class RateLimiter {
     return this.#buckets.get(name)?.rate ?? null;
   }
 
+  /** How long a take() made now would wait (ms): 0 when a token is free or the task has no limit. */
+  waitMs(name: string): number {
+    const bucket = this.#buckets.get(name);
+    if (bucket === undefined) return 0;
+    const tokens = Math.min(1, bucket.tokens + ((this.#now() - bucket.stamp) / 1000) * bucket.rate);
+    return tokens >= 1 ? 0 : ((1 - tokens) / bucket.rate) * 1000;
+  }
+
   /**
    * Waits until the task may start. Each taker reserves the next token at once (the bucket may
    * go below zero), so concurrent takers are served in order and each waits exactly its turn.

@@ -50,17 +50,26 @@ export interface ExecutorDeps {
    * limit never reaches past it, so a task is told to stop before the platform kills it.
    */
   timeLeftMs?(): number;
+  /**
+   * With timeLeftMs: the time a delivery has at the start of a fresh invocation. A task the
+   * time left cuts short that started with much less than this is handed back to run in a fresh
+   * one; one that had (nearly) all of it fails with SoftTimeLimitExceeded, as it would again.
+   */
+  timeBudgetMs?: number;
   /** Fires when the driver stops: deliveries not yet started are handed back. */
   shutdown?: AbortSignal;
   onEvent?(event: ExecutorEvent): void;
 }
+
+/** The reason of a hand-back at shutdown (logged at debug: routine, unlike a hand-back for want of time). */
+export const STOPPING = 'the worker is stopping';
 
 /** How a delivery ended. */
 export type Fate =
   | 'acked' // done: result stored (or ignored) and the message removed
   | 'retried' // scheduled again with retries+1
   | 'deferred' // ETA not reached: handed back until it is
-  | 'handed-back' // the driver is stopping; the task did not start
+  | 'handed-back' // not run to its end (the driver is stopping, or has no time left): the message comes back
   | 'dead-lettered' // bad input: moved aside with its reason
   | 'store-failed'; // the result could not be stored: not acked, so the message comes back
 
@@ -77,6 +86,6 @@ export type ExecutorEvent =
   | ({ type: 'retried'; retry: Retry } & TaskRef)
   | ({ type: 'revoked'; reason: 'revoked' | 'expired' } & TaskRef)
   | ({ type: 'deferred'; delayMs: number } & TaskRef)
-  | ({ type: 'handed-back' } & TaskRef)
+  | ({ type: 'handed-back'; reason: string; delayMs: number } & TaskRef)
   | { type: 'rejected'; id?: string; name?: string; reason: string }
   | { type: 'internal-error'; id?: string; name?: string; during: string; error: unknown };

@@ -1,11 +1,13 @@
 /** The worker's log line per task event, worded as Celery's worker prints them. */
 import type { ExecutorEvent } from '../executor.js';
+import { STOPPING } from '../executor/types.js';
 import { type LogLevel, type Logger, logs } from '../log.js';
 import { errorRepr, pyRepr } from '../repr.js';
 
 export function logTaskEvent(log: Logger, e: ExecutorEvent): void {
   // Below the logger's level the line (a repr of the result) is not even built.
-  const level = LEVELS[e.type];
+  // A hand-back at shutdown is routine; one for want of time (a function invocation) is worth seeing.
+  const level = e.type === 'handed-back' && e.reason === STOPPING ? 'debug' : LEVELS[e.type];
   if (!logs(log, level)) return;
   log[level](taskLine(e));
 }
@@ -20,7 +22,7 @@ const LEVELS: Record<ExecutorEvent['type'], LogLevel> = {
   rejected: 'error',
   'internal-error': 'error',
   deferred: 'debug',
-  'handed-back': 'debug',
+  'handed-back': 'warning',
 };
 
 function taskLine(e: ExecutorEvent): string {
@@ -43,7 +45,7 @@ function taskLine(e: ExecutorEvent): string {
     case 'deferred':
       return `Task ${task} is scheduled: handed back for ${Math.ceil(e.delayMs / 1000)}s`;
     case 'handed-back':
-      return `Task ${task} handed back: the worker is stopping`;
+      return `Task ${task} handed back${e.delayMs > 0 ? ` for ${Math.ceil(e.delayMs / 1000)}s` : ''}: ${e.reason}`;
     case 'started':
       return `Task ${task} started`;
   }

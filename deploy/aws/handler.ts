@@ -13,7 +13,11 @@
  *   FIFO queue, which has no per-message delay) is ChangeMessageVisibility to the delay and a
  *   reported failure: it comes back after the delay, and repeated failures end in the DLQ.
  * - The invocation's remaining time, less a margin to store the result, caps every task's
- *   soft time limit: the task's AbortSignal fires before Lambda stops the function.
+ *   soft time limit: the task's AbortSignal fires before Lambda stops the function. A task
+ *   that started late in the batch and is stopped by that cap, one that finds no time left, and
+ *   one whose rate limit's next token comes after the deadline are handed back (reported
+ *   failed) to run in a fresh invocation; a task that had the whole invocation and still ran
+ *   out fails with SoftTimeLimitExceeded (a fresh invocation would cut it short again).
  * - Standard queues: the batch's records run concurrently (worker_concurrency at most, when
  *   set). FIFO queues: one at a time in order; at the first record that must come back, it and
  *   every later record are reported failed unrun, so the group's order holds.
@@ -73,7 +77,11 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
     const settle = new InvocationSettle(broker.client);
     const leases = broker.leaseContext(settle);
     const margin = marginMs(context.getRemainingTimeInMillis());
-    const invocation: DriverDeps = { ...deps, timeLeftMs: () => context.getRemainingTimeInMillis() - margin };
+    const invocation: DriverDeps = {
+      ...deps,
+      timeLeftMs: () => context.getRemainingTimeInMillis() - margin,
+      timeBudgetMs: context.getRemainingTimeInMillis() - margin,
+    };
 
     const run = async (record: SqsRecord): Promise<boolean> => {
       try {

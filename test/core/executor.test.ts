@@ -8,6 +8,7 @@ import { type ExecutorDeps, executeDelivery } from '../../core/executor.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Delivery, ResultBackend } from '../../core/ports.js';
+import { MessageTooLarge } from '../../core/errors.js';
 import { RateLimiter } from '../../core/rate-limit.js';
 import { Semaphore } from '../../core/worker/semaphore.js';
 import { freshMemoryUrl, gate, until } from './helpers.js';
@@ -168,6 +169,87 @@ describe('executor', () => {
       exc_message: ['revoked'],
       exc_module: 'celery.exceptions',
     });
+    await app.close();
+  });
+
+  it('a retry the broker refuses for good fails the task instead of coming back forever', async () => {
+    const { app, deps } = await setup((_x: number, _y: number, ctx: { retry(): never }) => ctx.retry());
+    const m = message('tasks.t');
+    const { d, calls } = recordingDelivery(m);
+    d.retryLater = async () => {
+      calls.push('retryLater');
+      throw new MessageTooLarge('the retry is 300000 bytes; the queue takes at most 262144');
+    };
+    expect(await executeDelivery(d, deps)).toBe('acked');
+    expect(calls).toEqual(['retryLater', 'ack']);
+    const meta = await deps.backend.get(m.headers.id);
+    expect(meta?.status).toBe('FAILURE');
+    expect(meta?.result).toMatchObject({
+      exc_type: 'MessageTooLarge',
+      exc_message: ['the retry is 300000 bytes; the queue takes at most 262144'],
+    });
+    await app.close();
+  });
+});
+
+describe('executor with a deadline (a function invocation)', () => {
+  const waitForLimit = (_x: number, _y: number, ctx: { signal: AbortSignal }) =>
+    new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+
+  it('a task that started late and is stopped by the time left is handed back, not failed', async () => {
+    const { app, deps, log } = await setup(waitForLimit);
+    const started = Date.now();
+    Object.assign(deps, { timeLeftMs: () => 150 - (Date.now() - started), timeBudgetMs: 2000 });
+    const m = message('tasks.t');
+    const { d, calls } = recordingDelivery(m);
+    expect(await executeDelivery(d, deps)).toBe('handed-back');
+    expect(calls).toEqual(['retryLater(0)']);
+    expect(log).toContain('handed-back');
+    expect(await deps.backend.get(m.headers.id)).toBeUndefined();
+    await app.close();
+  });
+
+  it('a task that had the whole invocation and still ran out fails with SoftTimeLimitExceeded', async () => {
+    const { app, deps } = await setup(waitForLimit);
+    const started = Date.now();
+    Object.assign(deps, { timeLeftMs: () => 150 - (Date.now() - started), timeBudgetMs: 150 });
+    const m = message('tasks.t');
+    const { d, calls } = recordingDelivery(m);
+    expect(await executeDelivery(d, deps)).toBe('acked');
+    expect(calls).toEqual(['ack']);
+    const meta = await deps.backend.get(m.headers.id);
+    // In whole milliseconds: the limit is not printed as 0.14959999999999998.
+    expect(meta?.result).toMatchObject({ exc_type: 'SoftTimeLimitExceeded' });
+    const [limit] = (meta?.result as { exc_message: unknown[] } | undefined)?.exc_message ?? [];
+    expect(String(limit)).toMatch(/^0\.1\d{0,2}$/);
+    await app.close();
+  });
+
+  it('a task that finds no time left is handed back without running', async () => {
+    let ran = false;
+    const { app, deps } = await setup(() => {
+      ran = true;
+    });
+    Object.assign(deps, { timeLeftMs: () => -5, timeBudgetMs: 2000 });
+    const { d, calls } = recordingDelivery(message('tasks.t'));
+    expect(await executeDelivery(d, deps)).toBe('handed-back');
+    expect(calls).toEqual(['retryLater(0)']);
+    expect(ran).toBe(false);
+    await app.close();
+  });
+
+  it('a task whose rate limit allows its next run only after the deadline is handed back until then, not waited for', async () => {
+    const { app, deps } = await setup((x: number, y: number) => x + y);
+    deps.rateLimiter.set('tasks.t', '1/m');
+    Object.assign(deps, { timeLeftMs: () => 2000, timeBudgetMs: 2000 });
+    const first = recordingDelivery(message('tasks.t'));
+    expect(await executeDelivery(first.d, deps)).toBe('acked');
+    const second = recordingDelivery(message('tasks.t'));
+    const t0 = Date.now();
+    expect(await executeDelivery(second.d, deps)).toBe('handed-back');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    // Handed back for the rest of the minute its token needs.
+    expect(second.calls).toEqual(['retryLater(>0)']);
     await app.close();
   });
 });

@@ -186,6 +186,33 @@ describe('the built Lambda handler', () => {
     expect(await third.ready()).toBe(false);
   });
 
+  it('hands back a FIFO record that started late in its batch and ran out of invocation time, instead of failing it', async () => {
+    // One group each: fauxqs hands out one message per group at a time (the handler does not look at groups).
+    const send = (name: string, args: unknown[], group: string) =>
+      producer.sendTask(name, args, {}, { queue: 'ordered.fifo', headers: { message_group: group } });
+    const slow = await send('awstasks.sleep', [1300], 'late1');
+    const late = await send('awstasks.waitForLimit', [], 'late2');
+    const queue = mappingFor(world, 't-ordered.fifo').queue;
+    const received = [];
+    while (received.length < 2) {
+      const out = await world.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queue.url,
+          MaxNumberOfMessages: 10,
+          MessageSystemAttributeNames: ['All'],
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      received.push(...(out.Messages ?? []));
+    }
+    received.sort((a) => (a.MessageAttributes?.['celeriac.id']?.StringValue === slow.id ? -1 : 1));
+    const out = await fn.invoke(toEvent(received, queue.arn));
+    expect(out.ok && out.response?.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([received[1]?.MessageId]);
+    expect(await slow.get({ timeout: 5000 })).toBe(1300);
+    // Not FAILURE SoftTimeLimitExceeded: it comes back to run in a fresh invocation.
+    expect(await late.refresh()).toBeUndefined();
+  });
+
   it('fails an invocation that is not an SQS event and says so (the console test event, a wrong trigger)', async () => {
     const invoke = async (event: unknown) => {
       const out = await fn.invoke(event as SqsEvent);
