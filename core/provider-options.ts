@@ -4,7 +4,8 @@
  * URL query or broker_transport_options, the URL winning; and a cloud service's `endpoint` and
  * `create` flag.
  */
-import { ConfigError } from './errors.js';
+import { ConfigError, OperationalError } from './errors.js';
+import { redact } from './registry.js';
 
 export const DEFAULT_VISIBILITY_TIMEOUT_S = 3600;
 
@@ -48,16 +49,78 @@ export function visibilityTimeoutMs(url: string, query: URLSearchParams, transpo
 }
 
 /** The SDK client's region: the URL's, else (an emulator ignores it, the SDK needs one) us-east-1 when an endpoint is set and AWS_REGION is not. */
-export function sdkRegion(region: string | undefined, endpoint: string | undefined): string | undefined {
+function sdkRegion(region: string | undefined, endpoint: string | undefined): string | undefined {
   return region ?? (endpoint && !process.env.AWS_REGION ? 'us-east-1' : undefined);
 }
 
 /** An emulator's endpoint, used instead of the cloud service's own: an http(s) URL such as `example`. */
 export function endpointOption(url: string, endpoint: string | undefined, example: string): string | undefined {
-  if (endpoint !== undefined && !/^https?:\/\/[^/]+/i.test(endpoint)) {
+  if (endpoint !== undefined && !(/^https?:\/\/[^/]+/i.test(endpoint) && URL.canParse(endpoint))) {
     throw new ConfigError(`endpoint for '${url}' must be an http(s) URL such as ${example}, got '${endpoint}'`);
   }
   return endpoint;
+}
+
+/** An AWS SDK client, as far as core sees one (core does not import the SDK). */
+interface SdkClient {
+  middlewareStack: object;
+}
+
+/** The part of the SDK's middleware stack used here: a middleware that passes its arguments through. */
+interface MiddlewareStack {
+  add(
+    middleware: (next: (args: unknown) => Promise<unknown>) => (args: unknown) => Promise<unknown>,
+    options: { step: 'initialize'; name: string },
+  ): void;
+}
+
+/**
+ * An AWS SDK client as the providers make them: the region and endpoint of their URL options,
+ * and errors explained (see explainSdkErrors).
+ */
+export function awsClient<C extends SdkClient>(
+  Client: new (config: { region?: string; endpoint?: string }) => C,
+  url: string,
+  options: { region?: string; endpoint?: string },
+  service: string,
+): C {
+  const client = new Client({ region: sdkRegion(options.region, options.endpoint), endpoint: options.endpoint });
+  explainSdkErrors(client, url, service);
+  return client;
+}
+
+/** Network failures that mean the service cannot be reached (after the SDK's own retries). */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/**
+ * Makes a client's two most common set-up failures say what to do, for every call: no region
+ * anywhere (the SDK's bare "Region is missing") becomes a ConfigError naming the URL and the
+ * fix; a service that cannot be reached, an OperationalError naming the URL and the cause, as
+ * the other brokers report it. Anything else passes as the SDK threw it.
+ */
+export function explainSdkErrors(client: SdkClient, url: string, service: string): void {
+  (client.middlewareStack as MiddlewareStack).add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        const e = err as { message?: unknown; code?: unknown };
+        if (e?.message === 'Region is missing') {
+          throw new ConfigError(
+            `${service} needs an AWS region for '${redact(url)}': add ?region=us-east-1 (yours) to the URL, or set AWS_REGION.`,
+            {
+              cause: err,
+            },
+          );
+        }
+        if (typeof e?.code === 'string' && UNREACHABLE.has(e.code)) {
+          throw new OperationalError(`Cannot reach ${service} for '${redact(url)}': ${String(e.message)}`, { cause: err });
+        }
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'celeriacExplainErrors' },
+  );
 }
 
 /** `create`: make what is missing (queues, tables) — development only. true/1 or false/0; absent or empty is false. */

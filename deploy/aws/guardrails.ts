@@ -73,8 +73,9 @@ export function checkGuardrails(plan: AwsPlan): string[] {
     // Partial batch responses on FIFO keep order only if the handler stops at the first failure
     // and reports it with every later record: it does, so a FIFO batch runs one task at a time.
     warnings.push(
-      `FIFO queue ${names(fifo)}: records run one at a time in batch order; after a failure (a retry, a result that could not be stored) the rest of the batch is returned and comes back in order. ` +
-        'A countdown or ETA cannot delay one FIFO message: it is hidden and its group waits behind it.',
+      `FIFO queue ${names(fifo)}: records run one at a time in batch order; after a record that must come back (a result that could not be stored, an ETA not reached, no time left) the rest of the batch is returned and comes back in order. ` +
+        'A retry is a new message at the end of its group, as Celery sends retries. ' +
+        'An ETA cannot delay one FIFO message: it is hidden (12 h at most) and its group waits behind it.',
     );
   }
 

@@ -9,7 +9,7 @@ import { splitUrl } from '../../core/provider-options.js';
 import { schemeOf } from '../../core/registry.js';
 import { routeFor } from '../../core/routing.js';
 import { parseSqsUrl, type SqsOptions } from '../../providers/sqs/options.js';
-import { deadLetterName } from '../../providers/sqs/queues.js';
+import { checkQueueName, deadLetterName } from '../../providers/sqs/queues.js';
 import type { AwsFunctionOptions } from './options.js';
 
 export interface QueuePlan {
@@ -84,6 +84,7 @@ export function planFor(app: App, fn: AwsFunctionOptions, extraQueues: readonly 
 
 function queuePlan(name: string, prefix: string, used: Set<string>): QueuePlan {
   const sqsName = `${prefix}${name}`;
+  checkQueueName(name, sqsName);
   // 'a-b' and 'a_b' give the same logical name: number the later ones.
   let id = logicalName(name);
   for (let n = 2; used.has(id); n++) id = `${logicalName(name)}${n}`;
@@ -122,12 +123,24 @@ function tablePlan(backend: string | null): AwsPlan['table'] {
   return { name, deployedUrl: deployedUrl(backend) };
 }
 
-/** The URL as the deployed function uses it: no emulator endpoint, no create, the stack's own region (a CloudFormation Fn::Sub string). */
+/**
+ * The URL as the deployed function uses it: no emulator endpoint, no create, the stack's own
+ * region (a CloudFormation Fn::Sub string) — in a claim_check store URL inside it too.
+ */
 function deployedUrl(url: string): string {
+  return regionalUrl(url).replaceAll(STACK_REGION, '${AWS::Region}');
+}
+
+/** Stands for the stack's region until the URL is encoded: letters only, so encoding leaves it as it is. */
+const STACK_REGION = 'CeleriacStackRegion';
+
+function regionalUrl(url: string): string {
   const { scheme, rest, query } = splitUrl(url);
   for (const key of LOCAL_ONLY) query.delete(key);
+  const claimCheck = query.get('claim_check');
+  if (claimCheck) query.set('claim_check', regionalUrl(claimCheck));
   const options = query.toString();
-  return `${scheme}://${rest}?region=\${AWS::Region}${options ? `&${options}` : ''}`;
+  return `${scheme}://${rest}?region=${STACK_REGION}${options ? `&${options}` : ''}`;
 }
 
 /** A CloudFormation logical id (alphanumeric) from a queue name: 'math-fast.fifo' → 'MathFastFifo'. */

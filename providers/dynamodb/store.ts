@@ -29,7 +29,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { CeleriacError, ResultTooLarge } from '../../core/errors.js';
 import type { KeyValueStore } from '../../core/ports.js';
-import { sdkRegion } from '../../core/provider-options.js';
+import { awsClient } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
 import type { TimeToLive } from './create-table.js';
 import { TTL_ATTRIBUTE, isMissingTable, missingTable } from './table.js';
@@ -90,12 +90,7 @@ export class DynamoDbStore implements KeyValueStore {
   ) {
     this.#ownsClient = !client;
     this.#table = options.table;
-    this.client =
-      client ??
-      new DynamoDBClient({
-        region: sdkRegion(options.region, options.endpoint),
-        endpoint: options.endpoint,
-      });
+    this.client = client ?? awsClient(DynamoDBClient, url, options, 'DynamoDB');
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -2,7 +2,7 @@
 import { GetQueueAttributesCommand, PurgeQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { TaskMessage } from '../../core/message.js';
 import type { Broker, ConsumeOptions, Consumer, Delivery, KeyValueStore } from '../../core/ports.js';
-import { sdkRegion } from '../../core/provider-options.js';
+import { awsClient } from '../../core/provider-options.js';
 import { openStore } from '../../core/registry.js';
 import type { LeaseContext } from './lease.js';
 import type { SqsOptions } from './options.js';
@@ -38,12 +38,7 @@ export class SqsBroker implements Broker {
     deps: SqsBrokerDeps = {},
   ) {
     this.#ownsClient = !deps.client;
-    this.client =
-      deps.client ??
-      new SQSClient({
-        region: sdkRegion(options.region, options.endpoint),
-        endpoint: options.endpoint,
-      });
+    this.client = deps.client ?? awsClient(SQSClient, url, options, 'SQS');
     this.queues = new QueueDirectory(this.client, options);
     this.#settle = new SettleBatches(this.client);
     this.#publish = new PublishBatches(this.client, options.maxMessageBytes);

@@ -81,6 +81,13 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     maxReceiveCount: integer('max_receive_count', 1, 1000, 10),
     // SQS accepts 1 KiB–1 MiB.
     maxMessageBytes: integer('max_message_bytes', 1024, 1_048_576, DEFAULT_MAX_MESSAGE_BYTES),
-    claimCheck: text('claim_check'),
+    claimCheck: claimCheckOption(url, text('claim_check')),
   };
+}
+
+function claimCheckOption(url: string, store: string | undefined): string | undefined {
+  if (store === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(store)) return store;
+  throw new ConfigError(
+    `claim_check for '${url}' must be the URL of a store such as dynamodb://TABLE?region=us-east-1 (URL-encoded in the query), got '${store}'`,
+  );
 }

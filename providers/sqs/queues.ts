@@ -18,14 +18,25 @@ export interface SqsQueue {
   fifo: boolean;
 }
 
-/** SQS queue names: 1–80 letters, digits, '-' and '_', FIFO ones ending in '.fifo'. */
-const VALID_NAME = /^[A-Za-z0-9_-]{1,75}(\.fifo)?$/;
+/** SQS queue names: 1–80 letters, digits, '-' and '_', FIFO ones ending in '.fifo' (within the 80). */
+const VALID_NAME = /^[A-Za-z0-9_-]+(\.fifo)?$/;
+const MAX_NAME = 80;
 
 export const isMissingQueue = (err: unknown): boolean =>
   (err as Error)?.name === 'QueueDoesNotExist' || (err as Error)?.name === 'AWS.SimpleQueueService.NonExistentQueue';
 
 export function deadLetterName(sqsName: string): string {
   return sqsName.endsWith('.fifo') ? `${sqsName.slice(0, -5)}-dlq.fifo` : `${sqsName}-dlq`;
+}
+
+/** Throws a ConfigError unless SQS accepts the queue's name and its dead-letter queue's (4 characters longer). */
+export function checkQueueName(name: string, sqsName: string): void {
+  const dlq = deadLetterName(sqsName);
+  if (VALID_NAME.test(sqsName) && dlq.length <= MAX_NAME) return;
+  throw new ConfigError(
+    `Queue '${name}' gives the SQS queue name '${sqsName}' and the dead-letter queue '${dlq}', which SQS refuses: ` +
+      `use letters, digits, '-' or '_' (and '.fifo' at the end for a FIFO queue), at most ${MAX_NAME - 4} characters with the prefix, '-dlq' making ${MAX_NAME}.`,
+  );
 }
 
 /** The indexes of items, grouped by queue URL in first-seen order (a batch request goes to one queue). */
@@ -81,11 +92,7 @@ export class QueueDirectory {
 
   async #resolve(name: string): Promise<SqsQueue> {
     const sqsName = `${this.opts.prefix}${name}`;
-    if (!VALID_NAME.test(sqsName)) {
-      throw new ConfigError(
-        `Queue '${name}' gives the SQS queue name '${sqsName}', which SQS refuses: use 1–80 letters, digits, '-' or '_' (and '.fifo' at the end for a FIFO queue).`,
-      );
-    }
+    checkQueueName(name, sqsName);
     const fifo = sqsName.endsWith('.fifo');
     const url = (await this.#lookup(sqsName)) ?? (this.opts.create ? await this.#create(sqsName, fifo) : undefined);
     if (!url) throw this.#missing(sqsName, name, false);

@@ -4,6 +4,7 @@
  * to 10 entries within the size cap. Failed entries are retried; what still fails is an error
  * naming the messages (a publish never loses messages silently).
  */
+import { createHash } from 'node:crypto';
 import {
   type MessageAttributeValue,
   type SQSClient,
@@ -15,7 +16,7 @@ import { CeleriacError, ConfigError, MessageTooLarge } from '../../core/errors.j
 import { type TaskMessage, notBefore } from '../../core/message.js';
 import type { KeyValueStore } from '../../core/ports.js';
 import { CLAIM_CHECK_ATTRIBUTE, checkIn } from './claim-check.js';
-import { MAX_BATCH, MAX_DELAY_S, messageBytes, wholeSeconds } from './limits.js';
+import { MAX_BATCH, MAX_DELAY_S, MAX_VISIBILITY_S, messageBytes, wholeSeconds } from './limits.js';
 import type { SqsQueue } from './queues.js';
 
 /** An entry ready to send, with its size as SQS counts it. */
@@ -50,6 +51,7 @@ const FIFO_ID = /^[!-~]{1,128}$/;
  */
 export async function toOutgoing(queue: SqsQueue, m: TaskMessage, ctx: SendContext, minDelayMs = 0): Promise<Outgoing> {
   const { id, task } = m.headers;
+  if (queue.fifo) checkFifoDelay(queue, m, minDelayMs);
   let body = encodeEnvelope(m, { routingKey: queue.name });
   const attributes: Record<string, MessageAttributeValue> = {
     'celeriac.task': attr(task),
@@ -86,13 +88,32 @@ export async function toOutgoing(queue: SqsQueue, m: TaskMessage, ctx: SendConte
     // FIFO queues have no per-message delay: an ETA is honoured by the executor handing the message back.
     out.groupId = groupOf(m);
     // The task id is the idempotency key; a retry is a new message, so it gets its own id.
-    out.deduplicationId = m.headers.retries ? `${id}-retry-${m.headers.retries}` : id;
+    out.deduplicationId = fifoId(m.headers.retries ? `${id}-retry-${m.headers.retries}` : id);
   } else {
     const delayMs = Math.max(minDelayMs, notBefore(m) - Date.now());
     const delaySeconds = wholeSeconds(delayMs, MAX_DELAY_S);
     if (delaySeconds > 0) out.delaySeconds = delaySeconds;
   }
   return out;
+}
+
+/** A FIFO deduplication id as it is, or its SHA-256 when SQS would refuse it (a task id over 128 characters, or with spaces). */
+function fifoId(id: string): string {
+  return FIFO_ID.test(id) ? id : createHash('sha256').update(id).digest('hex');
+}
+
+/**
+ * A FIFO message cannot be delayed: one that arrives before its ETA is hidden, for at most SQS's
+ * 12 h, and each time it comes back counts towards the queue's maxReceiveCount. Further ahead
+ * it would end in the dead-letter queue unrun, so it is refused when sent.
+ */
+function checkFifoDelay(queue: SqsQueue, m: TaskMessage, minDelayMs: number): void {
+  const delayMs = Math.max(minDelayMs, notBefore(m) - Date.now());
+  if (delayMs <= MAX_VISIBILITY_S * 1000) return;
+  throw new ConfigError(
+    `Task ${m.headers.task}[${m.headers.id}]: its ETA or countdown is ${Math.round(delayMs / 3_600_000)} h ahead, but a message on FIFO queue '${queue.sqsName}' can wait at most ${MAX_VISIBILITY_S / 3600} h (SQS hides it, it cannot delay it). ` +
+      'Route long delays to a standard queue, or send the task closer to its time.',
+  );
 }
 
 /** The FIFO message group: header `message_group` (e.g. applyAsync's headers), else the task name. */

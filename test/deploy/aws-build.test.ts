@@ -170,6 +170,24 @@ describe('guardrails', () => {
     );
   });
 
+  it("refuses queue names SQS would refuse, the dead-letter queue's included", () => {
+    const routed = (queue: string, prefix = '') =>
+      app(`sqs://?visibility_timeout=3600&prefix=${prefix}`, { task_routes: { 'g.add': { queue } } });
+    expect(() => check({}, routed('my queue'))).toThrow(/Queue 'my queue' gives the SQS queue name 'my queue'.*which SQS refuses/);
+    expect(() => check({}, routed('math.fast'))).toThrow(/which SQS refuses/);
+    // 77 characters: SQS takes it, but not its 81-character dead-letter queue.
+    expect(() => check({}, routed('q'.repeat(70), 'prefix-'))).toThrow(/dead-letter queue 'prefix-q+-dlq'.*at most 76 characters/);
+    expect(() => check({}, routed(`${'q'.repeat(65)}.fifo`, 'prefix'))).not.toThrow();
+  });
+
+  it("deploys a claim_check store URL as the stack's, without the emulator endpoint or create", () => {
+    const claim = encodeURIComponent('dynamodb://results?region=eu-west-1&endpoint=http://127.0.0.1:8000&create=true');
+    const plan = planFor(app(`sqs://?visibility_timeout=3600&endpoint=http://127.0.0.1:4566&claim_check=${claim}`), AWS_FUNCTION_DEFAULTS);
+    expect(plan.deployedBrokerUrl).toBe(
+      `sqs://?region=\${AWS::Region}&visibility_timeout=3600&claim_check=${encodeURIComponent('dynamodb://results?region=')}\${AWS::Region}`,
+    );
+  });
+
   it('needs an sqs:// broker and a dynamodb:// result backend', () => {
     expect(() => planFor(createApp('x', { broker: 'local://.celeriac' }), AWS_FUNCTION_DEFAULTS)).toThrow(/needs an sqs:\/\/ broker/);
     expect(() => planFor(createApp('x', { broker: 'sqs://', backend: 'redis://localhost' }), AWS_FUNCTION_DEFAULTS)).toThrow(

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../core/app.js';
 import { type Signature, chain, chord, group } from '../../core/canvas.js';
 import { decodeEnvelope, encodeEnvelope } from '../../core/envelope.js';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, OperationalError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import type { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import type { TaskMessage } from '../../core/message.js';
@@ -133,6 +133,37 @@ describe('sqs:// queues and limits', () => {
     expect(() => sqsBroker('sqs://?wait_time_seconds=21')).toThrow(/wait_time_seconds .* from 0 to 20/);
     expect(() => sqsBroker('sqs://queue-name')).toThrow(/query options/);
     expect(() => sqsBroker('sqs://?create=yes')).toThrow(/create .* true or false/);
+    expect(() => sqsBroker('sqs://?endpoint=http://local host:1')).toThrow(/endpoint for .* must be an http\(s\) URL/);
+    expect(() => sqsBroker('sqs://?claim_check=nonsense')).toThrow(
+      /claim_check for .* must be the URL of a store such as dynamodb:\/\/TABLE/,
+    );
+  });
+
+  it('says what to do when no AWS region is set, and names the URL when SQS or DynamoDB cannot be reached', async () => {
+    const saved = { region: process.env.AWS_REGION, config: process.env.AWS_CONFIG_FILE };
+    delete process.env.AWS_REGION;
+    process.env.AWS_CONFIG_FILE = '/nonexistent/aws-config';
+    try {
+      const noRegion = sqsBroker('sqs://?prefix=x-');
+      const err = await noRegion.queues.get('celery').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toBe(
+        "SQS needs an AWS region for 'sqs://?prefix=x-': add ?region=us-east-1 (yours) to the URL, or set AWS_REGION.",
+      );
+      await noRegion.close();
+    } finally {
+      process.env.AWS_REGION = saved.region;
+      if (saved.config === undefined) delete process.env.AWS_CONFIG_FILE;
+      else process.env.AWS_CONFIG_FILE = saved.config;
+    }
+    const down = sqsBroker('sqs://?endpoint=http://127.0.0.1:1');
+    const unreachable = (await down.publish('celery', [taskMessage('celery')]).catch((e: unknown) => e)) as Error;
+    expect(unreachable).toBeInstanceOf(OperationalError);
+    expect(unreachable.message).toMatch(/^Cannot reach SQS for 'sqs:\/\/\?endpoint=http:\/\/127\.0\.0\.1:1': connect ECONNREFUSED/);
+    await down.close();
+    const store = dynamoDbStore('dynamodb://results?endpoint=http://127.0.0.1:1');
+    expect(((await store.get('k').catch((e: unknown) => e)) as Error).message).toMatch(/^Cannot reach DynamoDB for 'dynamodb:\/\/results/);
+    await store.close();
   });
 });
 
@@ -286,6 +317,13 @@ describe('sqs:// delays beyond 15 minutes', () => {
     expect((await toOutgoing(q, at(-5_000), ctx)).delaySeconds).toBeUndefined();
     expect((await toOutgoing(q, taskMessage(q.name), ctx, 2_000)).delaySeconds).toBe(2);
     expect((await toOutgoing(fifo, at(3_600_000), ctx)).delaySeconds).toBeUndefined();
+    // A FIFO message can only be hidden, 12 h at most: further ahead it would end in the DLQ unrun.
+    await expect(toOutgoing(fifo, at(13 * 3_600_000), ctx)).rejects.toThrow(
+      /its ETA or countdown is 13 h ahead, but a message on FIFO queue '.*\.fifo' can wait at most 12 h/,
+    );
+    // A task id SQS would refuse as a deduplication id (over 128 characters) is hashed.
+    const long = await toOutgoing(fifo, taskMessage(fifo.name, [], { id: 'i'.repeat(130) }), ctx);
+    expect(long.deduplicationId).toMatch(/^[0-9a-f]{64}$/);
     await broker.close();
   });
 
