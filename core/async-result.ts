@@ -7,7 +7,7 @@ import { decodeException } from './exception-codec.js';
 import { TimeoutError } from './errors.js';
 import type { ResultBackend } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
-import { FAILURE, PENDING, PROPAGATE_STATES, SUCCESS, isReady } from './states.js';
+import { EXCEPTION_STATES, FAILURE, PENDING, PROPAGATE_STATES, SUCCESS, isReady } from './states.js';
 
 /** What the producer knows about a task it sent (used to explain a PENDING timeout). */
 export interface SentInfo {
@@ -58,7 +58,8 @@ export class AsyncResult<T = unknown> {
   get result(): T | Error | unknown {
     const meta = this.meta;
     if (!meta) return null;
-    return PROPAGATE_STATES.has(meta.status) ? decodeException(meta) : meta.result;
+    // A RETRY meta holds the exception that caused the retry, as FAILURE and REVOKED hold theirs (Celery: EXCEPTION_STATES).
+    return EXCEPTION_STATES.has(meta.status) ? decodeException(meta) : meta.result;
   }
 
   /** Same as `result`: for a custom state such as PROGRESS, the meta given to updateState. */

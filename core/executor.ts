@@ -306,7 +306,13 @@ async function handBackUnrun(d: Delivery, deps: ExecutorDeps, message: TaskMessa
  * A task that ran but must run again from the start: its message comes back at once. Undefined
  * for a task acked early, whose message is gone (acks_late false: a cut-short run is its outcome).
  */
-async function handBackRun(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, reason: string): Promise<Fate | undefined> {
+async function handBackRun(
+  d: Delivery,
+  deps: ExecutorDeps,
+  call: ParsedCall,
+  acksLate: boolean,
+  reason: string,
+): Promise<Fate | undefined> {
   if (!acksLate) return undefined;
   emit(deps, { type: 'handed-back', id: call.message.headers.id, name: call.message.headers.task, reason, delayMs: 0 });
   await d.retryLater(0);

@@ -7,7 +7,7 @@ import { isPlainObject, showValue } from './config/checks.js';
 import { MalformedMessage, TimeoutError } from './errors.js';
 import type { ChordPart, ChordStore, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
-import { FAILURE, isReady } from './states.js';
+import { FAILURE, SUCCESS, isReady } from './states.js';
 import { unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
 
 export interface KeyValueResultBackendOptions {
@@ -76,8 +76,12 @@ export class KeyValueResultBackend implements ResultBackend {
       return Promise.reject(err);
     }
     const ready = isReady(meta.status);
-    // A late STARTED/RETRY/progress write (a duplicate delivery, a slow updateState) must not hide a finished result (§4.1 write guard).
-    return this.kv.put(resultKey(taskId), text, { ttlMs: opts?.ttlMs ?? this.#ttlMs, ready, keepReady: !ready }).then(nothing);
+    // A late STARTED/RETRY/progress write (a duplicate delivery, a slow updateState) must not hide a
+    // finished result, nor a late duplicate's result a SUCCESS (§4.1 write guard; Celery's _store_result).
+    const success = meta.status === SUCCESS;
+    return this.kv
+      .put(resultKey(taskId), text, { ttlMs: opts?.ttlMs ?? this.#ttlMs, ready, success, keepReady: !ready, keepSuccess: ready })
+      .then(nothing);
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {

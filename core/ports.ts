@@ -115,15 +115,29 @@ export interface ChordPart {
   result: unknown;
 }
 
+/** How a value is written: its expiry, what it is (for later writes' guards), and its own guard. */
+export interface PutOptions {
+  ttlMs?: number;
+  /** A finished result (SUCCESS, FAILURE, REVOKED). */
+  ready: boolean;
+  /** A SUCCESS (so also ready). */
+  success?: boolean;
+  /** Skip the write when the stored value is ready (a late progress state must not hide a result). */
+  keepReady: boolean;
+  /** Skip the write when the stored value is a success: as in Celery, a late duplicate's FAILURE never replaces a SUCCESS. */
+  keepSuccess?: boolean;
+}
+
 /** The primitives a key-value result store supplies (Celery's KeyValueStoreBackend idea). */
 export interface KeyValueStore {
   readonly url: string;
   get(key: string): Promise<string | undefined>;
   /**
    * Write a value. With `keepReady`, the write is skipped (returns false) when the stored
-   * value is marked ready — atomically, in one server-side step.
+   * value is marked ready; with `keepSuccess`, when it is marked a success — atomically, in
+   * one server-side step.
    */
-  put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean>;
+  put(key: string, value: string, opts: PutOptions): Promise<boolean>;
   delete(key: string): Promise<void>;
   incr(key: string, by: number, ttlMs?: number): Promise<number>;
   /**

@@ -28,7 +28,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CeleriacError, ResultTooLarge } from '../../core/errors.js';
-import type { KeyValueStore } from '../../core/ports.js';
+import type { KeyValueStore, PutOptions } from '../../core/ports.js';
 import { awsClient } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
 import type { TimeToLive } from './create-table.js';
@@ -42,6 +42,7 @@ const NAMES = {
   '#v': 'value',
   '#c': 'counter',
   '#r': 'ready',
+  '#s': 'success',
   '#e': TTL_ATTRIBUTE,
 };
 
@@ -114,22 +115,23 @@ export class DynamoDbStore implements KeyValueStore {
     return item.value?.S ?? item.counter?.N;
   }
 
-  async put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
+  async put(key: string, value: string, opts: PutOptions): Promise<boolean> {
     checkItemSize(key, value);
-    const item = itemOf(key, { value: { S: value }, ready: { BOOL: opts.ready } }, opts.ttlMs);
+    const item = itemOf(key, { value: { S: value }, ready: { BOOL: opts.ready }, success: { BOOL: opts.success === true } }, opts.ttlMs);
+    // Written only where no live value the guard keeps is (ready, or a success) — checked and written in one step.
+    const kept = opts.keepReady ? '#r' : opts.keepSuccess ? '#s' : undefined;
     try {
       await this.#send(() =>
         this.client.send(
           new PutItemCommand({
             TableName: this.#table,
             Item: item,
-            // keepReady: written only where no live ready value is — checked and written in one step.
-            ...(opts.keepReady
+            ...(kept
               ? {
-                  ConditionExpression: 'attribute_not_exists(#pk) OR attribute_not_exists(#r) OR #r = :no OR #e <= :now',
+                  ConditionExpression: `attribute_not_exists(#pk) OR attribute_not_exists(${kept}) OR ${kept} = :no OR #e <= :now`,
                   ExpressionAttributeNames: {
                     '#pk': NAMES['#pk'],
-                    '#r': NAMES['#r'],
+                    [kept]: NAMES[kept],
                     '#e': NAMES['#e'],
                   },
                   ExpressionAttributeValues: {

@@ -1,6 +1,6 @@
 /** local:// key-value store (the result backend's primitives) in the shared SQLite file. */
 import { CeleriacError } from '../../core/errors.js';
-import type { KeyValueStore } from '../../core/ports.js';
+import type { KeyValueStore, PutOptions } from '../../core/ports.js';
 import type { LocalDatabase } from './database.js';
 
 /** An expired row reads as gone even before the sweeper deletes it. */
@@ -21,22 +21,25 @@ export class LocalStore implements KeyValueStore {
     return row?.value;
   }
 
-  async put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
-    // One upsert: the keepReady guard is checked and the write done in the same statement.
+  async put(key: string, value: string, opts: PutOptions): Promise<boolean> {
+    // One upsert: the guards are checked and the write done in the same statement. Column
+    // `ready`: 0 not ready, 1 ready, 2 a success.
     const changed = await this.local.write(() => {
       const now = Date.now();
       return this.local
         .stmt(
           `INSERT INTO kv (key, value, ready, expires_at) VALUES (@key, @value, @ready, @expires)
            ON CONFLICT (key) DO UPDATE SET value = excluded.value, ready = excluded.ready, expires_at = excluded.expires_at
-           WHERE NOT (@keepReady AND kv.ready = 1 AND (kv.expires_at IS NULL OR kv.expires_at > @now))`,
+           WHERE NOT (((@keepReady AND kv.ready >= 1) OR (@keepSuccess AND kv.ready = 2))
+                      AND (kv.expires_at IS NULL OR kv.expires_at > @now))`,
         )
         .run({
           key,
           value,
-          ready: opts.ready ? 1 : 0,
+          ready: opts.success ? 2 : opts.ready ? 1 : 0,
           expires: opts.ttlMs ? now + opts.ttlMs : null,
           keepReady: opts.keepReady ? 1 : 0,
+          keepSuccess: opts.keepSuccess ? 1 : 0,
           now,
         }).changes;
     });

@@ -1,10 +1,11 @@
 /** memory:// key-value store: values with expiry in this process, watchable, shared per URL. */
 import { CeleriacError } from '../../core/errors.js';
-import type { KeyValueStore } from '../../core/ports.js';
+import type { KeyValueStore, PutOptions } from '../../core/ports.js';
 
 interface Row {
   value: string;
   ready: boolean;
+  success?: boolean;
   expiresAt: number | undefined;
 }
 
@@ -36,10 +37,11 @@ export class MemoryStore implements KeyValueStore {
     return this.data.live(key)?.value;
   }
 
-  async put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
+  async put(key: string, value: string, opts: PutOptions): Promise<boolean> {
     const now = Date.now();
-    if (opts.keepReady && this.data.live(key, now)?.ready) return false;
-    this.data.rows.set(key, { value, ready: opts.ready, expiresAt: opts.ttlMs ? now + opts.ttlMs : undefined });
+    const stored = this.data.live(key, now);
+    if ((opts.keepReady && stored?.ready) || (opts.keepSuccess && stored?.success)) return false;
+    this.data.rows.set(key, { value, ready: opts.ready, success: opts.success, expiresAt: opts.ttlMs ? now + opts.ttlMs : undefined });
     this.data.changed(key);
     return true;
   }

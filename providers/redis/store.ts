@@ -11,13 +11,13 @@
  */
 import type { Redis } from 'ioredis';
 import { Batcher } from '../../core/batcher.js';
-import type { ChordKeys, KeyValueStore } from '../../core/ports.js';
+import type { ChordKeys, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { type Reachability, closeClient, reachable } from './connection.js';
 import { addChordPart } from './scripts/add-chord-part.js';
 import { putResults } from './scripts/put-results.js';
 import type { KeySubscriber } from './subscriber.js';
 
-/** One write: key, value, ttl ms ('' = forever), keepReady ('1'/'0'). */
+/** One write: key, value, ttl ms ('' = forever), the guard ('ready', 'success' or ''). */
 type Put = readonly [string, string, string, string];
 
 export class RedisStore implements KeyValueStore {
@@ -52,8 +52,8 @@ export class RedisStore implements KeyValueStore {
     return (await this.subscriber.read(key, () => reachable(this.client, this.reachability).then(() => this.client.get(key)))) ?? undefined;
   }
 
-  put(key: string, value: string, opts: { ttlMs?: number; ready: boolean; keepReady: boolean }): Promise<boolean> {
-    return this.#puts.add([key, value, opts.ttlMs ? String(opts.ttlMs) : '', opts.keepReady ? '1' : '0']);
+  put(key: string, value: string, opts: PutOptions): Promise<boolean> {
+    return this.#puts.add([key, value, opts.ttlMs ? String(opts.ttlMs) : '', opts.keepReady ? 'ready' : opts.keepSuccess ? 'success' : '']);
   }
 
   async delete(key: string): Promise<void> {

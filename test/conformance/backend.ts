@@ -46,8 +46,19 @@ export function backendConformance(name: string, make: MakeBackend): void {
       await backend.store(id, meta(id, 'STARTED', { pid: 2, hostname: 'w2@h' }));
       await backend.store(id, meta(id, 'RETRY', { exc_type: 'X', exc_message: [], exc_module: 'm' }));
       expect((await backend.get(id))?.status).toBe('SUCCESS');
-      await backend.store(id, meta(id, 'FAILURE', { exc_type: 'ValueError', exc_message: ['bad'], exc_module: 'builtins' }));
-      expect((await backend.get(id))?.status).toBe('FAILURE');
+    });
+
+    it('never replaces a SUCCESS, as Celery does not (a late duplicate that fails); a FAILURE may become a SUCCESS', async () => {
+      const { backend, id } = await setup();
+      const failure = meta(id, 'FAILURE', { exc_type: 'ValueError', exc_message: ['bad'], exc_module: 'builtins' });
+      await backend.store(id, failure);
+      await backend.store(id, meta(id, 'SUCCESS', 8));
+      await backend.store(id, failure);
+      await backend.store(
+        id,
+        meta(id, 'REVOKED', { exc_type: 'TaskRevokedError', exc_message: ['revoked'], exc_module: 'celery.exceptions' }),
+      );
+      expect(await backend.get(id)).toMatchObject({ status: 'SUCCESS', result: 8 });
     });
 
     it('forget removes a result', async () => {

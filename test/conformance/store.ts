@@ -48,6 +48,20 @@ export function storeConformance(name: string, make: MakeStore, features: StoreF
       expect(await store.get(key)).toBe('FAILURE');
     });
 
+    it('keepSuccess does not overwrite a SUCCESS (a late duplicate failing), but writes over a FAILURE', async () => {
+      const { store, key } = await setup();
+      const result = { ready: true, keepReady: false, keepSuccess: true };
+      await store.put(key, 'FAILURE', result);
+      expect(await store.put(key, 'SUCCESS', { ...result, success: true })).toBe(true);
+      expect(await store.put(key, 'FAILURE', result)).toBe(false);
+      expect(await store.put(key, 'SUCCESS', { ...result, success: true })).toBe(false);
+      expect(await store.get(key)).toBe('SUCCESS');
+      const other = `${key}-x`;
+      await store.put(other, 'SUCCESS', { ttlMs: 100, ready: true, success: true, keepReady: false });
+      await eventually('expiry', async () => (await store.get(other)) === undefined, 3000);
+      expect(await store.put(other, 'FAILURE', result)).toBe(true);
+    });
+
     it('keepReady writes over a value that is not ready, or that expired', async () => {
       const { store, key } = await setup();
       await store.put(key, 'STARTED', { ready: false, keepReady: true });

@@ -139,6 +139,11 @@ describe('executor', () => {
     expect(await executeDelivery(d, deps)).toBe('retried');
     expect(calls).toEqual(['retryLater(>0, retries=1)']);
     expect((await deps.backend.get(m.headers.id))?.status).toBe('RETRY');
+    // As in Celery, a RETRY's result (and info) is the exception that caused the retry, rebuilt.
+    const r = app.AsyncResult(m.headers.id);
+    await r.refresh();
+    expect(r.result).toBeInstanceOf(Error);
+    expect((r.info as Error).name).toBe('Retry');
     await app.close();
   });
 
@@ -169,6 +174,21 @@ describe('executor', () => {
       exc_message: ['revoked'],
       exc_module: 'celery.exceptions',
     });
+    await app.close();
+  });
+
+  it('a late duplicate delivery that fails does not replace a SUCCESS (as Celery never does)', async () => {
+    let runs = 0;
+    const { app, deps } = await setup(() => {
+      runs++;
+      if (runs > 1) throw new TypeError('the second run failed');
+      return 'first';
+    });
+    const m = message('tasks.t');
+    expect(await executeDelivery(recordingDelivery(m).d, deps)).toBe('acked');
+    expect(await executeDelivery(recordingDelivery(m).d, deps)).toBe('acked');
+    expect(runs).toBe(2);
+    expect(await deps.backend.get(m.headers.id)).toMatchObject({ status: 'SUCCESS', result: 'first' });
     await app.close();
   });
 

@@ -2,10 +2,10 @@ import { LuaScript } from '../script.js';
 
 /**
  * Store result values and PUBLISH each on its key's channel, as Celery's Redis backend does with
- * MULTI/SETEX/PUBLISH (§4.1); every write of one tick goes in one call. With keepReady a write is
- * skipped when the stored value is ready: a Celery meta whose status is SUCCESS/FAILURE/REVOKED
- * (or a bare status string).
- * KEYS: one key per write. ARGV: per write, value, ttl ms ('' = keep forever), keepReady ('1'/'0').
+ * MULTI/SETEX/PUBLISH (§4.1); every write of one tick goes in one call. A write is skipped when
+ * the stored value is what its guard keeps: 'ready', a Celery meta whose status is
+ * SUCCESS/FAILURE/REVOKED (or a bare status string); 'success', one whose status is SUCCESS.
+ * KEYS: one key per write. ARGV: per write, value, ttl ms ('' = keep forever), guard ('ready', 'success' or '').
  * Returns one 1 (written) or 0 (skipped) per write.
  */
 export const putResults = new LuaScript(
@@ -15,13 +15,13 @@ local out = {}
 for i = 1, #KEYS do
   local key, value, ttl, keep = KEYS[i], ARGV[3 * i - 2], tonumber(ARGV[3 * i - 1]), ARGV[3 * i]
   local skip = false
-  if keep == '1' then
+  if keep ~= '' then
     local current = redis.call('GET', key)
     if current then
       local status = current
       local ok, meta = pcall(cjson.decode, current)
       if ok and type(meta) == 'table' and type(meta.status) == 'string' then status = meta.status end
-      skip = status == 'SUCCESS' or status == 'FAILURE' or status == 'REVOKED'
+      skip = status == 'SUCCESS' or (keep == 'ready' and (status == 'FAILURE' or status == 'REVOKED'))
     end
   end
   if skip then
