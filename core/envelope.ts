@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { MalformedMessage } from './errors.js';
+import { parseJson } from './serialization.js';
 import type { TaskHeaders, TaskMessage, TaskProperties } from './message.js';
 
 export interface EnvelopeOptions {
@@ -61,8 +62,18 @@ export function decodeEnvelope(raw: string): TaskMessage {
   }
   if (!isObject(env)) return bad(`envelope must be a JSON object, got ${show(env)}`);
 
-  const properties = decodeProperties(env.properties);
   const headers = decodeHeaders(env.headers);
+  try {
+    return decodeRest(env, headers);
+  } catch (err) {
+    // The headers were read: whoever waits for this task can be told why it will never run.
+    if (err instanceof MalformedMessage) err.task = { id: headers.id, name: headers.task, ignoreResult: headers.ignore_result === true };
+    throw err;
+  }
+}
+
+function decodeRest(env: Obj, headers: TaskHeaders): TaskMessage {
+  const properties = decodeProperties(env.properties);
   const contentType = env['content-type'];
   // §10 case 5: without a content type the Python worker cannot unpack the message.
   if (typeof contentType !== 'string' || contentType === '') return bad(`'content-type' missing or not a string (${show(contentType)})`);
@@ -213,7 +224,7 @@ function decodeBody(body: unknown, encoding: string | undefined, headers: TaskHe
 function checkJsonBody(body: string): unknown[] {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body);
+    parsed = parseJson(body);
   } catch (err) {
     bad(`body is not JSON (${(err as Error).message})`);
   }

@@ -20,8 +20,18 @@ export class SerializationError extends CeleriacError {}
 /** A rate string such as '10/m' could not be parsed. */
 export class RateLimitError extends ConfigError {}
 
+/** The task a message is for, as its headers name it. */
+export interface TaskOfMessage {
+  id: string;
+  name: string;
+  ignoreResult: boolean;
+}
+
 /** A message could not be decoded (bad envelope, bad JSON, wrong shape). */
-export class MalformedMessage extends CeleriacError {}
+export class MalformedMessage extends CeleriacError {
+  /** The task it was for, when its headers could be read. */
+  task?: TaskOfMessage;
+}
 
 /** The message's content type is not in accept_content. */
 export class ContentDisallowed extends CeleriacError {}

@@ -5,6 +5,7 @@
  */
 import {
   ChordError,
+  ContentDisallowed,
   MaxRetriesExceededError,
   NotRegistered,
   RemoteTaskError,
@@ -82,6 +83,9 @@ function encodeKnown(err: unknown): EncodedException {
   if (err instanceof TaskRevokedError || err instanceof MaxRetriesExceededError || err instanceof ChordError) {
     return { info: { exc_type: err.name, exc_message: [err.message], exc_module: 'celery.exceptions' }, traceback: err.stack ?? null };
   }
+  if (err instanceof ContentDisallowed) {
+    return { info: { exc_type: 'ContentDisallowed', exc_message: [err.message], exc_module: 'kombu.exceptions' }, traceback: null };
+  }
   if (err instanceof Error) {
     const module = JS_BUILTINS.has(err.name) ? 'builtins' : 'celeriac';
     return { info: { exc_type: err.name, exc_message: [err.message], exc_module: module }, traceback: err.stack ?? null };
@@ -158,6 +162,7 @@ function messageFor(type: string, args: unknown[]): string {
   const first = args[0];
   if (type === 'NotRegistered' && typeof first === 'string') return new NotRegistered(first).message;
   if (type === 'TimeLimitExceeded' && typeof first === 'number') return new TimeLimitExceeded(first).message;
+  if (type === 'SoftTimeLimitExceeded' && typeof first === 'number') return new SoftTimeLimitExceeded(first).message;
   if (type === 'TaskRevokedError' && typeof first === 'string') return `Task ${first}`;
   return args.length === 1 && typeof first === 'string'
     ? first

@@ -12,6 +12,7 @@ import { showValue } from './config/checks.js';
 import {
   CeleriacError,
   ConfigError,
+  MalformedMessage,
   NotRegistered,
   ResultTooLarge,
   Retry,
@@ -25,8 +26,8 @@ import { inChord, joinChord } from './executor/chord.js';
 import { sendFollowUps } from './executor/send-follow-ups.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
-import { type ParsedCall, parseDelivery } from './executor/parse.js';
-import { ResultWriter } from './executor/results.js';
+import { type ParsedCall, type Refusal, parseDelivery } from './executor/parse.js';
+import { ResultWriter, celeryMeta } from './executor/results.js';
 import { type ExecutorDeps, type ExecutorEvent, type Fate, type RunnableTask, STOPPING } from './executor/types.js';
 import { celeryIso } from './message-builder.js';
 import { encodeException } from './exception-codec.js';
@@ -54,7 +55,7 @@ export async function executeDelivery(d: Delivery, deps: ExecutorDeps): Promise<
 
 async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   const parsed = parseDelivery(d, deps.settings.acceptContent);
-  if ('reason' in parsed) return deadLetter(d, deps, parsed.reason, d.message?.headers);
+  if ('reason' in parsed) return refuse(d, deps, parsed);
 
   const { message } = parsed;
   const { id, task: name } = message.headers;
@@ -264,7 +265,7 @@ async function unsent(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
     return undefined;
   }
   if (acksLate) {
-    await handBack(d, deps, call, error, 'sending its follow-ups (the message will come back)');
+    await handBack(d, deps, taskOf(call), error, 'sending its follow-ups (the message will come back)');
     return 'store-failed';
   }
   emit(deps, { type: 'internal-error', id, name, during: 'sending its follow-ups (acked early: they are lost)', error });
@@ -426,7 +427,7 @@ async function tryStore(d: Delivery, deps: ExecutorDeps, call: ParsedCall, store
     return true;
   } catch (error) {
     if (error instanceof ResultTooLarge) throw error;
-    return handBack(d, deps, call, error);
+    return handBack(d, deps, taskOf(call), error);
   }
 }
 
@@ -438,16 +439,17 @@ async function tryStore(d: Delivery, deps: ExecutorDeps, call: ParsedCall, store
 async function handBack(
   d: Delivery,
   deps: ExecutorDeps,
-  call: ParsedCall,
+  { id, name }: { id: string; name: string },
   error: unknown,
   during = 'storing the result (the message will come back)',
 ): Promise<false> {
-  const { id, task: name } = call.message.headers;
   emit(deps, { type: 'internal-error', id, name, during, error });
   const backoffMs = Math.min(60_000, 1000 * 2 ** Math.max(0, d.receiveCount - 1));
   await d.retryLater(backoffMs).catch(() => undefined); // if even that fails, the lease expiry brings it back
   return false;
 }
+
+const taskOf = (call: ParsedCall) => ({ id: call.message.headers.id, name: call.message.headers.task });
 
 /** Why a task must not run: its id was revoked (§6 revoke) or its expiry time has passed (§8 expires). */
 function revokedReason(deps: ExecutorDeps, headers: TaskMessage['headers']): 'revoked' | 'expired' | undefined {
@@ -471,7 +473,25 @@ async function discard(
   return 'acked';
 }
 
-async function deadLetter(d: Delivery, deps: ExecutorDeps, reason: string, headers?: TaskMessage['headers']): Promise<Fate> {
+/**
+ * A message that can never run: dead-lettered with the reason, after its FAILURE is stored when
+ * the task is known, so a caller waiting in get() learns why instead of waiting forever (a
+ * result that cannot be stored yet hands the message back, as for an unknown task).
+ */
+async function refuse(d: Delivery, deps: ExecutorDeps, { reason, task, error }: Refusal): Promise<Fate> {
+  if (task && !task.ignoreResult) {
+    const failure = encodeException(error ?? new MalformedMessage(reason));
+    try {
+      await deps.backend.store(task.id, celeryMeta(task.id, FAILURE, failure.info, null));
+    } catch (error) {
+      await handBack(d, deps, task, error);
+      return 'store-failed';
+    }
+  }
+  return deadLetter(d, deps, reason, task && { id: task.id, task: task.name });
+}
+
+async function deadLetter(d: Delivery, deps: ExecutorDeps, reason: string, headers?: { id?: unknown; task?: unknown }): Promise<Fate> {
   const id = typeof headers?.id === 'string' ? headers.id : undefined;
   const name = typeof headers?.task === 'string' ? headers.task : undefined;
   await d.deadLetter(reason);

@@ -8,7 +8,7 @@ import { MalformedMessage, TimeoutError } from './errors.js';
 import type { ChordPart, ChordStore, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
 import { FAILURE, SUCCESS, isReady } from './states.js';
-import { unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
+import { parseJson, unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
 
 export interface KeyValueResultBackendOptions {
   /** Celery's result_expires in seconds (default 86400 = 1 day); 0 or null keeps results forever (§4.1). */
@@ -176,7 +176,7 @@ export class KeyValueResultBackend implements ResultBackend {
 /** A part as Celery writes it; one that cannot be read counts as failed (the chord then fails saying so, rather than never ending). */
 function readChordPart(groupId: string, groupIndex: number, text: string): ChordPart {
   try {
-    const [, taskId, state, result] = JSON.parse(text) as unknown[];
+    const [, taskId, state, result] = parseJson(text) as unknown[];
     if (typeof taskId === 'string' && typeof state === 'string') return { groupId, taskId, groupIndex, state, result };
   } catch {
     // reported below
@@ -188,7 +188,7 @@ function readChordPart(groupId: string, groupIndex: number, text: string): Chord
 function parseMeta(taskId: string, text: string): ResultMeta {
   let meta: ResultMeta;
   try {
-    meta = JSON.parse(text) as ResultMeta;
+    meta = parseJson(text) as ResultMeta;
   } catch (err) {
     throw new MalformedMessage(`The stored result of task ${taskId} is not JSON (${(err as Error).message})`);
   }

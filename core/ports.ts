@@ -2,6 +2,7 @@
  * The ports every provider implements (DESIGN.md "Ports"). Providers supply primitives;
  * policy (states, retries, ETA, rate limits, waiting) lives once in core.
  */
+import type { TaskOfMessage } from './errors.js';
 import type { TaskMessage } from './message.js';
 import type { ResultMeta } from './result-meta.js';
 
@@ -11,6 +12,8 @@ export interface Delivery {
   readonly message: TaskMessage | undefined;
   /** Why the envelope could not be decoded; the executor dead-letters it with this reason. */
   readonly malformed?: string;
+  /** The task a malformed message was for, when its headers could be read (its FAILURE is stored). */
+  readonly malformedTask?: TaskOfMessage;
   /** The raw envelope text, kept for dead letters. */
   readonly raw?: string;
   readonly queue: string;

@@ -4,6 +4,7 @@
  * `prefetch` deliveries unsettled, decodes envelopes (garbage becomes a malformed Delivery, never
  * a crash), waits with a short adaptive backoff when idle and wakes at once when told to.
  */
+import { MalformedMessage, type TaskOfMessage } from './errors.js';
 import { decodeEnvelope } from './envelope.js';
 import type { TaskMessage } from './message.js';
 import type { ConsumeOptions, Consumer, Delivery } from './ports.js';
@@ -135,6 +136,7 @@ export function toDelivery(lease: Lease, onSettled: () => void = () => {}): Owne
 class LeasedDelivery implements OwnedDelivery {
   readonly message: TaskMessage | undefined;
   readonly malformed: string | undefined;
+  readonly malformedTask: TaskOfMessage | undefined;
   readonly raw: string;
   readonly queue: string;
   readonly receiveCount: number;
@@ -151,6 +153,7 @@ class LeasedDelivery implements OwnedDelivery {
         this.message = decodeEnvelope(lease.raw);
       } catch (err) {
         malformed = (err as Error).message;
+        this.malformedTask = err instanceof MalformedMessage ? err.task : undefined;
       }
     }
     this.malformed = malformed;

@@ -132,11 +132,39 @@ function isExactJson(value: unknown, ancestors: object[]): boolean {
 /** Parses JSON text; a syntax error becomes a SerializationError. Dates stay ISO strings. */
 export function fromJson(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch (err) {
     throw new SerializationError(`Invalid JSON: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/**
+ * JSON.parse that also reads the NaN, Infinity and -Infinity Python's json module writes (kombu's
+ * serializer, Celery's results): a Python float('nan') arrives as NaN, not as a malformed
+ * message. Text without them costs nothing more; anything else that is not JSON throws JSON.parse's error.
+ */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (!NON_FINITE.test(text) || text.includes(NON_FINITE_MARK_TEXT)) throw err;
+    try {
+      const marked = text.replace(STRING_OR_NON_FINITE, (token) => (token[0] === '"' ? token : JSON.stringify(NON_FINITE_MARK + token)));
+      return JSON.parse(marked, (_key, v) =>
+        typeof v === 'string' && v.startsWith(NON_FINITE_MARK) ? Number(v.slice(NON_FINITE_MARK.length)) : v,
+      );
+    } catch {
+      throw err;
+    }
+  }
+}
+
+const NON_FINITE = /NaN|Infinity/;
+/** JSON's strings (left as they are) and Python's non-finite literals outside them. */
+const STRING_OR_NON_FINITE = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;
+/** Stands for a non-finite number while JSON.parse reads the text (a string no real text holds: checked). */
+const NON_FINITE_MARK = '\u0000celeriac-non-finite:';
+const NON_FINITE_MARK_TEXT = JSON.stringify(NON_FINITE_MARK).slice(1, -1);
 
 /** Sixteen digits in a row: the only way JSON text can hold an integer beyond 2^53 (≈ 9.0e15) without an exponent. */
 const LONG_DIGITS = /\d{16}/;

@@ -4,6 +4,7 @@
  * a worker must not die on bad input).
  */
 import { parsedBody } from '../envelope.js';
+import { ContentDisallowed, MalformedMessage, type TaskOfMessage } from '../errors.js';
 import type { Delivery } from '../ports.js';
 import { isPlainObject } from '../config/checks.js';
 import type { TaskEmbed, TaskMessage } from '../message.js';
@@ -42,34 +43,50 @@ function accepted(acceptContent: readonly string[]): ReadonlySet<string> {
   return types;
 }
 
-export function parseDelivery(d: Delivery, acceptContent: readonly string[]): ParsedCall | { reason: string } {
+/** Why a delivery cannot run, and the task it was for when that is known (its FAILURE is stored, as `error`). */
+export interface Refusal {
+  reason: string;
+  task?: TaskOfMessage;
+  error?: Error;
+}
+
+export function parseDelivery(d: Delivery, acceptContent: readonly string[]): ParsedCall | Refusal {
   const message = d.message;
   if (!message) {
     const why = d.malformed ?? 'the envelope could not be decoded';
-    return { reason: /^malformed message/i.test(why) ? why : `malformed message: ${why}` };
+    return { reason: /^malformed message/i.test(why) ? why : `malformed message: ${why}`, task: d.malformedTask };
   }
   const h = message.headers;
   if (typeof h?.task !== 'string' || !h.task || typeof h.id !== 'string' || !h.id) {
     return { reason: 'malformed message: headers must carry a task name and an id (protocol v2, §1.1)' };
   }
+  const refused = (reason: string, error: Error = new MalformedMessage(reason)): Refusal => ({
+    reason,
+    error,
+    task: { id: h.id, name: h.task, ignoreResult: h.ignore_result === true },
+  });
   const type = contentTypeOf((message.contentType ?? '').split(';')[0] ?? '');
   if (!accepted(acceptContent).has(type)) {
-    return { reason: `content type '${message.contentType}' is not in accept_content [${acceptContent.join(', ')}] (ContentDisallowed)` };
+    const reason = `content type '${message.contentType}' is not in accept_content [${acceptContent.join(', ')}]`;
+    return refused(`${reason} (ContentDisallowed)`, new ContentDisallowed(`Refusing to deserialize untrusted content: ${reason}`));
   }
-  if (type !== 'application/json') return { reason: `content type '${type}' is accepted but celeriac can only decode application/json` };
+  if (type !== 'application/json') {
+    const reason = `content type '${type}' is accepted but celeriac can only decode application/json`;
+    return refused(reason, new ContentDisallowed(reason));
+  }
   let body: unknown = parsedBody(message);
   try {
     body ??= fromJson(message.body);
   } catch (err) {
-    return { reason: `malformed message: body is not valid JSON (${(err as Error).message})` };
+    return refused(`malformed message: body is not valid JSON (${(err as Error).message})`);
   }
   if (!Array.isArray(body) || body.length < 2 || body.length > 3) {
-    return { reason: 'malformed message: body must be the array [args, kwargs, embed] (§1.2)' };
+    return refused('malformed message: body must be the array [args, kwargs, embed] (§1.2)');
   }
   const [args, kwargs, embed] = body;
-  if (!Array.isArray(args)) return { reason: 'malformed message: body[0] (args) must be an array' };
+  if (!Array.isArray(args)) return refused('malformed message: body[0] (args) must be an array');
   if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
-    return { reason: 'malformed message: body[1] (kwargs) must be an object' };
+    return refused('malformed message: body[1] (kwargs) must be an object');
   }
   return {
     message,

@@ -78,4 +78,15 @@ describe('fromJson', () => {
     expect(fromJson('[1,{"a":null}]')).toEqual([1, { a: null }]);
     expect(() => fromJson('[1,')).toThrow(SerializationError);
   });
+
+  it("reads the NaN, Infinity and -Infinity Python's json writes, outside strings only", () => {
+    expect(fromJson('[[NaN, Infinity, -Infinity, "NaN and Infinity", "a \\"NaN\\""], {"x": NaN}, {}]')).toEqual([
+      [Number.NaN, Infinity, -Infinity, 'NaN and Infinity', 'a "NaN"'],
+      { x: Number.NaN },
+      {},
+    ]);
+    expect(() => fromJson('[NaN, nope]')).toThrow(SerializationError);
+    // A string that holds the marker the reader uses is not mistaken for a number.
+    expect(() => fromJson('["\\u0000celeriac-non-finite:NaN", NaN]')).toThrow(SerializationError);
+  });
 });

@@ -4,6 +4,7 @@ import type { App } from '../../core/app.js';
 import type { RemoteTaskError } from '../../core/errors.js';
 import { type KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
 import { createLogger } from '../../core/log.js';
+import { encodeEnvelope } from '../../core/envelope.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 import type { Broker } from '../../core/ports.js';
 import type { TaskContext } from '../../core/task-context.js';
@@ -66,7 +67,7 @@ describe('bad input', () => {
     expect(await (await add.delay(1, 1)).get({ timeout: 5000 })).toBe(2);
   });
 
-  it('a content type not in accept_content is dead-lettered', async () => {
+  it('a content type not in accept_content is dead-lettered, its FAILURE stored for whoever waits', async () => {
     app = memoryApp();
     const add = withAdd(app);
     worker = await startWorker(app);
@@ -75,7 +76,9 @@ describe('bad input', () => {
     await (await app.broker()).publish('celery', [m]);
     const rejected = await rejectedSoon;
     expect(rejected.reason).toContain("content type 'application/x-python-serialize' is not in accept_content");
-    expect(await (await app.backend()).get(m.headers.id)).toBeUndefined();
+    const error = (await app.AsyncResult(m.headers.id).get({ timeout: 5000, propagate: false })) as Error;
+    expect(error.name).toBe('ContentDisallowed');
+    expect(error.message).toMatch(/^Refusing to deserialize untrusted content: content type 'application\/x-python-serialize'/);
     expect(await (await add.delay(2, 2)).get({ timeout: 5000 })).toBe(4);
   });
 
@@ -94,6 +97,21 @@ describe('bad input', () => {
     expect(second.reason).toMatch(/^malformed message: body is not (valid )?JSON/);
     expect(await deadLetters(app)).toHaveLength(2);
     expect(await (await add.delay(3, 3)).get({ timeout: 5000 })).toBe(6);
+  });
+
+  it('a message whose headers can be read but not its body stores that reason as its FAILURE, so get() does not wait forever', async () => {
+    app = memoryApp();
+    worker = await startWorker(app);
+    const broker = (await app.broker()) as Broker & { publishRaw(q: string, raws: { body: string }[]): Promise<void> };
+    // What a Python producer sends with compression='bzip2': Node has no bzip2 codec.
+    const m = message('tasks.add');
+    const envelope = JSON.parse(encodeEnvelope(m)) as { headers: Record<string, unknown> };
+    envelope.headers.compression = 'application/x-bz2';
+    await broker.publishRaw('celery', [{ body: JSON.stringify(envelope) }]);
+    const error = (await app.AsyncResult(m.headers.id).get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    expect(error.name).toBe('MalformedMessage');
+    expect(error.message).toBe('malformed message: unsupported compression "application/x-bz2"');
+    expect(await deadLetters(app)).toHaveLength(1);
   });
 
   it('an argument JSON cannot carry fails at send time', async () => {

@@ -5,6 +5,7 @@
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../core/index.js';
+import type { RemoteTaskError } from '../../core/errors.js';
 import { encodeEnvelope } from '../../core/envelope.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 import type { SqsEvent } from '../../deploy/aws/lambda-types.js';
@@ -228,10 +229,11 @@ describe('the built Lambda handler', () => {
   it('uses the remaining invocation time as the soft time limit', async () => {
     const r = await producer.sendTask('awstasks.waitForLimit', []);
     const invocations = await drain('t-celery', ready([r.id]));
-    const error = (await r.get({ timeout: 5000, propagate: false })) as Error;
+    const error = (await r.get({ timeout: 5000, propagate: false })) as RemoteTaskError;
     expect(error.name).toBe('SoftTimeLimitExceeded');
+    expect(error.message).toMatch(/^Task exceeded its soft time limit of 1\.\d+s$/);
     // Its limit (s): what was left of the 2 s invocation, less the margin kept to store the result.
-    const limit = Number(error.message);
+    const limit = Number(error.excArgs[0]);
     expect(limit).toBeGreaterThan(1);
     expect(limit).toBeLessThan(2);
     expect(invocations[0]?.invocation.ok).toBe(true);

@@ -130,6 +130,10 @@ describe('celeriac sends, the Python worker runs', () => {
     expect(await r.get({ timeout: 20_000 })).toBe(2);
   });
 
+  it("celeriac reads a Python result holding NaN and Infinity, which Python's json writes", async () => {
+    expect(await (await toPython.sendTask('py.non_finite', [])).get({ timeout: 20_000 })).toEqual([Number.NaN, Infinity, -Infinity]);
+  });
+
   it("a Python ValueError is re-thrown by celeriac's get() with its type name and message", async () => {
     const r = await toPython.sendTask('py.fail', ['bad input']);
     await expect(r.get({ timeout: 20_000 })).rejects.toMatchObject({
@@ -165,6 +169,18 @@ describe('Python sends, the celeriac worker runs', () => {
     expect(applied).toMatchObject({ ok: 30 });
     expect(delayed?.ok).toBeGreaterThanOrEqual((delayed?.sent_at ?? Number.POSITIVE_INFINITY) + 1.5 - 0.05);
     expect(retried).toMatchObject({ ok: 2 });
+  });
+
+  it('NaN and Infinity from Python arrive as numbers; a compression Node has no codec for ends FAILURE, not a wait', async () => {
+    // JSON.stringify has no NaN: the call list is written as Python's json reads it.
+    const calls = '[{"via": "send_task", "name": "ts.spell", "args": [NaN, Infinity, -Infinity, 1.5]}]';
+    const out = await runPython(['pyclient.py', calls], url(TS_DB));
+    expect(JSON.parse(out.stdout.trim().split('\n').pop() ?? '[]')).toMatchObject([{ ok: ['NaN', 'Infinity', '-Infinity', '1.5'] }]);
+    const [bzip2] = await fromPython([{ via: 'send_task', name: 'ts.add', args: [1, 2], compression: 'bzip2' }]);
+    expect(bzip2?.error).toMatchObject({
+      type: 'MalformedMessage',
+      message: expect.stringContaining('unsupported compression "application/x-bz2"'),
+    });
   });
 
   it("Python's chain, link and link_error run on the celeriac worker, step by step", async () => {

@@ -88,7 +88,7 @@ describe('local:// in one process', () => {
     const [a, b] = await r.waitFor(2);
     expect(a?.message).toBeUndefined();
     expect(a?.malformed).toMatch(/not JSON/);
-    expect(b?.malformed).toMatch(/properties/);
+    expect(b?.malformed).toMatch(/'headers' must be an object/);
     await eventually('two dead letters', async () => (await broker.deadLetters(q)).length === 2);
     const good = taskMessage(q, ['ok']);
     await broker.publish(q, [good]);
