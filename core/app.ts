@@ -58,6 +58,8 @@ export class App implements TaskSender {
   #source: ResultSource | undefined;
   #broker: Promise<Broker> | undefined;
   #backend: Promise<ResultBackend> | undefined;
+  /** Workers made by app.worker() and not stopped yet: close() stops them first. */
+  readonly #workers = new Set<Worker>();
 
   constructor(
     readonly main: string,
@@ -290,10 +292,18 @@ export class App implements TaskSender {
   /** A worker for this app. Async so that the worker code loads only where a worker runs, never in a producer. */
   async worker(options: WorkerOptions = {}): Promise<Worker> {
     const { Worker } = await import('./worker/worker.js');
-    return new Worker(this, options);
+    const worker = new Worker(this, options);
+    this.#workers.add(worker);
+    worker.once('stopped', () => this.#workers.delete(worker));
+    return worker;
   }
 
+  /**
+   * Stops this app's workers (warm: running tasks finish and store their results), then closes
+   * its connections: closed first, a worker would run on and fail to store what it finishes.
+   */
   async close(): Promise<void> {
+    await Promise.all([...this.#workers].map((w) => w.stop()));
     const [broker, backend] = [this.#broker, this.#backend];
     this.#broker = this.#backend = undefined;
     this.#sentEvents = undefined;

@@ -7,6 +7,12 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+export function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError('Expected a whole number of 0 or more.');
+  return n;
+}
+
 /** Seconds (may be fractional) → milliseconds. */
 export function secondsToMs(value: string): number {
   const n = Number(value);

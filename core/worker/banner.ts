@@ -22,10 +22,11 @@ export interface BannerInfo {
 export function renderBanner(info: BannerInfo): string {
   const when = (info.startedAt ?? new Date()).toISOString().replace('T', ' ').slice(0, 19);
   const field = (label: string, value: string | number): string => `.> ${`${label}:`.padEnd(13)}${value}`;
+  const multiplier = info.prefetchMultiplier;
   const prefetch =
-    info.prefetchMultiplier === undefined
+    multiplier === undefined
       ? []
-      : [field('prefetch', `${info.concurrency * info.prefetchMultiplier} (${info.prefetchMultiplier} per slot)`)];
+      : [field('prefetch', multiplier === 0 ? 'no limit (multiplier 0)' : `${info.concurrency * multiplier} (${multiplier} per slot)`)];
   const tasks = [...info.tasks].sort();
   return [
     ` -------------- ${info.hostname} v${info.version} (celeriac)`,

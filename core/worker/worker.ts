@@ -75,6 +75,8 @@ export class Worker extends EventEmitter {
     setMaxListeners(0, this.shutdown.signal);
   }
 
+  #stopping: Promise<void> | undefined;
+
   async start(): Promise<void> {
     const broker = await this.app.broker();
     this.brokerUrl = redact(broker.url);
@@ -135,8 +137,23 @@ export class Worker extends EventEmitter {
   }
 
   /** Stop taking messages, hand back those not started, let running tasks finish within the grace period. */
-  async stop(): Promise<void> {
-    if (this.shutdown.signal.aborted) return;
+  /** Warm shutdown; every call resolves when it is complete (a second call does not return early). */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  /**
+   * For a cold shutdown (the process exits next): every held message, running tasks' too, is
+   * handed back now rather than after its lease, as kombu restores unacked messages when its
+   * channel closes. A task function still running is abandoned; if it finishes anyway, its
+   * settle is a no-op and the task runs again elsewhere (at least once).
+   */
+  async handBackAll(): Promise<void> {
+    await Promise.all([...this.held.keys()].map((d) => d.retryLater(0).catch(() => undefined)));
+  }
+
+  async #stop(): Promise<void> {
     this.unwatchConnection?.(); // closing connections on the way out is not a lost connection
     this.log.info(
       `${this.hostname}: warm shutdown (waiting up to ${this.graceMs / 1000}s for ${this.requests(true).length} running task(s))`,

@@ -139,6 +139,13 @@ export function openDatabase(folder: string, file: string): LocalDatabase {
     }).immediate();
   } catch (err) {
     db.close();
+    // SQLITE_NOTADB and kin: something else is in the way, said with the file it is.
+    if ((err as { code?: unknown }).code === 'SQLITE_NOTADB' || (err as { code?: unknown }).code === 'SQLITE_CORRUPT') {
+      throw new ConfigError(
+        `local:// found ${file}, which is not a celeriac database (${(err as Error).message}): move it away, or name another folder.`,
+        { cause: err },
+      );
+    }
     throw err;
   }
   const handle = new LocalDatabase(file, db).retain();

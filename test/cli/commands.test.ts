@@ -14,7 +14,7 @@ const run = (...args: string[]) => celeriac(project.dir, args);
 beforeAll(async () => {
   await ensureBuilt();
   project = makeProject();
-  worker = new WorkerProcess(project.dir, ['-A', 'tasks', '--loglevel=info', '-c', '2', '-n', 'w1@%h']);
+  worker = new WorkerProcess(project.dir, ['-A', 'tasks', '--loglevel=info', '-c', '2', '-n', 'w1@%h', '--prefetch-multiplier', '0']);
   await worker.ready();
 }, 240_000);
 
@@ -32,6 +32,8 @@ describe('celeriac worker', () => {
     expect(banner).toMatch(/\.> transport:\s+local:\/\/\.celeriac/);
     expect(banner).toMatch(/\.> results:\s+local:\/\/\.celeriac/);
     expect(banner).toMatch(/\.> concurrency:\s+2/);
+    // 0 is no limit, as for worker_prefetch_multiplier and in Celery.
+    expect(banner).toMatch(/\.> prefetch:\s+no limit/);
     expect(banner).toMatch(/\[queues\]\n\.> celery\n/);
     expect(banner).toMatch(/\[tasks\]\n {2}\. tasks\.add\n {2}\. tasks\.fail\n {2}\. tasks\.marked\n/);
   });

@@ -105,19 +105,22 @@ describe('worker shutdown', () => {
     expect(outcome.stderr).toContain('Warm shutdown');
   });
 
-  it('a second SIGINT exits at once and still removes the pidfile', async () => {
+  it('a second SIGINT exits at once, hands the running task back and still removes the pidfile', async () => {
     const w = startWorker('-n', 'a@test', '-c', '1', '--pidfile', 'w.pid');
     await w.ready();
-    await celeriac(project.dir, ['call', 'tasks.marked', JSON.stringify([join(project.dir, 'markers'), 60_000])]);
+    const sent = await celeriac(project.dir, ['call', 'tasks.marked', JSON.stringify([join(project.dir, 'markers'), 5000])]);
     await waitForMarkers('start', 1);
     w.kill('SIGINT');
     await w.waitFor(/Warm shutdown/);
     w.kill('SIGINT');
-    const done = await w.exit(10_000); // far less than the task's 60 s or the 30 s grace period
+    const done = await w.exit(10_000); // far less than the 30 s grace period
     expect(done.code).toBe(130);
     expect(done.stderr).toContain('Cold shutdown');
     expect(markers('finish')).toHaveLength(0);
     expect(existsSync(join(project.dir, 'w.pid'))).toBe(false);
+    // Handed back, not left to its one-hour lease: the next worker runs it now.
+    const next = startWorker('-n', 'b@test', '-c', '1');
+    await next.waitFor(new RegExp(`Task tasks\\.marked\\[${sent.stdout.trim()}\\] succeeded`), 30_000);
   });
 });
 

@@ -82,4 +82,30 @@ describe('first steps on local://', () => {
     expect(await second.get({ timeout: 10_000 })).toBe(3);
     expect(slowRuns).toBe(1);
   });
+
+  it('a second stop() resolves only when the shutdown is complete, and app.close() stops a running worker first', async () => {
+    const g = gate();
+    workerApp.task('tasks.slow', async () => {
+      await g.wait;
+      return 'slow';
+    });
+    worker = await startWorker(workerApp, { concurrency: 1 });
+    const started = nextEvent(worker, 'started');
+    const first = await producer.sendTask('tasks.slow', []);
+    await started;
+    let stopped = 0;
+    const firstStop = worker.stop().then(() => stopped++);
+    // A later call, once the first has begun (its consumer stopped, the shutdown signalled).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const stops = [firstStop, worker.stop().then(() => stopped++)];
+    // Neither stop() returns while the task runs; closing the app waits for the worker too.
+    const closed = workerApp.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stopped).toBe(0);
+    g.open();
+    await Promise.all([...stops, closed]);
+    expect(stopped).toBe(2);
+    // Its result was stored before the app's connections closed.
+    expect(await first.get({ timeout: 10_000 })).toBe('slow');
+  });
 });

@@ -72,6 +72,12 @@ describe('local:// URLs', () => {
     expect(() => localBroker(`local://${folder}`)).toThrow(
       /^local:\/\/ cannot open its database .*celeriac\.db \(.*\): name a folder this process can write\.$/,
     );
+    const garbage = join(root, `garbage-${randomUUID()}`);
+    mkdirSync(garbage);
+    writeFileSync(join(garbage, 'celeriac.db'), 'not a database, but a file somebody left here\n'.repeat(100));
+    expect(() => localBroker(`local://${garbage}`)).toThrow(
+      /^local:\/\/ found .*celeriac\.db, which is not a celeriac database \(file is not a database\): move it away, or name another folder\.$/,
+    );
   });
 });
 

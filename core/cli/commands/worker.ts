@@ -4,13 +4,14 @@
  * in-flight work within the grace period, hand the rest back); a second SIGINT exits at once.
  */
 import { hostname as osHostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import { createLogger, type Logger, type LogLevel, parseLogLevel } from '../../log.js';
 import { renderBanner } from '../../worker/banner.js';
 import { acquirePidfile, type Pidfile } from '../../worker/pidfile.js';
 import { CliExit } from '../exit.js';
 import { type AppOptions, loadApp } from '../load-app.js';
-import { commaList, positiveInt } from '../parse.js';
+import { commaList, positiveInt, wholeNumber } from '../parse.js';
 import { celeriacVersion } from '../version.js';
 
 interface WorkerOptions extends AppOptions {
@@ -34,7 +35,11 @@ export function registerWorker(program: Command): void {
     .option('-n, --hostname <name>', 'node name; %h = host name, %n = its first label, %d = its domain')
     .option('--pidfile <file>', 'refuse to start while another live worker holds this file')
     .option('--logfile <file>', 'append log lines to this file instead of stderr')
-    .option('--prefetch-multiplier <n>', 'deliveries held per concurrency slot (default: worker_prefetch_multiplier)', positiveInt)
+    .option(
+      '--prefetch-multiplier <n>',
+      'deliveries held per concurrency slot, 0 for no limit (default: worker_prefetch_multiplier)',
+      wholeNumber,
+    )
     .option('-E, --events', 'send task events for monitors such as `celery events` (worker_send_task_events)')
     .action(async (_opts: unknown, cmd: Command) => runWorker(cmd.optsWithGlobals<WorkerOptions>()));
 }
@@ -67,10 +72,13 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
       }),
     );
     const stopped = untilShutdown(
-      async () => {
-        await worker.stop();
-        await app.close();
-        logger.close();
+      {
+        warm: async () => {
+          await worker.stop();
+          await app.close();
+          logger.close();
+        },
+        cold: () => worker.handBackAll(),
       },
       pidfile,
       logger,
@@ -84,9 +92,13 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
   }
 }
 
+/** The longest a cold shutdown spends handing messages back before it exits. */
+const COLD_HAND_BACK_MS = 2000;
+
 /**
  * Resolves once a first SIGTERM/SIGINT has run the warm shutdown. A second SIGINT is the
- * user insisting (Ctrl-C twice): exit now; in-flight messages come back after their lease.
+ * user insisting (Ctrl-C twice): every held message, running tasks' too, is handed back (for at
+ * most COLD_HAND_BACK_MS, then whatever is left comes back after its lease) and the process exits.
  *
  * A task's stray promise rejection (one nobody awaits) is logged and the worker goes on: by
  * default Node would exit, taking every running task with it, their messages back only after
@@ -94,13 +106,17 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
  * set) leaves the process in an unknown state: it is logged and the worker shuts down warm
  * (running tasks finish, waiting ones are handed back) and exits 1, for its supervisor to restart.
  */
-function untilShutdown(shutdown: () => Promise<void>, pidfile: Pidfile | undefined, logger: Logger): Promise<void> {
+function untilShutdown(
+  shutdown: { warm: () => Promise<void>; cold: () => Promise<void> },
+  pidfile: Pidfile | undefined,
+  logger: Logger,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false;
     const stop = (): void => {
       stopping = true;
       process.stderr.write('\nworker: Warm shutdown (MainProcess)\n');
-      shutdown().then(() => {
+      shutdown.warm().then(() => {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
         process.off('unhandledRejection', onRejection);
@@ -111,8 +127,12 @@ function untilShutdown(shutdown: () => Promise<void>, pidfile: Pidfile | undefin
       if (stopping) {
         if (signal !== 'SIGINT') return;
         process.stderr.write('\nworker: Cold shutdown (MainProcess)\n');
-        pidfile?.release();
-        process.exit(130); // 128 + SIGINT, as a shell reports it
+        const exit = (): never => {
+          pidfile?.release();
+          process.exit(130); // 128 + SIGINT, as a shell reports it
+        };
+        void Promise.race([shutdown.cold(), sleep(COLD_HAND_BACK_MS)]).then(exit, exit);
+        return;
       }
       stop();
     };
