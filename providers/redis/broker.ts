@@ -69,6 +69,7 @@ export class RedisBroker implements Broker {
       settings,
       acks,
       wake: () => this.#wake(),
+      restoreDue: () => this.restorer.restore(),
     };
     this.restorer = new Restorer(this.#ctx);
     const { db } = settings.connection;
@@ -167,7 +168,11 @@ export class RedisBroker implements Broker {
     return consumer;
   }
 
-  /** Every list of the queue plus its delayed set: what is waiting, not what is leased. */
+  /**
+   * Every list of the queue plus its (celeriac 0.1) delayed set: what is waiting, not what is
+   * leased — nor what a worker set aside in unacked until its ETA, as Celery's purge leaves the
+   * ETA tasks its workers hold.
+   */
   async purge(queue: string): Promise<number> {
     const lists = this.keys.lists(queue);
     const multi = this.client.multi();

@@ -13,4 +13,6 @@ export interface BrokerContext {
   readonly acks: PendingAcks;
   /** Tell this process's consumers to look again (a message was handed back or delayed here). */
   wake(): void;
+  /** Run a restore pass now (a held ETA is due): resolves when it is done, or another restorer has the lock. */
+  restoreDue(): Promise<unknown>;
 }

@@ -1,7 +1,7 @@
 /**
  * Broker key names. Queue lists, bindings and the unacked structures are kombu 5.2.4's (§2.2), so
- * Python and celeriac workers share them; the delayed and dead-letter keys are celeriac's own
- * (kombu has neither) and named so no kombu queue can collide with them by accident.
+ * Python and celeriac workers share them; the dead-letter keys (and the delayed sets of celeriac
+ * 0.1) are celeriac's own (kombu has neither) and named so no kombu queue can collide with them.
  */
 
 /** kombu's separator between a queue name and its priority step, and inside binding members (§2.2). */
@@ -43,7 +43,11 @@ export class BrokerKeys {
     return `${this.prefix}_kombu.binding.${exchange}`;
   }
 
-  /** Held ETA/retry messages, scored by due time in epoch ms; celeriac consumers promote them when due. */
+  /**
+   * Where celeriac 0.1 kept ETA/retry messages it had fetched early (scored by due time in epoch
+   * ms), out of a Python worker's reach; consumers still promote what is left there. Such
+   * messages now stay in unacked until due (scripts/delay-message.ts).
+   */
   delayed(queue: string): string {
     return `${this.prefix}${queue}.celeriac.delayed`;
   }

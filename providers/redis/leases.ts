@@ -3,12 +3,13 @@
  * guarded script (providers/redis/scripts). The lease remembers the unacked_index score it
  * wrote; extendLease moves it, and only the current holder's score settles the message.
  */
+import { randomUUID } from 'node:crypto';
 import { encodeEnvelope } from '../../core/envelope.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Lease } from '../../core/pull-consumer.js';
 import type { BrokerContext } from './context.js';
 import { bytesOverLimit } from './options.js';
-import { markRedelivered, mayBeRedelivered, parseObject, previousDeliveries, withoutMarks } from './redelivery.js';
+import { markHeld, markRedelivered, mayBeRedelivered, parseObject, previousDeliveries, withoutMarks } from './redelivery.js';
 import { deadLetterMessage } from './scripts/dead-letter-message.js';
 import { delayMessage } from './scripts/delay-message.js';
 import { extendLease } from './scripts/extend-lease.js';
@@ -23,13 +24,27 @@ export interface Fetched {
   score: string;
 }
 
-/** Move a held message to the delayed set (due > 0) or the front of its list (due = 0), replacing its envelope. */
-export async function delay(ctx: BrokerContext, f: Fetched, envelope: string, queue: string, dueMs: number): Promise<boolean> {
-  const { keys } = ctx;
+/** What a held message becomes: `envelope` under `tag` in `queue`, due at `dueMs` (0 = now). */
+export interface Deferral {
+  tag: string;
+  envelope: string;
+  queue: string;
+  dueMs: number;
+}
+
+/**
+ * Hand a held message back: to the front of its list (due now) or, due later, kept in unacked
+ * under the score at which restore brings it back (delay-message.ts).
+ */
+export async function delay(ctx: BrokerContext, f: Fetched, to: Deferral): Promise<boolean> {
+  const { keys, settings } = ctx;
+  // Restore takes scores up to now − visibility timeout: this one comes due at dueMs (whole ms, as restore's cutoff).
+  const later = to.dueMs > 0;
+  const score = later ? String((Math.ceil(to.dueMs) - settings.visibilityTimeoutMs) / 1000) : '';
   const moved = await delayMessage.run<number>(
     ctx.client,
-    [keys.unacked, keys.unackedIndex, keys.delayed(queue), keys.list(queue)],
-    [f.tag, f.score, envelope, dueMs > 0 ? String(Math.ceil(dueMs)) : ''],
+    [keys.unacked, keys.unackedIndex, keys.list(to.queue)],
+    [f.tag, f.score, later ? markHeld(to.envelope) : to.envelope, score, to.tag, to.queue],
   );
   return moved === 1;
 }
@@ -86,9 +101,13 @@ class RedisLease implements Lease {
 
   async retryLater(delayMs: number, replacement?: TaskMessage): Promise<void> {
     const queue = replacement?.queue ?? this.f.queue;
+    const dueMs = delayMs > 0 ? Date.now() + delayMs : 0;
     // A replacement is a new message (retries+1): fresh delivery tag, deliveries counted afresh.
-    const envelope = replacement ? encodeEnvelope(replacement, { routingKey: queue }) : handBack(this.f.raw, this.receiveCount);
-    await delay(this.ctx, this.#held(), envelope, queue, delayMs > 0 ? Date.now() + delayMs : 0);
+    const tag = replacement ? randomUUID() : this.f.tag;
+    const envelope = replacement
+      ? encodeEnvelope(replacement, { routingKey: queue, deliveryTag: tag })
+      : handBack(this.f.raw, this.receiveCount);
+    await delay(this.ctx, this.#held(), { tag, envelope, queue, dueMs });
     this.ctx.wake();
   }
 

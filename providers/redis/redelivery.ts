@@ -7,6 +7,8 @@
 type Obj = Record<string, unknown>;
 
 const COUNT = 'celeriac_receive_count';
+/** On an envelope kept in unacked until it is due (delay-message.ts): its restore is not a redelivery. */
+const HELD = 'celeriac_held';
 export const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Cheap test before parsing: only a handed-back envelope carries either mark. */
@@ -28,6 +30,7 @@ export function withoutMarks(env: Obj): Obj {
   const props = isObject(env.properties) ? { ...env.properties } : env.properties;
   if (isObject(props)) {
     delete props[COUNT];
+    delete props[HELD];
     if (isObject(props.delivery_info)) {
       const info = { ...props.delivery_info };
       delete info.redelivered;
@@ -47,6 +50,20 @@ export function markRedelivered(env: Obj, deliveries: number): Obj {
     out.properties = props;
   }
   return out;
+}
+
+/** An envelope to keep in unacked until due: its restore then counts no delivery (held, not lost). */
+export function markHeld(raw: string): string {
+  const env = parseObject(raw);
+  return env && isObject(env.properties) ? JSON.stringify({ ...env, properties: { ...env.properties, [HELD]: true } }) : raw;
+}
+
+/** The envelope a restore puts back: a lost lease's marked redelivered and counted, a held one as it was. */
+export function restored(env: Obj): Obj {
+  const props = isObject(env.properties) ? env.properties : undefined;
+  if (props?.[HELD] !== true) return markRedelivered(env, previousDeliveries(env) + 1);
+  const { [HELD]: _held, ...rest } = props;
+  return { ...env, properties: rest };
 }
 
 /** Parse an envelope that is a JSON object, else undefined (garbage is delivered as malformed, not here). */

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerContext } from './context.js';
 import { SEP } from './keys.js';
-import { isObject, markRedelivered, previousDeliveries } from './redelivery.js';
+import { isObject, restored } from './redelivery.js';
 import { releaseMutex } from './scripts/release-mutex.js';
 import { restoreMessage } from './scripts/restore-message.js';
 
@@ -83,9 +83,7 @@ export class Restorer {
     // Undecodable messages were recorded as their raw text: they go back as they came.
     if (typeof message === 'string') return { list: this.ctx.keys.list(queue), envelope: message };
     // The record is parsed already: mark the envelope in it rather than re-parse its text.
-    const envelope = isObject(message)
-      ? JSON.stringify(markRedelivered(message, previousDeliveries(message) + 1))
-      : JSON.stringify(message);
+    const envelope = isObject(message) ? JSON.stringify(restored(message)) : JSON.stringify(message);
     // kombu restores to the bare list: the priority bucket is lost (§2.4).
     return { list: this.ctx.keys.list(queue), envelope };
   }

@@ -4,8 +4,9 @@
  * one has a message, the next delayed message is due, or this process hands one back.
  *
  * ETA: Celery puts ETA messages in the normal list (so a Python worker can run them, §2.4). A
- * celeriac consumer that fetches one still ahead of its time moves it straight from unacked to the
- * delayed set, so a long ETA never waits in unacked past the visibility timeout.
+ * celeriac consumer that fetches one still ahead of its time does not hold it: it leaves it in
+ * unacked under the score at which restore brings it back when due (delay-message.ts), and runs a
+ * restore then itself, so the message is on time and any worker, of either language, can run it.
  */
 import { randomUUID } from 'node:crypto';
 import { parseCeleryTime } from '../../core/message.js';
@@ -29,6 +30,8 @@ export class RedisSource implements PullSource {
   readonly idleMaxMs = 100;
   #turn = 0;
   #nextDue = Number.POSITIVE_INFINITY;
+  /** When the next unacked record comes due for restore (a held ETA, a lease running out). */
+  #restoreAt = Number.POSITIVE_INFINITY;
   #stopped = false;
   /** The last take got fewer messages than asked: the lists were empty then. */
   #drained = false;
@@ -55,6 +58,12 @@ export class RedisSource implements PullSource {
     // if one came meanwhile) instead of running the fetch script once more to find nothing.
     if (this.#drained) await this.#idle();
     if (this.#stopped) return [];
+    if (Date.now() >= this.#restoreAt) {
+      // Not retried until the next take says what is due next: a restore that found the lock
+      // taken leaves it to the other restorer, or to the periodic one.
+      this.#restoreAt = Number.POSITIVE_INFINITY;
+      await this.ctx.restoreDue();
+    }
     const take = Math.min(max, this.#batch);
     const leases = await this.#take(take);
     if (leases.length > 0 || this.#stopped) return leases;
@@ -82,13 +91,14 @@ export class RedisSource implements PullSource {
     const names = PRIORITY_STEPS.flatMap(() => order);
     const now = Date.now();
     const score = String(now / 1000);
+    const cutoff = String((now - this.ctx.settings.visibilityTimeoutMs) / 1000);
     const acks = this.ctx.acks.take();
     let reply: string[];
     try {
       reply = await fetchAndLease.run<string[]>(
         client,
         [keys.unacked, keys.unackedIndex, ...order.map((q) => keys.delayed(q)), ...lists],
-        [max, score, now, `${randomUUID()}.`, order.length, ...names, ...(acks?.args ?? [])],
+        [max, score, now, `${randomUUID()}.`, order.length, cutoff, ...names, ...(acks?.args ?? [])],
       );
     } catch (err) {
       acks?.done(err);
@@ -96,10 +106,12 @@ export class RedisSource implements PullSource {
     }
     acks?.done();
     this.#nextDue = reply[0] ? Number(reply[0]) : Number.POSITIVE_INFINITY;
-    this.#drained = (reply.length - 1) / 3 < max;
+    // Whole ms past the score's due time, as restore's cutoff sees it.
+    this.#restoreAt = reply[1] ? Math.ceil(Number(reply[1]) * 1000 + this.ctx.settings.visibilityTimeoutMs) + 1 : Number.POSITIVE_INFINITY;
+    this.#drained = (reply.length - 2) / 3 < max;
     const leases: Lease[] = [];
     const holds: Promise<boolean>[] = [];
-    for (let i = 1; i + 2 < reply.length; i += 3) {
+    for (let i = 2; i + 2 < reply.length; i += 3) {
       const f: Fetched = {
         tag: reply[i] as string,
         queue: reply[i + 1] as string,
@@ -108,8 +120,8 @@ export class RedisSource implements PullSource {
       };
       const due = this.#dueAt(f.raw);
       if (due > Date.now()) {
-        holds.push(delay(this.ctx, f, f.raw, f.queue, due));
-        this.#nextDue = Math.min(this.#nextDue, due);
+        holds.push(delay(this.ctx, f, { tag: f.tag, envelope: f.raw, queue: f.queue, dueMs: due }));
+        this.#restoreAt = Math.min(this.#restoreAt, due + 1);
         continue;
       }
       leases.push(toLease(this.ctx, f));
@@ -128,7 +140,7 @@ export class RedisSource implements PullSource {
   }
 
   async #idle(): Promise<void> {
-    const waitMs = Math.min(IDLE_CHECK_MS, this.#nextDue - Date.now());
+    const waitMs = Math.min(IDLE_CHECK_MS, this.#nextDue - Date.now(), this.#restoreAt - Date.now());
     if (waitMs <= 0) return;
     this.#waiters ??= PRIORITY_STEPS.flatMap((step) =>
       this.queues.map((q) => {

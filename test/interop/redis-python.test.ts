@@ -328,6 +328,39 @@ describe('remote control both ways', () => {
     expect(queues.stdout).toMatch(new RegExp(`${TS_NODE}: OK\\s+\\* {.*'name': 'celery'.*'exchange': {.*'type': 'direct'`, 's'));
   });
 
+  it('a countdown task a celeriac worker set aside until due runs on the Python worker once the celeriac worker is gone', async () => {
+    // A celeriac worker alone on queue 'handover' fetches the task early and does not hold it: it
+    // leaves it in kombu's unacked records, due back at its ETA for whichever restore comes first.
+    const app = createApp('handover', { broker: url(PY_DB), backend: url(PY_DB) });
+    app.task('py.now', () => {
+      throw new Error('not run by the celeriac worker: it stopped before the task was due');
+    });
+    const worker = await app.worker({ queues: ['handover'], hostname: 'handover@interop' });
+    await worker.start();
+    const sentAt = Date.now() / 1000;
+    const r = await toPython.sendTask<() => number>('py.now', [], {}, { countdown: 3, queue: 'handover' });
+    const redis = new Redis(url(PY_DB));
+    await eventually('the task set aside in unacked', async () =>
+      Object.values(await redis.hgetall('unacked')).some((record) => JSON.parse(record)[0]?.headers?.id === r.id),
+    );
+    redis.disconnect();
+    await worker.stop();
+    await app.close();
+    const consume = (verb: string) =>
+      runPython(['-m', 'celery', '-A', 'pytasks', 'control', verb, 'handover', '-d', PY_NODE, '-t', '3'], url(PY_DB));
+    expect((await consume('add_consumer')).stdout).toContain(PY_NODE);
+    try {
+      // kombu's own restore brings it back once due. A Python worker runs it on a timer, doing the
+      // work one call in ten (up to minutes apart): here it is called once, when the ETA has passed.
+      await eventually('the ETA to pass', async () => Date.now() / 1000 > sentAt + 3.1, 10_000);
+      const restore = 'from pytasks import app\nwith app.connection_for_write() as c:\n    c.default_channel.qos.restore_visible(num=1000)';
+      expect((await runPython(['-c', restore], url(PY_DB))).code).toBe(0);
+      expect(await r.get({ timeout: 20_000 })).toBeGreaterThanOrEqual(sentAt + 3);
+    } finally {
+      await consume('cancel_consumer');
+    }
+  });
+
   it('a revoke from either side stops a waiting task on the other side', async () => {
     const [onPython, onCeleriac] = await Promise.all([
       toPython.sendTask('py.now', [], {}, { countdown: 2 }),

@@ -2,11 +2,15 @@ import { LuaScript } from '../script.js';
 import { HELD } from './guard.js';
 
 /**
- * retryLater: move a held message out of unacked into the queue's delayed set (score = due ms),
- * or, with no delay, to the front of its bare list. A long ETA therefore never sits in unacked
- * past the visibility timeout, so it is never restored and run twice (Celery's flaw, §2.4).
- * KEYS: unacked, unacked_index, delayed zset, bare list.
- * ARGV: tag, score, envelope to keep, due ms ('' = now).
+ * retryLater: a held message, with no delay, goes to the front of its bare list. With one, it
+ * stays in kombu's unacked records, held by nobody, under the score that makes it expire at its
+ * due time (due − visibility timeout): the restore of either language (kombu's restore_visible
+ * or restore.ts) puts it back in its queue then, exactly once. So a long ETA is neither held in
+ * a worker's memory past the visibility timeout and run twice (Celery's flaw, §2.4) nor kept
+ * anywhere a Python worker cannot reach.
+ * KEYS: unacked, unacked_index, bare list.
+ * ARGV: tag held, its score, the envelope, the score to hold it under ('' = now), the tag to
+ * hold it under (a replacement's own), its queue (the record's routing key, default exchange).
  * Returns 1 when moved, 0 when the lease was no longer held.
  */
 export const delayMessage = new LuaScript(
@@ -16,9 +20,10 @@ if not held(ARGV[1], ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[1], ARGV[1])
 if ARGV[4] == '' then
-  redis.call('RPUSH', KEYS[4], ARGV[3])
+  redis.call('RPUSH', KEYS[3], ARGV[3])
 else
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
+  redis.call('HSET', KEYS[1], ARGV[5], '[' .. ARGV[3] .. ',"",' .. cjson.encode(ARGV[6]) .. ']')
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 end
 return 1
 `,

@@ -2,7 +2,8 @@ import { LuaScript } from '../script.js';
 import { ACK_HELD } from './ack-held.js';
 
 /**
- * Promote due delayed messages, then pop up to `max` messages in kombu's order (each priority
+ * Promote due messages of the delayed sets (where celeriac up to 0.1 kept held ETA messages; now
+ * they stay in unacked, see delay-message.ts), then pop up to `max` messages in kombu's order (each priority
  * step, each queue — §2.3) and record every one in `unacked` + `unacked_index` in the same step.
  * kombu pops with BRPOP and records afterwards, so a crash in between loses the message; here
  * nothing exists outside Redis's own structures at any moment. The records of a batch are
@@ -11,9 +12,12 @@ import { ACK_HELD } from './ack-held.js';
  *
  * KEYS: unacked, unacked_index, delayed zset per queue (nq), lists in serving order (the first
  *       nq are the queues' bare lists, in the same order as the delayed keys).
- * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, then the queue
- *       name of each list, then the acks as tag, score pairs.
- * Returns: [next delayed due time in ms or '', tag, queue, raw, tag, queue, raw, ...].
+ * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, restore cutoff
+ *       (now − visibility timeout, s), then the queue name of each list, then the acks as tag,
+ *       score pairs.
+ * Returns: [next delayed due time in ms or '', the first unacked_index score after the cutoff
+ *       (the next record restore will take: a held ETA coming due, a lease running out) or '',
+ *       tag, queue, raw, tag, queue, raw, ...].
  */
 export const fetchAndLease = new LuaScript(
   'fetch-and-lease',
@@ -21,7 +25,7 @@ export const fetchAndLease = new LuaScript(
 local max = tonumber(ARGV[1])
 local nq = tonumber(ARGV[5])
 local nlists = #KEYS - 2 - nq
-ackHeld(6 + nlists)
+ackHeld(7 + nlists)
 local nextDue = ''
 for i = 1, nq do
   local delayed = KEYS[2 + i]
@@ -38,7 +42,7 @@ local tags, records, queues, raws = {}, {}, {}, {}
 local n = 0
 for j = 1, nlists do
   if n >= max then break end
-  local queue = ARGV[5 + j]
+  local queue = ARGV[6 + j]
   local got = redis.call('RPOP', KEYS[2 + nq + j], max - n)
   if got then
     for _, raw in ipairs(got) do
@@ -65,7 +69,8 @@ for j = 1, nlists do
     end
   end
 end
-local out = { nextDue }
+local nextRestore = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[6], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)[2] or ''
+local out = { nextDue, nextRestore }
 if n == 0 then return out end
 -- A duplicate delivery tag (a copied envelope, here or already held) must not overwrite the other holder's record.
 local held = {}
