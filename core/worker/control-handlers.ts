@@ -126,8 +126,10 @@ const handlers: Record<string, Handler> = {
     // A command from any client on the pidbox: nothing to flag is said, not flagged as 'undefined'.
     if (ids.length === 0) return { error: `revoke needs task_id: a task id or a list of them, got ${showValue(args.task_id)}` };
     s.revoked.add(ids);
-    // Running tasks are not interrupted: JavaScript cannot kill them (terminate is not supported).
-    return { ok: revokeReply(ids) };
+    // Running tasks are not interrupted: JavaScript cannot kill them. Asked to, the reply says so
+    // (Celery's would say 'terminate: <id>'), rather than let the caller think it was done.
+    const unsupported = args.terminate === true ? '; terminate is not supported: a running task goes on (it can watch ctx.signal)' : '';
+    return { ok: `${revokeReply(ids)}${unsupported}` };
   },
 };
 

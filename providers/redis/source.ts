@@ -32,6 +32,8 @@ export class RedisSource implements PullSource {
   #nextDue = Number.POSITIVE_INFINITY;
   /** When the next unacked record comes due for restore (a held ETA, a lease running out). */
   #restoreAt = Number.POSITIVE_INFINITY;
+  /** The restore cutoff (s) of this source's last restore pass: records due by then were its to take. */
+  #restoredUpTo = 0;
   #stopped = false;
   /** The last take got fewer messages than asked: the lists were empty then. */
   #drained = false;
@@ -58,17 +60,22 @@ export class RedisSource implements PullSource {
     // if one came meanwhile) instead of running the fetch script once more to find nothing.
     if (this.#drained) await this.#idle();
     if (this.#stopped) return [];
-    if (Date.now() >= this.#restoreAt) {
-      // Not retried until the next take says what is due next: a restore that found the lock
-      // taken leaves it to the other restorer, or to the periodic one.
-      this.#restoreAt = Number.POSITIVE_INFINITY;
-      await this.ctx.restoreDue();
-    }
     const take = Math.min(max, this.#batch);
-    const leases = await this.#take(take);
+    const leases = await this.#restoreThenTake(take);
     if (leases.length > 0 || this.#stopped) return leases;
     await this.#idle();
-    return this.#stopped ? [] : this.#take(take);
+    return this.#stopped ? [] : this.#restoreThenTake(take);
+  }
+
+  /** A restore pass first when a record in unacked has come due (a held ETA, a lost lease). */
+  async #restoreThenTake(max: number): Promise<Lease[]> {
+    if (Date.now() >= this.#restoreAt) {
+      // What this pass leaves (another restorer holds the lock, a record it cannot read) is not
+      // asked for again here: the other restorer or the periodic pass takes it.
+      this.#restoredUpTo = (Date.now() - this.ctx.settings.visibilityTimeoutMs) / 1000;
+      await this.ctx.restoreDue();
+    }
+    return this.#take(max);
   }
 
   /** Wake an idle fetch now (this process published, handed back or delayed a message). */
@@ -91,14 +98,13 @@ export class RedisSource implements PullSource {
     const names = PRIORITY_STEPS.flatMap(() => order);
     const now = Date.now();
     const score = String(now / 1000);
-    const cutoff = String((now - this.ctx.settings.visibilityTimeoutMs) / 1000);
     const acks = this.ctx.acks.take();
     let reply: string[];
     try {
       reply = await fetchAndLease.run<string[]>(
         client,
         [keys.unacked, keys.unackedIndex, ...order.map((q) => keys.delayed(q)), ...lists],
-        [max, score, now, `${randomUUID()}.`, order.length, cutoff, ...names, ...(acks?.args ?? [])],
+        [max, score, now, `${randomUUID()}.`, order.length, this.#restoredUpTo, ...names, ...(acks?.args ?? [])],
       );
     } catch (err) {
       acks?.done(err);

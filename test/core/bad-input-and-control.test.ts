@@ -384,6 +384,10 @@ describe('remote control', () => {
     expect(await ask('revoke', { task_id: [5, null, { id: 'x' }, 'junk-around-me'] })).toEqual({
       ok: 'tasks junk-around-me flagged as revoked',
     });
+    // Python's revoke(terminate=True): flagged, and the reply says a running task is not stopped.
+    expect(await ask('revoke', { task_id: 'junk-around-me', terminate: true, signal: 'SIGTERM' })).toEqual({
+      ok: 'tasks junk-around-me flagged as revoked; terminate is not supported: a running task goes on (it can watch ctx.signal)',
+    });
     expect(await ask('hello', { from_node: 'celery@other', revoked: [7, null, 'listed-by-a-peer'] })).toMatchObject({
       revoked: expect.arrayContaining(['junk-around-me', 'listed-by-a-peer']),
     });

@@ -268,6 +268,22 @@ describe('redis:// as kombu', () => {
     await eventually('unacked to be empty', async () => (await raw.hlen('unacked')) === 0);
   });
 
+  it('a retry due in 50 ms comes back in time under the default one-hour visibility timeout (not at the next periodic restore)', async () => {
+    const b = broker();
+    const q = uniqueQueue('soon');
+    const m = taskMessage(q, ['v1']);
+    await b.publish(q, [m]);
+    const r = await record(b, q);
+    const [d] = await r.waitFor(1);
+    const replacement = taskMessage(q, ['v2'], { id: m.headers.id, retries: 1 });
+    await d?.retryLater(50, replacement);
+    // The periodic restore runs every 10 s at this timeout: the consumer restores when due itself.
+    const [, again] = await r.waitFor(2, 3000);
+    expect(again?.message).toEqual(replacement);
+    await again?.ack();
+    await eventually('unacked to be empty', async () => (await raw.hlen('unacked')) === 0);
+  });
+
   it('a message with a legacy delayed-set entry (celeriac 0.1) is still delivered when due', async () => {
     const b = broker();
     const q = uniqueQueue('legacy');

@@ -12,11 +12,11 @@ import { ACK_HELD } from './ack-held.js';
  *
  * KEYS: unacked, unacked_index, delayed zset per queue (nq), lists in serving order (the first
  *       nq are the queues' bare lists, in the same order as the delayed keys).
- * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, restore cutoff
- *       (now − visibility timeout, s), then the queue name of each list, then the acks as tag,
- *       score pairs.
- * Returns: [next delayed due time in ms or '', the first unacked_index score after the cutoff
- *       (the next record restore will take: a held ETA coming due, a lease running out) or '',
+ * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, the cutoff of
+ *       the caller's last restore pass (s), then the queue name of each list, then the acks as
+ *       tag, score pairs.
+ * Returns: [next delayed due time in ms or '', the first unacked_index score after that cutoff
+ *       (the next record a restore will take: a held ETA coming due, a lease running out) or '',
  *       tag, queue, raw, tag, queue, raw, ...].
  */
 export const fetchAndLease = new LuaScript(
