@@ -46,6 +46,23 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** A one-slot worker running tasks.slow, which returns 'slow' once `g` opens. */
+async function runningSlowTask() {
+  const g = gate();
+  let runs = 0;
+  workerApp.task('tasks.slow', async () => {
+    runs++;
+    await g.wait;
+    return 'slow';
+  });
+  const w = await startWorker(workerApp, { concurrency: 1 });
+  worker = w;
+  const started = nextEvent(w, 'started');
+  const first = await producer.sendTask('tasks.slow', []);
+  await started;
+  return { g, first, w, runs: () => runs };
+}
+
 describe('first steps on local://', () => {
   it('delay/get, a failure, and a retry go through the file store', async () => {
     worker = await startWorker(workerApp);
@@ -57,22 +74,12 @@ describe('first steps on local://', () => {
   });
 
   it('a stopped worker hands back unstarted work, and the next worker runs it', async () => {
-    const g = gate();
-    let slowRuns = 0;
-    workerApp.task('tasks.slow', async () => {
-      slowRuns++;
-      await g.wait;
-      return 'slow';
-    });
-    worker = await startWorker(workerApp, { concurrency: 1 });
-    const started = nextEvent(worker, 'started');
-    const first = await producer.sendTask('tasks.slow', []);
-    await started;
-    const received = nextEvent(worker, 'received', (e) => e.name === 'tasks.add');
+    const { g, first, w, runs } = await runningSlowTask();
+    const received = nextEvent(w, 'received', (e) => e.name === 'tasks.add');
     const second = await producer.sendTask('tasks.add', [1, 2]);
     await received;
-    const handedBack = nextEvent(worker, 'handed-back');
-    const stopping = worker.stop();
+    const handedBack = nextEvent(w, 'handed-back');
+    const stopping = w.stop();
     await handedBack;
     g.open();
     await stopping;
@@ -80,24 +87,16 @@ describe('first steps on local://', () => {
     expect(await second.ready()).toBe(false);
     worker = await startWorker(workerApp, { hostname: 'w2@test' });
     expect(await second.get({ timeout: 10_000 })).toBe(3);
-    expect(slowRuns).toBe(1);
+    expect(runs()).toBe(1);
   });
 
   it('a second stop() resolves only when the shutdown is complete, and app.close() stops a running worker first', async () => {
-    const g = gate();
-    workerApp.task('tasks.slow', async () => {
-      await g.wait;
-      return 'slow';
-    });
-    worker = await startWorker(workerApp, { concurrency: 1 });
-    const started = nextEvent(worker, 'started');
-    const first = await producer.sendTask('tasks.slow', []);
-    await started;
+    const { g, first, w } = await runningSlowTask();
     let stopped = 0;
-    const firstStop = worker.stop().then(() => stopped++);
+    const firstStop = w.stop().then(() => stopped++);
     // A later call, once the first has begun (its consumer stopped, the shutdown signalled).
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const stops = [firstStop, worker.stop().then(() => stopped++)];
+    const stops = [firstStop, w.stop().then(() => stopped++)];
     // Neither stop() returns while the task runs; closing the app waits for the worker too.
     const closed = workerApp.close();
     await new Promise((resolve) => setTimeout(resolve, 50));

@@ -2,7 +2,7 @@
  * The built Lambda handler, loaded from the build output and driven like Lambda's SQS event
  * source mapping (test/support/lambda-poller.ts) against fauxqs and dynalite.
  */
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type Message, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../core/index.js';
 import type { RemoteTaskError } from '../../core/errors.js';
@@ -51,6 +51,25 @@ async function drain(sqsName: string, done: () => Promise<boolean>, timeoutMs = 
     await poller.stop();
   }
   return poller.invocations;
+}
+
+/** Receive the messages of these tasks from the FIFO queue as the event source would, in the order of `ids`. */
+async function receiveFifo(ids: string[]): Promise<{ queue: ReturnType<typeof mappingFor>['queue']; received: Message[] }> {
+  const queue = mappingFor(world, 't-ordered.fifo').queue;
+  const received: Message[] = [];
+  while (received.length < ids.length) {
+    const out = await world.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queue.url,
+        MaxNumberOfMessages: 10,
+        MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    received.push(...(out.Messages ?? []));
+  }
+  const at = (m: Message) => ids.indexOf(m.MessageAttributes?.['celeriac.id']?.StringValue ?? '');
+  return { queue, received: received.sort((a, b) => at(a) - at(b)) };
 }
 
 const ready = (ids: string[]) => async () => (await Promise.all(ids.map((id) => producer.AsyncResult(id).ready()))).every(Boolean);
@@ -158,25 +177,7 @@ describe('the built Lambda handler', () => {
     const first = await send(1, 'g1');
     const early = await send(2, 'g2', new Date(Date.now() + 60_000)); // FIFO has no per-message delay: arrives early
     const third = await send(3, 'g3');
-    const queue = mappingFor(world, 't-ordered.fifo').queue;
-    const received = [];
-    while (received.length < 3) {
-      const out = await world.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queue.url,
-          MaxNumberOfMessages: 10,
-          MessageSystemAttributeNames: ['All'],
-          MessageAttributeNames: ['All'],
-        }),
-      );
-      received.push(...(out.Messages ?? []));
-    }
-    const order = [first.id, early.id, third.id];
-    received.sort(
-      (a, b) =>
-        order.indexOf(a.MessageAttributes?.['celeriac.id']?.StringValue ?? '') -
-        order.indexOf(b.MessageAttributes?.['celeriac.id']?.StringValue ?? ''),
-    );
+    const { queue, received } = await receiveFifo([first.id, early.id, third.id]);
     const event: SqsEvent = toEvent(received, queue.arn);
     const out = await fn.invoke(event);
     expect(out.ok && out.response?.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
@@ -193,20 +194,7 @@ describe('the built Lambda handler', () => {
       producer.sendTask(name, args, {}, { queue: 'ordered.fifo', headers: { message_group: group } });
     const slow = await send('awstasks.sleep', [1300], 'late1');
     const late = await send('awstasks.waitForLimit', [], 'late2');
-    const queue = mappingFor(world, 't-ordered.fifo').queue;
-    const received = [];
-    while (received.length < 2) {
-      const out = await world.sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queue.url,
-          MaxNumberOfMessages: 10,
-          MessageSystemAttributeNames: ['All'],
-          MessageAttributeNames: ['All'],
-        }),
-      );
-      received.push(...(out.Messages ?? []));
-    }
-    received.sort((a) => (a.MessageAttributes?.['celeriac.id']?.StringValue === slow.id ? -1 : 1));
+    const { queue, received } = await receiveFifo([slow.id, late.id]);
     const out = await fn.invoke(toEvent(received, queue.arn));
     expect(out.ok && out.response?.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([received[1]?.MessageId]);
     expect(await slow.get({ timeout: 5000 })).toBe(1300);
