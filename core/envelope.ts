@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
-import { MalformedMessage } from './errors.js';
+import { MalformedMessage, type TaskOfMessage } from './errors.js';
 import { parseJson } from './serialization.js';
 import type { TaskHeaders, TaskMessage, TaskProperties } from './message.js';
 
@@ -62,7 +62,14 @@ export function decodeEnvelope(raw: string): TaskMessage {
   }
   if (!isObject(env)) return bad(`envelope must be a JSON object, got ${show(env)}`);
 
-  const headers = decodeHeaders(env.headers);
+  let headers: TaskHeaders;
+  try {
+    headers = decodeHeaders(env.headers);
+  } catch (err) {
+    // Task protocol 1 (Celery's task_protocol = 1) names the task in its body: its caller is told too.
+    if (err instanceof MalformedMessage) err.task = protocolOneTask(env);
+    throw err;
+  }
   try {
     return decodeRest(env, headers);
   } catch (err) {
@@ -70,6 +77,21 @@ export function decodeEnvelope(raw: string): TaskMessage {
     if (err instanceof MalformedMessage) err.task = { id: headers.id, name: headers.task, ignoreResult: headers.ignore_result === true };
     throw err;
   }
+}
+
+/** The task of a protocol-1 message (a JSON body {task, id, args, kwargs, ...}, §1.6), if it is one. */
+function protocolOneTask(env: Obj): TaskOfMessage | undefined {
+  if (typeof env.body !== 'string' || env['content-type'] !== 'application/json') return undefined;
+  const encoding = isObject(env.properties) ? env.properties.body_encoding : undefined;
+  try {
+    const body = parseJson(encoding === 'base64' ? Buffer.from(env.body, 'base64').toString('utf8') : env.body);
+    if (isObject(body) && typeof body.id === 'string' && body.id && typeof body.task === 'string' && body.task) {
+      return { id: body.id, name: body.task, ignoreResult: false };
+    }
+  } catch {
+    // not JSON: no task to tell
+  }
+  return undefined;
 }
 
 function decodeRest(env: Obj, headers: TaskHeaders): TaskMessage {

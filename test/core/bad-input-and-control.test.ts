@@ -111,7 +111,16 @@ describe('bad input', () => {
     const error = (await app.AsyncResult(m.headers.id).get({ timeout: 5000, propagate: false })) as RemoteTaskError;
     expect(error.name).toBe('MalformedMessage');
     expect(error.message).toBe('malformed message: unsupported compression "application/x-bz2"');
-    expect(await deadLetters(app)).toHaveLength(1);
+    // Task protocol 1 (Celery's task_protocol = 1): headers {}, the task and its id in the body.
+    const v1 = {
+      ...envelope,
+      headers: {},
+      body: Buffer.from(JSON.stringify({ task: 'tasks.add', id: 'v1-id', args: [1, 2] })).toString('base64'),
+    };
+    await broker.publishRaw('celery', [{ body: JSON.stringify(v1) }]);
+    const old = (await app.AsyncResult('v1-id').get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    expect(old.message).toMatch(/only task protocol 2 is supported/);
+    expect(await deadLetters(app)).toHaveLength(2);
   });
 
   it('an argument JSON cannot carry fails at send time', async () => {
