@@ -128,7 +128,7 @@ function tablePlan(backend: string | null): AwsPlan['table'] {
  * region (a CloudFormation Fn::Sub string) — in a claim_check store URL inside it too.
  */
 function deployedUrl(url: string): string {
-  return regionalUrl(url).replaceAll(STACK_REGION, '${AWS::Region}');
+  return regionalUrl(url).replaceAll(STACK_REGION, `\${AWS::Region}`);
 }
 
 /** Stands for the stack's region until the URL is encoded: letters only, so encoding leaves it as it is. */
