@@ -11,7 +11,7 @@ import { isObject, restored } from './redelivery.js';
 import { releaseMutex } from './scripts/release-mutex.js';
 import { restoreMessage } from './scripts/restore-message.js';
 
-/** Most messages restored per pass; the next pass takes the rest. */
+/** Records read and moved at a time within a pass. */
 const BATCH = 1000;
 
 export class Restorer {
@@ -50,23 +50,37 @@ export class Restorer {
     if ((await client.set(keys.unackedMutex, token, 'PX', settings.mutexExpireMs, 'NX')) !== 'OK') return 0;
     try {
       const cutoff = String((Date.now() - settings.visibilityTimeoutMs) / 1000);
-      const tags = await client.zrangebyscore(keys.unackedIndex, '-inf', cutoff, 'LIMIT', 0, BATCH);
-      if (tags.length === 0) return 0;
-      const records = await client.hmget(keys.unacked, ...tags);
-      const moved = await Promise.all(
-        tags.map(async (tag, i) => {
-          const record = records[i];
-          if (typeof record !== 'string') return 0;
-          const target = await this.#target(record);
-          if (!target) return 0;
-          return restoreMessage.run<number>(client, [keys.unacked, keys.unackedIndex, target.list], [tag, record, cutoff, target.envelope]);
-        }),
-      );
-      if (moved.some((n) => n > 0)) this.ctx.wake();
-      return moved.reduce((a, b) => a + b, 0);
+      let total = 0;
+      // Batch after batch while there are more (thousands of ETA tasks due at once), skipping
+      // the records of a batch that could not be moved (unreadable, taken meanwhile).
+      for (let offset = 0; ; ) {
+        const tags = await client.zrangebyscore(keys.unackedIndex, '-inf', cutoff, 'LIMIT', offset, BATCH);
+        if (tags.length === 0) break;
+        const moved = await this.#restoreBatch(tags, cutoff);
+        if (moved > 0) this.ctx.wake();
+        total += moved;
+        if (tags.length < BATCH) break;
+        offset += tags.length - moved;
+      }
+      return total;
     } finally {
       await releaseMutex.run(client, [keys.unackedMutex], [token]);
     }
+  }
+
+  async #restoreBatch(tags: string[], cutoff: string): Promise<number> {
+    const { client, keys } = this.ctx;
+    const records = await client.hmget(keys.unacked, ...tags);
+    const moved = await Promise.all(
+      tags.map(async (tag, i) => {
+        const record = records[i];
+        if (typeof record !== 'string') return 0;
+        const target = await this.#target(record);
+        if (!target) return 0;
+        return restoreMessage.run<number>(client, [keys.unacked, keys.unackedIndex, target.list], [tag, record, cutoff, target.envelope]);
+      }),
+    );
+    return moved.reduce((a, b) => a + b, 0);
   }
 
   /** Where a record `[envelope, exchange, routing_key]` goes back to, and the envelope to push. */

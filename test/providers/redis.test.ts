@@ -174,6 +174,26 @@ describe('redis:// as kombu', () => {
     expect(r.received[0]?.delivery.message).toEqual(lost);
   });
 
+  it('restores every due record in one pass, thousands at once (a bulk of ETA tasks due together)', async () => {
+    const b = broker('?visibility_timeout=1');
+    const q = uniqueQueue('bulk');
+    const multi = raw.multi();
+    for (let i = 0; i < 2500; i++) {
+      const m = taskMessage(q, [i]);
+      const tag = `bulk-${i}`;
+      multi.hset('unacked', tag, JSON.stringify([JSON.parse(encodeEnvelope(m, { routingKey: q, deliveryTag: tag })), '', q]));
+      multi.zadd('unacked_index', Date.now() / 1000 - 5, tag);
+    }
+    // One record nobody can read stays, and does not hold up the rest.
+    multi.hset('unacked', 'bulk-garbage', 'not a record');
+    multi.zadd('unacked_index', Date.now() / 1000 - 5, 'bulk-garbage');
+    await multi.exec();
+    expect(await b.restorer.restore()).toBe(2500);
+    expect(await raw.llen(q)).toBe(2500);
+    await raw.hdel('unacked', 'bulk-garbage');
+    await raw.zrem('unacked_index', 'bulk-garbage');
+  });
+
   it('dead-letters every §10 defect, invalid JSON, wrong types and an oversized message with its reason, and keeps consuming', async () => {
     const b = broker('?max_message_size=4096');
     const q = uniqueQueue('corpus');
