@@ -30,6 +30,8 @@ export interface DriverParts extends Pick<ExecutorDeps, 'hostname' | 'republish'
   isRevoked?: ExecutorDeps['isRevoked'];
   /** Tasks run at once. */
   concurrency: number;
+  /** The driver's own run slots (the worker watches how many are in use), else new ones for `concurrency`. */
+  slots?: ExecutorDeps['slots'];
   /** The driver's own limiter, when it changes rates at run time (remote control); else a new one. */
   rateLimiter?: RateLimiter;
 }
@@ -59,7 +61,7 @@ export interface DriverDeps extends ExecutorDeps {
 
 /** Opens the result backend and sets each task's rate limit (its option, else task_default_rate_limit). */
 export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promise<DriverDeps> {
-  const { concurrency, rateLimiter = new RateLimiter(), isRevoked, ...driver } = parts;
+  const { concurrency, rateLimiter = new RateLimiter(), isRevoked, slots = new Semaphore(concurrency), ...driver } = parts;
   const conf = app.conf;
   const backend = await app.backend();
   const tasks = app.runnableTasks();
@@ -72,7 +74,7 @@ export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promis
     backend,
     settings: executorSettings(conf),
     rateLimiter,
-    slots: new Semaphore(concurrency),
+    slots,
     isRevoked: isRevoked ?? ((id) => overrides?.isRevoked(id) ?? false),
     overrides,
   };

@@ -14,7 +14,8 @@ import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
 import { connectionLog, fetchErrorLog, mingle, waitForBroker } from './broker-link.js';
 import { confReply } from './conf-reply.js';
-import { setLongTimeout } from '../long-timeout.js';
+import { type LongTimeout, setLongTimeout } from '../long-timeout.js';
+import { Semaphore } from './semaphore.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
 import { RevokedIds } from './revoked-ids.js';
 import { logTaskEvent } from './task-log.js';
@@ -66,6 +67,7 @@ export class Worker extends EventEmitter {
     this.hostname = opts.hostname ?? `celery@${osHostname()}`;
     this.queues = opts.queues?.length ? opts.queues : [conf.task_default_queue];
     this.concurrency = opts.concurrency ?? conf.worker_concurrency ?? availableParallelism();
+    this.slots = new Semaphore(this.concurrency);
     const multiplier = opts.prefetchMultiplier ?? conf.worker_prefetch_multiplier;
     this.prefetch = multiplier === 0 ? UNLIMITED_PREFETCH : this.concurrency * multiplier;
     this.log = opts.logger ?? silentLogger;
@@ -75,6 +77,8 @@ export class Worker extends EventEmitter {
     setMaxListeners(0, this.shutdown.signal);
   }
 
+  /** The run slots the executor takes: how many are in use says whether a task function still runs. */
+  private readonly slots: Semaphore;
   #stopping: Promise<void> | undefined;
 
   async start(): Promise<void> {
@@ -84,6 +88,7 @@ export class Worker extends EventEmitter {
     this.unwatchConnection = broker.onConnection?.(connectionLog(this.log, this.brokerUrl));
     const deps = await executorDeps(this.app, {
       concurrency: this.concurrency,
+      slots: this.slots,
       rateLimiter: this.rateLimiter,
       hostname: this.hostname,
       // Without a broadcast (SQS, Pub/Sub) revokes and rate limits come from the result store instead.
@@ -158,19 +163,33 @@ export class Worker extends EventEmitter {
     this.log.info(
       `${this.hostname}: warm shutdown (waiting up to ${this.graceMs / 1000}s for ${this.requests(true).length} running task(s))`,
     );
-    await this.consumer?.stop();
-    this.shutdown.abort(new Error('worker stopping'));
     const deadline = Date.now() + this.graceMs;
-    while (this.held.size > 0 && Date.now() < deadline) await onceOrTimeout(this, 'settled', deadline - Date.now());
+    // Every step is bounded: with the broker unreachable, a fetch, a hand-back or a goodbye
+    // (pidbox, worker-offline event) waits for a reconnect that may never come, and the process
+    // must still exit (what it holds then comes back after its lease).
+    const bounded = (step: Promise<unknown> | undefined) => settledBy(step, Date.now() + LAST_STEPS_MS);
+    // Nothing running: no reason to give a stuck fetch the whole grace period.
+    const consumerBy = this.held.size === 0 ? Math.min(deadline, Date.now() + LAST_STEPS_MS) : deadline;
+    if (!(await settledBy(this.consumer?.stop(), consumerBy)))
+      this.log.warning(`${this.hostname}: the consumer did not stop in time (broker unreachable?): going on without it`);
+    this.shutdown.abort(new Error('worker stopping'));
+    // Running tasks get the grace period. Once none runs, what is still held only waits to be
+    // stored or acked, which a lost broker never lets happen: that gets a moment, not the period.
+    let settlingBy: number | undefined;
+    while (this.held.size > 0) {
+      const until = this.slots.inUse > 0 ? deadline : Math.min(deadline, (settlingBy ??= Date.now() + LAST_STEPS_MS));
+      if (Date.now() >= until) break;
+      await onceOrTimeout(this, 'settled', Math.min(until - Date.now(), SHUTDOWN_POLL_MS));
+    }
     for (const delivery of this.held.keys()) {
       // Past the grace period: give the message back now rather than after its lease. The task
       // function cannot be stopped (JS), so it may still finish here; a second settle is a no-op.
       const h = delivery.message?.headers;
       this.log.warning(`Task ${h?.task}[${h?.id}] did not finish within the grace period: handed back`);
-      await delivery.retryLater(0).catch(() => undefined);
+      await bounded(delivery.retryLater(0).catch(() => undefined));
     }
-    await this.stopControl?.();
-    await this.heartbeat?.stop();
+    await bounded(this.stopControl?.());
+    await bounded(this.heartbeat?.stop());
     this.emit('stopped');
   }
 
@@ -253,6 +272,31 @@ function requestInfo(d: Delivery, timeStart: number | null, hostname: string): R
     delivery_info: { exchange: '', routing_key: d.queue, priority: m.properties?.priority ?? 0, redelivered: d.receiveCount > 1 },
     worker_pid: process.pid,
   };
+}
+
+/** What each step of a shutdown besides the tasks themselves may take. */
+const LAST_STEPS_MS = 2000;
+/** How often a shutdown looks again whether a task still runs (a task finishing emits nothing until it is settled). */
+const SHUTDOWN_POLL_MS = 250;
+
+/** Whether `step` settles by `deadline` (epoch ms); it is not waited for past it. */
+async function settledBy(step: Promise<unknown> | undefined, deadline: number): Promise<boolean> {
+  if (!step) return true;
+  let timer: LongTimeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setLongTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([
+      step.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
+  } finally {
+    timer?.clear();
+  }
 }
 
 function onceOrTimeout(emitter: EventEmitter, event: string, ms: number): Promise<void> {

@@ -232,6 +232,16 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.client.status !== 'ready') {
+      // The server is gone: a fetch, a restore pass, acks or pushes wait for a reconnect that may
+      // never come. They are not waited for and the connections are dropped, so the process can
+      // exit; what this broker held comes back after its lease.
+      for (const c of this.#consumers) void c.stop().catch(() => undefined);
+      void this.restorer.stop();
+      await Promise.all([this.control.close(), this.events.close()]);
+      this.client.disconnect();
+      return;
+    }
     await Promise.all([...this.#consumers].map((c) => c.stop()));
     await this.restorer.stop();
     await Promise.all([this.#pushes.drain(), this.#ctx.acks.flush()]);

@@ -140,6 +140,26 @@ describe('redis:// unreachable', () => {
     direct.disconnect();
   });
 
+  it('a worker whose server went away stops within its grace period, and its app closes (it waited forever)', async () => {
+    const { app, direct } = await appBehindDownProxy(0);
+    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
+    const worker = await app.worker({ concurrency: 1, shutdownGraceMs: 3000 });
+    await worker.start();
+    expect(await (await add.delay(1, 2)).get({ timeout: 10_000 })).toBe(3);
+    proxy?.cut(60_000);
+    await eventually(
+      'the connection to drop',
+      async () => (await app.broker().then((b) => (b as { client?: Redis }).client?.status)) !== 'ready',
+      5000,
+    );
+    const t0 = Date.now();
+    await worker.stop();
+    await app.close();
+    // Nothing ran: the stuck fetch gets a moment, the goodbyes a moment each, never the server's return.
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    direct.disconnect();
+  });
+
   it('a worker stopped while it waits for the server stops', async () => {
     const { app, direct } = await appBehindDownProxy(60_000);
     const worker = await app.worker({ concurrency: 1 });
