@@ -230,13 +230,16 @@ export class App implements TaskSender {
    */
   async applyCanvas(signature: Record<string, unknown>): Promise<void> {
     // Loaded when first used: a producer that sends plain tasks loads none of the worker's side.
-    const [{ applied }, { sendFollowUps, unfollowable }] = await Promise.all([
+    const [{ applied, holdsChord }, { cannotKeepChords, sendFollowUps, unfollowable }] = await Promise.all([
       import('./executor/canvas.js'),
       import('./executor/send-follow-ups.js'),
     ]);
     const followUps = applied(signature, [], { parentId: null, rootId: null }, 'the canvas');
     const backend = await this.backend();
     const problems = unfollowable(followUps, backend);
+    // One further on, met only when its step runs, is refused now too.
+    if (!backend.chords && followUps.chords.length === 0 && holdsChord(signature))
+      problems.push(`a chord (${cannotKeepChords({ backend })})`);
     if (problems.length > 0) throw new ConfigError(`Cannot send ${problems.join('; ')}.`);
     await sendFollowUps({ backend, sendFollowUp: (f) => this.sendFollowUp(f) }, followUps, () => undefined);
   }

@@ -85,6 +85,21 @@ export function onFailure(call: ParsedCall): FollowUps {
   return out;
 }
 
+/**
+ * Whether a chord is anywhere in a canvas: in a chain's later step (Celery's client folds a group
+ * and the steps after it into one), a group, a chord's body or a link. A sender checks this before
+ * sending, since such a chord is only met when its step runs.
+ */
+export function holdsChord(entry: unknown, depth = 0): boolean {
+  if (!isPlainObject(entry) || depth > MAX_NESTING) return false;
+  if (entry.subtask_type === 'chord') return true;
+  const kwargs = isPlainObject(entry.kwargs) ? entry.kwargs : {};
+  const options = isPlainObject(entry.options) ? entry.options : {};
+  return [...listOf(kwargs.tasks), kwargs.body, ...listOf(options.link), ...listOf(options.link_error)].some((s) =>
+    holdsChord(s, depth + 1),
+  );
+}
+
 /** The follow-ups of applying `signature` with `prepend` before its args. */
 export function applied(signature: unknown, prepend: unknown[], under: Under, what: string): FollowUps {
   const out = none();

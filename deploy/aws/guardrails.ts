@@ -131,7 +131,7 @@ function checkBatchTime(plan: AwsPlan, problems: string[], warnings: string[]): 
     if (longest > 0 && longest <= fn.timeoutS && rounds * longest > fn.timeoutS) {
       problems.push(
         `queue '${queue.name}': a batch of ${fn.batchSize} runs in ${rounds} round(s) of up to ${longest} s = ${rounds * longest} s, more than the function timeout of ${fn.timeoutS} s; ` +
-          `lower --batch-size to ${Math.max(1, Math.floor(fn.timeoutS / longest) * (queue.fifo ? 1 : plan.concurrency))} or raise --timeout.`,
+          `lower --batch-size to ${Math.min(queue.fifo ? MAX_BATCH : Number.POSITIVE_INFINITY, Math.max(1, Math.floor(fn.timeoutS / longest) * (queue.fifo ? 1 : plan.concurrency)))} or raise --timeout.`,
       );
     }
   }

@@ -82,6 +82,12 @@ describe('canvas from TypeScript', () => {
     expect((err as Error).message).toMatch(
       /^Cannot send a chord \(the result backend memory:\/\/\S+ cannot keep chords: Celery's chords need a redis:\/\/ backend\)\.$/,
     );
+    // Also one met only later: a group followed by more steps in a chain becomes a chord (it was sent, then never ended).
+    const later = await chain(add.s(1, 2), group(add.s(10), add.s(20)), total.s())
+      .applyAsync()
+      .catch((e: unknown) => e);
+    expect((later as Error).message).toMatch(/^Cannot send a chord \(the result backend memory:\/\/\S+ cannot keep chords/);
+    expect(await (await app.broker()).size?.('celery')).toBe(0);
   });
 
   it('a chord on redis:// runs its header, then its body with every result', async () => {
