@@ -175,9 +175,10 @@ export class Worker extends EventEmitter {
     this.shutdown.abort(new Error('worker stopping'));
     // Running tasks get the grace period. Once none runs, what is still held only waits to be
     // stored or acked, which a lost broker never lets happen: that gets a moment, not the period.
-    let settlingBy: number | undefined;
+    let settlingBy = Number.POSITIVE_INFINITY;
     while (this.held.size > 0) {
-      const until = this.slots.inUse > 0 ? deadline : Math.min(deadline, (settlingBy ??= Date.now() + LAST_STEPS_MS));
+      if (this.slots.inUse === 0 && settlingBy === Number.POSITIVE_INFINITY) settlingBy = Date.now() + LAST_STEPS_MS;
+      const until = this.slots.inUse > 0 ? deadline : Math.min(deadline, settlingBy);
       if (Date.now() >= until) break;
       await onceOrTimeout(this, 'settled', Math.min(until - Date.now(), SHUTDOWN_POLL_MS));
     }
