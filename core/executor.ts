@@ -62,10 +62,9 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   const task = deps.tasks.get(name);
   if (!task) {
     // Celery stores FAILURE NotRegistered for an unknown task, then drops the message (§8).
-    const writer = new ResultWriter(deps.backend, parsed, message.headers.ignore_result === true, null);
-    const stored = await tryStore(d, deps, parsed, () => writer.exception(FAILURE, new NotRegistered(name)));
-    if (!stored) return 'store-failed';
-    return deadLetter(d, deps, `unknown task '${name}': no task of that name is registered on worker ${deps.hostname}`, message.headers);
+    const reason = `unknown task '${name}': no task of that name is registered on worker ${deps.hostname}`;
+    const ignoreResult = message.headers.ignore_result === true;
+    return refuse(d, deps, { reason, task: { id, name, ignoreResult }, error: new NotRegistered(name) }, parsed);
   }
 
   const results = writerFor(task, parsed, deps);
@@ -85,7 +84,7 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   emit(deps, { type: 'received', id, name, message });
   const wait = rateLimitPastDeadline(name, deps);
   if (wait !== undefined) {
-    return handBackUnrun(d, deps, message, wait, `its rate limit allows the next run in ${seconds(wait)}s, after this invocation ends`);
+    return giveBack(d, deps, message, wait, `its rate limit allows the next run in ${seconds(wait)}s, after this invocation ends`);
   }
   let release: () => void;
   try {
@@ -96,14 +95,14 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
     release = deps.slots.tryAcquire?.() ?? (await deps.slots.acquire(deps.shutdown));
   } catch (err) {
     if (!deps.shutdown?.aborted) throw err;
-    return handBackUnrun(d, deps, message, 0, STOPPING);
+    return giveBack(d, deps, message, 0, STOPPING);
   }
   try {
     // A revoke may have arrived, or the expiry passed, while this task waited.
     const late = revokedReason(deps, message.headers);
     if (late) return await discard(d, deps, parsed, results, late);
     // A driver with a deadline (a function invocation) may have used it all up while this task waited for a slot.
-    if (deps.timeLeftMs && deps.timeLeftMs() <= 0) return await handBackUnrun(d, deps, message, 0, 'no time was left in this invocation');
+    if (deps.timeLeftMs && deps.timeLeftMs() <= 0) return await giveBack(d, deps, message, 0, 'no time was left in this invocation');
     return await run(d, deps, task, parsed, results, release);
   } finally {
     release();
@@ -156,10 +155,10 @@ async function run(
     return fail(d, deps, call, results, new TimeLimitExceeded(outcome.seconds), runtimeMs, acksLate);
   }
   if (outcome.kind === 'threw') {
-    if (softLimit.handBack && ctx.signal.reason instanceof SoftTimeLimitExceeded) {
+    // Acked early, its message is gone: a cut-short run is then its outcome.
+    if (softLimit.handBack && acksLate && ctx.signal.reason instanceof SoftTimeLimitExceeded) {
       const reason = `it started late in this invocation and ran out of its time after ${seconds(runtimeMs)}s: it runs again in a fresh one`;
-      const handed = await handBackRun(d, deps, call, acksLate, reason);
-      if (handed) return handed;
+      return giveBack(d, deps, message, 0, reason);
     }
     const next = retryFor(outcome.error, task, ctx.retries);
     if (next instanceof Retry) return retry(d, deps, call, results, next, runtimeMs, acksLate);
@@ -296,27 +295,10 @@ function rateLimitPastDeadline(name: string, deps: ExecutorDeps): number | undef
   return wait > 0 && wait >= deps.timeLeftMs() ? wait : undefined;
 }
 
-/** A task that did not start goes back to the broker, to come back after `delayMs`. */
-async function handBackUnrun(d: Delivery, deps: ExecutorDeps, message: TaskMessage, delayMs: number, reason: string): Promise<Fate> {
+/** A task that must run again from the start (or did not start) goes back to the broker, to come back after `delayMs`. */
+async function giveBack(d: Delivery, deps: ExecutorDeps, message: TaskMessage, delayMs: number, reason: string): Promise<Fate> {
   emit(deps, { type: 'handed-back', id: message.headers.id, name: message.headers.task, reason, delayMs });
   await d.retryLater(delayMs);
-  return 'handed-back';
-}
-
-/**
- * A task that ran but must run again from the start: its message comes back at once. Undefined
- * for a task acked early, whose message is gone (acks_late false: a cut-short run is its outcome).
- */
-async function handBackRun(
-  d: Delivery,
-  deps: ExecutorDeps,
-  call: ParsedCall,
-  acksLate: boolean,
-  reason: string,
-): Promise<Fate | undefined> {
-  if (!acksLate) return undefined;
-  emit(deps, { type: 'handed-back', id: call.message.headers.id, name: call.message.headers.task, reason, delayMs: 0 });
-  await d.retryLater(0);
   return 'handed-back';
 }
 
@@ -474,15 +456,17 @@ async function discard(
 }
 
 /**
- * A message that can never run: dead-lettered with the reason, after its FAILURE is stored when
- * the task is known, so a caller waiting in get() learns why instead of waiting forever (a
- * result that cannot be stored yet hands the message back, as for an unknown task).
+ * A message that can never run (an unknown task, bad input): dead-lettered with the reason, after
+ * its FAILURE is stored when the task is known, so a caller waiting in get() learns why instead of
+ * waiting forever. A result that cannot be stored yet hands the message back. With the call
+ * decoded, the meta is a run's (its group, its parent); otherwise only the id is known.
  */
-async function refuse(d: Delivery, deps: ExecutorDeps, { reason, task, error }: Refusal): Promise<Fate> {
+async function refuse(d: Delivery, deps: ExecutorDeps, { reason, task, error }: Refusal, call?: ParsedCall): Promise<Fate> {
   if (task && !task.ignoreResult) {
-    const failure = encodeException(error ?? new MalformedMessage(reason));
+    const failure = error ?? new MalformedMessage(reason);
     try {
-      await deps.backend.store(task.id, celeryMeta(task.id, FAILURE, failure.info, null));
+      if (call) await new ResultWriter(deps.backend, call, false, null).exception(FAILURE, failure);
+      else await deps.backend.store(task.id, celeryMeta(task.id, FAILURE, encodeException(failure).info, null));
     } catch (error) {
       await handBack(d, deps, task, error);
       return 'store-failed';
