@@ -141,8 +141,10 @@ export class Worker extends EventEmitter {
     this.emit('ready');
   }
 
-  /** Stop taking messages, hand back those not started, let running tasks finish within the grace period. */
-  /** Warm shutdown; every call resolves when it is complete (a second call does not return early). */
+  /**
+   * Warm shutdown: stop taking messages, hand back those not started, let running tasks finish
+   * within the grace period. Every call resolves when it is complete (a second does not return early).
+   */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
     return this.#stopping;
@@ -152,10 +154,12 @@ export class Worker extends EventEmitter {
    * For a cold shutdown (the process exits next): every held message, running tasks' too, is
    * handed back now rather than after its lease, as kombu restores unacked messages when its
    * channel closes. A task function still running is abandoned; if it finishes anyway, its
-   * settle is a no-op and the task runs again elsewhere (at least once).
+   * settle is a no-op and the task runs again elsewhere (at least once). Bounded: with the broker
+   * unreachable, what cannot be handed back comes back after its lease.
    */
   async handBackAll(): Promise<void> {
-    await Promise.all([...this.held.keys()].map((d) => d.retryLater(0).catch(() => undefined)));
+    const all = Promise.all([...this.held.keys()].map((d) => d.retryLater(0).catch(() => undefined)));
+    await settledBy(all, Date.now() + LAST_STEPS_MS);
   }
 
   async #stop(): Promise<void> {
@@ -182,13 +186,13 @@ export class Worker extends EventEmitter {
       if (Date.now() >= until) break;
       await onceOrTimeout(this, 'settled', Math.min(until - Date.now(), SHUTDOWN_POLL_MS));
     }
+    // Past the grace period: give the messages back now rather than after their lease. A task
+    // function cannot be stopped (JS), so it may still finish here; a second settle is a no-op.
     for (const delivery of this.held.keys()) {
-      // Past the grace period: give the message back now rather than after its lease. The task
-      // function cannot be stopped (JS), so it may still finish here; a second settle is a no-op.
       const h = delivery.message?.headers;
       this.log.warning(`Task ${h?.task}[${h?.id}] did not finish within the grace period: handed back`);
-      await bounded(delivery.retryLater(0).catch(() => undefined));
     }
+    await this.handBackAll();
     await bounded(this.stopControl?.());
     await bounded(this.heartbeat?.stop());
     this.emit('stopped');

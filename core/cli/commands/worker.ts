@@ -4,7 +4,6 @@
  * in-flight work within the grace period, hand the rest back); a second SIGINT exits at once.
  */
 import { hostname as osHostname } from 'node:os';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import { createLogger, type Logger, type LogLevel, parseLogLevel } from '../../log.js';
 import { renderBanner } from '../../worker/banner.js';
@@ -92,13 +91,10 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
   }
 }
 
-/** The longest a cold shutdown spends handing messages back before it exits. */
-const COLD_HAND_BACK_MS = 2000;
-
 /**
  * Resolves once a first SIGTERM/SIGINT has run the warm shutdown. A second SIGINT is the
- * user insisting (Ctrl-C twice): every held message, running tasks' too, is handed back (for at
- * most COLD_HAND_BACK_MS, then whatever is left comes back after its lease) and the process exits.
+ * user insisting (Ctrl-C twice): every held message, running tasks' too, is handed back (for a
+ * moment at most, Worker.handBackAll: what is left comes back after its lease) and the process exits.
  *
  * A task's stray promise rejection (one nobody awaits) is logged and the worker goes on: by
  * default Node would exit, taking every running task with it, their messages back only after
@@ -131,7 +127,7 @@ function untilShutdown(
           pidfile?.release();
           process.exit(130); // 128 + SIGINT, as a shell reports it
         };
-        void Promise.race([shutdown.cold(), sleep(COLD_HAND_BACK_MS)]).then(exit, exit);
+        void shutdown.cold().then(exit, exit);
         return;
       }
       stop();
