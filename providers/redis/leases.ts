@@ -10,6 +10,7 @@ import type { Lease } from '../../core/pull-consumer.js';
 import type { BrokerContext } from './context.js';
 import { bytesOverLimit } from './options.js';
 import { markHeld, markRedelivered, mayBeRedelivered, parseObject, previousDeliveries, withoutMarks } from './redelivery.js';
+import { scoreDueAt } from './restore-score.js';
 import { deadLetterMessage } from './scripts/dead-letter-message.js';
 import { delayMessage } from './scripts/delay-message.js';
 import { extendLease } from './scripts/extend-lease.js';
@@ -38,9 +39,8 @@ export interface Deferral {
  */
 export async function delay(ctx: BrokerContext, f: Fetched, to: Deferral): Promise<boolean> {
   const { keys, settings } = ctx;
-  // Restore takes scores up to now − visibility timeout: this one comes due at dueMs (whole ms, as restore's cutoff).
   const later = to.dueMs > 0;
-  const score = later ? String((Math.ceil(to.dueMs) - settings.visibilityTimeoutMs) / 1000) : '';
+  const score = later ? scoreDueAt(to.dueMs, settings.visibilityTimeoutMs) : '';
   const moved = await delayMessage.run<number>(
     ctx.client,
     [keys.unacked, keys.unackedIndex, keys.list(to.queue)],
@@ -119,8 +119,8 @@ class RedisLease implements Lease {
 
   async extendLease(ms: number): Promise<void> {
     const { keys, client, settings } = this.ctx;
-    // Restore takes scores older than now − visibility timeout: this one comes due `ms` from now.
-    const next = String((Date.now() + ms - settings.visibilityTimeoutMs) / 1000);
+    // Restore takes this record `ms` from now, unless the lease is extended again.
+    const next = scoreDueAt(Date.now() + ms, settings.visibilityTimeoutMs);
     const moved = await extendLease.run<number>(client, [keys.unacked, keys.unackedIndex], [this.f.tag, this.#score, next]);
     if (moved === 1) this.#score = next;
   }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { BrokerContext } from './context.js';
 import { SEP } from './keys.js';
 import { isObject, restored } from './redelivery.js';
+import { scoreDueAt } from './restore-score.js';
 import { releaseMutex } from './scripts/release-mutex.js';
 import { restoreMessage } from './scripts/restore-message.js';
 
@@ -49,7 +50,7 @@ export class Restorer {
     // Another restorer (of either language) is at it: let it finish (kombu skips too).
     if ((await client.set(keys.unackedMutex, token, 'PX', settings.mutexExpireMs, 'NX')) !== 'OK') return 0;
     try {
-      const cutoff = String((Date.now() - settings.visibilityTimeoutMs) / 1000);
+      const cutoff = scoreDueAt(Date.now(), settings.visibilityTimeoutMs);
       let total = 0;
       // Batch after batch while there are more (thousands of ETA tasks due at once), skipping
       // the records of a batch that could not be moved (unreadable, taken meanwhile).

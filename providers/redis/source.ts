@@ -17,6 +17,7 @@ import { PRIORITY_STEPS } from './keys.js';
 import { type Fetched, delay, toLease } from './leases.js';
 import { ListWaiter } from './list-waiter.js';
 import { etaOf, mayHaveEta, parseObject } from './redelivery.js';
+import { dueAtScore, scoreDueAt } from './restore-score.js';
 import { fetchAndLease } from './scripts/fetch-and-lease.js';
 
 /** How many fetches a consumer's prefetch window is split into. */
@@ -33,7 +34,7 @@ export class RedisSource implements PullSource {
   /** When the next unacked record comes due for restore (a held ETA, a lease running out). */
   #restoreAt = Number.POSITIVE_INFINITY;
   /** The restore cutoff (s) of this source's last restore pass: records due by then were its to take. */
-  #restoredUpTo = 0;
+  #restoredUpTo = '0';
   #stopped = false;
   /** The last take got fewer messages than asked: the lists were empty then. */
   #drained = false;
@@ -72,7 +73,7 @@ export class RedisSource implements PullSource {
     if (Date.now() >= this.#restoreAt) {
       // What this pass leaves (another restorer holds the lock, a record it cannot read) is not
       // asked for again here: the other restorer or the periodic pass takes it.
-      this.#restoredUpTo = (Date.now() - this.ctx.settings.visibilityTimeoutMs) / 1000;
+      this.#restoredUpTo = scoreDueAt(Date.now(), this.ctx.settings.visibilityTimeoutMs);
       await this.ctx.restoreDue();
     }
     return this.#take(max);
@@ -112,8 +113,7 @@ export class RedisSource implements PullSource {
     }
     acks?.done();
     this.#nextDue = reply[0] ? Number(reply[0]) : Number.POSITIVE_INFINITY;
-    // Whole ms past the score's due time, as restore's cutoff sees it.
-    this.#restoreAt = reply[1] ? Math.ceil(Number(reply[1]) * 1000 + this.ctx.settings.visibilityTimeoutMs) + 1 : Number.POSITIVE_INFINITY;
+    this.#restoreAt = reply[1] ? dueAtScore(reply[1], this.ctx.settings.visibilityTimeoutMs) : Number.POSITIVE_INFINITY;
     this.#drained = (reply.length - 2) / 3 < max;
     const leases: Lease[] = [];
     const holds: Promise<boolean>[] = [];
