@@ -86,8 +86,13 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
 }
 
 function claimCheckOption(url: string, store: string | undefined): string | undefined {
-  if (store === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(store)) return store;
-  throw new ConfigError(
-    `claim_check for '${url}' must be the URL of a store such as dynamodb://TABLE?region=us-east-1 (URL-encoded in the query), got '${store}'`,
-  );
+  if (store === undefined) return undefined;
+  try {
+    splitUrl(store);
+    return store;
+  } catch {
+    throw new ConfigError(
+      `claim_check for '${url}' must be the URL of a store such as dynamodb://TABLE?region=us-east-1 (URL-encoded in the query), got '${store}'`,
+    );
+  }
 }

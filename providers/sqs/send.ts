@@ -51,7 +51,8 @@ const FIFO_ID = /^[!-~]{1,128}$/;
  */
 export async function toOutgoing(queue: SqsQueue, m: TaskMessage, ctx: SendContext, minDelayMs = 0): Promise<Outgoing> {
   const { id, task } = m.headers;
-  if (queue.fifo) checkFifoDelay(queue, m, minDelayMs);
+  const delayMs = Math.max(minDelayMs, notBefore(m) - Date.now());
+  if (queue.fifo) checkFifoDelay(queue, m, delayMs);
   let body = encodeEnvelope(m, { routingKey: queue.name });
   const attributes: Record<string, MessageAttributeValue> = {
     'celeriac.task': attr(task),
@@ -90,7 +91,6 @@ export async function toOutgoing(queue: SqsQueue, m: TaskMessage, ctx: SendConte
     // The task id is the idempotency key; a retry is a new message, so it gets its own id.
     out.deduplicationId = fifoId(m.headers.retries ? `${id}-retry-${m.headers.retries}` : id);
   } else {
-    const delayMs = Math.max(minDelayMs, notBefore(m) - Date.now());
     const delaySeconds = wholeSeconds(delayMs, MAX_DELAY_S);
     if (delaySeconds > 0) out.delaySeconds = delaySeconds;
   }
@@ -107,8 +107,7 @@ function fifoId(id: string): string {
  * 12 h, and each time it comes back counts towards the queue's maxReceiveCount. Further ahead
  * it would end in the dead-letter queue unrun, so it is refused when sent.
  */
-function checkFifoDelay(queue: SqsQueue, m: TaskMessage, minDelayMs: number): void {
-  const delayMs = Math.max(minDelayMs, notBefore(m) - Date.now());
+function checkFifoDelay(queue: SqsQueue, m: TaskMessage, delayMs: number): void {
   if (delayMs <= MAX_VISIBILITY_S * 1000) return;
   throw new ConfigError(
     `Task ${m.headers.task}[${m.headers.id}]: its ETA or countdown is ${Math.round(delayMs / 3_600_000)} h ahead, but a message on FIFO queue '${queue.sqsName}' can wait at most ${MAX_VISIBILITY_S / 3600} h (SQS hides it, it cannot delay it). ` +
