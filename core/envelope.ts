@@ -74,10 +74,30 @@ export function decodeEnvelope(raw: string): TaskMessage {
     return decodeRest(env, headers);
   } catch (err) {
     // The headers were read: whoever waits for this task can be told why it will never run.
-    if (err instanceof MalformedMessage) err.task = { id: headers.id, name: headers.task, ignoreResult: headers.ignore_result === true };
+    if (err instanceof MalformedMessage) err.task = taskOfHeaders(headers);
     throw err;
   }
 }
+
+/**
+ * The task a message names, read from its headers alone (its body is not decoded): for a message
+ * refused before decoding (over the size limit), so whoever waits for the task is told why.
+ */
+export function taskOfEnvelope(raw: string): TaskOfMessage | undefined {
+  try {
+    const env: unknown = JSON.parse(raw);
+    if (!isObject(env)) return undefined;
+    return taskOfHeaders(decodeHeaders(env.headers));
+  } catch {
+    return undefined;
+  }
+}
+
+const taskOfHeaders = (headers: TaskHeaders): TaskOfMessage => ({
+  id: headers.id,
+  name: headers.task,
+  ignoreResult: headers.ignore_result === true,
+});
 
 /** The task of a protocol-1 message (a JSON body {task, id, args, kwargs, ...}, §1.6), if it is one. */
 function protocolOneTask(env: Obj): TaskOfMessage | undefined {

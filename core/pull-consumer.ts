@@ -5,7 +5,7 @@
  * a crash), waits with a short adaptive backoff when idle and wakes at once when told to.
  */
 import { MalformedMessage, type TaskOfMessage } from './errors.js';
-import { decodeEnvelope } from './envelope.js';
+import { decodeEnvelope, taskOfEnvelope } from './envelope.js';
 import type { TaskMessage } from './message.js';
 import type { ConsumeOptions, Consumer, Delivery } from './ports.js';
 
@@ -155,6 +155,8 @@ class LeasedDelivery implements OwnedDelivery {
         malformed = (err as Error).message;
         this.malformedTask = err instanceof MalformedMessage ? err.task : undefined;
       }
+    } else {
+      this.malformedTask = taskOfEnvelope(lease.raw);
     }
     this.malformed = malformed;
     this.raw = lease.raw;
