@@ -66,15 +66,16 @@ export function decodeEnvelope(raw: string): TaskMessage {
   try {
     headers = decodeHeaders(env.headers);
   } catch (err) {
-    // Task protocol 1 (Celery's task_protocol = 1) names the task in its body: its caller is told too.
-    if (err instanceof MalformedMessage) err.task = protocolOneTask(env);
+    // Whoever waits for the task is told why it will never run: its id and name may still be
+    // readable (another header is wrong), or it is a task protocol 1 message, named in its body.
+    if (err instanceof MalformedMessage) err.task = namedTask(env.headers) ?? protocolOneTask(env);
     throw err;
   }
   try {
     return decodeRest(env, headers);
   } catch (err) {
     // The headers were read: whoever waits for this task can be told why it will never run.
-    if (err instanceof MalformedMessage) err.task = taskOfHeaders(headers);
+    if (err instanceof MalformedMessage) err.task = namedTask(headers);
     throw err;
   }
 }
@@ -86,18 +87,18 @@ export function decodeEnvelope(raw: string): TaskMessage {
 export function taskOfEnvelope(raw: string): TaskOfMessage | undefined {
   try {
     const env: unknown = JSON.parse(raw);
-    if (!isObject(env)) return undefined;
-    return taskOfHeaders(decodeHeaders(env.headers));
+    return isObject(env) ? namedTask(env.headers) : undefined;
   } catch {
     return undefined;
   }
 }
 
-const taskOfHeaders = (headers: TaskHeaders): TaskOfMessage => ({
-  id: headers.id,
-  name: headers.task,
-  ignoreResult: headers.ignore_result === true,
-});
+/** The task headers name when their id and task are readable, whatever else is wrong with them. */
+function namedTask(headers: unknown): TaskOfMessage | undefined {
+  if (!isObject(headers) || typeof headers.id !== 'string' || !headers.id || typeof headers.task !== 'string' || !headers.task)
+    return undefined;
+  return { id: headers.id, name: headers.task, ignoreResult: headers.ignore_result === true };
+}
 
 /** The task of a protocol-1 message (a JSON body {task, id, args, kwargs, ...}, §1.6), if it is one. */
 function protocolOneTask(env: Obj): TaskOfMessage | undefined {

@@ -99,7 +99,7 @@ describe('bad input', () => {
     expect(await (await add.delay(3, 3)).get({ timeout: 5000 })).toBe(6);
   });
 
-  it('a message whose headers can be read but not its body stores that reason as its FAILURE, so get() does not wait forever', async () => {
+  it('a message whose task id and name can be read, but not the rest, stores that reason as its FAILURE, so get() does not wait forever', async () => {
     app = memoryApp();
     worker = await startWorker(app);
     const broker = (await app.broker()) as Broker & { publishRaw(q: string, raws: { body: string }[]): Promise<void> };
@@ -120,7 +120,14 @@ describe('bad input', () => {
     await broker.publishRaw('celery', [{ body: JSON.stringify(v1) }]);
     const old = (await app.AsyncResult('v1-id').get({ timeout: 5000, propagate: false })) as RemoteTaskError;
     expect(old.message).toMatch(/only task protocol 2 is supported/);
-    expect(await deadLetters(app)).toHaveLength(2);
+    // Another header is wrong, but the id and the task name can be read.
+    const badHeader = message('tasks.add');
+    const withBadRetries = JSON.parse(encodeEnvelope(badHeader)) as { headers: Record<string, unknown> };
+    withBadRetries.headers.retries = 'twice';
+    await broker.publishRaw('celery', [{ body: JSON.stringify(withBadRetries) }]);
+    const retries = (await app.AsyncResult(badHeader.headers.id).get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    expect(retries.message).toBe('malformed message: headers.retries must be a non-negative integer, got "twice"');
+    expect(await deadLetters(app)).toHaveLength(3);
   });
 
   it('an argument JSON cannot carry fails at send time', async () => {
