@@ -22,6 +22,7 @@ import {
   refusedForGood,
 } from './errors.js';
 import { type FollowUps, NONE, onFailure, onSuccess } from './executor/canvas.js';
+import { chainFollows, failChain } from './executor/chain-failure.js';
 import { inChord, joinChord } from './executor/chord.js';
 import { sendFollowUps } from './executor/send-follow-ups.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
@@ -359,7 +360,13 @@ async function fail(
   }
   // Celery acks failures and timeouts too (acks_on_failure_or_timeout, §8): a retry is explicit.
   let failure = error;
-  const store = withChordException(deps, call, results, FAILURE, () => failure);
+  const own = withChordException(deps, call, results, FAILURE, () => failure);
+  const store = chainFollows(call)
+    ? async () => {
+        await own();
+        await failChain(deps, call, failure, !results.ignored, (what) => notFollowed(deps, call, what));
+      }
+    : own;
   try {
     if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
   } catch (tooLarge) {

@@ -103,6 +103,18 @@ describe('canvas from TypeScript', () => {
     expect(await afterChord.get({ timeout: 10_000 })).toBe(60);
   });
 
+  it("a step that fails fails the rest of its chain, as Celery's mark_as_failure does: get() on the chain throws instead of waiting", async () => {
+    const app = memoryApp();
+    const { add } = math(app);
+    const boom = app.task('tasks.boom', (_x: number) => {
+      throw new RangeError('boom!');
+    });
+    await startWorker(app);
+    const result = await chain(add.s(1, 2), boom.s(), add.s(10), add.s(20)).applyAsync();
+    await expect(result.get({ timeout: 5000 })).rejects.toMatchObject({ name: 'RangeError', message: 'boom!' });
+    expect(result.state).toBe('FAILURE');
+  });
+
   it('from plain JavaScript, what is not a signature or a signature option is refused at once, saying what', () => {
     const app = memoryApp();
     const { add } = math(app);

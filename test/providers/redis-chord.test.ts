@@ -173,6 +173,28 @@ describe('chords from Python clients on redis://', () => {
     );
   });
 
+  it('a chain in the header whose first step fails adds the part of the step that never ran: the body fails instead of waiting', async () => {
+    const app = chordApp();
+    await startWorker(app, { concurrency: 2 });
+    const bodyId = randomUUID();
+    const group = randomUUID();
+    const body = sig('tasks.record', [], { task_id: bodyId });
+    await raw.set(`celery-taskset-meta-${group}.s`, 2);
+    // chord([chain(fail.s('first'), add.s(1)), add.s(2, 2)], record.s()) as Python's client sends it:
+    // the chain's last step is the header member, with the group and the body in its options.
+    const lastStep = randomUUID();
+    await publishFromPython(app, 'tasks.fail', ['first'], {
+      chain: [sig('tasks.add', [1], { task_id: lastStep, group_id: group, group_index: 0, chord: body })],
+    });
+    await publishFromPython(app, 'tasks.add', [2, 2], { chord: body }, { group, group_index: 1 });
+    const failure = await app
+      .AsyncResult(bodyId)
+      .get({ timeout: 10_000 })
+      .catch((e: Error) => e);
+    expect(failure).toMatchObject({ name: 'ChordError', message: `Dependency ${lastStep} raised RangeError('first')` });
+    expect(await app.AsyncResult(lastStep).get({ timeout: 1000, propagate: false })).toMatchObject({ name: 'RangeError' });
+  });
+
   it("joins the list Celery keeps with result_chord_ordered off instead of failing on the key's type", async () => {
     const app = chordApp();
     await startWorker(app);
