@@ -4,6 +4,7 @@
  * without a line per retry, and mingles with the running workers to learn earlier revokes.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Broker, ControlChannel } from '../ports.js';
 import { type RevokedIds, revokedIdsOf } from './revoked-ids.js';
@@ -24,6 +25,7 @@ export async function waitForBroker(broker: Broker, log: Logger, signal: AbortSi
       await broker.connected?.();
       return true;
     } catch (err) {
+      if (err instanceof ConfigError) throw err; // the server refused the settings: trying again cannot help
       const pauseS = Math.min(CONNECT_RETRY_MAX_S, 2 * attempt);
       log.error(`consumer: ${(err as Error).message} Trying again in ${pauseS} seconds... (attempt ${attempt})`);
       await sleep(pauseS * 1000, undefined, { signal }).catch(() => undefined);

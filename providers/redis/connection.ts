@@ -41,9 +41,33 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
   // Connection errors are retried by retryStrategy and surface as failed commands where they matter;
   // without a listener ioredis would print each one as an unhandled error event. The last one is
   // kept for whenReady's message until the connection is up again.
-  client.on('error', (err: Error) => lastErrors.set(client, err));
+  client.on('error', (err: Error) => {
+    lastErrors.set(client, err);
+    // A SELECT the server refuses (a database it does not have) would leave the connection on
+    // database 0 and every command after it there: the client is closed instead, for good.
+    if ((err as { command?: { name?: string } }).command?.name === 'select') {
+      const refused = new ConfigError(
+        `Redis refused database ${conn.db} (${err.message}): use a database number the server has (0-15 unless its 'databases' setting says more).`,
+      );
+      refusals.set(client, refused);
+      client.disconnect();
+      // Every later command says why, rather than "Connection is closed."
+      client.sendCommand = (command) => {
+        command.reject(refused);
+        return command.promise;
+      };
+    }
+  });
   client.on('ready', () => lastErrors.delete(client));
   return client;
+}
+
+/** Clients closed for good because the server refused their settings, with the error that says why. */
+const refusals = new WeakMap<Redis, ConfigError>();
+
+/** Why a command on `client` failed: the server's refusal of its settings when that closed it, else `err`. */
+export function explained(client: Redis, err: unknown): unknown {
+  return refusals.get(client) ?? err;
 }
 
 const lastErrors = new WeakMap<Redis, Error>();
@@ -73,15 +97,27 @@ function tlsOptions(conn: RedisConnectionOptions): ConnectionOptions {
  */
 export function whenReady(client: Redis, timeoutMs: number, url: string): Promise<void> | undefined {
   if (client.status === 'ready') return undefined;
+  const refused = refusals.get(client);
+  if (refused) return Promise.reject(refused);
   let wait = waits.get(client);
   if (!wait) {
     wait = new Promise<void>((resolve, reject) => {
       const onReady = (): void => {
         clearTimeout(timer);
+        client.off('end', onEnd);
         resolve();
+      };
+      // Closed for good: the server refused the connection's settings (see createClient).
+      const onEnd = (): void => {
+        const refused = refusals.get(client);
+        if (!refused) return;
+        clearTimeout(timer);
+        client.off('ready', onReady);
+        reject(refused);
       };
       const timer = setTimeout(() => {
         client.off('ready', onReady);
+        client.off('end', onEnd);
         const cause = lastErrors.get(client);
         reject(
           new OperationalError(
@@ -92,6 +128,7 @@ export function whenReady(client: Redis, timeoutMs: number, url: string): Promis
         );
       }, timeoutMs);
       client.once('ready', onReady);
+      client.on('end', onEnd);
     }).finally(() => waits.delete(client));
     waits.set(client, wait);
   }

@@ -12,7 +12,7 @@
  * takes no GET: the read waits for the confirmation and goes to the store's main connection.
  */
 import type { Redis } from 'ioredis';
-import { type Reachability, closeClient, createClient, reachable } from './connection.js';
+import { type Reachability, closeClient, createClient, explained, reachable } from './connection.js';
 import type { RedisConnectionOptions } from './options.js';
 import { type Deferred, deferred } from '../../core/deferred.js';
 
@@ -107,7 +107,7 @@ export class KeySubscriber {
       await Promise.all([confirmed, reachable(client, this.reachability)]);
     } catch (err) {
       void unwatch().catch(() => undefined);
-      throw err;
+      throw explained(client, err);
     }
     this.#resp3 ??= client.mode === 'normal';
     return unwatch;
@@ -124,7 +124,9 @@ export class KeySubscriber {
       // RESP2 (or not known yet): only once the subscription is confirmed may another connection
       // read. Not forever: an unreachable server fails the read after broker_connection_timeout.
       const client = this.#client;
-      await Promise.all([subscribed, reachable(client, this.reachability)]);
+      await Promise.all([subscribed, reachable(client, this.reachability)]).catch((err: unknown) => {
+        throw explained(client, err);
+      });
       this.#resp3 ??= client.mode === 'normal';
       if (this.#resp3 !== true) return elsewhere();
     }

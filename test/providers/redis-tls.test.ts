@@ -4,40 +4,24 @@
  * localhost, valid until 2126; test use only). The certificate is checked against the CA given by
  * ssl_ca_certs, skipped with ssl_cert_reqs=none, and an unverifiable server is a clear error.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type App, OperationalError, createApp } from '../../core/index.js';
 import { eventually } from '../conformance/index.js';
+import { freePort, startRedisServer } from '../support/redis-server.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
 let server: ChildProcess | undefined;
 let port = 0;
 let app: App | undefined;
 
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
-
 beforeAll(async () => {
   port = await freePort();
-  server = spawn(
-    'redis-server',
-    [
-      ...['--port', '0', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      ...['--tls-port', String(port), '--tls-auth-clients', 'no'],
-      ...['--tls-cert-file', fixture('server.pem'), '--tls-key-file', fixture('server-key.pem'), '--tls-ca-cert-file', fixture('ca.pem')],
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  server.stdout?.on('data', (d) => (output += d));
-  await eventually('the TLS Redis to accept connections', () => output.includes('Ready to accept connections'), 10_000);
+  server = await startRedisServer([
+    ...['--port', '0', '--tls-port', String(port), '--tls-auth-clients', 'no'],
+    ...['--tls-cert-file', fixture('server.pem'), '--tls-key-file', fixture('server-key.pem'), '--tls-ca-cert-file', fixture('ca.pem')],
+  ]);
 });
 
 afterAll(() => {
