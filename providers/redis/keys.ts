@@ -52,6 +52,11 @@ export class BrokerKeys {
     return `${this.prefix}${queue}.celeriac.delayed`;
   }
 
+  /** The reply of one fetch call, kept for the call re-sent after its reply was lost (scripts/fetch-and-lease.ts). */
+  fetchReceipt(call: string): string {
+    return `${this.prefix}celeriac.fetch.${call}`;
+  }
+
   /** Dead letters of a queue: a list of JSON {reason, raw, at}, newest last. */
   dead(queue: string): string {
     return `${this.prefix}${queue}.celeriac.dead`;

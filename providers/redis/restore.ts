@@ -47,8 +47,10 @@ export class Restorer {
   async #pass(): Promise<number> {
     const { client, keys, settings } = this.ctx;
     const token = randomUUID();
-    // Another restorer (of either language) is at it: let it finish (kombu skips too).
-    if ((await client.set(keys.unackedMutex, token, 'PX', settings.mutexExpireMs, 'NX')) !== 'OK') return 0;
+    // Another restorer (of either language) is at it: let it finish (kombu skips too). A SET
+    // re-sent after a lost reply finds this pass's own token: the lock is this pass's.
+    const locked = (await client.set(keys.unackedMutex, token, 'PX', settings.mutexExpireMs, 'NX')) === 'OK';
+    if (!locked && (await client.get(keys.unackedMutex)) !== token) return 0;
     try {
       const cutoff = scoreDueAt(Date.now(), settings.visibilityTimeoutMs);
       let total = 0;

@@ -26,6 +26,12 @@ const FETCH_SHARE = 4;
 /** Longest idle wait before fetching again anyway (delayed messages due, restored ones). */
 const IDLE_CHECK_MS = 1000;
 
+/**
+ * Longest a fetch's receipt is kept (the next fetch deletes it sooner): a call re-sent later
+ * than this takes a new batch, and the first comes back after the visibility timeout.
+ */
+const RECEIPT_MAX_MS = 300_000;
+
 export class RedisSource implements PullSource {
   readonly idleMinMs = 0;
   readonly idleMaxMs = 100;
@@ -43,6 +49,8 @@ export class RedisSource implements PullSource {
   /** Ends the current idle wait, if any; what a returning blocking wait calls. */
   #idleDone: (() => void) | undefined;
   readonly #listReady = (): void => this.#idleDone?.();
+  /** The last fetch's receipt, for the next fetch to delete. */
+  #receipt: string | undefined;
   /** Most messages per fetch script call. */
   readonly #batch: number;
 
@@ -100,18 +108,22 @@ export class RedisSource implements PullSource {
     const now = Date.now();
     const score = String(now / 1000);
     const acks = this.ctx.acks.take();
+    const call = randomUUID();
+    const receipt = keys.fetchReceipt(call);
+    const receiptMs = Math.min(this.ctx.settings.visibilityTimeoutMs, RECEIPT_MAX_MS);
     let reply: string[];
     try {
       reply = await fetchAndLease.run<string[]>(
         client,
-        [keys.unacked, keys.unackedIndex, ...order.map((q) => keys.delayed(q)), ...lists],
-        [max, score, now, `${randomUUID()}.`, order.length, this.#restoredUpTo, ...names, ...(acks?.args ?? [])],
+        [keys.unacked, keys.unackedIndex, receipt, this.#receipt ?? receipt, ...order.map((q) => keys.delayed(q)), ...lists],
+        [max, score, now, `${call}.`, order.length, this.#restoredUpTo, receiptMs, ...names, ...(acks?.args ?? [])],
       );
     } catch (err) {
       acks?.done(err);
       throw err;
     }
     acks?.done();
+    this.#receipt = receipt;
     this.#nextDue = reply[0] ? Number(reply[0]) : Number.POSITIVE_INFINITY;
     this.#restoreAt = reply[1] ? dueAtScore(reply[1], this.ctx.settings.visibilityTimeoutMs) : Number.POSITIVE_INFINITY;
     this.#drained = (reply.length - 2) / 3 < max;

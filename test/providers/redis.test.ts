@@ -4,11 +4,13 @@
  * after a SIGKILL, a connection cut, the §10 corpus, ETA held in the delayed set.
  */
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { encodeEnvelope } from '../../core/envelope.js';
 import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import type { Delivery } from '../../core/ports.js';
 import { type RedisBroker, parseBrokerSettings, redisBroker, redisStore } from '../../providers/redis/index.js';
+import { extendLease } from '../../providers/redis/scripts/extend-lease.js';
+import { fetchAndLease } from '../../providers/redis/scripts/fetch-and-lease.js';
 import {
   Recorder,
   backendConformance,
@@ -443,5 +445,83 @@ describe('redis:// across processes and connection loss', () => {
     await backend.close();
     await direct.close();
     await proxy.close();
+  });
+});
+
+/** Commands whose reply a cut lost are re-sent by ioredis on reconnect: each must do no harm run twice. */
+describe('redis:// commands re-sent after a lost reply', () => {
+  const raw = new Redis({ db: CUT_DB });
+  const closing: Array<() => Promise<void>> = [];
+  beforeEach(async () => {
+    await raw.flushdb();
+    // Loaded first: the swallowed reply is then the script's own, not a NOSCRIPT error.
+    for (const script of [fetchAndLease, extendLease]) await raw.script('LOAD', script.source);
+  });
+  afterEach(async () => {
+    for (const close of closing.splice(0)) await close();
+  });
+  afterAll(() => raw.disconnect());
+
+  /** A broker through a fresh proxy (the default one-hour visibility timeout unless `query` says otherwise), and a queue. */
+  async function throughProxy(query = '') {
+    const proxy = await startCutProxy(6379);
+    const broker = redisBroker(url(CUT_DB, query, proxy.port));
+    closing.push(() => broker.close().then(() => proxy.close()));
+    return { proxy, broker, q: uniqueQueue('lost-reply') };
+  }
+
+  it('a fetch whose reply was lost answers the re-sent call with what it took: nothing is left held by nobody', async () => {
+    const { proxy, broker, q } = await throughProxy();
+    const msgs = Array.from({ length: 5 }, (_, i) => taskMessage(q, [i]));
+    await raw.lpush(q, ...msgs.map((m) => encodeEnvelope(m, { routingKey: q })));
+    const swallowed = proxy.swallowRepliesAfter(fetchAndLease.sha);
+    const r = await Recorder.start(broker, [q], { prefetch: 10 }, (d) => void d.ack());
+    closing.unshift(() => r.stop());
+    await swallowed;
+    // The first fetch took some; its reply is lost with the connection.
+    await eventually('the fetch to take messages', async () => (await raw.hlen('unacked')) > 0);
+    proxy.cut();
+    await r.waitFor(5, 10_000);
+    expect(r.ids().sort()).toEqual(msgs.map((m) => m.headers.id).sort());
+    await eventually('unacked to empty', async () => (await raw.hlen('unacked')) === 0);
+  });
+
+  it('a lease extension whose reply was lost still counts: later extensions and the ack go through', async () => {
+    const { proxy, broker, q } = await throughProxy();
+    let delivery: Delivery | undefined;
+    const r = await Recorder.start(broker, [q], { prefetch: 1 }, (d) => {
+      delivery = d;
+    });
+    closing.unshift(() => r.stop());
+    const m = taskMessage(q, ['long']);
+    await broker.publish(q, [m]);
+    await r.waitFor(1);
+    const [tag] = (await raw.hkeys('unacked')) as [string];
+    const before = await raw.zscore('unacked_index', tag);
+    const swallowed = proxy.swallowRepliesAfter(extendLease.sha);
+    const extended = delivery?.extendLease(60_000);
+    await swallowed;
+    await eventually('the extension to move the score', async () => (await raw.zscore('unacked_index', tag)) !== before);
+    proxy.cut();
+    await extended;
+    await delivery?.extendLease(120_000);
+    await delivery?.ack();
+    await eventually('the message to be acked', async () => (await raw.hexists('unacked', tag)) === 0);
+  });
+
+  it('a restore whose lock reply was lost still holds the lock, restores, and lets it go', async () => {
+    const { proxy, broker, q } = await throughProxy('?visibility_timeout=1');
+    const m = taskMessage(q, ['left']);
+    const tag = 'lost-lock-tag';
+    await raw.hset('unacked', tag, JSON.stringify([JSON.parse(encodeEnvelope(m, { routingKey: q, deliveryTag: tag })), '', q]));
+    await raw.zadd('unacked_index', Date.now() / 1000 - 60, tag);
+    const swallowed = proxy.swallowRepliesAfter('unacked_mutex');
+    const restoring = broker.restorer.restore();
+    await swallowed;
+    await eventually('the lock to be taken', async () => (await raw.exists('unacked_mutex')) === 1);
+    proxy.cut();
+    expect(await restoring).toBe(1);
+    expect(await raw.llen(q)).toBe(1);
+    expect(await raw.exists('unacked_mutex')).toBe(0);
   });
 });

@@ -8,13 +8,16 @@ import { ACK_HELD } from './ack-held.js';
  * kombu pops with BRPOP and records afterwards, so a crash in between loses the message; here
  * nothing exists outside Redis's own structures at any moment. The records of a batch are
  * written with one HSET and one ZADD (a redis.call costs far more than its arguments). Acks
- * waiting to be sent are done first, in the same call (acks.ts).
+ * waiting to be sent are done first, in the same call (acks.ts). A call that took messages
+ * leaves its reply as a receipt, for a re-sent call to answer with; the caller's next call
+ * deletes it.
  *
- * KEYS: unacked, unacked_index, delayed zset per queue (nq), lists in serving order (the first
- *       nq are the queues' bare lists, in the same order as the delayed keys).
+ * KEYS: unacked, unacked_index, this call's receipt, the caller's previous receipt (or this one
+ *       again), delayed zset per queue (nq), lists in serving order (the first nq are the
+ *       queues' bare lists, in the same order as the delayed keys).
  * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, the cutoff of
- *       the caller's last restore pass (s), then the queue name of each list, then the acks as
- *       tag, score pairs.
+ *       the caller's last restore pass (s), the receipt's lifetime (ms), then the queue name of
+ *       each list, then the acks as tag, score pairs.
  * Returns: [next delayed due time in ms or '', the first unacked_index score after that cutoff
  *       (the next record a restore will take: a held ETA coming due, a lease running out) or '',
  *       tag, queue, raw, tag, queue, raw, ...].
@@ -22,17 +25,23 @@ import { ACK_HELD } from './ack-held.js';
 export const fetchAndLease = new LuaScript(
   'fetch-and-lease',
   `${ACK_HELD}
+-- A call re-sent after its reply was lost (ioredis re-sends on reconnect) answers what its
+-- first run took, from the receipt, instead of taking another batch and leaving the first
+-- held by nobody until the visibility timeout.
+local receipt = redis.call('GET', KEYS[3])
+if receipt then return cjson.decode(receipt) end
+if KEYS[4] ~= KEYS[3] then redis.call('DEL', KEYS[4]) end
 local max = tonumber(ARGV[1])
 local nq = tonumber(ARGV[5])
-local nlists = #KEYS - 2 - nq
-ackHeld(7 + nlists)
+local nlists = #KEYS - 4 - nq
+ackHeld(8 + nlists)
 local nextDue = ''
 for i = 1, nq do
-  local delayed = KEYS[2 + i]
+  local delayed = KEYS[4 + i]
   local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', ARGV[3], 'LIMIT', 0, 1000)
   for _, member in ipairs(due) do
     -- Due messages go to the front of the bare list, as kombu's restore does.
-    redis.call('RPUSH', KEYS[2 + nq + i], member)
+    redis.call('RPUSH', KEYS[4 + nq + i], member)
     redis.call('ZREM', delayed, member)
   end
   local first = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')
@@ -42,8 +51,8 @@ local tags, records, queues, raws = {}, {}, {}, {}
 local n = 0
 for j = 1, nlists do
   if n >= max then break end
-  local queue = ARGV[6 + j]
-  local got = redis.call('RPOP', KEYS[2 + nq + j], max - n)
+  local queue = ARGV[7 + j]
+  local got = redis.call('RPOP', KEYS[4 + nq + j], max - n)
   if got then
     for _, raw in ipairs(got) do
       n = n + 1
@@ -93,6 +102,7 @@ for i = 1, n do
 end
 slices(#hset, function (i, j) redis.call('HSET', KEYS[1], unpack(hset, i, j)) end)
 slices(#zadd, function (i, j) redis.call('ZADD', KEYS[2], unpack(zadd, i, j)) end)
+redis.call('SET', KEYS[3], cjson.encode(out), 'PX', ARGV[7])
 return out
 `,
 );
