@@ -6,6 +6,7 @@
  */
 import * as check from './config/checks.js';
 import { ConfigError } from './errors.js';
+import { checkJson } from './serialization.js';
 
 export interface CallOptions {
   /** Seconds from now before the task may run. */
@@ -30,20 +31,35 @@ export const secondsFromNow = check.number((n) => Number.isFinite(new Date(Date.
 export const validDate = check.is((v) => v instanceof Date && !Number.isNaN(v.getTime()), 'expected a valid Date');
 const limit = check.number((n) => n > 0, 'expected seconds > 0');
 
-/** Protocol headers the message builder sets (§1.1): given as extra headers they would bypass the checks above, or break the message. */
-const OWN_HEADERS = new Set([
-  'id',
-  'task',
-  'eta',
-  'expires',
-  'retries',
-  'timelimit',
-  'ignore_result',
-  'lang',
-  'argsrepr',
-  'kwargsrepr',
-  'origin',
-]);
+const SET_HERE = 'celeriac sets this header itself';
+
+/**
+ * Protocol headers (§1.1) a caller may not give as extra headers, and why: the message builder
+ * writes them, from options that check their values, or (compression) nothing could read the body.
+ */
+const OWN_HEADERS: Readonly<Record<string, string>> = {
+  id: `${SET_HERE}: use the taskId option`,
+  task: `${SET_HERE}: it is the name of the task sent`,
+  eta: `${SET_HERE}: use the eta or countdown option`,
+  expires: `${SET_HERE}: use the expires option`,
+  retries: SET_HERE,
+  timelimit: `${SET_HERE}: use the timeLimit and softTimeLimit options`,
+  ignore_result: `${SET_HERE}: use the ignoreResult option`,
+  lang: SET_HERE,
+  argsrepr: SET_HERE,
+  kwargsrepr: SET_HERE,
+  origin: SET_HERE,
+  compression: 'celeriac sends the body uncompressed, so a worker could not read it',
+};
+
+/** Protocol headers a caller may set (Celery's send_task has options for them), checked as a worker reads them (§1.1). */
+const HEADER_CHECKS: Readonly<Record<string, check.Check>> = {
+  shadow: check.nullable(check.string('expected a name to show for the task (a string) or null')),
+  group: check.nullable(check.string('expected a group id (a string) or null')),
+  group_index: check.nullable(check.integer((n) => n >= 0, 'expected a position in the group (an integer >= 0) or null')),
+  root_id: check.string('expected a task id (a non-empty string)'),
+  parent_id: check.nullable(check.string('expected a task id (a non-empty string) or null')),
+};
 
 const optionChecks: { [K in keyof CallOptions]-?: check.Check } = {
   countdown: secondsFromNow,
@@ -53,10 +69,8 @@ const optionChecks: { [K in keyof CallOptions]-?: check.Check } = {
   priority: check.integer((n) => n >= 0 && n <= 9, 'expected an integer priority 0-9'),
   taskId: check.string('expected a task id (a non-empty string)'),
   ignoreResult: check.boolean(),
-  headers: check.is(
-    (v) => check.isPlainObject(v) && !Object.keys(v).some((key) => OWN_HEADERS.has(key)),
-    `expected an object of extra message headers, none of ${[...OWN_HEADERS].join(', ')} (celeriac sets those: use the taskId, eta, expires, timeLimit or ignoreResult options)`,
-  ),
+  // Each header is checked by checkHeaders.
+  headers: check.is(check.isPlainObject, 'expected an object of extra message headers'),
   timeLimit: limit,
   softTimeLimit: limit,
 };
@@ -83,8 +97,21 @@ export function checkArgs(where: string, args: unknown): void {
 }
 
 export function checkCallOptions(where: string, options: unknown): void {
-  if (options !== undefined && options !== null)
-    check.checkOptions(where, options, optionChecks, { kind: 'a call option', example: '{ countdown: 10 }' });
+  if (options === undefined || options === null) return;
+  check.checkOptions(where, options, optionChecks, { kind: 'a call option', example: '{ countdown: 10 }' });
+  const { headers } = options as CallOptions;
+  if (headers !== undefined) checkHeaders(where, headers);
+}
+
+/** Refuses a header celeriac sets, a wrong-typed protocol header, and (SerializationError) any value JSON would not carry exactly. */
+function checkHeaders(where: string, headers: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(headers)) {
+    // Refused even when undefined: the builder's spread would overwrite the header it sets.
+    const refused = Object.hasOwn(OWN_HEADERS, key) ? OWN_HEADERS[key] : undefined;
+    const problem = refused ?? (value !== undefined && Object.hasOwn(HEADER_CHECKS, key) ? HEADER_CHECKS[key]?.(value) : null);
+    if (problem) throw new ConfigError(`${where}: headers.${key}: ${problem} (got ${show(value)})`);
+  }
+  checkJson(headers, 'headers');
 }
 
 const signatureChecks = { countdown: optionChecks.countdown, queue: optionChecks.queue, priority: optionChecks.priority };

@@ -58,11 +58,17 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null || Object.prototype.toString.call(value) === '[object Module]';
 }
 
-/** A value as an error message shows it: JSON where that is faithful (not for NaN, Infinity or an invalid Date). */
+/** A value as an error message shows it: JSON where that is faithful (not for NaN, Infinity, a BigInt or an invalid Date). */
 export function showValue(v: unknown): string {
   if (typeof v === 'number') return String(v);
+  if (typeof v === 'bigint') return `${v}n`;
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? 'Invalid Date' : `Date(${v.toISOString()})`;
-  return JSON.stringify(v) ?? String(v);
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    // A cycle or a BigInt inside: the error being reported matters more than the value's full form.
+    return String(v);
+  }
 }
 
 /**

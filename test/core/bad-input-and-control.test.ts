@@ -153,7 +153,7 @@ describe('bad input', () => {
       [[1, 2], {}, { priority: 10 }, /priority: expected an integer priority 0-9 \(got 10\)/],
       [[1, 2], {}, { queue: '' }, /queue: expected a queue name/],
       [[1, 2], {}, { taskId: 42 }, /taskId: expected a task id/],
-      [[1, 2], {}, { headers: { id: 'mine' } }, /headers: expected an object of extra message headers, none of id, task, eta/],
+      [[1, 2], {}, { headers: { id: 'mine' } }, /headers\.id: celeriac sets this header itself: use the taskId option \(got "mine"\)/],
       [5, {}, {}, /args must be an array of positional arguments, got 5 \(one argument: \[5\]\)/],
       [[1, 2], [3], {}, /kwargs must be an object of keyword arguments, got \[3\]/],
     ];
@@ -165,6 +165,37 @@ describe('bad input', () => {
     expect(await (await app.broker()).size?.('celery')).toBe(0);
     // undefined stands for an absent option, as in the settings
     expect((await send([1, 2], undefined, { countdown: undefined, queue: undefined })).id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  // Each of these was sent and dead-lettered by the worker (or, compression, failed to decompress);
+  // a BigInt or a cycle threw JSON's raw TypeError, a Map was sent as {}.
+  it('extra headers celeriac sets, wrong-typed protocol headers and values JSON cannot carry fail at the call', async () => {
+    app = memoryApp();
+    const add = withAdd(app);
+    const send = (headers: Record<string, unknown>) => add.applyAsync([1, 2], {}, { headers });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ compression: 'application/x-gzip' }, /headers\.compression: celeriac sends the body uncompressed/],
+      [{ timelimit: undefined }, /headers\.timelimit: celeriac sets this header itself: use the timeLimit/],
+      [{ group: 5 }, /sending tasks\.add: headers\.group: expected a group id \(a string\) or null \(got 5\)/],
+      [{ group_index: 'a' }, /headers\.group_index: expected a position in the group \(an integer >= 0\) or null \(got "a"\)/],
+      [{ root_id: 7 }, /headers\.root_id: expected a task id \(a non-empty string\) \(got 7\)/],
+      [{ parent_id: {} }, /headers\.parent_id: expected a task id \(a non-empty string\) or null \(got \{\}\)/],
+      [{ shadow: 1 }, /headers\.shadow: expected a name to show for the task/],
+      [{ shadow: 10n }, /headers\.shadow: .* \(got 10n\)/],
+      [{ x: 10n }, /Cannot send headers\.x as JSON: BigInt 10n/],
+      [{ x: new Map() }, /Cannot send headers\.x as JSON: a Map would arrive as \{\}/],
+      [{ 'x-trace': cyclic }, /Cannot send headers\["x-trace"\]\.self as JSON: it refers back to headers\["x-trace"\]/],
+    ];
+    for (const [headers, error] of cases) await expect(send(headers), Object.keys(headers)[0]).rejects.toThrow(error);
+    expect(await (await app.broker()).size?.('celery')).toBe(0);
+    // What Celery's send_task accepts there is sent as given.
+    const headers = { shadow: 'add-shown', group: 'g1', group_index: 0, root_id: 'root', parent_id: null, 'x-trace': [1, 'a'] };
+    const started = nextEvent(await startWorker(app), 'started');
+    const r = await add.applyAsync([1, 2], {}, { headers });
+    expect((await started).message.headers).toMatchObject(headers);
+    expect(await r.get({ timeout: 5000 })).toBe(3);
   });
 
   it('wrong task options fail at app.task, in camelCase or Celery snake_case names', () => {
