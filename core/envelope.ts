@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { MalformedMessage, type TaskOfMessage } from './errors.js';
 import { parseJson } from './serialization.js';
-import type { TaskHeaders, TaskMessage, TaskProperties } from './message.js';
+import { type TaskHeaders, type TaskMessage, type TaskProperties, parseCeleryTime } from './message.js';
 
 export interface EnvelopeOptions {
   /** kombu puts a uuid4 here (§1.3); a fresh one is made when absent. */
@@ -184,7 +184,7 @@ function optNullableString(h: Obj, key: string): string | null {
 
 function optTime(h: Obj, key: string): string | null {
   const v = optNullableString(h, key);
-  if (v !== null && Number.isNaN(Date.parse(v))) return bad(`headers.${key} is not an ISO-8601 time: ${show(v)}`);
+  if (v !== null && Number.isNaN(parseCeleryTime(v))) return bad(`headers.${key} is not an ISO-8601 time: ${show(v)}`);
   return v;
 }
 

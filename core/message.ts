@@ -63,8 +63,37 @@ export function notBefore(message: TaskMessage): number {
   return Number.isNaN(t) ? 0 : t;
 }
 
-/** Parses an ISO time as Celery does: a naive time (no offset) is UTC (§1.1 [obs]). */
-export function parseCeleryTime(iso: string): number {
-  const naive = !/(Z|[+-]\d\d:?\d\d)$/i.test(iso);
-  return Date.parse(naive ? `${iso}Z` : iso);
+/**
+ * An ISO-8601 time as Celery 5.2 reads one (celery/utils/iso8601.py): a date, then optionally a
+ * time after 'T' or a space (seconds and their fraction optional) and 'Z' or an offset.
+ */
+const CELERY_TIME = /^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/**
+ * A time header (eta, expires) in epoch ms, or NaN when it is not such a time: the one reading
+ * that both checks a message and schedules it. A naive time (no offset) is UTC (§1.1 [obs]).
+ * Date.parse is not used: it also reads 'Mon, 01 Jan 2035 ...' or '5', which Celery refuses.
+ */
+export function parseCeleryTime(text: string): number {
+  const m = CELERY_TIME.exec(text);
+  if (!m) return Number.NaN;
+  const field = (i: number): number => Number(m[i] ?? 0);
+  const [month, day, hour, minute, second] = [field(2), field(3), field(4), field(5), field(6)];
+  const offset = offsetMinutes(m[8]);
+  if (hour > 23 || minute > 59 || second > 59 || Number.isNaN(offset)) return Number.NaN;
+  const date = new Date(0);
+  date.setUTCFullYear(field(1), month - 1, day);
+  // Month 13 or 30 February would roll over into another date: refused, as Python's datetime refuses them.
+  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day) return Number.NaN;
+  const ms = Number((m[7] ?? '').slice(0, 3).padEnd(3, '0'));
+  return date.setUTCHours(hour, minute, second, ms) - offset * 60_000;
+}
+
+/** Minutes east of UTC of 'Z', '+05:30', '-0800' or none; NaN beyond ±23:59. */
+function offsetMinutes(zone: string | undefined): number {
+  if (zone === undefined || zone.toUpperCase() === 'Z') return 0;
+  const hours = Number(zone.slice(1, 3));
+  const minutes = Number(zone.slice(-2));
+  if (hours > 23 || minutes > 59) return Number.NaN;
+  return (zone[0] === '-' ? -1 : 1) * (hours * 60 + minutes);
 }

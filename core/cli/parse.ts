@@ -1,5 +1,6 @@
 /** Option value parsers shared by the commands; a bad value becomes commander's usage error (exit 2). */
 import { InvalidArgumentError } from 'commander';
+import { parseCeleryTime } from '../message.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -25,10 +26,12 @@ export function seconds(value: string): number {
   return secondsToMs(value) / 1000;
 }
 
+/** A time read as a worker reads the eta header it becomes: ISO 8601, no offset meaning UTC (as in Celery). */
 export function isoDate(value: string): Date {
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError('Expected an ISO 8601 date-time, such as 2030-01-01T12:00:00Z.');
-  return d;
+  const t = parseCeleryTime(value);
+  if (Number.isNaN(t))
+    throw new InvalidArgumentError(`Expected an ISO 8601 date-time such as 2030-01-01T12:00:00Z (no offset means UTC); got '${value}'.`);
+  return new Date(t);
 }
 
 /** 'a,b, c' → ['a', 'b', 'c']. */

@@ -77,6 +77,12 @@ describe('celeriac call', () => {
     expect(notArray.stderr).toMatch(/must be a JSON array/);
     expect(bad.stderr + notArray.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
+
+  it('refuses an --eta that is not ISO 8601 (it was read as a date in 2001: the task ran at once)', async () => {
+    const out = await run('call', 'tasks.add', '[1, 1]', '--eta', '5');
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/Expected an ISO 8601 date-time .*; got '5'/);
+  });
 });
 
 describe('celeriac result', () => {

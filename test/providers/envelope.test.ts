@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEnvelope, encodeEnvelope } from '../../core/envelope.js';
 import { MalformedMessage } from '../../core/errors.js';
+import { parseCeleryTime } from '../../core/message.js';
 import { taskMessage } from '../conformance/helpers.js';
 
 const msg = taskMessage('celery', [4, 4]);
@@ -106,6 +107,38 @@ describe('the kombu envelope', () => {
     badArgs.body = Buffer.from('[{}, {}, {}]').toString('base64');
     expect(reason(badArgs)).toMatch(/args must be an array/);
     expect(() => decodeEnvelope(null as unknown as string)).toThrow(MalformedMessage);
+  });
+
+  // The check used to be Date.parse, which reads these; the scheduler did not, so the first two
+  // ran at once and the expired one ran instead of being REVOKED.
+  it('refuses an eta or expires that is not ISO 8601 as the scheduler reads it', () => {
+    const cases: [string, string][] = [
+      ['eta', 'Mon, 01 Jan 2035 00:00:00 GMT'],
+      ['eta', '5'],
+      ['expires', 'Mon, 01 Jan 2001 00:00:00 GMT'],
+      ['eta', '2030-02-30T10:00:00'],
+    ];
+    for (const [key, value] of cases) {
+      const env = envelope();
+      env.headers[key] = value;
+      expect(reason(env)).toBe(`malformed message: headers.${key} is not an ISO-8601 time: ${JSON.stringify(value)}`);
+    }
+    const naive = envelope();
+    naive.headers.eta = '2030-01-01 10:00';
+    naive.headers.expires = '2030-01-02T10:00:00.5-08:00';
+    expect(decodeObj(naive).headers).toMatchObject({ eta: '2030-01-01 10:00', expires: '2030-01-02T10:00:00.5-08:00' });
+  });
+
+  it('reads a Celery time as Celery does: no offset means UTC, a date alone is midnight', () => {
+    const utc = (text: string) => new Date(parseCeleryTime(text)).toISOString();
+    expect(utc('2030-01-01T10:00:00')).toBe('2030-01-01T10:00:00.000Z');
+    expect(utc('2030-01-01T10:00:00.123456+00:00')).toBe('2030-01-01T10:00:00.123Z');
+    expect(utc('2030-01-01T10:00+05:30')).toBe('2030-01-01T04:30:00.000Z');
+    expect(utc('2030-1-2 03:04:05.5Z')).toBe('2030-01-02T03:04:05.500Z');
+    expect(utc('2030-01-01')).toBe('2030-01-01T00:00:00.000Z');
+    for (const text of ['2030', '2030-01', '2030-13-01', '2030-01-01T24:00', '2030-01-01T10:00+24:00', '2030-01-01T10:00:00 junk']) {
+      expect(parseCeleryTime(text), text).toBeNaN();
+    }
   });
 
   it('inflates a zlib-compressed body (kombu application/x-gzip)', async () => {

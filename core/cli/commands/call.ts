@@ -26,7 +26,7 @@ export function registerCall(program: Command): void {
     .argument('[args]', "positional arguments as a JSON array, e.g. '[4, 4]'", jsonArray)
     .option('--kwargs <json>', 'keyword arguments as a JSON object', jsonObject)
     .addOption(new Option('--countdown <seconds>', 'run no earlier than this many seconds from now').argParser(seconds).conflicts('eta'))
-    .option('--eta <iso>', 'run no earlier than this date-time (ISO 8601)', isoDate)
+    .option('--eta <iso>', 'run no earlier than this date-time (ISO 8601; no offset means UTC, as in Celery)', isoDate)
     .option('--expires <seconds>', 'revoke instead of running when not started within this many seconds', seconds)
     .option('--queue <queue>', 'send to this queue instead of the routed one')
     .option('--wait', 'wait for the result and print it as JSON')
