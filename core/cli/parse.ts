@@ -1,6 +1,7 @@
 /** Option value parsers shared by the commands; a bad value becomes commander's usage error (exit 2). */
 import { InvalidArgumentError } from 'commander';
 import { parseCeleryTime } from '../message.js';
+import { unsafeIntegerError, unsafeIntegerLiteral } from '../serialization.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -45,26 +46,31 @@ export function commaList(value: string): string[] {
 }
 
 export function jsonArray(value: string): unknown[] {
-  const parsed = parseJson(value);
+  const parsed = parseJson(value, 'the arguments');
   if (!Array.isArray(parsed))
     throw new InvalidArgumentError(`Positional arguments must be a JSON array, such as '[4, 4]'; got ${describe(parsed)}.`);
   return parsed;
 }
 
 export function jsonObject(value: string): Record<string, unknown> {
-  const parsed = parseJson(value);
+  const parsed = parseJson(value, 'the keyword arguments');
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new InvalidArgumentError(`Keyword arguments must be a JSON object, such as '{"x": 1}'; got ${describe(parsed)}.`);
   }
   return parsed as Record<string, unknown>;
 }
 
-function parseJson(value: string): unknown {
+/** JSON text as a task would receive it: an integer JSON.parse would round (beyond 2^53) is refused, as a worker refuses it. */
+function parseJson(value: string, what: string): unknown {
+  let parsed: unknown;
   try {
-    return JSON.parse(value);
+    parsed = JSON.parse(value);
   } catch (err) {
     throw new InvalidArgumentError(`Not valid JSON (${(err as Error).message}). Quote it for the shell, e.g. '[4, 4]'.`);
   }
+  const unsafe = unsafeIntegerLiteral(value);
+  if (unsafe !== undefined) throw new InvalidArgumentError(unsafeIntegerError(what, unsafe, `send it as a string ("${unsafe}")`).message);
+  return parsed;
 }
 
 function describe(value: unknown): string {

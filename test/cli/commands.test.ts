@@ -78,6 +78,13 @@ describe('celeriac call', () => {
     expect(bad.stderr + notArray.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it('refuses an integer JSON.parse would round (it was sent rounded: 2^53 + 1 arrived as 2^53)', async () => {
+    const out = await run('call', 'tasks.add', '[9007199254740993, 0]', '--wait', '--timeout', '30');
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(/the integer 9007199254740993 in the arguments cannot be held exactly/);
+    expect(out.stdout).toBe('');
+  });
+
   it('refuses an --eta that is not ISO 8601 (it was read as a date in 2001: the task ran at once)', async () => {
     const out = await run('call', 'tasks.add', '[1, 1]', '--eta', '5');
     expect(out.code).toBe(2);

@@ -1,7 +1,7 @@
 /** The option and argument parsers of the commands (core/cli/parse.ts): what they accept, and the usage error for the rest. */
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { isoDate } from '../../core/cli/parse.js';
+import { isoDate, jsonArray, jsonObject } from '../../core/cli/parse.js';
 
 const refusal = (parse: () => unknown): string => {
   try {
@@ -26,5 +26,20 @@ describe('--eta', () => {
     expect(isoDate('2030-01-01T10:00:00+02:00').toISOString()).toBe('2030-01-01T08:00:00.000Z');
     expect(refusal(() => isoDate('5'))).toBe("Expected an ISO 8601 date-time such as 2030-01-01T12:00:00Z (no offset means UTC); got '5'.");
     expect(refusal(() => isoDate('Mon, 01 Jan 2035 00:00:00 GMT'))).toMatch(/Expected an ISO 8601 date-time/);
+  });
+});
+
+describe('JSON arguments', () => {
+  // JSON.parse rounded 9007199254740993 to 9007199254740992, and the task received that.
+  it('refuses an integer a JavaScript number cannot hold exactly, naming it', () => {
+    expect(refusal(() => jsonArray('[1, 9007199254740993]'))).toBe(
+      'the integer 9007199254740993 in the arguments cannot be held exactly by a JavaScript number (it would read as 9007199254740992: integers are exact only up to 2^53); send it as a string ("9007199254740993")',
+    );
+    expect(refusal(() => jsonObject('{"id": -12345678901234567}'))).toMatch(/the integer -12345678901234567 in the keyword arguments/);
+    expect(jsonArray('[9007199254740992, "9007199254740993", 1.2345678901234567e+16]')).toEqual([
+      2 ** 53,
+      '9007199254740993',
+      12345678901234568,
+    ]);
   });
 });
