@@ -81,21 +81,47 @@ function describeEsbuildError(file: string, messages: readonly Message[]): strin
   return `Cannot load ${shown(file)}: ${at}: ${first.text}\n    ${loc.lineText}`;
 }
 
-/** Gives each bundled file its own import.meta.url, not the cache file's, so `new URL('./x', import.meta.url)` works. */
+const META_NAMESPACE = 'celeriac-import-meta';
+/** What a file's import.meta.url, .filename and .dirname become: the namespace import the plugin adds to that file. */
+const META = '__celeriacImportMeta';
+const metaDefine = {
+  'import.meta.url': `${META}.url`,
+  'import.meta.filename': `${META}.filename`,
+  'import.meta.dirname': `${META}.dirname`,
+};
+
+/**
+ * Gives each bundled file its own import.meta.url, not the cache file's, so `new URL('./x', import.meta.url)`
+ * works. esbuild's define replaces only real expressions (not text in a string or comment) but is
+ * one for the whole bundle: it names an import that this plugin adds, at the end of each file that
+ * uses import.meta (its lines and columns unchanged), of a module holding that file's values.
+ */
 const ownImportMeta: Plugin = {
   name: 'celeriac-import-meta',
   setup(build) {
-    build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, async (args) => {
+    build.onLoad({ filter: /\.[cm]?[jt]sx?$/, namespace: 'file' }, async (args) => {
       const source = await readFile(args.path, 'utf8');
-      if (!source.includes('import.meta.')) return undefined;
+      if (!source.includes('import.meta')) return undefined;
       const ext = path.extname(args.path);
       const loader = ext.endsWith('tsx') ? 'tsx' : ext.endsWith('jsx') ? 'jsx' : ext.includes('t') ? 'ts' : 'js';
-      const contents = source
-        .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href))
-        .replaceAll('import.meta.filename', JSON.stringify(args.path))
-        .replaceAll('import.meta.dirname', JSON.stringify(path.dirname(args.path)));
-      return { contents, loader };
+      // Only a file that really uses it gets the import, which would make a CommonJS file an ES module.
+      const esbuild = await import('esbuild');
+      const uses = await esbuild.transform(source, { loader, define: metaDefine }).then(
+        (result) => result.code.includes(META),
+        // Not parsed here: the build reports the error, at its place (the import goes after the last line).
+        () => true,
+      );
+      if (!uses) return undefined;
+      return { contents: `${source}\n;import * as ${META} from ${JSON.stringify(`${META_NAMESPACE}:${args.path}`)};\n`, loader };
     });
+    build.onResolve({ filter: new RegExp(`^${META_NAMESPACE}:`) }, (args) => ({
+      path: args.path.slice(META_NAMESPACE.length + 1),
+      namespace: META_NAMESPACE,
+    }));
+    build.onLoad({ filter: /.*/, namespace: META_NAMESPACE }, (args) => ({
+      contents: `export const url = ${JSON.stringify(pathToFileURL(args.path).href)}, filename = ${JSON.stringify(args.path)}, dirname = ${JSON.stringify(path.dirname(args.path))};`,
+      loader: 'js',
+    }));
   },
 };
 
@@ -125,6 +151,7 @@ async function bundle(file: string): Promise<string> {
       keepNames: true,
       logLevel: 'silent',
       plugins: [ownImportMeta],
+      define: metaDefine,
       // ESM has no `require`; TypeScript's `import x = require('y')` compiles to one.
       banner: {
         js: "import { createRequire as __celeriacCreateRequire } from 'node:module'; const require = __celeriacCreateRequire(import.meta.url);",

@@ -100,6 +100,31 @@ describe('loadModule', () => {
     expect(mod.dirname).toBe(path.join(dir, 'meta'));
   });
 
+  // It was replaced as text, also inside strings: `"... import.meta.url"` became a syntax error.
+  it('replaces only real import.meta expressions, each file with its own, and leaves the text in strings and comments', async () => {
+    write({
+      'meta2/main.ts': [
+        "import { inner } from './sub/inner.ts';",
+        "import legacy from './legacy.cjs';",
+        '// import.meta.url is this file',
+        'export const text = "import.meta.url";',
+        'export const url = import.meta.url;',
+        'export { inner, legacy };',
+        '',
+      ].join('\n'),
+      'meta2/sub/inner.ts': 'export const inner = { url: import.meta.url, text: `import.meta.url is ${import.meta.url}` };\n',
+      'meta2/legacy.cjs': "module.exports = { text: 'import.meta.url' };\n",
+    });
+    const mod = await loadModule('meta2/main.ts', { cwd: dir });
+    const innerUrl = pathToFileURL(path.join(dir, 'meta2', 'sub', 'inner.ts')).href;
+    expect(mod).toMatchObject({
+      text: 'import.meta.url',
+      url: pathToFileURL(path.join(dir, 'meta2', 'main.ts')).href,
+      inner: { url: innerUrl, text: `import.meta.url is ${innerUrl}` },
+      legacy: { text: 'import.meta.url' },
+    });
+  });
+
   it('picks up an edited .ts module on the next load', async () => {
     write({ 'edit/mod.ts': 'export const version = 1;\n' });
     expect((await loadModule('edit/mod', { cwd: dir })).version).toBe(1);
