@@ -20,7 +20,7 @@ export interface LoggerOptions {
   level?: LogLevel;
   /** Append lines to this file instead of stderr. */
   file?: string;
-  /** Where lines go when no file is given (default: process.stderr). */
+  /** Where lines go when no file is given (default: process.stderr, through stdioWriter). */
   write?: (line: string) => void;
   /** Celery prints `MainProcess`; kept configurable for child processes. */
   processName?: string;
@@ -38,7 +38,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? 'warning';
   const processName = opts.processName ?? 'MainProcess';
   let fd: number | undefined = opts.file ? openSync(opts.file, 'a') : undefined;
-  const out = opts.write ?? ((line: string) => process.stderr.write(line));
+  const out = opts.write ?? stdioWriter(process.stderr);
   const emit = (lvl: LogLevel, message: string): void => {
     if (RANK[lvl] < RANK[level]) return;
     const line = `[${timestamp(new Date())}: ${lvl.toUpperCase()}/${processName}] ${message}\n`;
@@ -57,6 +57,31 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       fd = undefined;
     },
   };
+}
+
+const stdioWriters = new Map<NodeJS.WriteStream, (text: string) => void>();
+
+/**
+ * Writes to process.stdout/stderr that outlive the stream's reader (`celeriac worker | tee log`
+ * and tee dies, a supervisor closes its pipe). Node reports a failed write (EPIPE) as an 'error'
+ * event on the stream, an uncaught exception when nobody listens; and as stdio streams cannot be
+ * destroyed, every later write fails the same way. As Python's logging drops a record its handler
+ * cannot emit, text is dropped from the first error on: a lost reader never comes back. The
+ * listener stays on the stream, so no other writer's failure there is fatal either.
+ */
+export function stdioWriter(stream: NodeJS.WriteStream): (text: string) => void {
+  let writer = stdioWriters.get(stream);
+  if (!writer) {
+    let gone = false;
+    stream.on('error', () => {
+      gone = true;
+    });
+    writer = (text) => {
+      if (!gone) stream.write(text);
+    };
+    stdioWriters.set(stream, writer);
+  }
+  return writer;
 }
 
 /** A logger that drops everything (library use, benchmarks). */

@@ -140,6 +140,12 @@ export class WorkerProcess {
     ]);
   }
 
+  /** Close the reading end of the worker's stdout and stderr, as a dying `| tee log` would: its writes fail with EPIPE. */
+  closeOutput(): void {
+    this.child.stdout?.destroy();
+    this.child.stderr?.destroy();
+  }
+
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
   }

@@ -105,6 +105,22 @@ describe('worker shutdown', () => {
     expect(outcome.stderr).toContain('Warm shutdown');
   });
 
+  it('a worker whose stdout/stderr reader is gone still runs tasks and stops warm on SIGTERM', async () => {
+    const w = startWorker('-n', 'a@test', '-c', '1');
+    await w.ready();
+    w.closeOutput();
+    // Every task logs lines to the dead pipe: before, the first one left the worker spinning on EPIPE.
+    for (const [args, sum] of [
+      ['[2, 3]', '5'],
+      ['[4, 5]', '9'],
+    ] as const) {
+      const call = await celeriac(project.dir, ['call', 'tasks.add', args, '--wait', '--timeout', '15', '-A', 'tasks']);
+      expect(call.stdout, `tasks.add${args}: ${call.stderr}`).toContain(sum);
+    }
+    w.kill('SIGTERM');
+    expect((await w.exit(10_000)).code).toBe(0);
+  });
+
   it('a second SIGINT exits at once, hands the running task back and still removes the pidfile', async () => {
     const w = startWorker('-n', 'a@test', '-c', '1', '--pidfile', 'w.pid');
     await w.ready();

@@ -5,7 +5,7 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { type Command, InvalidArgumentError } from 'commander';
-import { createLogger, type Logger, type LogLevel, parseLogLevel } from '../../log.js';
+import { createLogger, type Logger, type LogLevel, parseLogLevel, stdioWriter } from '../../log.js';
 import { renderBanner } from '../../worker/banner.js';
 import { acquirePidfile, type Pidfile } from '../../worker/pidfile.js';
 import { CliExit } from '../exit.js';
@@ -57,7 +57,7 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
       logger,
       ...(opts.events ? { sendEvents: true } : {}),
     });
-    process.stdout.write(
+    stdioWriter(process.stdout)(
       renderBanner({
         hostname: worker.hostname,
         version: celeriacVersion(),
@@ -107,11 +107,12 @@ function untilShutdown(
   pidfile: Pidfile | undefined,
   logger: Logger,
 ): Promise<void> {
+  const stderr = stdioWriter(process.stderr);
   return new Promise((resolve, reject) => {
     let stopping = false;
     const stop = (): void => {
       stopping = true;
-      process.stderr.write('\nworker: Warm shutdown (MainProcess)\n');
+      stderr('\nworker: Warm shutdown (MainProcess)\n');
       shutdown.warm().then(() => {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
@@ -122,7 +123,7 @@ function untilShutdown(
     const onSignal = (signal: NodeJS.Signals): void => {
       if (stopping) {
         if (signal !== 'SIGINT') return;
-        process.stderr.write('\nworker: Cold shutdown (MainProcess)\n');
+        stderr('\nworker: Cold shutdown (MainProcess)\n');
         const exit = (): never => {
           pidfile?.release();
           process.exit(130); // 128 + SIGINT, as a shell reports it
@@ -135,6 +136,8 @@ function untilShutdown(
     const onRejection = (reason: unknown): void => {
       logger.error(`Unhandled promise rejection (a promise nobody awaited or caught); the worker goes on: ${describe(reason)}`);
     };
+    // Its log line cannot fail into another uncaught exception (stdioWriter): when it could, a lost
+    // stderr reader made this handler call itself forever, a tick loop that froze every promise.
     const onException = (err: unknown): void => {
       logger.error(`Uncaught exception outside any task; shutting down: ${describe(err)}`);
       process.exitCode = 1;
