@@ -3,6 +3,7 @@
  * getters (`state`, `result`, `info`, `traceback`) show the last meta read.
  */
 import * as check from './config/checks.js';
+import { byDeadline } from './deadline.js';
 import { decodeException } from './exception-codec.js';
 import { TimeoutError } from './errors.js';
 import type { ResultBackend } from './ports.js';
@@ -106,8 +107,11 @@ export class AsyncResult<T = unknown> {
       this.meta = await backend.waitFor(this.id, { timeoutMs: opts.timeout, intervalMs: opts.interval, signal: opts.signal });
     } catch (err) {
       if (!(err instanceof TimeoutError)) throw err;
-      await this.refresh().catch(() => undefined);
-      throw new TimeoutError(await this.timeoutMessage(opts.timeout ?? 0), { cause: err });
+      // What the message tells (the state now, the queue's length) is read briefly or left out:
+      // with the server gone, reading it would outlast the timeout it explains.
+      const diagnosed = Date.now() + DIAGNOSIS_MS;
+      await byDeadline(this.refresh(), diagnosed, () => undefined).catch(() => undefined);
+      throw new TimeoutError(await this.timeoutMessage(opts.timeout ?? 0, diagnosed), { cause: err });
     }
     if (PROPAGATE_STATES.has(this.state)) {
       const error = decodeException(this.meta);
@@ -121,14 +125,14 @@ export class AsyncResult<T = unknown> {
     return this.id;
   }
 
-  private async timeoutMessage(timeoutMs: number): Promise<string> {
+  private async timeoutMessage(timeoutMs: number, diagnosed: number): Promise<string> {
     const head = `Task ${this.sent?.taskName ?? ''}[${this.id}] did not finish within ${timeoutMs} ms`;
     if (this.state !== PENDING) return `${head}: it is ${this.state}.`;
-    return [`${head} and is still PENDING (no worker has recorded it).`, ...(await this.pendingReasons())].join('\n');
+    return [`${head} and is still PENDING (no worker has recorded it).`, ...(await this.pendingReasons(diagnosed))].join('\n');
   }
 
   /** Celery's first-steps troubleshooting for "tasks stay PENDING", with this call's facts filled in. */
-  private async pendingReasons(): Promise<string[]> {
+  private async pendingReasons(diagnosed: number): Promise<string[]> {
     const sent = this.sent;
     const queue = sent ? `'${sent.queue}'` : 'the queue it was sent to';
     const reasons = [
@@ -139,10 +143,13 @@ export class AsyncResult<T = unknown> {
         : '  - ignore_result is set (task option, call option or task_ignore_result): no result is ever stored;',
       `  - the worker stores results in another result backend: this client reads ${this.source.backendUrl}; compare with the backend in the worker's banner.`,
     ];
-    const facts = await this.source.pendingFacts?.(sent).catch(() => []);
+    const facts = this.source.pendingFacts && (await byDeadline(this.source.pendingFacts(sent), diagnosed, () => []).catch(() => []));
     return facts?.length ? [...reasons, ...facts.map((f) => `  ${f}`)] : reasons;
   }
 }
+
+/** How long a timed-out get() may spend reading what its error message tells. */
+const DIAGNOSIS_MS = 1000;
 
 const getOptionChecks: Record<keyof GetOptions, check.Check> = {
   timeout: check.number((n) => n >= 0, 'expected milliseconds >= 0'),

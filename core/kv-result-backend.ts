@@ -4,6 +4,7 @@
  * and waiting live here once.
  */
 import { isPlainObject, showValue } from './config/checks.js';
+import { byDeadline } from './deadline.js';
 import { MalformedMessage, TimeoutError } from './errors.js';
 import type { ChordPart, ChordStore, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
@@ -117,16 +118,19 @@ export class KeyValueResultBackend implements ResultBackend {
     // The read need not wait for the subscription: the store orders it behind (Redis sends both in one write).
     const watching = this.kv.watch?.(resultKey(taskId), onChange);
     watching?.catch(() => undefined); // awaited below; meanwhile a failure must not count as unhandled
+    const timedOut = (): never => {
+      throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the result of task ${taskId}`);
+    };
     try {
       let delay = Math.min(POLL_START_MS, cap);
       for (;;) {
         changed = false;
         // The notification carried the ready meta (Redis publishes the value): no read needed.
-        const meta = published ?? (await this.get(taskId));
+        const meta = published ?? (await byDeadline(this.get(taskId), deadline, timedOut));
         if (meta && isReady(meta.status)) return meta;
-        await watching; // a subscription that failed fails the wait
+        if (watching) await byDeadline(watching, deadline, timedOut); // a subscription that failed fails the wait
         const left = deadline - Date.now();
-        if (left <= 0) throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the result of task ${taskId}`);
+        if (left <= 0) timedOut();
         if (changed) continue;
         await new Promise<void>((resolve, reject) => {
           const cleanup = (): void => {

@@ -14,7 +14,8 @@ import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
 import { connectionLog, fetchErrorLog, mingle, waitForBroker } from './broker-link.js';
 import { confReply } from './conf-reply.js';
-import { type LongTimeout, setLongTimeout } from '../long-timeout.js';
+import { settledBy } from '../deadline.js';
+import { setLongTimeout } from '../long-timeout.js';
 import { Semaphore } from './semaphore.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
 import { RevokedIds } from './revoked-ids.js';
@@ -283,26 +284,6 @@ function requestInfo(d: Delivery, timeStart: number | null, hostname: string): R
 const LAST_STEPS_MS = 2000;
 /** How often a shutdown looks again whether a task still runs (a task finishing emits nothing until it is settled). */
 const SHUTDOWN_POLL_MS = 250;
-
-/** Whether `step` settles by `deadline` (epoch ms); it is not waited for past it. */
-async function settledBy(step: Promise<unknown> | undefined, deadline: number): Promise<boolean> {
-  if (!step) return true;
-  let timer: LongTimeout | undefined;
-  const late = new Promise<false>((resolve) => {
-    timer = setLongTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-  });
-  try {
-    return await Promise.race([
-      step.then(
-        () => true,
-        () => true,
-      ),
-      late,
-    ]);
-  } finally {
-    timer?.clear();
-  }
-}
 
 function onceOrTimeout(emitter: EventEmitter, event: string, ms: number): Promise<void> {
   return new Promise((resolve) => {

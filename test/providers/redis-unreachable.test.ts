@@ -68,6 +68,24 @@ describe('redis:// unreachable', () => {
     }
   });
 
+  it("get()'s timeout holds while the server is down, also for a client that has read results before", async () => {
+    proxy = await startCutProxy(6379);
+    const backend = `redis://127.0.0.1:${proxy.port}/${DB}`;
+    app = createApp('unreachable', { broker: `memory://unreachable-${Date.now()}`, backend, broker_connection_timeout: 30 });
+    const add = app.task('unreachable.add', (a: number, b: number) => a + b);
+    const worker = await app.worker({ concurrency: 1 });
+    await worker.start();
+    // A first result read settles how the client talks to the server (reads on its subscribing connection).
+    expect(await (await add.delay(1, 1)).get({ timeout: 10_000 })).toBe(2);
+    await worker.stop();
+    const r = await add.delay(1, 2);
+    proxy.cut(20_000);
+    const started = Date.now();
+    const error = await r.get({ timeout: 500 }).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('TimeoutError');
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('a producer gets an OperationalError naming the URL, and the message is never sent later', async () => {
     const { app, url, direct } = await appBehindDownProxy(1500);
     const add = app.task('unreachable.add', (a: number, b: number) => a + b);
