@@ -22,6 +22,7 @@ import {
   refusedForGood,
 } from './errors.js';
 import { type FollowUps, NONE, onFailure, onSuccess } from './executor/canvas.js';
+import { checkArity } from './executor/arity.js';
 import { chainFollows, failChain } from './executor/chain-failure.js';
 import { inChord, joinChord } from './executor/chord.js';
 import { sendFollowUps } from './executor/send-follow-ups.js';
@@ -143,10 +144,17 @@ async function run(
   const [hard, soft] = message.headers.timelimit ?? [null, null];
   const softLimit = withinTimeLeft(soft ?? task.options.softTimeLimit ?? deps.settings.softTimeLimit, deps);
   const started = performance.now();
-  const outcome = await runWithLimits(() => task.fn(...args, ctx), ctx, {
-    hard: hard ?? task.options.timeLimit ?? deps.settings.timeLimit,
-    soft: softLimit.seconds,
-  });
+  const outcome = await runWithLimits(
+    () => {
+      checkArity(name, task.fn, args, kwargs);
+      return task.fn(...args, ctx);
+    },
+    ctx,
+    {
+      hard: hard ?? task.options.timeLimit ?? deps.settings.timeLimit,
+      soft: softLimit.seconds,
+    },
+  );
   const runtimeMs = performance.now() - started;
   // The function is done (or abandoned at the hard limit): its slot goes to the next task while
   // this outcome is stored and acked. Slots bound running tasks; prefetch bounds held messages.

@@ -130,6 +130,27 @@ describe('bad input', () => {
     expect(await deadLetters(app)).toHaveLength(3);
   });
 
+  it('a call missing arguments fails with TypeError, as in Python, instead of giving the TaskContext as data', async () => {
+    app = memoryApp();
+    withAdd(app);
+    app.task('tasks.scale', (x: number, factor: number, ctx: TaskContext) => `${ctx.id}:${x * factor}`);
+    worker = await startWorker(app);
+    // What Python's send_task('tasks.add', kwargs={'x': 1, 'y': 2}) sends: no args.
+    const byKeywords = await app.sendTask('tasks.add', [], { x: 1, y: 2 });
+    const error = (await byKeywords.get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    expect(error.name).toBe('TypeError');
+    expect(error.message).toBe(
+      'tasks.add() missing 1 required positional argument: it takes 2 parameters (its TaskContext may be the last) and was given 0 args; ' +
+        'keyword arguments (x, y) reach a task as ctx.kwargs, not as its parameters: send them as args',
+    );
+    const short = await app.sendTask('tasks.scale', [2]);
+    await expect(short.get({ timeout: 5000 })).rejects.toThrow(
+      /^tasks\.scale\(\) missing 1 required positional argument: it takes 3 parameters/,
+    );
+    const full = await app.sendTask('tasks.scale', [2, 5]);
+    expect(await full.get({ timeout: 5000 })).toBe(`${full.id}:10`);
+  });
+
   it('an argument JSON cannot carry fails at send time', async () => {
     app = memoryApp();
     const echo = app.task('tasks.echo', (v: unknown) => v);
