@@ -7,7 +7,7 @@ import { EventEmitter, setMaxListeners } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
 import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
 import type { ExecutorEvent, RunnableTask } from '../executor.js';
-import { type ExecutorApp, executeWithOverrides, executorDeps } from '../executor/deps.js';
+import { type ExecutorApp, executeWithOverrides, executorDeps, handBackBackoffMs } from '../executor/deps.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
@@ -122,14 +122,17 @@ export class Worker extends EventEmitter {
         try {
           await executeWithOverrides(delivery, deps);
         } catch (error) {
-          // Not settled: the message comes back after its lease. The worker keeps going.
+          // E.g. the result store could not be read for revokes: handed back with a backoff, which
+          // also frees its prefetch slot (left unsettled, the slot is lost and the message hidden for
+          // its whole lease). The worker keeps going.
           this.onEvent({
             type: 'internal-error',
             id: delivery.message?.headers.id,
             name: delivery.message?.headers.task,
-            during: 'executing',
+            during: 'executing (the message will come back)',
             error,
           });
+          await delivery.retryLater(handBackBackoffMs(delivery.receiveCount)).catch(() => undefined);
         } finally {
           this.held.delete(delivery);
           this.heldByMessage.delete(delivery.message);

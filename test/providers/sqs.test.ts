@@ -496,6 +496,29 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
     }
   });
 
+  it('the result store unreachable before a task: the message comes back soon and the worker keeps taking work', async () => {
+    const q = uniqueQueue('outage');
+    // The worker reads revokes from a table not there yet (an outage), with one prefetch slot.
+    const table = `dynamodb://later-${prefix}${q}?endpoint=${dynalite.endpoint}`;
+    producer = createApp('tasks', { broker: sqsUrl('&create=true&visibility_timeout=600'), backend: `${table}&create=true` });
+    workerApp = createApp('tasks', { broker: sqsUrl('&create=true&visibility_timeout=600'), backend: table });
+    const { add } = define(producer);
+    define(workerApp);
+    try {
+      worker = await workerApp.worker({ hostname: 'outage@test', concurrency: 1, prefetchMultiplier: 1, queues: [q] });
+      await worker.start();
+      const failed = nextEvent(worker, 'internal-error');
+      const first = await add.applyAsync([1, 1], {}, { queue: q });
+      expect(String((await failed).error)).toMatch(/table|resource/i);
+      await producer.backend(); // creates the table: the store is back
+      const second = await add.applyAsync([2, 2], {}, { queue: q });
+      expect(await first.get({ timeout: 15_000 })).toBe(2);
+      expect(await second.get({ timeout: 15_000 })).toBe(4);
+    } finally {
+      await finish();
+    }
+  });
+
   it('requests per task: 1,000 tasks enqueued at once, then drained', async () => {
     const q = uniqueQueue('bulk');
     producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
