@@ -9,7 +9,8 @@
  * holds more messages than its prefetch. Each queue asks for at most its share of the prefetch
  * (prefetch / number of queues), so idle queues' polls leave the busy ones room; and while
  * messages are held, a receive asks for at least min(10, share, prefetch / 2) — a batch, not
- * one request per settled task.
+ * one request per settled task. Queues are polled in turn, so one the capacity cannot cover at
+ * once (a prefetch below the number of queues) still gets its turn.
  *
  * SQS has no priorities: messages received are handed out highest `celeriac.priority` first,
  * so priority orders what a worker holds, not the whole queue.
@@ -131,7 +132,7 @@ export class Receiver {
   /** Start receives for up to `want` messages; `idle` = nothing is handed out. */
   #start(want: number, idle: boolean): void {
     const n = this.queues.length;
-    const first = this.#turn++ % n;
+    const first = this.#turn;
     for (let i = 0; i < n && want > 0; i++) {
       const queue = this.queues[(first + i) % n] as SqsQueue;
       for (;;) {
@@ -141,6 +142,8 @@ export class Receiver {
         if (room <= 0 || (room < this.#minAsk && !nothingHeld)) break;
         want -= room;
         this.#receive(queue, room);
+        // The next start begins after the last queue polled: per poll, not per fetch.
+        this.#turn = (first + i + 1) % n;
       }
     }
   }
