@@ -9,8 +9,10 @@
  * holds more messages than its prefetch. Each queue asks for at most its share of the prefetch
  * (prefetch / number of queues), so idle queues' polls leave the busy ones room; and while
  * messages are held, a receive asks for at least min(10, share, prefetch / 2) — a batch, not
- * one request per settled task. Queues are polled in turn, so one the capacity cannot cover at
- * once (a prefetch below the number of queues) still gets its turn.
+ * one request per settled task. Polls in flight are bounded, per queue and in all, whatever the
+ * prefetch: each holds one of the SDK's sockets for up to 20 s, and the deletes and lease
+ * extensions must find one free. Queues are polled in turn, so one the capacity cannot cover at
+ * once (a prefetch below the number of queues, or more queues than polls) still gets its turn.
  *
  * SQS has no priorities: messages received are handed out highest `celeriac.priority` first,
  * so priority orders what a worker holds, not the whole queue.
@@ -29,6 +31,12 @@ import type { SqsQueue } from './queues.js';
  */
 const IDLE_MIN_MS = 10;
 const IDLE_MAX_MS = 1000;
+/**
+ * Long polls in flight, per queue and in all: a busy queue's polls each come back at once with
+ * up to 10, so a few keep it drained, and the total stays well under the SDK's 50 sockets.
+ */
+const MAX_POLLS_PER_QUEUE = 4;
+const MAX_POLLS = 16;
 
 /** SqsBroker.consume: core's pull loop fed by a Receiver. */
 export function consumeQueues(
@@ -63,6 +71,12 @@ export function consumeQueues(
   };
 }
 
+/** What a queue's receives in flight ask for. */
+interface InFlight {
+  messages: number;
+  polls: number;
+}
+
 interface Buffered {
   lease: Lease;
   priority: number;
@@ -70,9 +84,10 @@ interface Buffered {
 
 export class Receiver {
   #buffer: Buffered[] = [];
-  /** Messages asked for by receives in flight, per queue name. */
-  readonly #asked = new Map<string, number>();
+  /** Messages asked for, and receives, in flight per queue name. */
+  readonly #asked: Map<string, InFlight>;
   #askedTotal = 0;
+  #pollsTotal = 0;
   #error: unknown;
   #wake: (() => void) | undefined;
   #turn = 0;
@@ -87,6 +102,7 @@ export class Receiver {
     private readonly waitTimeSeconds: number,
     private readonly prefetch: number,
   ) {
+    this.#asked = new Map(queues.map((q) => [q.name, { messages: 0, polls: 0 }]));
     this.#share = Math.max(1, Math.floor(prefetch / queues.length));
     this.#minAsk = Math.min(MAX_BATCH, this.#share, Math.max(1, Math.floor(prefetch / 2)));
   }
@@ -132,28 +148,34 @@ export class Receiver {
   /** Start receives for up to `want` messages; `idle` = nothing is handed out. */
   #start(want: number, idle: boolean): void {
     const n = this.queues.length;
-    const first = this.#turn;
-    for (let i = 0; i < n && want > 0; i++) {
-      const queue = this.queues[(first + i) % n] as SqsQueue;
-      for (;;) {
-        const room = Math.min(MAX_BATCH, want, this.#share - (this.#asked.get(queue.name) ?? 0));
+    // In rounds of one poll per queue: every queue gets one before any gets a second.
+    for (let started = true; started; ) {
+      started = false;
+      const first = this.#turn;
+      for (let i = 0; i < n && want > 0 && this.#pollsTotal < MAX_POLLS; i++) {
+        const queue = this.queues[(first + i) % n] as SqsQueue;
+        const asked = this.#asked.get(queue.name) as InFlight;
+        const room = Math.min(MAX_BATCH, want, this.#share - asked.messages);
         // With nothing held, take what there is; else only a batch is worth a request.
         const nothingHeld = idle && this.#askedTotal === 0 && this.#buffer.length === 0;
-        if (room <= 0 || (room < this.#minAsk && !nothingHeld)) break;
+        if (asked.polls >= MAX_POLLS_PER_QUEUE || room <= 0 || (room < this.#minAsk && !nothingHeld)) continue;
         want -= room;
-        this.#receive(queue, room);
+        this.#receive(queue, asked, room);
         // The next start begins after the last queue polled: per poll, not per fetch.
         this.#turn = (first + i + 1) % n;
+        started = true;
       }
     }
   }
 
-  #receive(queue: SqsQueue, ask: number): void {
-    this.#asked.set(queue.name, (this.#asked.get(queue.name) ?? 0) + ask);
+  #receive(queue: SqsQueue, asked: InFlight, ask: number): void {
+    asked.messages += ask;
+    asked.polls++;
     this.#askedTotal += ask;
+    this.#pollsTotal++;
     this.#receiveBatch(queue, ask, this.waitTimeSeconds).then(
       (got) => {
-        this.#settled(queue, ask);
+        this.#settled(asked, ask);
         if (this.#stopped) return this.#handBack(got);
         if (got.length === 0) return; // the loop's idle timer starts the next poll: no request storm when polls are short
         this.#buffer.push(...got);
@@ -162,15 +184,17 @@ export class Receiver {
         this.#wake?.();
       },
       (err: unknown) => {
-        this.#settled(queue, ask);
+        this.#settled(asked, ask);
         if (!this.#abort.signal.aborted) this.#error = err;
       },
     );
   }
 
-  #settled(queue: SqsQueue, ask: number): void {
-    this.#asked.set(queue.name, (this.#asked.get(queue.name) ?? 0) - ask);
+  #settled(asked: InFlight, ask: number): void {
+    asked.messages -= ask;
+    asked.polls--;
     this.#askedTotal -= ask;
+    this.#pollsTotal--;
   }
 
   async #receiveBatch(queue: SqsQueue, max: number, wait: number): Promise<Buffered[]> {

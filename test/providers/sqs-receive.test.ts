@@ -39,4 +39,22 @@ describe('sqs:// receiving', () => {
     }
     expect(polls.map((p) => p.url)).toEqual(['url-a', 'url-b', 'url-a', 'url-b']);
   });
+
+  it('keeps a few polls in flight per queue and a bounded number in all, whatever the prefetch', async () => {
+    const unlimited = 65_535; // --prefetch-multiplier 0
+    const one = fakeSqs();
+    new Receiver([queue('a')], one.ctx, 20, unlimited).fetch(unlimited);
+    expect(one.polls.length).toBe(4);
+
+    const many = fakeSqs();
+    const queues = Array.from({ length: 20 }, (_, i) => queue(`q${i}`));
+    const receiver = new Receiver(queues, many.ctx, 20, unlimited);
+    receiver.fetch(unlimited);
+    expect(many.polls.length).toBe(16);
+    // Polls ending make room for the queues not yet polled.
+    for (const p of many.polls.slice(0, 4)) p.end();
+    await settle();
+    receiver.fetch(unlimited);
+    expect(many.polls.slice(16).map((p) => p.url)).toEqual(['url-q16', 'url-q17', 'url-q18', 'url-q19']);
+  });
 });

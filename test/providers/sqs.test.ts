@@ -475,6 +475,20 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
     }
   });
 
+  it('--prefetch-multiplier 0 (no limit) keeps a few long polls in flight: lease extensions and deletes still go out', async () => {
+    const q = uniqueQueue('unlimited');
+    const { long } = await start('&create=true&visibility_timeout=1', { queues: [q], prefetchMultiplier: 0 });
+    try {
+      runs = 0;
+      const r = await long.applyAsync([3500], {}, { queue: q });
+      expect(await r.get({ timeout: 20_000 })).toBe('done');
+      await eventually('the message deleted', async () => (await counts((await producer.broker()) as SqsBroker, q)).hidden === 0, 10_000);
+      expect(runs).toBe(1);
+    } finally {
+      await finish();
+    }
+  });
+
   it('a queue deleted under a running worker: the fetch error is logged once, not per retry', async () => {
     const lines: string[] = [];
     const q = uniqueQueue('gone');
