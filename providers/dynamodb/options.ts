@@ -9,6 +9,7 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import { checkQuery, createOption, endpointOption, splitUrl } from '../../core/provider-options.js';
+import { regionOption } from '../sqs/options.js';
 
 export interface DynamoDbOptions {
   table: string;
@@ -32,7 +33,7 @@ export function parseDynamoDbUrl(url: string): DynamoDbOptions {
   }
   return {
     table,
-    region: query.get('region') || undefined,
+    region: regionOption(url, query.get('region') || undefined),
     endpoint: endpointOption(url, query.get('endpoint') || undefined, 'http://127.0.0.1:8000'),
     create: createOption(url, query),
   };

@@ -71,7 +71,7 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     throw new ConfigError(`prefix '${prefix}' for '${url}' may hold only letters, digits, '-' and '_' (SQS queue name rules)`);
   }
   return {
-    region: text('region'),
+    region: regionOption(url, text('region')),
     endpoint: endpointOption(url, text('endpoint'), 'http://127.0.0.1:4566'),
     prefix,
     create: createOption(url, query),
@@ -95,4 +95,15 @@ function claimCheckOption(url: string, store: string | undefined): string | unde
       `claim_check for '${url}' must be the URL of a store such as dynamodb://TABLE?region=us-east-1 (URL-encoded in the query), got '${store}'`,
     );
   }
+}
+
+/** AWS region names: a two-letter area, words, a number (us-east-1, us-gov-west-1, eu-isoe-west-1). */
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
+/** A region as the SDK would otherwise refuse only at the first request, with its stack (shared by dynamodb://). */
+export function regionOption(url: string, region: string | undefined): string | undefined {
+  if (region !== undefined && !REGION.test(region)) {
+    throw new ConfigError(`region for '${url}' must be an AWS region such as us-east-1, got '${region}'`);
+  }
+  return region;
 }

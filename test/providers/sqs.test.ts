@@ -24,6 +24,7 @@ import type { TaskContext } from '../../core/task-context.js';
 import type { Worker } from '../../core/worker/worker.js';
 import { type DynamoDbStore, dynamoDbStore } from '../../providers/dynamodb/index.js';
 import { MessageTooLarge, REASON_ATTRIBUTE, type SqsBroker, countRequests, deadLetterName, sqsBroker } from '../../providers/sqs/index.js';
+import { parseSqsUrl } from '../../providers/sqs/options.js';
 import { toOutgoing } from '../../providers/sqs/send.js';
 import { Recorder, brokerConformance, eventually, taskMessage, uniqueQueue } from '../conformance/index.js';
 import { nextEvent } from '../core/helpers.js';
@@ -134,6 +135,15 @@ describe('sqs:// queues and limits', () => {
     expect(() => sqsBroker('sqs://queue-name')).toThrow(/query options/);
     expect(() => sqsBroker('sqs://?create=yes')).toThrow(/create .* true or false/);
     expect(() => sqsBroker('sqs://?endpoint=http://local host:1')).toThrow(/endpoint for .* must be an http\(s\) URL/);
+    expect(() => sqsBroker('sqs://?region=us_east&prefix=x-')).toThrow(
+      new ConfigError("region for 'sqs://?region=us_east&prefix=x-' must be an AWS region such as us-east-1, got 'us_east'"),
+    );
+    expect(() => sqsBroker('sqs://?region=eu-west')).toThrow(/must be an AWS region such as us-east-1, got 'eu-west'/);
+    expect(() => sqsBroker('sqs://', { transportOptions: { region: 'US-EAST-1' } })).toThrow(/got 'US-EAST-1'/);
+    expect(parseSqsUrl('sqs://?region=us-gov-west-1').region).toBe('us-gov-west-1');
+    expect(() => dynamoDbStore('dynamodb://t1s?region=bad%20region')).toThrow(
+      /region for 'dynamodb:\/\/t1s\?region=bad%20region' must be an AWS region such as us-east-1, got 'bad region'/,
+    );
     expect(() => sqsBroker('sqs://?claim_check=nonsense')).toThrow(
       /claim_check for .* must be the URL of a store such as dynamodb:\/\/TABLE/,
     );
