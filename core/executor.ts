@@ -23,6 +23,7 @@ import {
 } from './errors.js';
 import { type FollowUps, NONE, onFailure, onSuccess } from './executor/canvas.js';
 import { checkArity } from './executor/arity.js';
+import { handBackBackoffMs } from './executor/hand-back-backoff.js';
 import { chainFollows, failChain } from './executor/chain-failure.js';
 import { inChord, joinChord } from './executor/chord.js';
 import { sendFollowUps } from './executor/send-follow-ups.js';
@@ -441,8 +442,7 @@ async function handBack(
   during = 'storing the result (the message will come back)',
 ): Promise<false> {
   emit(deps, { type: 'internal-error', id, name, during, error });
-  const backoffMs = Math.min(60_000, 1000 * 2 ** Math.max(0, d.receiveCount - 1));
-  await d.retryLater(backoffMs).catch(() => undefined); // if even that fails, the lease expiry brings it back
+  await d.retryLater(handBackBackoffMs(d.receiveCount)).catch(() => undefined); // if even that fails, the lease expiry brings it back
   return false;
 }
 

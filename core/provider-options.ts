@@ -53,6 +53,17 @@ function sdkRegion(region: string | undefined, endpoint: string | undefined): st
   return region ?? (endpoint && !process.env.AWS_REGION ? 'us-east-1' : undefined);
 }
 
+/** AWS region names: a two-letter area, words, a number (us-east-1, us-gov-west-1, eu-isoe-west-1). */
+const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+
+/** An AWS region, checked when the URL is read: the SDK would refuse it only at the first request, with its stack. */
+export function regionOption(url: string, region: string | undefined): string | undefined {
+  if (region !== undefined && !REGION.test(region)) {
+    throw new ConfigError(`region for '${url}' must be an AWS region such as us-east-1, got '${region}'`);
+  }
+  return region;
+}
+
 /** An emulator's endpoint, used instead of the cloud service's own: an http(s) URL such as `example`. */
 export function endpointOption(url: string, endpoint: string | undefined, example: string): string | undefined {
   if (endpoint !== undefined && !(/^https?:\/\/[^/]+/i.test(endpoint) && URL.canParse(endpoint))) {

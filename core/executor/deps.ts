@@ -81,15 +81,6 @@ export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promis
 }
 
 /**
- * How long a message is handed back for when its run could not go through for want of the
- * result store: doubling with each delivery from 1 s, up to a minute (the executor's hand-back
- * of a result it cannot store waits as long).
- */
-export function handBackBackoffMs(receiveCount: number): number {
-  return Math.min(60_000, 1000 * 2 ** Math.max(0, receiveCount - 1));
-}
-
-/**
  * executeDelivery for a driver: when its revokes and rate limits come from the result store
  * (DriverDeps.overrides), they are read for the message's task first.
  */

@@ -8,8 +8,7 @@
  * `expires_at`, when it is missing — development only; otherwise a missing table is an error).
  */
 import { ConfigError } from '../../core/errors.js';
-import { checkQuery, createOption, endpointOption, splitUrl } from '../../core/provider-options.js';
-import { regionOption } from '../sqs/options.js';
+import { checkQuery, createOption, endpointOption, regionOption, splitUrl } from '../../core/provider-options.js';
 
 export interface DynamoDbOptions {
   table: string;

@@ -13,7 +13,15 @@
  * wait_time_seconds, visibility_timeout) and claim_check.
  */
 import { ConfigError } from '../../core/errors.js';
-import { checkQuery, createOption, endpointOption, numberOption, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+import {
+  checkQuery,
+  createOption,
+  endpointOption,
+  numberOption,
+  regionOption,
+  splitUrl,
+  visibilityTimeoutMs,
+} from '../../core/provider-options.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, MAX_WAIT_S } from './limits.js';
 
 export interface SqsOptions {
@@ -95,15 +103,4 @@ function claimCheckOption(url: string, store: string | undefined): string | unde
       `claim_check for '${url}' must be the URL of a store such as dynamodb://TABLE?region=us-east-1 (URL-encoded in the query), got '${store}'`,
     );
   }
-}
-
-/** AWS region names: a two-letter area, words, a number (us-east-1, us-gov-west-1, eu-isoe-west-1). */
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
-
-/** A region as the SDK would otherwise refuse only at the first request, with its stack (shared by dynamodb://). */
-export function regionOption(url: string, region: string | undefined): string | undefined {
-  if (region !== undefined && !REGION.test(region)) {
-    throw new ConfigError(`region for '${url}' must be an AWS region such as us-east-1, got '${region}'`);
-  }
-  return region;
 }
