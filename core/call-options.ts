@@ -24,6 +24,8 @@ export interface CallOptions {
   headers?: Record<string, unknown>;
   timeLimit?: number;
   softTimeLimit?: number;
+  /** SQS FIFO queues: the message group of this call, over the task's (TaskOptions.messageGroup). */
+  messageGroup?: string;
 }
 
 /** Seconds from now whose time a Date (and so an ISO-8601 header) can hold. */
@@ -73,6 +75,7 @@ const optionChecks: { [K in keyof CallOptions]-?: check.Check } = {
   headers: check.is(check.isPlainObject, 'expected an object of extra message headers'),
   timeLimit: limit,
   softTimeLimit: limit,
+  messageGroup: check.string('expected a FIFO message group (a non-empty string)'),
 };
 
 const show = check.showValue;

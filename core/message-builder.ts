@@ -43,6 +43,7 @@ export function buildTaskMessage(input: BuildInput): TaskMessage {
   const expiresOpt = call.expires ?? task.expires;
   const expiresMs = expiresOpt === undefined ? null : expiresOpt instanceof Date ? expiresOpt.getTime() : now + expiresOpt * 1000;
   const priority = call.priority ?? task.priority ?? input.defaults.priority ?? 0;
+  const messageGroup = call.messageGroup ?? task.messageGroup;
 
   const headers: TaskHeaders = {
     lang: 'py', // what 5.2.6 sends; workers ignore it (§1.1)
@@ -65,6 +66,8 @@ export function buildTaskMessage(input: BuildInput): TaskMessage {
     kwargsrepr: kwargsRepr(input.kwargs),
     origin: ORIGIN,
     ignore_result: call.ignoreResult ?? task.ignoreResult ?? input.defaults.ignoreResult,
+    // Read by the SQS provider for FIFO queues (providers/sqs/send.ts); other brokers carry it along.
+    ...(messageGroup === undefined ? {} : { message_group: messageGroup }),
     ...call.headers,
   };
   return {

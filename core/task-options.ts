@@ -30,4 +30,9 @@ export interface TaskOptions {
   expires?: number | Date;
   /** 0-9. */
   priority?: number;
+  /**
+   * SQS FIFO queues: the message group. Messages of one group run in order, one at a time;
+   * groups run side by side. Default: the task name (every call of the task in one line).
+   */
+  messageGroup?: string;
 }

@@ -115,12 +115,12 @@ function checkFifoDelay(queue: SqsQueue, m: TaskMessage, delayMs: number): void 
   );
 }
 
-/** The FIFO message group: header `message_group` (e.g. applyAsync's headers), else the task name. */
+/** The FIFO message group: header `message_group` (the messageGroup call or task option), else the task name. */
 function groupOf(m: TaskMessage): string {
   const group = m.headers.message_group ?? m.headers.task;
   if (typeof group !== 'string' || !FIFO_ID.test(group)) {
     throw new ConfigError(
-      `Task ${m.headers.task}[${m.headers.id}]: the FIFO message group ${JSON.stringify(group)} must be 1–128 printable ASCII characters (header message_group)`,
+      `Task ${m.headers.task}[${m.headers.id}]: the FIFO message group ${JSON.stringify(group)} must be 1–128 printable ASCII characters (option messageGroup)`,
     );
   }
   return group;

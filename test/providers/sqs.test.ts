@@ -27,7 +27,7 @@ import { MessageTooLarge, REASON_ATTRIBUTE, type SqsBroker, countRequests, deadL
 import { parseSqsUrl } from '../../providers/sqs/options.js';
 import { toOutgoing } from '../../providers/sqs/send.js';
 import { Recorder, brokerConformance, eventually, taskMessage, uniqueQueue } from '../conformance/index.js';
-import { nextEvent } from '../core/helpers.js';
+import { gate, nextEvent } from '../core/helpers.js';
 import { type Emulator, startDynalite, startFauxqs, useEmulatorEnvironment } from '../support/aws-emulators.js';
 
 useEmulatorEnvironment();
@@ -494,6 +494,44 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
       expect(await r.get({ timeout: 20_000 })).toBe('done');
       await eventually('the message deleted', async () => (await counts((await producer.broker()) as SqsBroker, q)).hidden === 0, 10_000);
       expect(runs).toBe(1);
+    } finally {
+      await finish();
+    }
+  });
+
+  it('FIFO: the message group is the task option or the call option; one group keeps its order while another runs beside it', async () => {
+    const q = `${uniqueQueue('groups')}.fifo`;
+    const ran: string[] = [];
+    const b1Ran = gate();
+    const stepOf = (a: App) =>
+      a.task(
+        'tasks.step',
+        async (group: string, n: number) => {
+          // a0 holds its group until b1 ran: b's messages must not wait behind a's.
+          if (`${group}${n}` === 'a0') await b1Ran.wait;
+          ran.push(`${group}${n}`);
+          if (`${group}${n}` === 'b1') b1Ran.open();
+        },
+        { queue: q, messageGroup: 'line-a' },
+      );
+    producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+    workerApp = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+    const step = stepOf(producer);
+    stepOf(workerApp);
+    try {
+      expect(() => producer.task('tasks.nogroup', () => 1, { messageGroup: '' })).toThrow(/messageGroup: expected a FIFO message group/);
+      await expect(step.applyAsync(['a', 0], {}, { messageGroup: 7 as unknown as string })).rejects.toThrow(
+        /messageGroup: expected a FIFO message group/,
+      );
+      const sent = [];
+      for (const n of [0, 1, 2]) sent.push(await step.applyAsync(['a', n]));
+      for (const n of [0, 1]) sent.push(await step.applyAsync(['b', n], {}, { messageGroup: 'line-b' }));
+      worker = await workerApp.worker({ hostname: 'fifo@test', concurrency: 4, queues: [q] });
+      await worker.start();
+      for (const r of sent) await r.get({ timeout: 20_000 });
+      expect(ran.filter((x) => x.startsWith('a'))).toEqual(['a0', 'a1', 'a2']);
+      expect(ran.filter((x) => x.startsWith('b'))).toEqual(['b0', 'b1']);
+      expect(ran.indexOf('b1')).toBeLessThan(ran.indexOf('a0'));
     } finally {
       await finish();
     }
