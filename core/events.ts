@@ -9,7 +9,7 @@ import { parsedBody } from './envelope.js';
 import type { ExecutorEvent } from './executor.js';
 import type { TaskMessage } from './message.js';
 import type { EventChannel } from './ports.js';
-import { argsRepr, errorRepr, kwargsRepr, pyRepr } from './repr.js';
+import { argsRepr, errorRepr, kwargsRepr, resultRepr } from './repr.js';
 
 /** Seconds between worker-heartbeat events, as Celery's worker sends them (§7). */
 export const HEARTBEAT_FREQ_S = 2;
@@ -77,7 +77,7 @@ export function taskEvent(e: ExecutorEvent): { type: string; fields: Fields } | 
         type: 'task-succeeded',
         fields: {
           uuid: e.id,
-          result: pyRepr(e.result),
+          result: resultRepr(e.result),
           runtime: e.runtimeMs / 1000,
         },
       };

@@ -2,7 +2,7 @@
  * Python-style repr of JSON-like values, for argsrepr/kwargsrepr (§1.1) and log lines, so a
  * message sent from TypeScript reads in Flower and in Celery's logs the way Python's does.
  */
-const MAX_REPR = 1024; // Celery truncates argsrepr/kwargsrepr to 1024 characters (§1.1).
+const MAX_REPR = 1024; // Celery truncates argsrepr/kwargsrepr and result reprs to 1024 characters (§1.1).
 
 export function pyRepr(value: unknown): string {
   if (value === null || value === undefined) return 'None';
@@ -29,6 +29,11 @@ export function argsRepr(args: readonly unknown[]): string {
 
 export function kwargsRepr(kwargs: Record<string, unknown>): string {
   return truncate(pyRepr(kwargs));
+}
+
+/** A task's result as Celery shows it in task-succeeded events and the log (saferepr, resultrepr_maxsize 1024). */
+export function resultRepr(value: unknown): string {
+  return truncate(pyRepr(value));
 }
 
 /** `Error('boom')`, as Celery logs an exception. */

@@ -2,7 +2,7 @@
 import type { ExecutorEvent } from '../executor.js';
 import { STOPPING } from '../executor/types.js';
 import { type LogLevel, type Logger, logs } from '../log.js';
-import { errorRepr, pyRepr } from '../repr.js';
+import { errorRepr, resultRepr } from '../repr.js';
 
 export function logTaskEvent(log: Logger, e: ExecutorEvent): void {
   // Below the logger's level the line (a repr of the result) is not even built.
@@ -31,7 +31,7 @@ function taskLine(e: ExecutorEvent): string {
     case 'received':
       return `Task ${task} received`;
     case 'succeeded':
-      return `Task ${task} succeeded in ${Number((e.runtimeMs / 1000).toFixed(6))}s: ${pyRepr(e.result)}`;
+      return `Task ${task} succeeded in ${Number((e.runtimeMs / 1000).toFixed(6))}s: ${resultRepr(e.result)}`;
     case 'failed':
       return `Task ${task} raised unexpected: ${errorRepr(e.error)}${e.traceback ? `\n${e.traceback}` : ''}`;
     case 'retried':

@@ -48,6 +48,7 @@ const events = (type: string, hostname?: string) =>
 function makeApp(): App {
   const app = createApp('events', { broker: BROKER_URL, backend: URL });
   app.task('ev.add', (x: number, y: number) => x + y);
+  app.task('ev.long', (n: number) => 'x'.repeat(n));
   app.task('ev.fail', (msg: string) => {
     throw new RangeError(msg);
   });
@@ -88,6 +89,11 @@ describe('redis events', () => {
       clock: expect.any(Number),
     });
     expect(Math.abs((succeeded.timestamp as number) - Date.now() / 1000)).toBeLessThan(5);
+    // As Celery's saferepr(result, resultrepr_maxsize=1024): a large result is not sent whole in every event.
+    const long = await app.sendTask('ev.long', [5000]);
+    await long.get({ timeout: 5000 });
+    const longEvent = await eventually('task-succeeded of ev.long', () => events('task-succeeded', host).find((e) => e.uuid === long.id));
+    expect(longEvent.result).toBe(`'${'x'.repeat(1020)}...`);
     expect(events('task-received', host).find((e) => e.uuid === ok.id)).toMatchObject({
       name: 'ev.add',
       args: '(2, 3)',
