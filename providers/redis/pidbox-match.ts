@@ -1,10 +1,11 @@
 /**
  * kombu's pidbox matchers (§6): a request may address nodes by `pattern` with `matcher` 'glob'
- * (fnmatch: `*`, `?`, `[...]`) or 'pcre' (a regular expression searched in the node name).
+ * (fnmatch: `*`, `?`, `[...]`) or 'pcre' (a regular expression matched from the start of the node name).
  */
 export function matchesPattern(hostname: string, pattern: string, matcher: string): boolean {
   try {
-    if (matcher === 'pcre') return new RegExp(pattern).test(hostname);
+    // re.match, as kombu's matcher: anchored at the start of the name, not at its end.
+    if (matcher === 'pcre') return new RegExp(`^(?:${pattern})`).test(hostname);
     if (matcher === 'glob') return globToRegExp(pattern).test(hostname);
   } catch {
     // an invalid pattern addresses nobody

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RedisControl } from '../../providers/redis/control.js';
 import { redisBroker } from '../../providers/redis/index.js';
 import { decodeKombuMessage } from '../../providers/redis/pidbox-envelope.js';
+import { matchesPattern } from '../../providers/redis/pidbox-match.js';
 import { controlConformance, eventually } from '../conformance/index.js';
 
 const DB = 14;
@@ -67,6 +68,17 @@ describe('redis control: the pidbox as kombu lays it out', () => {
       `${control.oid}\x06\x16\x06\x16${control.oid}.reply.celery.pidbox`,
     );
     await sub.quit();
+  });
+
+  it("a 'pcre' pattern matches from the start of the node name, as kombu's re.match does; 'glob' the whole name", () => {
+    expect(['hunt$', '@hunt', 'ts@', '.*hunt$', 'py@'].map((p) => matchesPattern('ts@hunt', p, 'pcre'))).toEqual([
+      false,
+      false,
+      true,
+      true,
+      false,
+    ]);
+    expect(['ts@*', '*@hunt', 'ts@'].map((p) => matchesPattern('ts@hunt', p, 'glob'))).toEqual([true, true, false]);
   });
 
   it('a node addressed by a glob pattern answers, others do not', async () => {
