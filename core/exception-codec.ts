@@ -68,11 +68,12 @@ function encodeKnown(err: unknown): EncodedException {
     // Celery stores NotRegistered with the task name as its only argument and no traceback.
     return { info: { exc_type: 'NotRegistered', exc_message: [err.taskName], exc_module: 'celery.exceptions' }, traceback: null };
   }
+  // A hard time limit and a revoke stop a task from outside it: Celery stores no traceback for them.
   if (err instanceof TimeLimitExceeded) {
-    return {
-      info: { exc_type: 'TimeLimitExceeded', exc_message: [err.seconds], exc_module: 'billiard.exceptions' },
-      traceback: err.stack ?? null,
-    };
+    return { info: { exc_type: 'TimeLimitExceeded', exc_message: [err.seconds], exc_module: 'billiard.exceptions' }, traceback: null };
+  }
+  if (err instanceof TaskRevokedError) {
+    return { info: { exc_type: err.name, exc_message: [err.message], exc_module: 'celery.exceptions' }, traceback: null };
   }
   if (err instanceof SoftTimeLimitExceeded) {
     return {
@@ -80,7 +81,7 @@ function encodeKnown(err: unknown): EncodedException {
       traceback: err.stack ?? null,
     };
   }
-  if (err instanceof TaskRevokedError || err instanceof MaxRetriesExceededError || err instanceof ChordError) {
+  if (err instanceof MaxRetriesExceededError || err instanceof ChordError) {
     return { info: { exc_type: err.name, exc_message: [err.message], exc_module: 'celery.exceptions' }, traceback: err.stack ?? null };
   }
   if (err instanceof ContentDisallowed) {

@@ -121,6 +121,7 @@ describe('ETA and expiry', () => {
     expect(revoked.reason).toBe('expired');
     const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
     expect(err.name).toBe('TaskRevokedError');
+    expect(err.remoteTraceback).toBeNull(); // as Celery's mark_as_revoked: a revoke has no traceback
     expect(r.state).toBe('REVOKED');
     expect(ran).toBe(false);
   });
@@ -173,6 +174,8 @@ describe('time limits', () => {
     const err = (await r1.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
     expect(err.name).toBe('TimeLimitExceeded');
     expect(err.excArgs).toEqual([0.2]);
+    // Stopped from outside, as Celery's worker stops it: no traceback is stored (Celery stores none).
+    expect(err.remoteTraceback).toBeNull();
     expect(await r2.get({ timeout: 5000 })).toBe(3);
     never.open();
   });
