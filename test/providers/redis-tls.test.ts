@@ -8,7 +8,6 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type App, OperationalError, createApp } from '../../core/index.js';
-import { eventually } from '../conformance/index.js';
 import { freePort, startRedisServer } from '../support/redis-server.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/tls/${name}`, import.meta.url));
