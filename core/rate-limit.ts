@@ -35,6 +35,8 @@ export interface RateLimiterClock {
 
 interface Bucket {
   rate: number;
+  /** The limit as it was set ('10/m'), as Celery shows it. */
+  given: string;
   tokens: number;
   stamp: number;
   /** Aborted when the bucket is replaced (a new rate), so waiters re-plan at the new rate. */
@@ -71,12 +73,17 @@ export class RateLimiter {
     const perSecond = parseRate(rate);
     this.#buckets.get(name)?.replaced.abort();
     if (perSecond === null) this.#buckets.delete(name);
-    else this.#buckets.set(name, { rate: perSecond, tokens: 1, stamp: this.#now(), replaced: new AbortController() });
+    else this.#buckets.set(name, { rate: perSecond, given: String(rate), tokens: 1, stamp: this.#now(), replaced: new AbortController() });
   }
 
   /** Tokens per second for the task, or null when it has no limit. */
   get(name: string): number | null {
     return this.#buckets.get(name)?.rate ?? null;
+  }
+
+  /** The task's limit as it was set ('10/m'), or null when it has none: what `inspect registered` shows, as Celery's str(rate_limit). */
+  given(name: string): string | null {
+    return this.#buckets.get(name)?.given ?? null;
   }
 
   /** How long a take() made now would wait (ms): 0 when a token is free or the task has no limit. */

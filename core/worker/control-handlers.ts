@@ -55,8 +55,8 @@ const handlers: Record<string, Handler> = {
   ping: () => ({ ok: 'pong' }),
   registered: (s) =>
     s.taskNames().map((name) => {
-      const rate = s.rateLimiter.get(name);
-      return rate === null ? name : `${name} [rate_limit=${rate}/s]`;
+      const rate = s.rateLimiter.given(name);
+      return rate === null ? name : `${name} [rate_limit=${rate}]`;
     }),
   active: (s) => s.active(),
   reserved: (s) => s.reserved(),

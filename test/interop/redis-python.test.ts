@@ -322,7 +322,7 @@ describe('remote control both ways', () => {
       destination: [TS_NODE],
       timeoutMs: 5000,
     });
-    expect(registered?.[TS_NODE]).toContain('ts.echo [rate_limit=10/s]');
+    expect(registered?.[TS_NODE]).toContain('ts.echo [rate_limit=600/m]');
     // What Flower and `celery inspect` ask besides: the queues consumed, in kombu's Queue shape.
     const queues = await runPython(['-m', 'celery', '-A', 'pytasks', 'inspect', 'active_queues', '-d', TS_NODE, '-t', '3'], url(TS_DB));
     expect(queues.stdout).toMatch(new RegExp(`${TS_NODE}: OK\\s+\\* {.*'name': 'celery'.*'exchange': {.*'type': 'direct'`, 's'));
