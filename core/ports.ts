@@ -190,6 +190,8 @@ export interface ControlChannel {
     opts: { destination?: string[]; timeoutMs: number; reply?: boolean; limit?: number },
   ): Promise<ControlReply[]>;
   listen(worker: WorkerInfo, onCommand: (c: ControlCommand) => Promise<unknown>): Promise<() => Promise<void>>;
+  /** How many nodes listen (a listener of this process included), where the transport keeps count. */
+  nodes?(): Promise<number>;
 }
 
 /**

@@ -56,14 +56,19 @@ export function fetchErrorLog(log: Logger, brokerUrl: string): (err: unknown) =>
 
 /**
  * Celery's mingle: ask the running workers (celeriac or Python) for the ids they were told to
- * revoke, since a revoke is a broadcast a worker started later never hears. Unlike Celery's, the
- * caller need not wait for it: replies are merged as they come, within MINGLE_MS.
+ * revoke, since a revoke is a broadcast a worker started later never hears; the worker waits for
+ * it before it consumes, as Celery's does, or a task revoked before it started would run. Where
+ * the channel counts its nodes the wait ends once each has answered (at once for a worker alone);
+ * otherwise it takes MINGLE_MS.
  */
 export async function mingle(control: ControlChannel, hostname: string, revoked: RevokedIds, log: Logger): Promise<void> {
   try {
+    // This worker answers its own hello too (with nothing): it is one of the nodes counted.
+    const nodes = await control.nodes?.();
+    if (nodes === 1) return log.info('mingle: all alone');
     const replies = await control.broadcast(
       { method: 'hello', arguments: { from_node: hostname, revoked: revoked.list() } },
-      { timeoutMs: MINGLE_MS },
+      { timeoutMs: MINGLE_MS, limit: nodes },
     );
     const peers = replies.flatMap((r) => Object.entries(r)).filter(([node, reply]) => node !== hostname && reply);
     for (const [, reply] of peers) revoked.add(revokedIdsOf((reply as { revoked?: unknown }).revoked));

@@ -112,7 +112,7 @@ export class Worker extends EventEmitter {
     this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues }, async (c) =>
       handleControl(this.state(), c),
     );
-    if (broker.control) void mingle(broker.control, this.hostname, this.revoked, this.log);
+    if (broker.control) await mingle(broker.control, this.hostname, this.revoked, this.log);
     this.startedAt = Date.now();
     this.consumer = await broker.consume(
       this.queues,

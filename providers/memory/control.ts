@@ -24,6 +24,10 @@ export class MemoryControl implements ControlChannel {
     return collector ? collector.done : [];
   }
 
+  async nodes(): Promise<number> {
+    return this.#listeners.size;
+  }
+
   async listen(worker: WorkerInfo, onCommand: (c: ControlCommand) => Promise<unknown>): Promise<() => Promise<void>> {
     const id = Symbol(worker.hostname);
     this.#listeners.set(id, { worker, run: (c) => answerCommand(worker.hostname, c, onCommand) });

@@ -154,6 +154,11 @@ export class RedisControl implements ControlChannel {
     }
   }
 
+  /** Nodes bound to the pidbox exchange, as kombu binds each worker's (Python's too); a worker killed outright stays counted. */
+  async nodes(): Promise<number> {
+    return this.#commandConnection().scard(this.#keys.binding(EXCHANGE));
+  }
+
   async listen(worker: WorkerInfo, onCommand: (c: ControlCommand) => Promise<unknown>): Promise<() => Promise<void>> {
     const listener: Listener = { worker, onCommand, running: new Set() };
     const binding = this.#keys.binding(EXCHANGE);

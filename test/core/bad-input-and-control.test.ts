@@ -462,14 +462,23 @@ describe('remote control', () => {
     expect(await ask('revoked')).toEqual(['id-from-python', 'junk-around-me', 'listed-by-a-peer']);
   });
 
-  it('a worker started after a revoke learns it from the running workers (mingle), without waiting for it to start', async () => {
+  it('a worker started after a revoke learns it from the running workers (mingle) before it consumes: the task does not run', async () => {
     app = memoryApp();
-    worker = await startWorker(app);
-    await app.control.revoke('revoked-before', { timeoutMs: 300 });
+    let ran = false;
+    const t = app.task('tasks.t', () => {
+      ran = true;
+    });
+    // The running worker heard the revoke; the task waits in a queue it does not consume.
+    worker = await startWorker(app, { queues: ['elsewhere'] });
+    const r = await t.applyAsync([], {}, { taskId: 'revoked-before' });
+    await app.control.revoke(r.id, { timeoutMs: 300 });
     const lines: string[] = [];
     const later = await startWorker(app, { hostname: 'w2@test', logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
-    await eventually('mingle done', () => lines.some((l) => l.includes('mingle: sync with 1 nodes')), 3000);
     expect(later.revoked.has('revoked-before')).toBe(true);
+    expect(lines.some((l) => l.includes('mingle: sync with 1 nodes'))).toBe(true);
+    const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('TaskRevokedError');
+    expect(ran).toBe(false);
   });
 
   it('a revoked task is discarded as REVOKED when it comes up', async () => {
