@@ -110,7 +110,8 @@ export class RedisSource implements PullSource {
     const acks = this.ctx.acks.take();
     const call = randomUUID();
     const receipt = keys.fetchReceipt(call);
-    const receiptMs = Math.min(this.ctx.settings.visibilityTimeoutMs, RECEIPT_MAX_MS);
+    // Whole milliseconds (SET's PX refuses 2009.99...: a fractional visibility timeout would fail every fetch).
+    const receiptMs = Math.max(1, Math.ceil(Math.min(this.ctx.settings.visibilityTimeoutMs, RECEIPT_MAX_MS)));
     let reply: string[];
     try {
       reply = await fetchAndLease.run<string[]>(

@@ -340,6 +340,16 @@ describe('redis:// as kombu', () => {
     await eventually('the second ack', async () => (await raw.zcard('unacked_index')) === 0 && (await raw.hlen('unacked')) === 0);
   });
 
+  it('a fractional visibility timeout is fine: fetches keep their receipt for whole milliseconds', async () => {
+    const b = broker('?visibility_timeout=2.01');
+    const q = uniqueQueue('fraction');
+    const m = taskMessage(q, ['x']);
+    await b.publish(q, [m]);
+    const r = await record(b, q, (d) => void d.ack());
+    await r.waitFor(1);
+    expect(r.ids()).toEqual([m.headers.id]);
+  });
+
   it('extendLease moves the unacked_index score forward', async () => {
     const b = broker('?visibility_timeout=10');
     const q = uniqueQueue('extend');
