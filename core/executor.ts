@@ -373,7 +373,7 @@ async function fail(
   const store = chainFollows(call)
     ? async () => {
         await own();
-        await failChain(deps, call, failure, !results.ignored, (what) => notFollowed(deps, call, what));
+        await failChain(deps, call, failure, !results.taskIgnores, (what) => notFollowed(deps, call, what));
       }
     : own;
   try {
@@ -499,8 +499,9 @@ async function deadLetter(d: Delivery, deps: ExecutorDeps, reason: string, heade
 }
 
 function writerFor(task: RunnableTask, call: ParsedCall, deps: ExecutorDeps): ResultWriter {
-  const ignore = call.message.headers.ignore_result === true || (task.options.ignoreResult ?? deps.settings.ignoreResult);
-  return new ResultWriter(deps.backend, call, ignore, deps.settings.resultExtended ? { worker: deps.hostname } : null);
+  const taskIgnores = task.options.ignoreResult ?? deps.settings.ignoreResult;
+  const ignore = call.message.headers.ignore_result === true || taskIgnores;
+  return new ResultWriter(deps.backend, call, ignore, deps.settings.resultExtended ? { worker: deps.hostname } : null, taskIgnores);
 }
 
 /** The same task again: same id, retries+1, a new ETA; parent_id becomes its own id, as Celery sends it (§1.1, §8). */

@@ -14,6 +14,12 @@ export class ResultWriter {
     private readonly call: ParsedCall,
     private readonly ignore: boolean,
     private readonly extended: { worker: string } | null,
+    /**
+     * Whether the task itself (its option, or task_ignore_result) ignores results, not just this
+     * call's header: Celery's store_errors, which decides whether a failure is stored for the
+     * rest of the chain (celery/app/trace.py).
+     */
+    readonly taskIgnores = ignore,
   ) {}
 
   get ignored(): boolean {

@@ -98,6 +98,14 @@ describe('canvas from Python clients', () => {
     expect(await app.AsyncResult(next).get({ timeout: 1000, propagate: false })).toMatchObject({ name: 'MessageTooLarge' });
   });
 
+  it("a failing step sent with ignore_result still fails the rest of its chain: Celery's store_errors follows the task, not the call", async () => {
+    const app = mathApp();
+    await startWorker(app);
+    const last = randomUUID();
+    await publish(app, 'tasks.fail', [], { chain: [sig('tasks.add', [10], { task_id: last })] }, { ignore_result: true });
+    expect(await app.AsyncResult(last).get({ timeout: 5000, propagate: false })).toMatchObject({ name: 'Error', message: 'broken' });
+  });
+
   it('a signature whose options are not an object is reported; the task still succeeds', async () => {
     const app = mathApp();
     const worker = await startWorker(app);
