@@ -111,7 +111,9 @@ export class AsyncResult<T = unknown> {
       // with the server gone, reading it would outlast the timeout it explains.
       const diagnosed = Date.now() + DIAGNOSIS_MS;
       await byDeadline(this.refresh(), diagnosed, () => undefined).catch(() => undefined);
-      throw new TimeoutError(await this.timeoutMessage(opts.timeout ?? 0, diagnosed), { cause: err });
+      // Done after all (a short timeout ran out while a slow server was still answering): its result, as Celery gives it.
+      if (!this.meta || !isReady(this.state))
+        throw new TimeoutError(await this.timeoutMessage(opts.timeout ?? 0, diagnosed), { cause: err });
     }
     if (PROPAGATE_STATES.has(this.state)) {
       const error = decodeException(this.meta);

@@ -100,6 +100,20 @@ describe('first steps', () => {
     expect(text).toContain("1 message(s) wait in queue 'nobody-listens'");
   });
 
+  it('a result ready by the time a timed-out wait looks once more is returned, not reported as not finished (a slow server)', async () => {
+    app = memoryApp();
+    const { add } = defineTasks(app);
+    worker = await startWorker(app);
+    const r = await add.delay(2, 2);
+    expect(await r.get({ timeout: 5000 })).toBe(4);
+    // A server slow enough that the wait's own reads outlast a short timeout.
+    const backend = await app.backend();
+    backend.waitFor = async () => {
+      throw new TimeoutError('Timed out after 1 ms waiting for the result');
+    };
+    expect(await app.AsyncResult(r.id).get({ timeout: 1 })).toBe(4);
+  });
+
   it('ignore_result (task option or call option) stores nothing', async () => {
     app = memoryApp();
     const quiet = app.task('tasks.quiet', () => 1, { ignoreResult: true });
