@@ -43,20 +43,24 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
   // kept for whenReady's message until the connection is up again.
   client.on('error', (err: Error) => {
     lastErrors.set(client, err);
-    // A SELECT the server refuses (a database it does not have) would leave the connection on
-    // database 0 and every command after it there: the client is closed instead, for good.
-    if ((err as { command?: { name?: string } }).command?.name === 'select') {
-      const refused = new ConfigError(
-        `Redis refused database ${conn.db} (${err.message}): use a database number the server has (0-15 unless its 'databases' setting says more).`,
-      );
-      refusals.set(client, refused);
-      client.disconnect();
-      // Every later command says why, rather than "Connection is closed."
-      client.sendCommand = (command) => {
-        command.reject(refused);
-        return command.promise;
-      };
+    // A failed SELECT leaves the connection on database 0, and every command after it there.
+    if ((err as { command?: { name?: string } }).command?.name !== 'select') return;
+    // Refused for the moment (BUSY running a script, LOADING its data): connect again, SELECT again.
+    if (!/DB index is out of range/i.test(err.message)) {
+      client.disconnect(true);
+      return;
     }
+    // A database the server does not have: the client is closed for good, saying so.
+    const refused = new ConfigError(
+      `Redis refused database ${conn.db} (${err.message}): use a database number the server has (0-15 unless its 'databases' setting says more).`,
+    );
+    refusals.set(client, refused);
+    client.disconnect();
+    // Every later command says why, rather than "Connection is closed."
+    client.sendCommand = (command) => {
+      command.reject(refused);
+      return command.promise;
+    };
   });
   client.on('ready', () => lastErrors.delete(client));
   return client;
@@ -113,6 +117,7 @@ export function whenReady(client: Redis, timeoutMs: number, url: string): Promis
         if (!refused) return;
         clearTimeout(timer);
         client.off('ready', onReady);
+        client.off('end', onEnd);
         reject(refused);
       };
       const timer = setTimeout(() => {

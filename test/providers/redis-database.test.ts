@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type App, ConfigError, createApp } from '../../core/index.js';
+import { eventually } from '../conformance/index.js';
 import { freePort, startRedisServer } from '../support/redis-server.js';
 
 let server: ChildProcess | undefined;
@@ -15,7 +16,7 @@ let app: App | undefined;
 
 beforeAll(async () => {
   port = await freePort();
-  server = await startRedisServer(['--port', String(port), '--databases', '2']);
+  server = await startRedisServer(['--port', String(port), '--databases', '2', '--busy-reply-threshold', '50']);
 });
 
 afterAll(() => {
@@ -44,5 +45,33 @@ describe('redis:// with a database the server does not have', () => {
     const db0 = new Redis({ port, db: 0 });
     expect(await db0.keys('*')).toEqual([]);
     db0.disconnect();
+  });
+
+  it('a SELECT refused for the moment (the server BUSY with a script) is tried again: the task goes to its database, not to 0', async () => {
+    const busy = new Redis({ port });
+    const script = busy.eval(
+      "local t = redis.call('TIME'); local s = t[1] * 1000 + t[2] / 1000; while true do local n = redis.call('TIME'); if n[1] * 1000 + n[2] / 1000 - s > 1000 then return 1 end end",
+      0,
+    );
+    const probe = new Redis({ port, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+    await eventually('the server to be busy', () =>
+      probe
+        .connect()
+        .then(() => probe.ping())
+        .then(
+          () => false,
+          (err: Error) => /BUSY/.test(err.message),
+        ),
+    );
+    probe.disconnect();
+    const url = `redis://127.0.0.1:${port}/1`;
+    app = createApp('db', { broker: url, backend: url, broker_connection_timeout: 10 });
+    const add = app.task('db.add', (a: number, b: number) => a + b);
+    await add.delay(1, 2);
+    await script;
+    const [db0, db1] = [new Redis({ port, db: 0 }), new Redis({ port, db: 1 })];
+    expect(await db0.keys('*')).toEqual([]);
+    expect(await db1.llen('celery')).toBe(1);
+    for (const r of [db0, db1, busy]) r.disconnect();
   });
 });
