@@ -53,8 +53,11 @@ function sdkRegion(region: string | undefined, endpoint: string | undefined): st
   return region ?? (endpoint && !process.env.AWS_REGION ? 'us-east-1' : undefined);
 }
 
-/** AWS region names: a two-letter area, words, a number (us-east-1, us-gov-west-1, eu-isoe-west-1). */
-const REGION = /^[a-z]{2}(-[a-z]+)+-\d+$/;
+/**
+ * What the SDK takes as a region: one hostname label (us-east-1, and for an emulator, whose
+ * endpoint makes the region serve only for signing, 'local' too).
+ */
+const REGION = /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/;
 
 /** An AWS region, checked when the URL is read: the SDK would refuse it only at the first request, with its stack. */
 export function regionOption(url: string, region: string | undefined): string | undefined {
