@@ -113,6 +113,7 @@ export class Worker extends EventEmitter {
       handleControl(this.state(), c),
     );
     if (broker.control) await mingle(broker.control, this.hostname, this.revoked, this.log);
+    if (this.#stopping) return; // stopped while it mingled: the app may be closing its connections
     this.startedAt = Date.now();
     this.consumer = await broker.consume(
       this.queues,

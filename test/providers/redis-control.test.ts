@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RedisControl } from '../../providers/redis/control.js';
 import { redisBroker } from '../../providers/redis/index.js';
+import { createApp } from '../../core/index.js';
 import { decodeKombuMessage } from '../../providers/redis/pidbox-envelope.js';
 import { matchesPattern } from '../../providers/redis/pidbox-match.js';
 import { controlConformance, eventually } from '../conformance/index.js';
@@ -118,5 +119,22 @@ describe('redis control: the pidbox as kombu lays it out', () => {
     });
     expect(await peer.llen(client.replyList)).toBe(0);
     await Promise.all([control.close(), client.close()]);
+  });
+
+  it('a worker stopped while it mingles stops cleanly, without consuming on closed connections', async () => {
+    // A node that no longer answers (killed outright) keeps mingle waiting for its reply.
+    const stale = `\x06\x16\x06\x16gone@mingle.celery.pidbox`;
+    await peer.sadd('_kombu.binding.celery.pidbox', stale);
+    const app = createApp('mingle', { broker: URL, backend: URL, task_default_queue: `mingle-${Date.now()}` });
+    const worker = await app.worker({ hostname: 'stopped@mingle', concurrency: 1 });
+    const starting = worker.start();
+    await eventually(
+      'the worker to listen on the pidbox',
+      async () => (await peer.sismember('_kombu.binding.celery.pidbox', `\x06\x16\x06\x16stopped@mingle.celery.pidbox`)) === 1,
+    );
+    await worker.stop();
+    await app.close();
+    await expect(starting).resolves.toBeUndefined();
+    await peer.srem('_kombu.binding.celery.pidbox', stale);
   });
 });
