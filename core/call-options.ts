@@ -59,7 +59,7 @@ const HEADER_CHECKS: Readonly<Record<string, check.Check>> = {
   shadow: check.nullable(check.string('expected a name to show for the task (a string) or null')),
   group: check.nullable(check.string('expected a group id (a string) or null')),
   group_index: check.nullable(check.integer((n) => n >= 0, 'expected a position in the group (an integer >= 0) or null')),
-  root_id: check.string('expected a task id (a non-empty string)'),
+  root_id: check.nullable(check.string('expected a task id (a non-empty string) or null')),
   parent_id: check.nullable(check.string('expected a task id (a non-empty string) or null')),
 };
 

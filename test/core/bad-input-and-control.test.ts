@@ -201,7 +201,7 @@ describe('bad input', () => {
       [{ timelimit: undefined }, /headers\.timelimit: celeriac sets this header itself: use the timeLimit/],
       [{ group: 5 }, /sending tasks\.add: headers\.group: expected a group id \(a string\) or null \(got 5\)/],
       [{ group_index: 'a' }, /headers\.group_index: expected a position in the group \(an integer >= 0\) or null \(got "a"\)/],
-      [{ root_id: 7 }, /headers\.root_id: expected a task id \(a non-empty string\) \(got 7\)/],
+      [{ root_id: 7 }, /headers\.root_id: expected a task id \(a non-empty string\) or null \(got 7\)/],
       [{ parent_id: {} }, /headers\.parent_id: expected a task id \(a non-empty string\) or null \(got \{\}\)/],
       [{ shadow: 1 }, /headers\.shadow: expected a name to show for the task/],
       [{ shadow: 10n }, /headers\.shadow: .* \(got 10n\)/],
@@ -217,6 +217,8 @@ describe('bad input', () => {
     const r = await add.applyAsync([1, 2], {}, { headers });
     expect((await started).message.headers).toMatchObject(headers);
     expect(await r.get({ timeout: 5000 })).toBe(3);
+    // Celery's own default: root_id None (the task is then its own root).
+    expect(await (await add.applyAsync([2, 2], {}, { headers: { root_id: null } })).get({ timeout: 5000 })).toBe(4);
   });
 
   it('wrong task options fail at app.task, in camelCase or Celery snake_case names', () => {
