@@ -83,6 +83,16 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
       timeBudgetMs: context.getRemainingTimeInMillis() - margin,
     };
 
+    const showAgain = async (record: SqsRecord): Promise<void> => {
+      try {
+        const queue = await broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
+        await settle.changeVisibility({ queueUrl: queue.url, receiptHandle: record.receiptHandle, seconds: 0 });
+      } catch (error) {
+        // It then comes back after the visibility timeout, as any reported failure.
+        deps.onEvent?.({ type: 'internal-error', during: `making SQS message ${record.messageId} visible again`, error });
+      }
+    };
+
     const run = async (record: SqsRecord): Promise<boolean> => {
       try {
         const queue = await broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
@@ -102,7 +112,12 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
     if (records.some((r) => queueNameOf(r).endsWith('.fifo'))) {
       for (const [i, record] of records.entries()) {
         if (await run(record)) continue;
-        failed.push(...records.slice(i));
+        const rest = records.slice(i + 1);
+        failed.push(record, ...rest);
+        // Lambda leaves a reported failure hidden for the whole visibility timeout: the records
+        // not run are made visible now. SQS keeps them behind this one within its message group
+        // (a group with a message in flight is not served), and other groups go on at once.
+        await Promise.all(rest.map((r) => showAgain(r)));
         break;
       }
     } else {

@@ -2,7 +2,13 @@
  * The built Lambda handler, loaded from the build output and driven like Lambda's SQS event
  * source mapping (test/support/lambda-poller.ts) against fauxqs and dynalite.
  */
-import { GetQueueAttributesCommand, type Message, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, createApp } from '../../core/index.js';
 import type { RemoteTaskError } from '../../core/errors.js';
@@ -186,6 +192,13 @@ describe('the built Lambda handler', () => {
     ]);
     expect(await first.get({ timeout: 5000 })).toBe(1);
     expect(await third.ready()).toBe(false);
+    // Lambda leaves a reported failure hidden for the visibility timeout: the record not run is made
+    // visible again at once; the one handed back waits for its ETA.
+    const again = await world.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
+    );
+    expect(again.Messages?.map((m) => m.MessageAttributes?.['celeriac.id']?.StringValue)).toEqual([third.id]);
+    await world.sqs.send(new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: again.Messages?.[0]?.ReceiptHandle }));
   });
 
   it('hands back a FIFO record that started late in its batch and ran out of invocation time, instead of failing it', async () => {
