@@ -85,10 +85,12 @@ export function planFor(app: App, fn: AwsFunctionOptions, extraQueues: readonly 
 function queuePlan(name: string, prefix: string, used: Set<string>): QueuePlan {
   const sqsName = `${prefix}${name}`;
   checkQueueName(name, sqsName);
-  // 'a-b' and 'a_b' give the same logical name: number the later ones.
+  // 'a-b' and 'a_b' give the same logical name, and 'a' and 'a-dead-letter' the same resource
+  // ('ADeadLetterQueue' is a's DLQ and the other's queue): number the later ones.
+  const idsOf = (base: string) => [`${base}Queue`, `${base}DeadLetterQueue`, `${base}EventSource`];
   let id = logicalName(name);
-  for (let n = 2; used.has(id); n++) id = `${logicalName(name)}${n}`;
-  used.add(id);
+  for (let n = 2; idsOf(id).some((taken) => used.has(taken)); n++) id = `${logicalName(name)}${n}`;
+  for (const taken of idsOf(id)) used.add(taken);
   return {
     name,
     sqsName,

@@ -10,6 +10,7 @@ import { type AwsBuildResult, buildAws } from '../../deploy/aws/build.js';
 import { GuardrailError, checkGuardrails } from '../../deploy/aws/guardrails.js';
 import { AWS_FUNCTION_DEFAULTS, type AwsFunctionOptions } from '../../deploy/aws/options.js';
 import { planFor } from '../../deploy/aws/plan.js';
+import { cloudFormationTemplate } from '../../deploy/aws/template.js';
 import { celeriac, ensureBuilt } from '../cli/harness.js';
 import { makeAwsProject } from './aws-harness.js';
 
@@ -178,6 +179,20 @@ describe('guardrails', () => {
     // 77 characters: SQS takes it, but not its 81-character dead-letter queue.
     expect(() => check({}, routed('q'.repeat(70), 'prefix-'))).toThrow(/dead-letter queue 'prefix-q+-dlq'.*at most 76 characters/);
     expect(() => check({}, routed(`${'q'.repeat(65)}.fifo`, 'prefix'))).not.toThrow();
+  });
+
+  it("gives every queue, dead-letter queue and event source its own resource, even for 'emails' and 'emails-dead-letter'", () => {
+    const a = app('sqs://?visibility_timeout=3600', {
+      task_routes: { 'g.add': { queue: 'emails' }, 'g.slow': { queue: 'emails-dead-letter' } },
+    });
+    const plan = planFor(a, AWS_FUNCTION_DEFAULTS);
+    const ids = plan.queues.flatMap((q) => [q.logicalId, q.dlqLogicalId, q.mappingLogicalId]);
+    expect(new Set(ids).size).toBe(ids.length);
+    const resources = cloudFormationTemplate(plan).Resources as Record<string, { Properties?: { QueueName?: string } }>;
+    const names = Object.values(resources)
+      .map((r) => r.Properties?.QueueName)
+      .filter(Boolean);
+    expect(names).toEqual(expect.arrayContaining(['emails', 'emails-dlq', 'emails-dead-letter', 'emails-dead-letter-dlq']));
   });
 
   it("deploys a claim_check store URL as the stack's, without the emulator endpoint or create", () => {
