@@ -131,6 +131,9 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
 }
 
 async function start(app: App, log: Logger): Promise<Instance> {
+  // Deployed (the stack sets CELERIAC_BROKER_URL), the broker URL states every setting
+  // (deploy/aws/plan.ts): transport options bundled with the app are development ones.
+  if (process.env.CELERIAC_BROKER_URL) await app.configFromObject({ broker_transport_options: {} });
   const broker = await app.broker();
   if (!(broker instanceof SqsBroker)) {
     throw new Error(`The Lambda handler needs an sqs:// broker; broker_url is '${app.brokerUrl()}'.`);

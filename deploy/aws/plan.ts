@@ -75,7 +75,7 @@ export function planFor(app: App, fn: AwsFunctionOptions, extraQueues: readonly 
     queues,
     tasks,
     sqs,
-    deployedBrokerUrl: deployedUrl(brokerUrl),
+    deployedBrokerUrl: deployedUrl(sqsUrlOf(sqs)),
     table: tablePlan(conf.result_backend),
     fn,
     concurrency: conf.worker_concurrency ?? fn.batchSize,
@@ -123,6 +123,28 @@ function tablePlan(backend: string | null): AwsPlan['table'] {
     throw new ConfigError(`'${backend}': the DynamoDB table name must be 3–255 letters, digits, '_', '-' or '.'`);
   }
   return { name, deployedUrl: deployedUrl(backend) };
+}
+
+/**
+ * Every setting the app gives its sqs:// broker, in the URL or in broker_transport_options, as
+ * one URL (settings left at their defaults left out): the deployed function takes its broker from
+ * this URL alone (deploy/aws/handler.ts), not from development transport options bundled with the
+ * app (an emulator endpoint, a local claim_check store).
+ */
+function sqsUrlOf(sqs: SqsOptions): string {
+  const defaults = parseSqsUrl('sqs://');
+  const query = new URLSearchParams();
+  const settings: Array<[string, string | number | undefined, string | number | undefined]> = [
+    ['prefix', sqs.prefix, defaults.prefix],
+    ['visibility_timeout', sqs.visibilityTimeoutMs / 1000, defaults.visibilityTimeoutMs / 1000],
+    ['wait_time_seconds', sqs.waitTimeSeconds, defaults.waitTimeSeconds],
+    ['max_receive_count', sqs.maxReceiveCount, defaults.maxReceiveCount],
+    ['max_message_bytes', sqs.maxMessageBytes, defaults.maxMessageBytes],
+    ['claim_check', sqs.claimCheck, undefined],
+  ];
+  for (const [key, value, fallback] of settings) if (value !== undefined && value !== fallback) query.set(key, String(value));
+  const options = query.toString();
+  return `sqs://${options ? `?${options}` : ''}`;
 }
 
 /**

@@ -199,7 +199,19 @@ describe('guardrails', () => {
     const claim = encodeURIComponent('dynamodb://results?region=eu-west-1&endpoint=http://127.0.0.1:8000&create=true');
     const plan = planFor(app(`sqs://?visibility_timeout=3600&endpoint=http://127.0.0.1:4566&claim_check=${claim}`), AWS_FUNCTION_DEFAULTS);
     expect(plan.deployedBrokerUrl).toBe(
-      `sqs://?region=\${AWS::Region}&visibility_timeout=3600&claim_check=${encodeURIComponent('dynamodb://results?region=')}\${AWS::Region}`,
+      `sqs://?region=\${AWS::Region}&claim_check=${encodeURIComponent('dynamodb://results?region=')}\${AWS::Region}`,
+    );
+    // Given as transport options (which the deployed function ignores), the same settings reach its URL.
+    const viaOptions = app('sqs://?region=eu-west-1', {
+      broker_transport_options: {
+        endpoint: 'http://127.0.0.1:4566',
+        queue_name_prefix: 'prod-',
+        visibility_timeout: 7200,
+        claim_check: 'dynamodb://results?region=eu-west-1&endpoint=http://127.0.0.1:8000',
+      },
+    });
+    expect(planFor(viaOptions, AWS_FUNCTION_DEFAULTS).deployedBrokerUrl).toBe(
+      `sqs://?region=\${AWS::Region}&prefix=prod-&visibility_timeout=7200&claim_check=${encodeURIComponent('dynamodb://results?region=')}\${AWS::Region}`,
     );
   });
 
