@@ -6,8 +6,9 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { CeleriacError } from '../../core/errors.js';
+import { CeleriacError, ConfigError } from '../../core/errors.js';
 import { type AwsBuildOptions, type AwsBuildResult, buildAws } from './build.js';
+import { MAX_STACK_NAME } from './template.js';
 
 export interface AwsDeployOptions extends AwsBuildOptions {
   /** Default `celeriac-<app name>`. */
@@ -17,12 +18,21 @@ export interface AwsDeployOptions extends AwsBuildOptions {
 }
 
 export function stackNameFor(appName: string): string {
-  // CloudFormation: letters, digits and hyphens, starting with a letter, at most 128.
-  return `celeriac-${appName}`.replace(/[^A-Za-z0-9-]+/g, '-').slice(0, 128);
+  // CloudFormation: letters, digits and hyphens, starting with a letter; short enough for the function's name.
+  return `celeriac-${appName}`
+    .replace(/[^A-Za-z0-9-]+/g, '-')
+    .slice(0, MAX_STACK_NAME)
+    .replace(/-+$/, '');
 }
 
 /** The command as argv. Paths are relative to `cwd` when inside it, so the printed line is short. */
 export function deployCommand(build: AwsBuildResult, opts: AwsDeployOptions, cwd: string): string[] {
+  const stackName = opts.stackName ?? stackNameFor(build.plan.appName);
+  if (stackName.length > MAX_STACK_NAME) {
+    throw new ConfigError(
+      `--stack-name '${stackName}' is ${stackName.length} characters: the function would be '${stackName}-tasks', over Lambda's 64. Use at most ${MAX_STACK_NAME}.`,
+    );
+  }
   const template = path.relative(cwd, build.template) || build.template;
   return [
     'sam',
@@ -30,7 +40,7 @@ export function deployCommand(build: AwsBuildResult, opts: AwsDeployOptions, cwd
     '--template-file',
     template.startsWith('..') ? build.template : template,
     '--stack-name',
-    opts.stackName ?? stackNameFor(build.plan.appName),
+    stackName,
     '--resolve-s3',
     // The stack creates the function's role (not named: CAPABILITY_IAM is enough).
     '--capabilities',

@@ -49,6 +49,8 @@ export function cloudFormationTemplate(plan: AwsPlan): Json {
 }
 
 const functionSuffix = 'tasks';
+/** Lambda takes function names of at most 64 characters, and the function is `<stack name>-tasks`. */
+export const MAX_STACK_NAME = 64 - `-${functionSuffix}`.length;
 
 function queueResources(q: QueuePlan, plan: AwsPlan): Json {
   const fifo = q.fifo ? { FifoQueue: true } : {};

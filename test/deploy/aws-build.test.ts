@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../core/index.js';
 import { type AwsBuildResult, buildAws } from '../../deploy/aws/build.js';
+import { stackNameFor } from '../../deploy/aws/deploy.js';
 import { GuardrailError, checkGuardrails } from '../../deploy/aws/guardrails.js';
 import { AWS_FUNCTION_DEFAULTS, type AwsFunctionOptions } from '../../deploy/aws/options.js';
 import { planFor } from '../../deploy/aws/plan.js';
@@ -249,5 +250,22 @@ describe('the celeriac command line', () => {
     expect(out.stdout).toContain(
       'sam deploy --template-file dist/aws/template.json --stack-name celeriac-awstasks --resolve-s3 --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset',
     );
+    // The function is '<stack name>-tasks', and Lambda takes at most 64 characters.
+    const long = await celeriac(project.dir, [
+      'deploy',
+      '--target',
+      'aws',
+      '-A',
+      'tasks',
+      '--timeout',
+      '2',
+      '--stack-name',
+      's'.repeat(59),
+    ]);
+    expect(long.code).not.toBe(0);
+    expect(long.stderr).toMatch(
+      /--stack-name 's+' is 59 characters: the function would be 's+-tasks', over Lambda's 64\. Use at most 58\./,
+    );
+    expect(stackNameFor('billing-reconciliation-service-invoices-production-eu')).toHaveLength(58);
   });
 });
