@@ -70,7 +70,7 @@ const optionChecks: { [K in keyof TaskOptions]-?: check.Check } = {
   acksLate: bool,
   expires: check.either([seconds, check.is((v) => v instanceof Date, 'a Date')], 'expected seconds > 0 or a Date'),
   priority: check.integer((n) => n >= 0 && n <= 9, 'expected an integer priority 0-9'),
-  messageGroup: check.string('expected a FIFO message group (a non-empty string)'),
+  messageGroup: check.messageGroup,
 };
 
 const ACCEPTED_NAMES = [...Object.keys(SNAKE_NAMES), ...Object.keys(optionChecks)];

@@ -75,7 +75,7 @@ const optionChecks: { [K in keyof CallOptions]-?: check.Check } = {
   headers: check.is(check.isPlainObject, 'expected an object of extra message headers'),
   timeLimit: limit,
   softTimeLimit: limit,
-  messageGroup: check.string('expected a FIFO message group (a non-empty string)'),
+  messageGroup: check.messageGroup,
 };
 
 const show = check.showValue;

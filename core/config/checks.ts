@@ -95,3 +95,9 @@ export function checkOptions(
     if (problem !== null) throw new ConfigError(`${where}: ${name}: ${problem} (got ${showValue(value)})`);
   }
 }
+
+/** An SQS FIFO message group (the messageGroup task and call option): 1–128 printable ASCII characters, no spaces. */
+export const messageGroup = is(
+  (v) => typeof v === 'string' && /^[!-~]{1,128}$/.test(v),
+  'expected a FIFO message group: 1-128 printable ASCII characters, no spaces',
+);

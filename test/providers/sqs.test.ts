@@ -521,6 +521,10 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
     stepOf(workerApp);
     try {
       expect(() => producer.task('tasks.nogroup', () => 1, { messageGroup: '' })).toThrow(/messageGroup: expected a FIFO message group/);
+      // SQS's rule, checked when the task is defined rather than at each send.
+      expect(() => producer.task('tasks.spaced', () => 1, { messageGroup: 'line a' })).toThrow(
+        /1-128 printable ASCII characters, no spaces/,
+      );
       await expect(step.applyAsync(['a', 0], {}, { messageGroup: 7 as unknown as string })).rejects.toThrow(
         /messageGroup: expected a FIFO message group/,
       );
