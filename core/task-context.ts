@@ -103,6 +103,19 @@ export class RunContext implements TaskContext {
     return this.#controller.signal;
   }
 
+  /**
+   * A context used as a number or in `+` is a data parameter that got the context: a call with
+   * one argument too few (the context comes after the arguments), which would otherwise succeed
+   * with a wrong result ("1[object Object]"). It fails with TypeError, as in Python; as text (a
+   * template string) it names itself.
+   */
+  [Symbol.toPrimitive](hint: string): string {
+    if (hint === 'string') return `TaskContext(${this.name}[${this.id}])`;
+    throw new TypeError(
+      `${this.name}() used its TaskContext as a value: it was given fewer arguments than it takes (the context comes after them)`,
+    );
+  }
+
   /** Fire the signal (time limits). A no-op when the context was given its signal. */
   abort(reason: Error): void {
     if (this.#init.signal) return;

@@ -149,6 +149,11 @@ describe('bad input', () => {
     );
     const full = await app.sendTask('tasks.scale', [2, 5]);
     expect(await full.get({ timeout: 5000 })).toBe(`${full.id}:10`);
+    // One argument short, the context lands in the last data parameter: using it as a value fails.
+    const oneShort = await app.sendTask('tasks.add', [1]);
+    await expect(oneShort.get({ timeout: 5000 })).rejects.toThrow(
+      'tasks.add() used its TaskContext as a value: it was given fewer arguments than it takes (the context comes after them)',
+    );
   });
 
   it('an argument JSON cannot carry fails at send time', async () => {
