@@ -17,7 +17,7 @@ import { KeyValueResultBackend } from './kv-result-backend.js';
 import { type CallOptions, checkArgs, checkCall, checkSignatureOptions } from './call-options.js';
 import { buildTaskMessage } from './message-builder.js';
 import type { EventDispatcher } from './events.js';
-import type { TaskEmbed, TaskMessage } from './message.js';
+import { type TaskEmbed, type TaskMessage, parseCeleryTime } from './message.js';
 import type { Broker, EventChannel, ProviderContext, ResultBackend } from './ports.js';
 import { openBroker, openStore, redact } from './registry.js';
 import { routeFor } from './routing.js';
@@ -191,6 +191,14 @@ export class App implements TaskSender {
   async sendFollowUp(f: FollowUp): Promise<void> {
     const { signature: sig } = f;
     const o = sig.options ?? {};
+    // What Celery's Signature.apply_async passes on from the options (a value it could not read is left out).
+    const seconds = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined);
+    const time = (v: unknown): Date | undefined => {
+      const t = typeof v === 'string' ? parseCeleryTime(v) : Number.NaN;
+      return Number.isNaN(t) ? undefined : new Date(t);
+    };
+    const group = f.group ?? (typeof o.group_id === 'string' && o.group_id !== '' ? { id: o.group_id, index: o.group_index } : undefined);
+    const expires = seconds(o.expires) ?? time(o.expires);
     const options: CallOptions = {
       ...(typeof o.task_id === 'string' && o.task_id !== '' ? { taskId: o.task_id } : {}),
       ...(typeof o.queue === 'string' && o.queue !== '' ? { queue: o.queue } : {}),
@@ -198,10 +206,15 @@ export class App implements TaskSender {
         ? { priority: o.priority as number }
         : {}),
       ...(typeof o.countdown === 'number' && Number.isFinite(o.countdown) ? { countdown: o.countdown } : {}),
+      ...(time(o.eta) && { eta: time(o.eta) }),
+      ...(expires !== undefined && { expires }),
+      ...(seconds(o.time_limit) !== undefined && { timeLimit: seconds(o.time_limit) }),
+      ...(seconds(o.soft_time_limit) !== undefined && { softTimeLimit: seconds(o.soft_time_limit) }),
+      ...(typeof o.ignore_result === 'boolean' && { ignoreResult: o.ignore_result }),
       headers: {
         parent_id: f.parentId,
         ...(f.rootId !== null && { root_id: f.rootId }),
-        ...(f.group && { group: f.group.id, group_index: f.group.index }),
+        ...(group && { group: group.id, group_index: Number.isInteger(group.index) ? group.index : null }),
       },
     };
     // Celery's client writes null when a signature has none.
@@ -209,8 +222,9 @@ export class App implements TaskSender {
     const embed = {
       callbacks: links(o.link),
       errbacks: links(o.link_error),
-      chain: f.chain?.length ? f.chain : null,
-      chord: f.chord ?? null,
+      // A step's own chain (a chord body's: the steps after the chord) and chord (a chain's last step in a chord header).
+      chain: f.chain?.length ? f.chain : Array.isArray(o.chain) && o.chain.length > 0 ? o.chain : null,
+      chord: f.chord ?? o.chord ?? null,
     };
     const message = this.#builder(sig.task, options, undefined, embed)(f.args, sig.kwargs ?? {});
     const broker = await this.broker();

@@ -106,6 +106,20 @@ describe('canvas from Python clients', () => {
     expect(await app.AsyncResult(last).get({ timeout: 5000, propagate: false })).toMatchObject({ name: 'Error', message: 'broken' });
   });
 
+  it("a chain's next step is sent with its signature's options, as Celery's apply_async sends them (expires, ignore_result, time limits)", async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const expired = randomUUID();
+    const past = new Date(Date.now() - 60_000).toISOString();
+    await publish(app, 'tasks.add', [1, 2], { chain: [sig('tasks.mul', [2], { task_id: expired, expires: past })] });
+    expect(await app.AsyncResult(expired).get({ timeout: 5000, propagate: false })).toMatchObject({ name: 'TaskRevokedError' });
+    const quiet = randomUUID();
+    const ran = new Promise<void>((resolve) => worker.on('succeeded', (e: { id: string }) => e.id === quiet && resolve()));
+    await publish(app, 'tasks.add', [1, 2], { chain: [sig('tasks.mul', [2], { task_id: quiet, ignore_result: true, time_limit: 30 })] });
+    await ran;
+    expect(await app.AsyncResult(quiet).ready()).toBe(false);
+  });
+
   it('a signature whose options are not an object is reported; the task still succeeds', async () => {
     const app = mathApp();
     const worker = await startWorker(app);

@@ -173,6 +173,21 @@ describe('chords from Python clients on redis://', () => {
     );
   });
 
+  it("a chain in the header completes the chord: its last step is sent with the chord and group its signature's options carry", async () => {
+    const app = chordApp();
+    await startWorker(app, { concurrency: 2 });
+    const bodyId = randomUUID();
+    const group = randomUUID();
+    const body = sig('tasks.record', [], { task_id: bodyId });
+    await raw.set(`celery-taskset-meta-${group}.s`, 2);
+    // chord([chain(add.s(1, 1), add.s(10)), add.s(2, 2)], record.s()) as Python's client sends it.
+    await publishFromPython(app, 'tasks.add', [1, 1], {
+      chain: [sig('tasks.add', [10], { task_id: randomUUID(), group_id: group, group_index: 0, chord: body })],
+    });
+    await publishFromPython(app, 'tasks.add', [2, 2], { chord: body }, { group, group_index: 1 });
+    expect(await app.AsyncResult(bodyId).get({ timeout: 10_000 })).toEqual([[12, 4]]);
+  });
+
   it('a chain in the header whose first step fails adds the part of the step that never ran: the body fails instead of waiting', async () => {
     const app = chordApp();
     await startWorker(app, { concurrency: 2 });
