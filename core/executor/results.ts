@@ -28,18 +28,21 @@ export class ResultWriter {
 
   /** Store a state with a plain result (SUCCESS value, STARTED {pid, hostname}, progress meta). */
   state(status: string, result: unknown): Promise<void> {
-    return this.write(status, result, null);
+    return this.ignore ? DONE : this.write(status, result, null);
   }
 
-  /** Store a state whose result is an exception (FAILURE, RETRY, REVOKED). */
+  /**
+   * Store a state whose result is an exception (FAILURE, RETRY, REVOKED): unless the task itself
+   * ignores results, also for a call that asked for none, as Celery stores errors (store_errors).
+   */
   exception(status: string, error: unknown): Promise<void> {
+    if (this.taskIgnores) return DONE;
     const { info, traceback } = encodeException(error);
     return this.write(status, info, traceback);
   }
 
   // Not async: the backend's promise is handed on as it is (one promise less per task).
   private write(status: string, result: unknown, traceback: string | null): Promise<void> {
-    if (this.ignore) return DONE;
     const h = this.call.message.headers;
     const meta = celeryMeta(h.id, status, result, traceback);
     if (h.group) meta.group_id = h.group;

@@ -117,6 +117,9 @@ describe('first steps', () => {
   it('ignore_result (task option or call option) stores nothing', async () => {
     app = memoryApp();
     const quiet = app.task('tasks.quiet', () => 1, { ignoreResult: true });
+    const fails = app.task('tasks.fails', () => {
+      throw new RangeError('no');
+    });
     const { add } = defineTasks(app);
     worker = await startWorker(app);
     const done1 = nextEvent(worker, 'succeeded', (e) => e.name === 'tasks.quiet');
@@ -130,6 +133,9 @@ describe('first steps', () => {
     expect(await backend.get(r2.id)).toBeUndefined();
     const err = await r1.get({ timeout: 50 }).catch((e: unknown) => e);
     expect((err as Error).message).toContain('it is, here');
+    // A failure is still stored for a call that asked for no result (Celery's store_errors follows the task).
+    const r3 = await fails.applyAsync([], {}, { ignoreResult: true });
+    expect(await r3.get({ timeout: 5000, propagate: false })).toMatchObject({ name: 'RangeError' });
   });
 
   it('track_started stores STARTED with pid and hostname while the task runs', async () => {
