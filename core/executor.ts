@@ -21,7 +21,7 @@ import {
   TimeLimitExceeded,
   refusedForGood,
 } from './errors.js';
-import { type FollowUps, NONE, onFailure, onSuccess } from './executor/canvas.js';
+import { type FollowUps, NONE, childrenOf, onFailure, onSuccess } from './executor/canvas.js';
 import { checkArity } from './executor/arity.js';
 import { handBackBackoffMs } from './executor/hand-back-backoff.js';
 import { chainFollows, failChain } from './executor/chain-failure.js';
@@ -194,7 +194,7 @@ async function run(
       deps,
       call,
       SUCCESS,
-      () => results.state(SUCCESS, value),
+      () => results.state(SUCCESS, value, followUps === NONE ? undefined : childrenOf(followUps)),
       () => value,
     );
     if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';

@@ -50,6 +50,33 @@ export interface FollowUps {
   unsupported: string[];
 }
 
+/**
+ * The follow-ups as Celery's result meta lists a task's children (the results it sent on, as
+ * AsyncResult.as_tuple() gives them): `[[id, null], null]` for a task, `[[group id, null],
+ * [member, ...]]` for a group's members. One whose id is not known before it is sent is left out.
+ */
+export function childrenOf(followUps: FollowUps): unknown[] {
+  const children: unknown[] = [];
+  const groups = new Map<string, unknown[]>();
+  for (const f of followUps.send) {
+    const id = f.signature.options?.task_id;
+    if (typeof id !== 'string' || id === '') continue;
+    const tuple = [[id, null], null];
+    if (!f.group) {
+      children.push(tuple);
+      continue;
+    }
+    let members = groups.get(f.group.id);
+    if (!members) {
+      members = [];
+      groups.set(f.group.id, members);
+      children.push([[f.group.id, null], members]);
+    }
+    members.push(tuple);
+  }
+  return children;
+}
+
 /** Nothing to follow (shared: never added to). */
 export const NONE: FollowUps = { send: [], chords: [], unsupported: [] };
 

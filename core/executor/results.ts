@@ -26,9 +26,12 @@ export class ResultWriter {
     return this.ignore;
   }
 
-  /** Store a state with a plain result (SUCCESS value, STARTED {pid, hostname}, progress meta). */
-  state(status: string, result: unknown): Promise<void> {
-    return this.ignore ? DONE : this.write(status, result, null);
+  /**
+   * Store a state with a plain result (SUCCESS value, STARTED {pid, hostname}, progress meta);
+   * `children`: what the task sent on (Celery's result tuples), as its meta records them.
+   */
+  state(status: string, result: unknown, children: unknown[] = []): Promise<void> {
+    return this.ignore ? DONE : this.write(status, result, null, children);
   }
 
   /**
@@ -42,9 +45,10 @@ export class ResultWriter {
   }
 
   // Not async: the backend's promise is handed on as it is (one promise less per task).
-  private write(status: string, result: unknown, traceback: string | null): Promise<void> {
+  private write(status: string, result: unknown, traceback: string | null, children: unknown[] = []): Promise<void> {
     const h = this.call.message.headers;
     const meta = celeryMeta(h.id, status, result, traceback);
+    if (children.length > 0) meta.children = children;
     if (h.group) meta.group_id = h.group;
     if (h.parent_id) meta.parent_id = h.parent_id;
     // result_extended adds who ran what, where (§4.1).

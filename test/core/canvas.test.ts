@@ -106,6 +106,31 @@ describe('canvas from Python clients', () => {
     expect(await app.AsyncResult(last).get({ timeout: 5000, propagate: false })).toMatchObject({ name: 'Error', message: 'broken' });
   });
 
+  it("a task's result lists what it sent on as its children, as Celery's meta does (AsyncResult.children, collect())", async () => {
+    const app = mathApp();
+    await startWorker(app);
+    const next = randomUUID();
+    const group = randomUUID();
+    const members = [randomUUID(), randomUUID()];
+    const first = await publish(app, 'tasks.add', [1, 2], {
+      chain: [sig('tasks.mul', [2], { task_id: next })],
+      callbacks: [
+        {
+          ...sig('celery.group', []),
+          kwargs: { tasks: members.map((id) => sig('tasks.mul', [1], { task_id: id, group_id: group })) },
+          options: { task_id: group },
+          subtask_type: 'group',
+        },
+      ],
+    });
+    expect(await app.AsyncResult(next).get({ timeout: 5000 })).toBe(6);
+    const meta = await (await app.backend()).get(first);
+    expect(meta?.children).toEqual([
+      [[group, null], members.map((id) => [[id, null], null])],
+      [[next, null], null],
+    ]);
+  });
+
   it("a chain's next step is sent with its signature's options, as Celery's apply_async sends them (expires, ignore_result, time limits)", async () => {
     const app = mathApp();
     const worker = await startWorker(app);

@@ -71,7 +71,9 @@ afterAll(async () => {
 async function fromPython(
   calls: Array<Record<string, unknown>>,
   db = TS_DB,
-): Promise<Array<{ ok?: unknown; sent_at?: number; error?: Record<string, unknown>; id?: string }>> {
+): Promise<
+  Array<{ ok?: unknown; sent_at?: number; error?: Record<string, unknown>; id?: string; steps?: string[]; children?: string[][] }>
+> {
   const out = await runPython(['pyclient.py', JSON.stringify(calls)], url(db));
   if (out.code !== 0) throw new Error(`pyclient.py failed (${out.code}):\n${out.stdout}${out.stderr}`);
   return JSON.parse(out.stdout.trim().split('\n').pop() ?? '[]');
@@ -197,6 +199,9 @@ describe('Python sends, the celeriac worker runs', () => {
       { via: 'send_task', name: 'ts.bad_input', args: ['boom'], link_error: { name: 'ts.echo', args: [] } },
     ]);
     expect(chained).toMatchObject({ ok: 113 });
+    // Each step's stored meta lists the next as its child, as Celery's worker records it (AsyncResult.children).
+    const steps = chained?.steps ?? [];
+    expect(chained?.children).toEqual([[steps[1]], [steps[2]], []]);
     expect(linked).toMatchObject({ ok: 1004 });
     // An errback is called with the failed task's id, as Celery calls a task it cannot inspect.
     expect(errback?.ok).toMatchObject({ args: [expect.stringMatching(/^[0-9a-f-]{36}$/)] });
