@@ -163,7 +163,9 @@ function applySignature(
   }
   // An immutable chain, group or chord passes nothing on to its tasks.
   const args = sig.immutable ? [] : prepend;
-  if (rest.length > 0) {
+  // A group followed by more steps reaches a worker as a chord (Celery's client folds them); a
+  // chord followed by more passes them on to its body, as Celery's chord.run does.
+  if (rest.length > 0 && kind !== 'chord') {
     out.unsupported.push(`${what} of type ${kind} followed by more steps (a Celery client sends those as a chord)`);
     return;
   }
@@ -174,25 +176,35 @@ function applySignature(
   } else if (kind === 'group') {
     sendMembers(members(sig, what, out.unsupported), groupId(sig), args, under, out);
   } else if (kind === 'chord') {
-    applyChord(sig, args, under, out, what, depth);
+    applyChord(sig, args, under, out, what, depth, rest);
   } else {
     out.unsupported.push(`${what} of type ${kind} (celeriac workers follow tasks, chains, groups and chords)`);
   }
 }
 
-/** A chord: its header's tasks under the group id, each carrying the body; an empty header runs the body at once with []. */
-function applyChord(sig: Signature, args: unknown[], under: Under, out: FollowUps, what: string, depth: number): void {
+/**
+ * A chord: its header's tasks under the group id, each carrying the body; an empty header runs
+ * the body at once with []. `rest`: the chain's steps after the chord, which the body goes on with.
+ */
+function applyChord(sig: Signature, args: unknown[], under: Under, out: FollowUps, what: string, depth: number, rest: unknown[]): void {
   const header = sig.kwargs?.header;
   const group = isPlainObject(header) ? (header as unknown as Signature) : { task: 'celery.group', kwargs: { tasks: listOf(header) } };
   const tasks = members(group, `the header of ${what}`, out.unsupported);
-  const body = sig.kwargs?.body;
   if (tasks.length === 0) {
-    applySignature(body, [[]], under, out, 'the body of a chord', [], depth + 1);
+    applySignature(sig.kwargs?.body, [[]], under, out, 'the body of a chord', rest, depth + 1);
     return;
   }
+  const body = rest.length > 0 ? goingOnWith(sig.kwargs?.body, rest) : sig.kwargs?.body;
   const id = groupId(group);
   out.chords.push({ groupId: id, size: tasks.length });
   sendMembers(tasks, id, args, under, out, body);
+}
+
+/** A chord body that goes on with `rest` when it has run (its own chain's steps first). */
+function goingOnWith(body: unknown, rest: unknown[]): unknown {
+  if (!isPlainObject(body)) return body;
+  const options = isPlainObject(body.options) ? body.options : {};
+  return { ...body, options: { ...options, chain: [...rest, ...listOf(options.chain)] } };
 }
 
 /** A group's tasks as messages under its id (and, for a chord's header, carrying the body). */
