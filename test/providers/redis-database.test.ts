@@ -49,19 +49,18 @@ describe('redis:// with a database the server does not have', () => {
 
   it('a SELECT refused for the moment (the server BUSY with a script) is tried again: the task goes to its database, not to 0', async () => {
     const busy = new Redis({ port });
+    // Connected before the script starts, a probe's PING is answered BUSY while it runs (3 s).
+    const probe = new Redis({ port });
+    await probe.ping();
     const script = busy.eval(
-      "local t = redis.call('TIME'); local s = t[1] * 1000 + t[2] / 1000; while true do local n = redis.call('TIME'); if n[1] * 1000 + n[2] / 1000 - s > 1000 then return 1 end end",
+      "local t = redis.call('TIME'); local s = t[1] * 1000 + t[2] / 1000; while true do local n = redis.call('TIME'); if n[1] * 1000 + n[2] / 1000 - s > 3000 then return 1 end end",
       0,
     );
-    const probe = new Redis({ port, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
     await eventually('the server to be busy', () =>
-      probe
-        .connect()
-        .then(() => probe.ping())
-        .then(
-          () => false,
-          (err: Error) => /BUSY/.test(err.message),
-        ),
+      probe.ping().then(
+        () => false,
+        (err: Error) => /BUSY/.test(err.message),
+      ),
     );
     probe.disconnect();
     const url = `redis://127.0.0.1:${port}/1`;
@@ -73,5 +72,5 @@ describe('redis:// with a database the server does not have', () => {
     expect(await db0.keys('*')).toEqual([]);
     expect(await db1.llen('celery')).toBe(1);
     for (const r of [db0, db1, busy]) r.disconnect();
-  });
+  }, 20_000);
 });
