@@ -107,6 +107,42 @@ export class LocalDatabase {
 
 const open = new Map<string, LocalDatabase>();
 
+/** What stops a database from being opened, said with the file it is, where it is the folder's or file's fault. */
+export function explainOpenError(file: string, err: unknown): unknown {
+  const code = String((err as { code?: unknown }).code ?? '');
+  if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+    return new ConfigError(
+      `local:// found ${file}, which is not a celeriac database (${(err as Error).message}): move it away, or name another folder.`,
+      { cause: err },
+    );
+  }
+  if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'SQLITE_PERM') {
+    return new ConfigError(
+      `local:// cannot write its database ${file} (${(err as Error).message}): name a folder this process can write.`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return err;
+}
+
+/**
+ * Run `step` again while another process holds a lock SQLite does not wait for (switching a new
+ * file to WAL while another process writes it), for as long as the busy timeout would wait.
+ */
+function whenUnlocked<T>(step: () => T): T {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return step();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= deadline) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10); // opening is synchronous: a short blocking pause
+    }
+  }
+}
+
 export function openDatabase(folder: string, file: string): LocalDatabase {
   const existing = open.get(file);
   if (existing) return existing.retain();
@@ -125,7 +161,7 @@ export function openDatabase(folder: string, file: string): LocalDatabase {
     throw new ConfigError(`local:// cannot open its database ${file} (${(err as Error).message}): name a folder this process can write.`);
   }
   try {
-    db.pragma('journal_mode = WAL');
+    whenUnlocked(() => db.pragma('journal_mode = WAL'));
     db.pragma('synchronous = NORMAL');
     db.transaction(() => {
       const version = db.pragma('user_version', { simple: true }) as number;
@@ -139,14 +175,7 @@ export function openDatabase(folder: string, file: string): LocalDatabase {
     }).immediate();
   } catch (err) {
     db.close();
-    // SQLITE_NOTADB and kin: something else is in the way, said with the file it is.
-    if ((err as { code?: unknown }).code === 'SQLITE_NOTADB' || (err as { code?: unknown }).code === 'SQLITE_CORRUPT') {
-      throw new ConfigError(
-        `local:// found ${file}, which is not a celeriac database (${(err as Error).message}): move it away, or name another folder.`,
-        { cause: err },
-      );
-    }
-    throw err;
+    throw explainOpenError(file, err);
   }
   const handle = new LocalDatabase(file, db).retain();
   handle.sweep(Date.now());

@@ -4,6 +4,7 @@
  * the database file itself. Query: ?visibility_timeout=SECONDS.
  */
 import { isAbsolute, join, resolve } from 'node:path';
+import { ConfigError } from '../../core/errors.js';
 import { checkQuery, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
 
 export interface LocalLocation {
@@ -17,7 +18,12 @@ export const DEFAULT_FOLDER = '.celeriac';
 export function locate(url: string, transportOptions: Record<string, unknown> = {}, cwd = process.cwd()): LocalLocation {
   const { rest, query } = splitUrl(url);
   checkQuery(url, query, ['visibility_timeout']);
-  const path = decodeURIComponent(rest) || DEFAULT_FOLDER;
+  let path: string;
+  try {
+    path = decodeURIComponent(rest) || DEFAULT_FOLDER;
+  } catch {
+    throw new ConfigError(`'${url}': the path is not URL-encoded text (write a '%' in a folder name as %25)`);
+  }
   const full = isAbsolute(path) ? path : resolve(cwd, path);
   const isFile = /\.(db|sqlite3?)$/i.test(full);
   const folder = isFile ? resolve(full, '..') : full;

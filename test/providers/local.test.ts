@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +8,8 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope } from '../../core/envelope.js';
 import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
+import { ConfigError } from '../../core/errors.js';
+import { explainOpenError } from '../../providers/local/database.js';
 import { locate, localBroker, localStore } from '../../providers/local/index.js';
 import {
   Recorder,
@@ -77,6 +81,42 @@ describe('local:// URLs', () => {
     writeFileSync(join(garbage, 'celeriac.db'), 'not a database, but a file somebody left here\n'.repeat(100));
     expect(() => localBroker(`local://${garbage}`)).toThrow(
       /^local:\/\/ found .*celeriac\.db, which is not a celeriac database \(file is not a database\): move it away, or name another folder\.$/,
+    );
+  });
+});
+
+describe('local:// opening', () => {
+  it('a new database another process is creating: this one waits for its lock instead of failing with SQLITE_BUSY', async () => {
+    const folder = join(root, `fresh-${randomUUID()}`);
+    mkdirSync(folder);
+    const file = join(folder, 'celeriac.db');
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+    // As a worker starting at the same moment may: the file made, its write lock held a moment.
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(sqlite)}); const db = new D(${JSON.stringify(file)}); db.exec('BEGIN IMMEDIATE'); console.log('locked'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 500);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => holder.stdout.on('data', (d) => String(d).includes('locked') && resolve()));
+    const broker = localBroker(`local://${folder}`);
+    const q = uniqueQueue('opened');
+    await broker.publish(q, [taskMessage(q, [1])]);
+    expect(await broker.size(q)).toBe(1);
+    await broker.close();
+  });
+
+  it('a database this process cannot write, and a path that is not URL-encoded text, are clear errors', () => {
+    const readOnly = Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' });
+    expect(explainOpenError('/x/celeriac.db', readOnly)).toEqual(
+      new ConfigError(
+        'local:// cannot write its database /x/celeriac.db (attempt to write a readonly database): name a folder this process can write.',
+      ),
+    );
+    expect(() => localBroker('local:///tmp/50%off')).toThrow(
+      "'local:///tmp/50%off': the path is not URL-encoded text (write a '%' in a folder name as %25)",
     );
   });
 });
