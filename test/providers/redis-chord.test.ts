@@ -42,6 +42,23 @@ async function sendChord(app: App, header: Array<[string, unknown[]]>, body: Ret
   return { group, ids };
 }
 
+/**
+ * chord([chain(first, add.s(10)), add.s(2, 2)], record.s()) as Python's client sends it: the
+ * chain's last step is the header member, with the group and the body in its options.
+ */
+async function sendChordWithChainInHeader(app: App, [name, args]: [string, unknown[]]) {
+  const bodyId = randomUUID();
+  const lastStep = randomUUID();
+  const group = randomUUID();
+  const body = sig('tasks.record', [], { task_id: bodyId });
+  await raw.set(`celery-taskset-meta-${group}.s`, 2);
+  await publishFromPython(app, name, args, {
+    chain: [sig('tasks.add', [10], { task_id: lastStep, group_id: group, group_index: 0, chord: body })],
+  });
+  await publishFromPython(app, 'tasks.add', [2, 2], { chord: body }, { group, group_index: 1 });
+  return { bodyId, lastStep };
+}
+
 describe('chords from Python clients on redis://', () => {
   it('the body gets the header results in header order, whatever order they finish in; the keys go once it is sent', async () => {
     const app = chordApp();
@@ -206,32 +223,14 @@ describe('chords from Python clients on redis://', () => {
   it("a chain in the header completes the chord: its last step is sent with the chord and group its signature's options carry", async () => {
     const app = chordApp();
     await startWorker(app, { concurrency: 2 });
-    const bodyId = randomUUID();
-    const group = randomUUID();
-    const body = sig('tasks.record', [], { task_id: bodyId });
-    await raw.set(`celery-taskset-meta-${group}.s`, 2);
-    // chord([chain(add.s(1, 1), add.s(10)), add.s(2, 2)], record.s()) as Python's client sends it.
-    await publishFromPython(app, 'tasks.add', [1, 1], {
-      chain: [sig('tasks.add', [10], { task_id: randomUUID(), group_id: group, group_index: 0, chord: body })],
-    });
-    await publishFromPython(app, 'tasks.add', [2, 2], { chord: body }, { group, group_index: 1 });
+    const { bodyId } = await sendChordWithChainInHeader(app, ['tasks.add', [1, 1]]);
     expect(await app.AsyncResult(bodyId).get({ timeout: 10_000 })).toEqual([[12, 4]]);
   });
 
   it('a chain in the header whose first step fails adds the part of the step that never ran: the body fails instead of waiting', async () => {
     const app = chordApp();
     await startWorker(app, { concurrency: 2 });
-    const bodyId = randomUUID();
-    const group = randomUUID();
-    const body = sig('tasks.record', [], { task_id: bodyId });
-    await raw.set(`celery-taskset-meta-${group}.s`, 2);
-    // chord([chain(fail.s('first'), add.s(1)), add.s(2, 2)], record.s()) as Python's client sends it:
-    // the chain's last step is the header member, with the group and the body in its options.
-    const lastStep = randomUUID();
-    await publishFromPython(app, 'tasks.fail', ['first'], {
-      chain: [sig('tasks.add', [1], { task_id: lastStep, group_id: group, group_index: 0, chord: body })],
-    });
-    await publishFromPython(app, 'tasks.add', [2, 2], { chord: body }, { group, group_index: 1 });
+    const { bodyId, lastStep } = await sendChordWithChainInHeader(app, ['tasks.fail', ['first']]);
     const failure = await app
       .AsyncResult(bodyId)
       .get({ timeout: 10_000 })
