@@ -169,10 +169,14 @@ function applySignature(
     out.unsupported.push(`${what} of type ${kind} followed by more steps (a Celery client sends those as a chord)`);
     return;
   }
+  // Steps to go on with after this one (a chord body's, from the chain the chord was in).
+  const after = listOf(sig.options?.chain);
   if (kind === 'chain') {
     // Celery's embed holds the steps after the next one in reverse: the last element runs next.
     const [first, ...then] = listOf(sig.kwargs?.tasks);
-    applySignature(first, args, under, out, 'the first step of a chain', then.reverse(), depth + 1);
+    applySignature(first, args, under, out, 'the first step of a chain', [...after, ...then.reverse()], depth + 1);
+  } else if (after.length > 0) {
+    out.unsupported.push(`${what} of type ${kind} with steps to go on with (a Celery client sends those as a chord)`);
   } else if (kind === 'group') {
     sendMembers(members(sig, what, out.unsupported), groupId(sig), args, under, out);
   } else if (kind === 'chord') {

@@ -190,34 +190,36 @@ describe('chords from Python clients on redis://', () => {
     );
   });
 
-  it("a chord followed by more chain steps hands them to its body, as Celery's chord.run does", async () => {
+  it("a chord followed by more chain steps hands them to its body (a task or a chain), as Celery's chord.run does", async () => {
     const app = chordApp();
     await startWorker(app, { concurrency: 2 });
-    const group = randomUUID();
-    const members = [randomUUID(), randomUUID()];
-    // chain(add.s(1, 1), group(add.s(10), add.s(20)), record.s(), group(record.s(), record.s())) as Python's
-    // client sends it: the first two groups and record become a chord, the last group follows it.
-    const after = {
-      ...sig('celery.group', []),
-      kwargs: { tasks: members.map((id) => sig('tasks.record', [], { task_id: id })) },
-      options: { task_id: randomUUID() },
-      subtask_type: 'group',
+    // chain(add.s(1, 1), group(add.s(10), add.s(20)), BODY, group(record.s(), record.s())) as Python's
+    // client sends it: the first group and BODY become a chord, the last group follows it.
+    const send = async (body: Record<string, unknown>) => {
+      const members = [randomUUID(), randomUUID()];
+      const after = {
+        ...sig('celery.group', []),
+        kwargs: { tasks: members.map((id) => sig('tasks.record', [], { task_id: id })) },
+        options: { task_id: randomUUID() },
+        subtask_type: 'group',
+      };
+      const header = {
+        ...sig('celery.group', []),
+        kwargs: { tasks: [sig('tasks.add', [10]), sig('tasks.add', [20])] },
+        options: { task_id: randomUUID() },
+        subtask_type: 'group',
+      };
+      const theChord = { ...sig('celery.chord', []), kwargs: { header, body }, subtask_type: 'chord' };
+      await publishFromPython(app, 'tasks.add', [1, 1], { chain: [after, theChord] });
+      return Promise.all(members.map((id) => app.AsyncResult(id).get({ timeout: 10_000 })));
     };
-    const theChord = {
-      ...sig('celery.chord', []),
-      kwargs: {
-        header: {
-          ...sig('celery.group', []),
-          kwargs: { tasks: [sig('tasks.add', [10]), sig('tasks.add', [20])] },
-          options: { task_id: group },
-          subtask_type: 'group',
-        },
-        body: sig('tasks.record', [], { task_id: randomUUID() }),
-      },
-      subtask_type: 'chord',
+    expect(await send(sig('tasks.record', []))).toEqual([[[[12, 22]]], [[[12, 22]]]]);
+    const twoSteps = {
+      ...sig('celery.chain', []),
+      kwargs: { tasks: [sig('tasks.record', []), sig('tasks.record', [])] },
+      subtask_type: 'chain',
     };
-    await publishFromPython(app, 'tasks.add', [1, 1], { chain: [after, theChord] });
-    for (const id of members) expect(await app.AsyncResult(id).get({ timeout: 10_000 })).toEqual([[[12, 22]]]);
+    expect(await send(twoSteps)).toEqual([[[[[12, 22]]]], [[[[12, 22]]]]]);
   });
 
   it("a chain in the header completes the chord: its last step is sent with the chord and group its signature's options carry", async () => {
