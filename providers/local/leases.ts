@@ -17,8 +17,14 @@ interface LeasedRow {
 }
 
 const LEASE = `UPDATE messages SET available_at = @until, receive_count = receive_count + 1, lease = @lease
-  WHERE id IN (SELECT id FROM messages WHERE queue = @queue AND available_at <= @now ORDER BY priority DESC, id LIMIT @max)
+  WHERE id IN (SELECT id FROM messages INDEXED BY messages_fetch WHERE queue = @queue AND available_at <= @now ORDER BY priority DESC, id LIMIT @max)
   RETURNING id, queue, priority, body, receive_count`;
+
+/**
+ * Whether a queue has a message due: asked first, since the fetch order walks every message held
+ * for later (a backlog of ETA tasks) before it finds none due, at every idle poll.
+ */
+export const ANY_DUE = 'SELECT 1 FROM messages INDEXED BY messages_due WHERE queue = @queue AND available_at <= @now LIMIT 1';
 
 /** A row somebody else wrote may hold a blob or a number; it is still delivered (as malformed). */
 const text = (body: unknown): string => (typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : String(body));
@@ -30,7 +36,7 @@ export function leaseMessages(local: LocalDatabase, queues: string[], max: numbe
   const lease = Math.floor(Math.random() * 2 ** 52);
   const rows: LeasedRow[] = [];
   const take = (queue: string): void => {
-    if (rows.length >= max) return;
+    if (rows.length >= max || !local.stmt(ANY_DUE).get({ queue, now })) return;
     const got = local.stmt(LEASE).all({ until: now + leaseMs, lease, queue, now, max: max - rows.length }) as LeasedRow[];
     // RETURNING order is unspecified: restore fetch order.
     got.sort((a, b) => b.priority - a.priority || a.id - b.id);

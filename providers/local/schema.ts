@@ -18,6 +18,8 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 -- Fetch order: highest priority first, then insertion order (FIFO).
 CREATE INDEX IF NOT EXISTS messages_fetch ON messages (queue, priority DESC, id, available_at);
+-- Whether anything is due: fetch order cannot skip messages held for later (ETA, leased).
+CREATE INDEX IF NOT EXISTS messages_due ON messages (queue, available_at);
 
 CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY,

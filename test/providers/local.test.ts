@@ -10,6 +10,7 @@ import { decodeEnvelope } from '../../core/envelope.js';
 import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import { ConfigError } from '../../core/errors.js';
 import { explainOpenError } from '../../providers/local/database.js';
+import { ANY_DUE } from '../../providers/local/leases.js';
 import { locate, localBroker, localStore } from '../../providers/local/index.js';
 import {
   Recorder,
@@ -118,6 +119,18 @@ describe('local:// opening', () => {
     expect(() => localBroker('local:///tmp/50%off')).toThrow(
       "'local:///tmp/50%off': the path is not URL-encoded text (write a '%' in a folder name as %25)",
     );
+  });
+});
+
+describe('local:// idle polls', () => {
+  it('ask whether anything is due through its own index: a backlog of ETA messages is not walked at every idle poll', () => {
+    const url = freshUrl();
+    const broker = localBroker(url);
+    const db = new Database(locate(url).file);
+    const plan = db.prepare(`EXPLAIN QUERY PLAN ${ANY_DUE}`).all({ queue: 'q', now: 0 }) as Array<{ detail: string }>;
+    expect(plan.map((row) => row.detail).join(' ')).toMatch(/USING COVERING INDEX messages_due \(queue=\? AND available_at<\?\)/);
+    db.close();
+    return broker.close();
   });
 });
 
