@@ -56,7 +56,10 @@ export class LocalBroker implements Broker {
     let turn = 0;
     const consumer = startPullConsumer(
       {
-        fetch: (max) => leaseMessages(this.local, queues, max, this.visibilityTimeoutMs, turn++),
+        fetch: (max) => {
+          this.local.checkStillThere();
+          return leaseMessages(this.local, queues, max, this.visibilityTimeoutMs, turn++);
+        },
         subscribe: (wake) => {
           this.local.watchForeignWrites();
           this.local.events.on('wake', wake);

@@ -6,17 +6,19 @@
  * savepoint so one failing operation does not undo the others.
  */
 import { EventEmitter } from 'node:events';
-import { type FSWatcher, mkdirSync, watch } from 'node:fs';
+import { type FSWatcher, mkdirSync, statSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { Batcher } from '../../core/batcher.js';
-import { ConfigError } from '../../core/errors.js';
+import { ConfigError, OperationalError } from '../../core/errors.js';
 import { SCHEMA, SCHEMA_VERSION } from './schema.js';
 
 type Statement = Database.Statement<unknown[], unknown>;
 
 const BUSY_TIMEOUT_MS = 10_000;
 const SWEEP_EVERY_MS = 60_000;
+/** How often a consumer checks that its database file is still the one at its path. */
+const STILL_THERE_EVERY_MS = 1000;
 
 export class LocalDatabase {
   /** In-process notifications: 'wake' (a message may be visible), 'key:<key>' (a kv key changed), 'control'. */
@@ -26,12 +28,16 @@ export class LocalDatabase {
   readonly #sweeper: NodeJS.Timeout;
   #refs = 0;
   #folderWatch: FSWatcher | undefined;
+  /** The file's identity when opened, and when it was last compared with what is at its path. */
+  readonly #inode: number;
+  #checkedAt = 0;
 
   constructor(
     readonly file: string,
     readonly db: Database.Database,
   ) {
     this.events.setMaxListeners(0);
+    this.#inode = statSync(file).ino;
     // Called inside the outer transaction, a better-sqlite3 transaction function runs as a SAVEPOINT.
     const savepoint = db.transaction((op: () => unknown) => op());
     const batch = db.transaction((ops: Array<() => unknown>) =>
@@ -47,6 +53,21 @@ export class LocalDatabase {
     this.#writes = new Batcher((ops) => batch.immediate(ops));
     this.#sweeper = setInterval(() => void this.write(() => this.sweep(Date.now())).catch(() => {}), SWEEP_EVERY_MS);
     this.#sweeper.unref();
+  }
+
+  /**
+   * Throws when the file this connection has open is no longer the one at its path (the folder
+   * removed or replaced to start afresh): the process would go on, unheard, with the old one while
+   * every other process uses the new. Checked at most once a second.
+   */
+  checkStillThere(now = Date.now()): void {
+    if (now - this.#checkedAt < STILL_THERE_EVERY_MS) return;
+    this.#checkedAt = now;
+    if (statSync(this.file, { throwIfNoEntry: false })?.ino !== this.#inode) {
+      throw new OperationalError(
+        `local:// database ${this.file} was deleted or replaced while this process had it open, and it still uses the old one: restart it to use the new one.`,
+      );
+    }
   }
 
   /** A cached prepared statement. */

@@ -122,6 +122,23 @@ describe('local:// opening', () => {
   });
 });
 
+describe('local:// database removed', () => {
+  it('a consumer whose database folder is removed says so at its fetches instead of going on, unheard, with the old file', async () => {
+    const folder = join(root, `removed-${randomUUID()}`);
+    const broker = localBroker(`local://${folder}`);
+    const errors: Error[] = [];
+    const consumer = await broker.consume([uniqueQueue('removed')], async (d) => void d.ack(), {
+      prefetch: 1,
+      onError: (err) => errors.push(err as Error),
+    });
+    rmSync(folder, { recursive: true, force: true });
+    const error = await eventually('a fetch error', () => errors[0], 5000);
+    expect(error.message).toMatch(/^local:\/\/ database .*celeriac\.db was deleted or replaced while this process had it open/);
+    await consumer.stop();
+    await broker.close();
+  });
+});
+
 describe('local:// idle polls', () => {
   it('ask whether anything is due through its own index: a backlog of ETA messages is not walked at every idle poll', () => {
     const url = freshUrl();
