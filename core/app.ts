@@ -49,6 +49,14 @@ export function createApp(main: string, options: AppOptions = {}): App {
 }
 
 export class App implements TaskSender {
+  /**
+   * As JSON (an error message showing a value that holds the app, a log line), only its name:
+   * its settings hold URLs with passwords.
+   */
+  toJSON(): { app: string } {
+    return { app: this.main };
+  }
+
   readonly conf: Config;
   readonly control: Control;
   readonly #tasks = new Map<string, Task>();

@@ -124,8 +124,8 @@ export class Control {
     const broker = await this.broker();
     if (!broker.control) {
       throw new ConfigError(
-        `The broker ${redact(broker.url)} has no remote-control channel, so ping/inspect/rate_limit/revoke cannot reach workers. ` +
-          'Use a broker that has one (local://, memory://, redis://, amqp://); revoke and rate_limit work on every broker.',
+        `The broker ${redact(broker.url)} has no remote-control channel, so ping, inspect and status cannot reach workers ` +
+          '(revoke and rate_limit still do, through the result store). Use local://, memory:// or redis:// for those.',
       );
     }
     return broker.control;

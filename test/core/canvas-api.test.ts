@@ -134,6 +134,13 @@ describe('canvas from TypeScript', () => {
       "tasks.add.s(...).set(options): 'countdwon' is not a signature option. Did you mean 'countdown'? Options: countdown, queue, priority.",
     );
     expect(() => app.signature('tasks.add', [1], { priority: 12 })).toThrow(/priority/);
+    // A task or a chain where a signature belongs is shown without the app's settings (URLs with passwords).
+    const secret = testApp({ broker: 'redis://:hunter2@127.0.0.1:6379/4', backend: 'redis://:hunter2@127.0.0.1:6379/4' });
+    const mul = secret.task('tasks.mul', (x: number, y: number) => x * y);
+    for (const wrong of [() => js.group?.(mul), () => js.group?.(chain(mul.s(1, 2), mul.s(3)))]) {
+      expect(wrong).toThrow(/"sender":\{"app":"tasks"\}/);
+      expect(wrong).not.toThrow(/hunter2/);
+    }
   });
 
   it('signatures are typed: arguments by position from the end, results through get() (the @ts-expect-error lines fail npm run typecheck if they compile)', async () => {
