@@ -68,6 +68,10 @@ class RedisLease implements Lease {
   readonly malformed: string | undefined;
   /** The score this holder wrote last (extendLease moves it); settles are guarded by it. */
   #score: string;
+  /** The extension in flight, if any: a settle waits for it, so it goes out under the score that holds. */
+  #extending: Promise<void> | undefined;
+  /** Settled or settling: no extension may move the score under a settle any more. */
+  #settling = false;
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -96,10 +100,14 @@ class RedisLease implements Lease {
   }
 
   ack(): Promise<void> {
+    this.#settling = true;
+    if (this.#extending) return this.#settled().then(() => this.ctx.acks.add(this.f.tag, this.#score));
     return this.ctx.acks.add(this.f.tag, this.#score);
   }
 
   async retryLater(delayMs: number, replacement?: TaskMessage): Promise<void> {
+    this.#settling = true;
+    await this.#settled();
     const queue = replacement?.queue ?? this.f.queue;
     const dueMs = delayMs > 0 ? Date.now() + delayMs : 0;
     // A replacement is a new message (retries+1): fresh delivery tag, deliveries counted afresh.
@@ -112,17 +120,41 @@ class RedisLease implements Lease {
   }
 
   async deadLetter(reason: string): Promise<void> {
+    this.#settling = true;
+    await this.#settled();
     const { keys, client } = this.ctx;
     const entry = JSON.stringify({ reason, raw: this.f.raw, at: Date.now() });
     await deadLetterMessage.run(client, [keys.unacked, keys.unackedIndex, keys.dead(this.f.queue)], [this.f.tag, this.#score, entry]);
   }
 
-  async extendLease(ms: number): Promise<void> {
+  /**
+   * Extensions go one after another, and none after a settle has begun: an extension moving the
+   * score under a settle sent with the old one would make the settle a no-op (the guard), and the
+   * finished task would come back after the visibility timeout and run again.
+   */
+  extendLease(ms: number): Promise<void> {
+    if (this.#settling) return Promise.resolve();
+    const extending = this.#settled().then(() => this.#extend(ms));
+    this.#extending = extending;
+    const done = (): void => {
+      if (this.#extending === extending) this.#extending = undefined;
+    };
+    void extending.then(done, done);
+    return extending;
+  }
+
+  async #extend(ms: number): Promise<void> {
+    if (this.#settling) return;
     const { keys, client, settings } = this.ctx;
     // Restore takes this record `ms` from now, unless the lease is extended again.
     const next = scoreDueAt(Date.now() + ms, settings.visibilityTimeoutMs);
     const moved = await extendLease.run<number>(client, [keys.unacked, keys.unackedIndex], [this.f.tag, this.#score, next]);
     if (moved === 1) this.#score = next;
+  }
+
+  /** Once the extension in flight (if any) is done, whether it worked or not. */
+  #settled(): Promise<void> {
+    return this.#extending ? this.#extending.catch(() => undefined) : Promise.resolve();
   }
 
   #held(): Fetched {

@@ -9,7 +9,6 @@ import { buildTaskMessage } from '../../core/message-builder.js';
 import type { Broker } from '../../core/ports.js';
 import type { TaskContext } from '../../core/task-context.js';
 import type { Worker } from '../../core/worker/worker.js';
-import { eventually } from '../conformance/index.js';
 import { closeAppsAndWorkers, gate, memoryApp, nextEvent, startWorker } from './helpers.js';
 
 let app: App;

@@ -350,6 +350,23 @@ describe('redis:// as kombu', () => {
     expect(r.ids()).toEqual([m.headers.id]);
   });
 
+  it('an ack right behind a lease extension still goes through: a finished task does not come back after the visibility timeout', async () => {
+    const b = broker();
+    const q = uniqueQueue('extend-ack');
+    await b.publish(q, [taskMessage(q, ['x'])]);
+    let d: Delivery | undefined;
+    const r = await record(b, q, (delivery) => {
+      d = delivery;
+    });
+    await r.waitFor(1);
+    const [tag] = (await raw.hkeys('unacked')).filter((t) => t !== 'unacked');
+    // The lease keeper's timer fires as the task ends: the extension is in flight when the ack is made.
+    const extending = d?.extendLease(60_000);
+    await d?.ack();
+    await extending;
+    await eventually('the message to be acked', async () => (await raw.hexists('unacked', tag as string)) === 0);
+  });
+
   it('extendLease moves the unacked_index score forward', async () => {
     const b = broker('?visibility_timeout=10');
     const q = uniqueQueue('extend');
