@@ -142,7 +142,8 @@ async function run(
     options: task.options,
     updateState: (state, meta) => storeProgress(results, name, state, meta),
   });
-  const [hard, soft] = message.headers.timelimit ?? [null, null];
+  // A limit of 0 (or none) in the message falls back to the task's, as Celery reads `hard or task.time_limit`.
+  const [hard, soft] = (message.headers.timelimit ?? [null, null]).map((limit) => limit || null);
   const softLimit = withinTimeLeft(soft ?? task.options.softTimeLimit ?? deps.settings.softTimeLimit, deps);
   const started = performance.now();
   const outcome = await runWithLimits(

@@ -36,6 +36,7 @@ async function runTimed(
 ): Promise<RunOutcome> {
   const timers: LongTimeout[] = [];
   if (soft !== null) timers.push(setLongTimeout(() => task.abort(new SoftTimeLimitExceeded(soft)), soft * 1000));
+  const started = performance.now();
   try {
     const running = outcomeOf(run);
     if (hard === null) return await running;
@@ -47,7 +48,14 @@ async function runTimed(
         }, hard * 1000),
       );
     });
-    return await Promise.race([running, hardLimit]);
+    const outcome = await Promise.race([running, hardLimit]);
+    // Code that never yields (a synchronous stretch) keeps the timer from firing: a task that
+    // ran past its hard limit still fails with it, as Celery's pool would have killed it there.
+    if (outcome.kind !== 'hard-limit' && performance.now() - started > hard * 1000) {
+      task.abort(new TimeLimitExceeded(hard));
+      return { kind: 'hard-limit', seconds: hard };
+    }
+    return outcome;
   } finally {
     for (const t of timers) t.clear();
   }

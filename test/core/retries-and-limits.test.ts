@@ -1,4 +1,5 @@
 /** Retries, ETA/countdown, expiry, rate limits and time limits, as the executor applies them. */
+import { publishFromPython } from '../support/python-canvas.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
 import type { RemoteTaskError } from '../../core/errors.js';
@@ -178,6 +179,31 @@ describe('time limits', () => {
     expect(err.remoteTraceback).toBeNull();
     expect(await r2.get({ timeout: 5000 })).toBe(3);
     never.open();
+  });
+
+  it('a task that runs past its hard limit without yielding (synchronous work) still fails with TimeLimitExceeded', async () => {
+    app = memoryApp();
+    const busy = app.task(
+      'tasks.busy',
+      (ms: number) => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) {
+          // a synchronous stretch: no timer can fire meanwhile
+        }
+        return 'done';
+      },
+      { timeLimit: 0.1 },
+    );
+    worker = await startWorker(app, { concurrency: 1 });
+    const err = (await (await busy.delay(300)).get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.name).toBe('TimeLimitExceeded');
+    // A limit of 0 in the message (Python's apply_async(time_limit=0)) falls back to the task's, as in Celery.
+    const zero = await publishFromPython(app, 'tasks.busy', [300], {}, { timelimit: [0, null] });
+    const zeroErr = (await app
+      .AsyncResult(zero)
+      .get({ timeout: 5000 })
+      .catch((e: unknown) => e)) as RemoteTaskError;
+    expect(zeroErr.name).toBe('TimeLimitExceeded');
   });
 
   it('limits longer than a Node timer can hold (~24.8 days) are kept, not fired at once', async () => {
