@@ -23,6 +23,7 @@ import {
 } from './errors.js';
 import { type FollowUps, NONE, childrenOf, onFailure, onSuccess } from './executor/canvas.js';
 import { checkArity } from './executor/arity.js';
+import { backoffSeconds } from './retry-policy.js';
 import { handBackBackoffMs } from './executor/hand-back-backoff.js';
 import { chainFollows, failChain } from './executor/chain-failure.js';
 import { inChord, joinChord } from './executor/chord.js';
@@ -318,7 +319,9 @@ function retryFor(error: unknown, task: RunnableTask, retries: number): unknown 
   if (error instanceof Retry) return error;
   const auto = task.options.autoretryFor;
   const matches = typeof auto === 'function' ? auto(error) : (auto?.some((cls) => error instanceof cls) ?? false);
-  return matches ? planRetry(retries, task.options, { exc: error }, task.name) : error;
+  return matches
+    ? planRetry(retries, task.options, { exc: error, countdown: backoffSeconds({ retries, options: task.options }) }, task.name)
+    : error;
 }
 
 async function retry(

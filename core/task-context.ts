@@ -50,9 +50,7 @@ export function planRetry(retries: number, options: TaskOptions, opts: RetryOpti
     if (opts.exc !== undefined) return opts.exc instanceof Error ? opts.exc : new Error(String(opts.exc));
     return new MaxRetriesExceededError(`Can't retry ${taskName}: max retries (${max}) exceeded.`);
   }
-  const delayMs = opts.eta
-    ? Math.max(0, opts.eta.getTime() - Date.now())
-    : retryCountdownMs({ retries, countdown: opts.countdown, options });
+  const delayMs = opts.eta ? Math.max(0, opts.eta.getTime() - Date.now()) : retryCountdownMs({ countdown: opts.countdown, options });
   return new Retry(delayMs, opts.exc, opts.eta);
 }
 
