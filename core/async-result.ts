@@ -59,8 +59,9 @@ export class AsyncResult<T = unknown> {
   get result(): T | Error | unknown {
     const meta = this.meta;
     if (!meta) return null;
-    // A RETRY meta holds the exception that caused the retry, as FAILURE and REVOKED hold theirs (Celery: EXCEPTION_STATES).
-    return EXCEPTION_STATES.has(meta.status) ? decodeException(meta) : meta.result;
+    // A RETRY meta holds the exception that caused the retry, as FAILURE and REVOKED hold theirs
+    // (Celery: EXCEPTION_STATES); a retry given none holds None.
+    return EXCEPTION_STATES.has(meta.status) && meta.result !== null ? decodeException(meta) : meta.result;
   }
 
   /** Same as `result`: for a custom state such as PROGRESS, the meta given to updateState. */

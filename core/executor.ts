@@ -37,7 +37,7 @@ import { celeryIso } from './message-builder.js';
 import { encodeException } from './exception-codec.js';
 import { type TaskMessage, notBefore, parseCeleryTime } from './message.js';
 import type { Delivery } from './ports.js';
-import { FAILURE, RETRY, REVOKED, STARTED, SUCCESS } from './states.js';
+import { FAILURE, REVOKED, STARTED, SUCCESS } from './states.js';
 import { createTaskContext, planRetry } from './task-context.js';
 import { checkJson, unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
 
@@ -335,9 +335,7 @@ async function retry(
 ): Promise<Fate> {
   const { id, task: name } = call.message.headers;
   // RETRY is progress, not a result: if it cannot be stored the retry still goes ahead.
-  await results
-    .exception(RETRY, r.exc ?? r)
-    .catch((error) => emit(deps, { type: 'internal-error', id, name, during: 'storing RETRY', error }));
+  await results.retrying(r.exc).catch((error) => emit(deps, { type: 'internal-error', id, name, during: 'storing RETRY', error }));
   const again = retryMessage(call.message, r.countdownMs);
   try {
     if (acksLate) {

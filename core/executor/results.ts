@@ -5,7 +5,7 @@
 import { encodeException } from '../exception-codec.js';
 import type { ResultBackend } from '../ports.js';
 import type { ResultMeta } from '../result-meta.js';
-import { isReady } from '../states.js';
+import { RETRY, isReady } from '../states.js';
 import type { ParsedCall } from './parse.js';
 
 export class ResultWriter {
@@ -42,6 +42,12 @@ export class ResultWriter {
     if (this.taskIgnores) return DONE;
     const { info, traceback } = encodeException(error);
     return this.write(status, info, traceback);
+  }
+
+  /** RETRY, with the error the retry was given; none given, Celery stores None as its result. */
+  retrying(exc: unknown): Promise<void> {
+    if (exc !== undefined) return this.exception(RETRY, exc);
+    return this.taskIgnores ? DONE : this.write(RETRY, null, null);
   }
 
   // Not async: the backend's promise is handed on as it is (one promise less per task).

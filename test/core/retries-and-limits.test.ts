@@ -58,6 +58,23 @@ describe('retries', () => {
     expect(retries).toBe(2);
   });
 
+  it('RETRY holds the error the retry was given, and no result when it was given none, as Celery stores None', async () => {
+    app = memoryApp();
+    const later = app.task('tasks.later', (withError: boolean, ctx: TaskContext) =>
+      ctx.retry({ countdown: 60, ...(withError && { exc: new Flaky('not yet') }) }),
+    );
+    worker = await startWorker(app);
+    for (const [withError, result] of [
+      [false, null],
+      [true, { exc_type: 'Flaky', exc_message: ['not yet'] }],
+    ] as const) {
+      const retried = nextEvent(worker, 'retried');
+      const r = await later.delay(withError);
+      await retried;
+      expect(await (await app.backend()).get(r.id)).toMatchObject({ status: 'RETRY', result });
+    }
+  });
+
   it('autoretryFor retries listed errors with exponential backoff', async () => {
     app = memoryApp();
     const runs: number[] = [];
