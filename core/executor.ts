@@ -24,7 +24,6 @@ import {
 import { type FollowUps, NONE, childrenOf, onFailure, onSuccess } from './executor/canvas.js';
 import { checkArity } from './executor/arity.js';
 import { backoffSeconds } from './retry-policy.js';
-import { handBackBackoffMs } from './executor/hand-back-backoff.js';
 import { chainFollows, failChain } from './executor/chain-failure.js';
 import { inChord, joinChord } from './executor/chord.js';
 import { sendFollowUps } from './executor/send-follow-ups.js';
@@ -432,19 +431,22 @@ async function tryStore(d: Delivery, deps: ExecutorDeps, call: ParsedCall, store
 }
 
 /**
- * A result that cannot be stored must not be acked: the message is handed back (with backoff
- * by delivery count) and runs again — at-least-once, with the task id as idempotency key.
- * Resolves false: the delivery did not settle as its outcome.
+ * A message that cannot settle for want of the result store (its result cannot be stored, its
+ * revokes cannot be read) must not be acked: it is handed back, doubling from 1 s with each
+ * delivery up to a minute, and runs again — at-least-once, with the task id as idempotency key.
+ * Drivers use it too, for what fails past the executor. Resolves false: the delivery did not
+ * settle as its outcome.
  */
-async function handBack(
+export async function handBack(
   d: Delivery,
-  deps: ExecutorDeps,
-  { id, name }: { id: string; name: string },
+  deps: Pick<ExecutorDeps, 'onEvent'>,
+  { id, name }: { id?: string; name?: string },
   error: unknown,
   during = 'storing the result (the message will come back)',
 ): Promise<false> {
   emit(deps, { type: 'internal-error', id, name, during, error });
-  await d.retryLater(handBackBackoffMs(d.receiveCount)).catch(() => undefined); // if even that fails, the lease expiry brings it back
+  const backoffMs = Math.min(60_000, 1000 * 2 ** Math.max(0, d.receiveCount - 1));
+  await d.retryLater(backoffMs).catch(() => undefined); // if even that fails, the lease expiry brings it back
   return false;
 }
 
@@ -515,7 +517,7 @@ function retryMessage(message: TaskMessage, countdownMs: number): TaskMessage {
   };
 }
 
-function emit(deps: ExecutorDeps, event: ExecutorEvent): void {
+function emit(deps: Pick<ExecutorDeps, 'onEvent'>, event: ExecutorEvent): void {
   try {
     deps.onEvent?.(event);
   } catch {

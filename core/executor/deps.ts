@@ -3,7 +3,7 @@
  * Lambda handler, the emulator's runner) shares, so they decide fates from the same settings.
  */
 import type { Settings } from '../config/settings.js';
-import { executeDelivery } from '../executor.js';
+import { executeDelivery, handBack } from '../executor.js';
 import { KeyValueResultBackend } from '../kv-result-backend.js';
 import type { Delivery, ResultBackend } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
@@ -86,6 +86,15 @@ export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promis
  */
 export async function executeWithOverrides(d: Delivery, deps: DriverDeps): Promise<Fate> {
   const headers = d.message?.headers;
-  if (deps.overrides && headers) await deps.overrides.refresh({ id: headers.id, name: headers.task });
+  if (deps.overrides && headers) {
+    const task = { id: headers.id, name: headers.task };
+    try {
+      await deps.overrides.refresh(task);
+    } catch (error) {
+      // The store is down for a moment: the message comes back soon, not after its whole lease.
+      await handBack(d, deps, task, error, 'reading revokes and rate limits from the result store (the message will come back)');
+      return 'store-failed';
+    }
+  }
   return executeDelivery(d, deps);
 }

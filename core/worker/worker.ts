@@ -6,9 +6,8 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
 import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
-import type { ExecutorEvent, RunnableTask } from '../executor.js';
+import { type ExecutorEvent, type RunnableTask, handBack } from '../executor.js';
 import { type ExecutorApp, executeWithOverrides, executorDeps } from '../executor/deps.js';
-import { handBackBackoffMs } from '../executor/hand-back-backoff.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
@@ -124,17 +123,11 @@ export class Worker extends EventEmitter {
         try {
           await executeWithOverrides(delivery, deps);
         } catch (error) {
-          // E.g. the result store could not be read for revokes: handed back with a backoff, which
-          // also frees its prefetch slot (left unsettled, the slot is lost and the message hidden for
-          // its whole lease). The worker keeps going.
-          this.onEvent({
-            type: 'internal-error',
-            id: delivery.message?.headers.id,
-            name: delivery.message?.headers.task,
-            during: 'executing (the message will come back)',
-            error,
-          });
-          await delivery.retryLater(handBackBackoffMs(delivery.receiveCount)).catch(() => undefined);
+          // What fails past the executor is handed back with its backoff, which also frees the
+          // prefetch slot (left unsettled, the slot is lost and the message hidden for its whole
+          // lease). The worker keeps going.
+          const task = { id: delivery.message?.headers.id, name: delivery.message?.headers.task };
+          await handBack(delivery, deps, task, error, 'executing (the message will come back)');
         } finally {
           this.held.delete(delivery);
           this.heldByMessage.delete(delivery.message);
