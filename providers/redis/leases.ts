@@ -100,14 +100,12 @@ class RedisLease implements Lease {
   }
 
   ack(): Promise<void> {
-    this.#settling = true;
-    if (this.#extending) return this.#settled().then(() => this.ctx.acks.add(this.f.tag, this.#score));
-    return this.ctx.acks.add(this.f.tag, this.#score);
+    const waiting = this.#beginSettle();
+    return waiting ? waiting.then(() => this.ctx.acks.add(this.f.tag, this.#score)) : this.ctx.acks.add(this.f.tag, this.#score);
   }
 
   async retryLater(delayMs: number, replacement?: TaskMessage): Promise<void> {
-    this.#settling = true;
-    await this.#settled();
+    await this.#beginSettle();
     const queue = replacement?.queue ?? this.f.queue;
     const dueMs = delayMs > 0 ? Date.now() + delayMs : 0;
     // A replacement is a new message (retries+1): fresh delivery tag, deliveries counted afresh.
@@ -120,8 +118,7 @@ class RedisLease implements Lease {
   }
 
   async deadLetter(reason: string): Promise<void> {
-    this.#settling = true;
-    await this.#settled();
+    await this.#beginSettle();
     const { keys, client } = this.ctx;
     const entry = JSON.stringify({ reason, raw: this.f.raw, at: Date.now() });
     await deadLetterMessage.run(client, [keys.unacked, keys.unackedIndex, keys.dead(this.f.queue)], [this.f.tag, this.#score, entry]);
@@ -150,6 +147,12 @@ class RedisLease implements Lease {
     const next = scoreDueAt(Date.now() + ms, settings.visibilityTimeoutMs);
     const moved = await extendLease.run<number>(client, [keys.unacked, keys.unackedIndex], [this.f.tag, this.#score, next]);
     if (moved === 1) this.#score = next;
+  }
+
+  /** A settle begins: no extension starts after it; it waits for the one in flight, if any (returned). */
+  #beginSettle(): Promise<void> | undefined {
+    this.#settling = true;
+    return this.#extending && this.#settled();
   }
 
   /** Once the extension in flight (if any) is done, whether it worked or not. */
