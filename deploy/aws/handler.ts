@@ -83,9 +83,11 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
       timeBudgetMs: context.getRemainingTimeInMillis() - margin,
     };
 
+    const queueOf = (record: SqsRecord) => broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
+
     const showAgain = async (record: SqsRecord): Promise<void> => {
       try {
-        const queue = await broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
+        const queue = await queueOf(record);
         await settle.changeVisibility({ queueUrl: queue.url, receiptHandle: record.receiptHandle, seconds: 0 });
       } catch (error) {
         // It then comes back after the visibility timeout, as any reported failure.
@@ -95,8 +97,7 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
 
     const run = async (record: SqsRecord): Promise<boolean> => {
       try {
-        const queue = await broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));
-        const delivery = await recordDelivery(record, queue, leases);
+        const delivery = await recordDelivery(record, await queueOf(record), leases);
         // SQS has no broadcast: revokes and rate limits set by `celeriac control` are read from the result store.
         await executeWithOverrides(delivery, invocation);
         return settle.succeeded(record);

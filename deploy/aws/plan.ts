@@ -90,16 +90,9 @@ function queuePlan(name: string, prefix: string, used: Set<string>): QueuePlan {
   const idsOf = (base: string) => [`${base}Queue`, `${base}DeadLetterQueue`, `${base}EventSource`];
   let id = logicalName(name);
   for (let n = 2; idsOf(id).some((taken) => used.has(taken)); n++) id = `${logicalName(name)}${n}`;
-  for (const taken of idsOf(id)) used.add(taken);
-  return {
-    name,
-    sqsName,
-    dlqName: deadLetterName(sqsName),
-    fifo: sqsName.endsWith('.fifo'),
-    logicalId: `${id}Queue`,
-    dlqLogicalId: `${id}DeadLetterQueue`,
-    mappingLogicalId: `${id}EventSource`,
-  };
+  const [logicalId, dlqLogicalId, mappingLogicalId] = idsOf(id) as [string, string, string];
+  for (const taken of [logicalId, dlqLogicalId, mappingLogicalId]) used.add(taken);
+  return { name, sqsName, dlqName: deadLetterName(sqsName), fifo: sqsName.endsWith('.fifo'), logicalId, dlqLogicalId, mappingLogicalId };
 }
 
 /** Queues that static task_routes maps name (a router function can only be asked about known tasks). */
