@@ -53,6 +53,8 @@ export class RedisSource implements PullSource {
   #receipt: string | undefined;
   /** Most messages per fetch script call. */
   readonly #batch: number;
+  /** How long a fetch's receipt is kept: whole milliseconds (SET's PX refuses 2009.99..., which a fractional visibility timeout gives). */
+  readonly #receiptMs: number;
 
   constructor(
     private readonly ctx: BrokerContext,
@@ -62,6 +64,7 @@ export class RedisSource implements PullSource {
     // A share of the window per call, so the next batch is fetched while this one runs: Redis
     // and this process then work at the same time instead of taking turns.
     this.#batch = Math.max(1, Math.ceil(prefetch / FETCH_SHARE));
+    this.#receiptMs = Math.max(1, Math.ceil(Math.min(ctx.settings.visibilityTimeoutMs, RECEIPT_MAX_MS)));
   }
 
   async fetch(max: number): Promise<Lease[]> {
@@ -110,14 +113,12 @@ export class RedisSource implements PullSource {
     const acks = this.ctx.acks.take();
     const call = randomUUID();
     const receipt = keys.fetchReceipt(call);
-    // Whole milliseconds (SET's PX refuses 2009.99...: a fractional visibility timeout would fail every fetch).
-    const receiptMs = Math.max(1, Math.ceil(Math.min(this.ctx.settings.visibilityTimeoutMs, RECEIPT_MAX_MS)));
     let reply: string[];
     try {
       reply = await fetchAndLease.run<string[]>(
         client,
         [keys.unacked, keys.unackedIndex, receipt, this.#receipt ?? receipt, ...order.map((q) => keys.delayed(q)), ...lists],
-        [max, score, now, `${call}.`, order.length, this.#restoredUpTo, receiptMs, ...names, ...(acks?.args ?? [])],
+        [max, score, now, `${call}.`, order.length, this.#restoredUpTo, this.#receiptMs, ...names, ...(acks?.args ?? [])],
       );
     } catch (err) {
       acks?.done(err);
