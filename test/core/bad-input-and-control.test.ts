@@ -102,29 +102,28 @@ describe('bad input', () => {
     app = memoryApp();
     worker = await startWorker(app);
     const broker = (await app.broker()) as Broker & { publishRaw(q: string, raws: { body: string }[]): Promise<void> };
+    /** Publishes a tasks.add envelope as `change` leaves it; resolves with the message's id. */
+    const send = async (change: (envelope: { headers: Record<string, unknown>; body: unknown }) => void): Promise<string> => {
+      const m = message('tasks.add');
+      const envelope = JSON.parse(encodeEnvelope(m));
+      change(envelope);
+      await broker.publishRaw('celery', [{ body: JSON.stringify(envelope) }]);
+      return m.headers.id;
+    };
+    const failureOf = async (id: string) => (await app.AsyncResult(id).get({ timeout: 5000, propagate: false })) as RemoteTaskError;
     // What a Python producer sends with compression='bzip2': Node has no bzip2 codec.
-    const m = message('tasks.add');
-    const envelope = JSON.parse(encodeEnvelope(m)) as { headers: Record<string, unknown> };
-    envelope.headers.compression = 'application/x-bz2';
-    await broker.publishRaw('celery', [{ body: JSON.stringify(envelope) }]);
-    const error = (await app.AsyncResult(m.headers.id).get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    const error = await failureOf(await send((e) => (e.headers.compression = 'application/x-bz2')));
     expect(error.name).toBe('MalformedMessage');
     expect(error.message).toBe('malformed message: unsupported compression "application/x-bz2"');
     // Task protocol 1 (Celery's task_protocol = 1): headers {}, the task and its id in the body.
-    const v1 = {
-      ...envelope,
-      headers: {},
-      body: Buffer.from(JSON.stringify({ task: 'tasks.add', id: 'v1-id', args: [1, 2] })).toString('base64'),
-    };
-    await broker.publishRaw('celery', [{ body: JSON.stringify(v1) }]);
-    const old = (await app.AsyncResult('v1-id').get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    await send((e) => {
+      e.headers = {};
+      e.body = Buffer.from(JSON.stringify({ task: 'tasks.add', id: 'v1-id', args: [1, 2] })).toString('base64');
+    });
+    const old = await failureOf('v1-id');
     expect(old.message).toMatch(/only task protocol 2 is supported/);
     // Another header is wrong, but the id and the task name can be read.
-    const badHeader = message('tasks.add');
-    const withBadRetries = JSON.parse(encodeEnvelope(badHeader)) as { headers: Record<string, unknown> };
-    withBadRetries.headers.retries = 'twice';
-    await broker.publishRaw('celery', [{ body: JSON.stringify(withBadRetries) }]);
-    const retries = (await app.AsyncResult(badHeader.headers.id).get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    const retries = await failureOf(await send((e) => (e.headers.retries = 'twice')));
     expect(retries.message).toBe('malformed message: headers.retries must be a non-negative integer, got "twice"');
     expect(await deadLetters(app)).toHaveLength(3);
   });
