@@ -16,9 +16,11 @@ export type TaskFn = (...args: any[]) => unknown;
 
 /**
  * The positional arguments a caller passes: the parameters without the trailing context.
- * A trailing parameter typed `any` (an unannotated `ctx`) counts as the context.
+ * A trailing parameter typed `any` (an unannotated `ctx`) counts as the context. Every one is
+ * required, optional and default ones too: the executor passes the context after the args it
+ * was given, so one left out would be filled by the context.
  */
-export type TaskArgs<A extends unknown[]> = A extends [...infer Rest, TaskContext] ? Rest : A;
+export type TaskArgs<A extends unknown[]> = A extends [...infer Rest, TaskContext] ? Required<Rest> : Required<A>;
 
 /** Accepts a task function type or a Task (so `sendTask<typeof add>` works with `import type`). */
 export type FnOf<T> = T extends Task<infer F> ? F : T extends TaskFn ? T : TaskFn;

@@ -1,0 +1,25 @@
+/**
+ * What the types let a caller write for a task, checked by `npm run typecheck` (each
+ * @ts-expect-error line fails it if it compiles) and run on memory:// to show the runtime agrees.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeAppsAndWorkers, memoryApp, startWorker } from './helpers.js';
+
+afterEach(closeAppsAndWorkers);
+
+describe('task types', () => {
+  it('optional and default parameters must be passed: the context comes after the args given', async () => {
+    const app = memoryApp();
+    const greet = app.task('tasks.greet', (name: string, greeting?: string) => `${greeting ?? 'Hello'}, ${name}`);
+    const scale = app.task('tasks.scale', (x: number, factor = 10) => x * factor);
+    await startWorker(app);
+    // @ts-expect-error greeting must be given, or the context would take its place
+    void (() => greet.delay('bob'));
+    // @ts-expect-error factor must be given
+    void (() => scale.applyAsync([3]));
+    // @ts-expect-error run() passes the context last too
+    void (() => scale.run(3));
+    expect(await (await greet.delay('bob', 'Hi')).get({ timeout: 5000 })).toBe('Hi, bob');
+    expect(await (await scale.delay(3, 2)).get({ timeout: 5000 })).toBe(6);
+  });
+});
