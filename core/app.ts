@@ -21,7 +21,7 @@ import { type TaskEmbed, type TaskMessage, parseCeleryTime } from './message.js'
 import type { Broker, EventChannel, ProviderContext, ResultBackend } from './ports.js';
 import { openBroker, openStore, redact } from './registry.js';
 import { routeFor } from './routing.js';
-import { type ArgsOf, type ArgsSuffix, type ResultOf, Task, type TaskFn, type TaskSender } from './task.js';
+import { type ArgsOf, type ArgsSuffix, type FixedArity, type ResultOf, Task, type TaskFn, type TaskSender } from './task.js';
 import type { TaskOptions } from './task-options.js';
 import type { Worker, WorkerOptions } from './worker/worker.js';
 
@@ -90,8 +90,8 @@ export class App implements TaskSender {
   }
 
   /** Register a task: `app.task(function add(x, y) {...})` is named '<main>.add'; or give the name. */
-  task<F extends TaskFn>(fn: F, options?: TaskOptions): Task<F>;
-  task<F extends TaskFn>(name: string, fn: F, options?: TaskOptions): Task<F>;
+  task<F extends TaskFn>(fn: F & FixedArity<F>, options?: TaskOptions): Task<F>;
+  task<F extends TaskFn>(name: string, fn: F & FixedArity<F>, options?: TaskOptions): Task<F>;
   task<F extends TaskFn>(nameOrFn: string | F, fnOrOptions?: F | TaskOptions, maybeOptions?: TaskOptions): Task<F> {
     const [name, fn, options] =
       typeof nameOrFn === 'string'

@@ -22,6 +22,17 @@ export type TaskFn = (...args: any[]) => unknown;
  */
 export type TaskArgs<A extends unknown[]> = A extends [...infer Rest, TaskContext] ? Required<Rest> : Required<A>;
 
+/**
+ * What `app.task` checks of a task function besides F itself: a rest parameter whose items cannot
+ * hold the context (`...items: string[]`) is refused, since the context arrives as its last item.
+ * One of `unknown` (`...params: unknown[]`, taking whatever a caller sends) keeps it, for the task to pop.
+ */
+export type FixedArity<F extends TaskFn> = number extends Parameters<F>['length']
+  ? TaskContext extends Parameters<F>[number]
+    ? unknown
+    : 'a task function cannot take a typed rest parameter (...items: T[]): its TaskContext would arrive as the last item; take an array, or ...params: unknown[]'
+  : unknown;
+
 /** Accepts a task function type or a Task (so `sendTask<typeof add>` works with `import type`). */
 export type FnOf<T> = T extends Task<infer F> ? F : T extends TaskFn ? T : TaskFn;
 export type ArgsOf<T> = FnOf<T> extends (...args: infer A) => unknown ? TaskArgs<A> : unknown[];

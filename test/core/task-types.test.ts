@@ -22,4 +22,13 @@ describe('task types', () => {
     expect(await (await greet.delay('bob', 'Hi')).get({ timeout: 5000 })).toBe('Hi, bob');
     expect(await (await scale.delay(3, 2)).get({ timeout: 5000 })).toBe(6);
   });
+
+  it('a rest parameter of a type the context is not is refused; one of unknown gets the context as its last item', async () => {
+    const app = memoryApp();
+    // @ts-expect-error the context would arrive as the last of the strings
+    app.task('tasks.count', (...items: string[]) => items.length);
+    const echo = app.task('tasks.echo', (...params: unknown[]) => params.slice(0, -1));
+    await startWorker(app);
+    expect(await (await echo.delay('a', 1)).get({ timeout: 5000 })).toEqual(['a', 1]);
+  });
 });
