@@ -5,7 +5,7 @@
 import * as check from './config/checks.js';
 import { byDeadline } from './deadline.js';
 import { decodeException } from './exception-codec.js';
-import { TimeoutError } from './errors.js';
+import { type RemoteTaskError, TimeoutError } from './errors.js';
 import type { ResultBackend } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
 import { EXCEPTION_STATES, FAILURE, PENDING, PROPAGATE_STATES, SUCCESS, isReady } from './states.js';
@@ -101,7 +101,10 @@ export class AsyncResult<T = unknown> {
   }
 
   /** Wait for the task to finish; returns its value, or throws (or with propagate:false returns) its error. */
-  async get(opts: GetOptions = {}): Promise<T> {
+  get(opts: GetOptions & { propagate: false }): Promise<T | RemoteTaskError>;
+  get(opts?: GetOptions & { propagate?: true }): Promise<T>;
+  get(opts?: GetOptions): Promise<T | RemoteTaskError>;
+  async get(opts: GetOptions = {}): Promise<T | RemoteTaskError> {
     checkGetOptions(opts);
     const backend = await this.source.backend();
     try {
@@ -118,7 +121,7 @@ export class AsyncResult<T = unknown> {
     }
     if (PROPAGATE_STATES.has(this.state)) {
       const error = decodeException(this.meta);
-      if (opts.propagate === false) return error as T;
+      if (opts.propagate === false) return error;
       throw error;
     }
     return this.meta.result as T;

@@ -3,6 +3,7 @@
  * @ts-expect-error line fails it if it compiles) and run on memory:// to show the runtime agrees.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { RemoteTaskError, group } from '../../core/index.js';
 import { closeAppsAndWorkers, memoryApp, startWorker } from './helpers.js';
 
 afterEach(closeAppsAndWorkers);
@@ -30,5 +31,28 @@ describe('task types', () => {
     const echo = app.task('tasks.echo', (...params: unknown[]) => params.slice(0, -1));
     await startWorker(app);
     expect(await (await echo.delay('a', 1)).get({ timeout: 5000 })).toEqual(['a', 1]);
+  });
+
+  it('get({ propagate: false }) is typed as the value or the error it resolves to', async () => {
+    const app = memoryApp();
+    const half = app.task('tasks.half', (x: number) => {
+      if (x % 2) throw new RangeError(`${x} is odd`);
+      return x / 2;
+    });
+    await startWorker(app);
+    const value = await (await half.delay(3)).get({ timeout: 5000, propagate: false });
+    // @ts-expect-error the value may be the error
+    const wrong: number = value;
+    expect(wrong).toBeInstanceOf(RemoteTaskError);
+    const text = value instanceof Error ? `${value.name}: ${value.message}` : value.toFixed();
+    expect(text).toBe('RangeError: 3 is odd');
+    const both = await group(half.s(4), half.s(5)).applyAsync();
+    const [four, five]: [number | RemoteTaskError, number | RemoteTaskError] = await both.get({ timeout: 5000, propagate: false });
+    // @ts-expect-error with propagate: false a group's results may be errors
+    const numbers: [number, number] = await both.get({ timeout: 5000, propagate: false });
+    expect([four, numbers[1]]).toEqual([2, five]);
+    expect(five).toBeInstanceOf(RemoteTaskError);
+    const two: number = await (await half.delay(4)).get({ timeout: 5000 });
+    expect(two).toBe(2);
   });
 });
