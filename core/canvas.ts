@@ -164,7 +164,13 @@ type HandleOf<S> =
       : S extends Chord<infer R>
         ? AsyncResult<R>
         : never;
-type LastOf<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : never;
+/** A tuple's last element; for an array built at run time (`chain(...steps)`), any of its elements. */
+type LastOf<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : T[number];
+/**
+ * Refuses, at compile time, a list known to be empty (`group()`, `chord([], body)`); a tuple or
+ * an array built at run time passes (the constructors refuse an empty one when it runs).
+ */
+type NotEmpty<T extends readonly unknown[]> = [T[number]] extends [never] ? 'give at least one signature' : unknown;
 
 /**
  * `chain(add.s(2, 2), mul.s(10))`: each step gets the result before it; resolves with the last
@@ -191,15 +197,15 @@ export class Chain<H> {
   }
 }
 
-export function chain<T extends readonly [Step, ...Step[]]>(...steps: T): Chain<HandleOf<LastOf<T>>> {
+export function chain<T extends readonly Step[]>(...steps: T & NotEmpty<T>): Chain<HandleOf<LastOf<T>>> {
   return new Chain<HandleOf<LastOf<T>>>(steps);
 }
 
-export function group<T extends readonly [Signature, ...Signature[]]>(...members: T): Group<Results<T>> {
+export function group<T extends readonly Signature[]>(...members: T & NotEmpty<T>): Group<Results<T>> {
   return new Group<Results<T>>(members);
 }
 
-export function chord<T extends readonly [Signature, ...Signature[]], R>(header: T, body: Signature<R>): Chord<R> {
+export function chord<T extends readonly Signature[], R>(header: T & NotEmpty<T>, body: Signature<R>): Chord<R> {
   return new Chord<R>(header, body);
 }
 

@@ -1,9 +1,9 @@
 /**
- * What the types let a caller write for a task, checked by `npm run typecheck` (each
+ * What the types let a caller write for a task and its signatures, checked by `npm run typecheck` (each
  * @ts-expect-error line fails it if it compiles) and run on memory:// to show the runtime agrees.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RemoteTaskError, group } from '../../core/index.js';
+import { type Chord, ConfigError, RemoteTaskError, type Signature, chain, chord, group } from '../../core/index.js';
 import { closeAppsAndWorkers, memoryApp, startWorker } from './helpers.js';
 
 afterEach(closeAppsAndWorkers);
@@ -54,5 +54,32 @@ describe('task types', () => {
     expect(five).toBeInstanceOf(RemoteTaskError);
     const two: number = await (await half.delay(4)).get({ timeout: 5000 });
     expect(two).toBe(2);
+  });
+
+  it('group, chord and chain take lists built at run time, with their result types; a list known to be empty does not compile', async () => {
+    const app = memoryApp();
+    const add = app.task('tasks.add', (x: number, y: number) => x + y);
+    const total = app.task('tasks.total', (xs: number[]) => xs.reduce((a, b) => a + b, 0));
+    await startWorker(app);
+    const xs = [1, 2, 3];
+    const sums: number[] = await (await group(...xs.map((x) => add.s(x, 1))).applyAsync()).get({ timeout: 5000 });
+    expect(sums).toEqual([2, 3, 4]);
+    const steps = [add.s(1, 1), add.s(10)];
+    const last: number = await (await chain(...steps).applyAsync()).get({ timeout: 5000 });
+    expect(last).toBe(12);
+    const summed: Chord<number> = chord(
+      xs.map((x) => add.s(x, x)),
+      total.s(),
+    );
+    expect(summed.header).toHaveLength(3);
+    // @ts-expect-error a group of adds gives numbers
+    void (async (): Promise<string[]> => (await group(...xs.map((x) => add.s(x, 1))).applyAsync()).get());
+    // @ts-expect-error no members
+    void (() => group());
+    // @ts-expect-error no header
+    void (() => chord([], total.s()));
+    const none: Signature<number>[] = [];
+    expect(() => group(...none)).toThrow(ConfigError);
+    expect(() => chain(...none)).toThrow(ConfigError);
   });
 });
