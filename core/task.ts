@@ -41,6 +41,11 @@ export type ResultOf<T> = Awaited<ReturnType<FnOf<T>>>;
 /** Any tail of an argument list: the arguments a chained signature is given (the result before it comes first). */
 export type ArgsSuffix<A extends unknown[]> = A | (A extends [unknown, ...infer Rest] ? ArgsSuffix<Rest> : never);
 
+/** applyAsync's parameters: the args may be left out only by a task that takes none. */
+type ApplyParams<A extends unknown[]> = [] extends A
+  ? [args?: A, kwargs?: Record<string, unknown>, options?: CallOptions]
+  : [args: A, kwargs?: Record<string, unknown>, options?: CallOptions];
+
 /** What a Task needs from its app to send itself. */
 export interface TaskSender extends CanvasSender {
   sendTask<T>(
@@ -68,7 +73,7 @@ export class Task<F extends TaskFn = TaskFn> {
   }
 
   /** Send with keyword arguments (given to the task as `ctx.kwargs`) and call options (countdown, eta, expires, queue...). */
-  applyAsync(args?: TaskArgs<Parameters<F>>, kwargs?: Record<string, unknown>, options?: CallOptions): Promise<AsyncResult<ResultOf<F>>> {
+  applyAsync(...[args, kwargs, options]: ApplyParams<TaskArgs<Parameters<F>>>): Promise<AsyncResult<ResultOf<F>>> {
     return this.sender.sendTask<F>(this.name, (args ?? []) as unknown as ArgsOf<F>, kwargs, options, this as unknown as Task);
   }
 

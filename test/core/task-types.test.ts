@@ -3,7 +3,7 @@
  * @ts-expect-error line fails it if it compiles) and run on memory:// to show the runtime agrees.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Chord, ConfigError, RemoteTaskError, type Signature, chain, chord, group } from '../../core/index.js';
+import { type Chord, ConfigError, RemoteTaskError, type Signature, type TaskContext, chain, chord, group } from '../../core/index.js';
 import { closeAppsAndWorkers, memoryApp, startWorker } from './helpers.js';
 
 afterEach(closeAppsAndWorkers);
@@ -81,5 +81,20 @@ describe('task types', () => {
     const none: Signature<number>[] = [];
     expect(() => group(...none)).toThrow(ConfigError);
     expect(() => chain(...none)).toThrow(ConfigError);
+  });
+
+  it('applyAsync may leave out the args only for a task that takes none', async () => {
+    const app = memoryApp();
+    const add = app.task('tasks.add', (x: number, y: number) => x + y);
+    const ping = app.task('tasks.ping', () => 'pong');
+    const whoami = app.task('tasks.whoami', (ctx: TaskContext) => ctx.name);
+    await startWorker(app);
+    // @ts-expect-error add needs its two numbers
+    void (() => add.applyAsync());
+    // @ts-expect-error nor may they be undefined to reach the options
+    void (() => add.applyAsync(undefined, {}, { countdown: 5 }));
+    expect(await (await ping.applyAsync()).get({ timeout: 5000 })).toBe('pong');
+    expect(await (await whoami.applyAsync(undefined, {}, { queue: 'celery' })).get({ timeout: 5000 })).toBe('tasks.whoami');
+    expect(await (await add.applyAsync([1, 2], {}, { countdown: 0 })).get({ timeout: 5000 })).toBe(3);
   });
 });
