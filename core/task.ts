@@ -15,12 +15,20 @@ import type { TaskOptions } from './task-options.js';
 export type TaskFn = (...args: any[]) => unknown;
 
 /**
- * The positional arguments a caller passes: the parameters without the trailing context.
- * A trailing parameter typed `any` (an unannotated `ctx`) counts as the context. Every one is
- * required, optional and default ones too: the executor passes the context after the args it
- * was given, so one left out would be filled by the context.
+ * The positional arguments a caller passes: the parameters without the trailing context. A
+ * required trailing parameter typed `any` counts as the context: an unannotated `ctx` is typed
+ * `any` (app.task gives no parameter a type of its own). An optional one counts only when typed
+ * TaskContext (`ctx?: TaskContext`): an unannotated default (`factor = 10`) is typed `any` too, and
+ * stays an argument. Every argument is required, optional and default ones too: the executor
+ * passes the context after the args it was given, so one left out would be filled by the context.
  */
-export type TaskArgs<A extends unknown[]> = A extends [...infer Rest, TaskContext] ? Required<Rest> : Required<A>;
+export type TaskArgs<A extends unknown[]> = A extends [...infer Rest, TaskContext]
+  ? Required<Rest>
+  : Required<A> extends [...infer Rest, infer Last extends TaskContext]
+    ? 0 extends 1 & Last
+      ? Required<A>
+      : Rest
+    : Required<A>;
 
 /**
  * What `app.task` checks of a task function besides F itself: a rest parameter whose items cannot

@@ -97,4 +97,18 @@ describe('task types', () => {
     expect(await (await whoami.applyAsync(undefined, {}, { queue: 'celery' })).get({ timeout: 5000 })).toBe('tasks.whoami');
     expect(await (await add.applyAsync([1, 2], {}, { countdown: 0 })).get({ timeout: 5000 })).toBe(3);
   });
+
+  it('a trailing ctx?: TaskContext is the context, not an argument; a trailing any counts as the context too', async () => {
+    const app = memoryApp();
+    const maybe = app.task('tasks.maybe', (x: number, ctx?: TaskContext) => `${x}:${ctx?.name}`);
+    // biome-ignore lint/suspicious/noExplicitAny: the rule under test is about a parameter typed any
+    const ingest = app.task('tasks.ingest', (x: number, payload: any) => [x, typeof payload]);
+    await startWorker(app);
+    // @ts-expect-error the context is not passed by the caller
+    void (() => maybe.delay(1, {} as TaskContext));
+    // @ts-expect-error payload is taken to be the context
+    void (() => ingest.delay(1, { id: 'x' }));
+    expect(await (await maybe.delay(1)).get({ timeout: 5000 })).toBe('1:tasks.maybe');
+    expect(await (await ingest.delay(1)).get({ timeout: 5000 })).toEqual([1, 'object']);
+  });
 });
