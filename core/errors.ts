@@ -104,28 +104,51 @@ export class TimeoutError extends CeleriacError {}
 /** No provider is registered for a URL scheme, or its package is missing. */
 export class ProviderError extends ConfigError {}
 
+/** What a failure read back from a result backend carries besides its message (Celery's exception meta). */
+interface RemoteFields {
+  module?: string;
+  args?: unknown[];
+  traceback?: string | null;
+  taskId?: string;
+}
+
+/** Every RemoteTaskError, and every celeriac error rebuilt from a stored failure (RemoteTaskError.carry). */
+const remoteFailures = new WeakSet<object>();
+
 /**
  * A task's failure as read back from the result backend. `name` is the remote error type
- * (e.g. 'ValueError', 'TypeError'); `remoteTraceback` is the worker's stack.
+ * (e.g. 'ValueError', 'TypeError'); `remoteTraceback` is the worker's stack. A failure of a type
+ * celeriac exports (TimeLimitExceeded, NotRegistered, TaskRevokedError...) comes back as an
+ * instance of that class, as Celery raises its own, and is a RemoteTaskError too, with these fields.
  */
 export class RemoteTaskError extends Error {
-  readonly excType: string;
-  readonly excModule: string;
-  readonly excArgs: unknown[];
-  constructor(
-    excType: string,
-    message: string,
-    opts: { module?: string; args?: unknown[]; traceback?: string | null; taskId?: string } = {},
-  ) {
+  declare readonly excType: string;
+  declare readonly excModule: string;
+  declare readonly excArgs: unknown[];
+  declare readonly remoteTraceback: string | null;
+  declare readonly taskId: string | undefined;
+
+  static override [Symbol.hasInstance](value: unknown): value is RemoteTaskError {
+    return typeof value === 'object' && value !== null && remoteFailures.has(value);
+  }
+
+  constructor(excType: string, message: string, opts: RemoteFields = {}) {
     super(message);
     this.name = excType;
-    this.excType = excType;
-    this.excModule = opts.module ?? '';
-    this.excArgs = opts.args ?? [message];
-    this.remoteTraceback = opts.traceback ?? null;
-    this.taskId = opts.taskId;
-    if (opts.traceback) this.stack = `${excType}: ${message}\n  [remote traceback]\n${opts.traceback}`;
+    RemoteTaskError.carry(this, opts);
   }
-  readonly remoteTraceback: string | null;
-  readonly taskId: string | undefined;
+
+  /** Gives an error rebuilt from a stored failure what a RemoteTaskError carries: its type (the error's name), meta, traceback and task id. */
+  static carry<E extends Error>(error: E, opts: RemoteFields): E & RemoteTaskError {
+    Object.assign(error, {
+      excType: error.name,
+      excModule: opts.module ?? '',
+      excArgs: opts.args ?? [error.message],
+      remoteTraceback: opts.traceback ?? null,
+      taskId: opts.taskId,
+    });
+    if (opts.traceback) error.stack = `${error.name}: ${error.message}\n  [remote traceback]\n${opts.traceback}`;
+    remoteFailures.add(error);
+    return error as E & RemoteTaskError;
+  }
 }

@@ -4,14 +4,20 @@
  * client rebuilds the same exception class.
  */
 import {
+  type CeleriacError,
   ChordError,
   ContentDisallowed,
+  MalformedMessage,
   MaxRetriesExceededError,
+  MessageTooLarge,
   NotRegistered,
+  OperationalError,
   RemoteTaskError,
+  ResultTooLarge,
   SoftTimeLimitExceeded,
   TaskRevokedError,
   TimeLimitExceeded,
+  TimeoutError,
 } from './errors.js';
 import type { ExceptionInfo, ResultMeta } from './result-meta.js';
 import { checkJson } from './serialization.js';
@@ -132,7 +138,11 @@ function describeUnreadable(failure: unknown): string {
   }
 }
 
-/** Rebuild a stored failure as an error whose `name` is the remote type. */
+/**
+ * Rebuild a stored failure as an error whose `name` is the remote type: an instance of the
+ * celeriac class of that name when there is one (see REBUILT), else a RemoteTaskError; both carry
+ * the stored meta, traceback and task id.
+ */
 export function decodeException(meta: Pick<ResultMeta, 'result' | 'traceback' | 'task_id'>): RemoteTaskError {
   const info = asExceptionInfo(meta.result);
   if (!info) {
@@ -142,13 +152,43 @@ export function decodeException(meta: Pick<ResultMeta, 'result' | 'traceback' | 
     });
   }
   const args = Array.isArray(info.exc_message) ? info.exc_message : [info.exc_message];
-  return new RemoteTaskError(info.exc_type, messageFor(info.exc_type, args), {
-    module: info.exc_module,
-    args,
-    traceback: meta.traceback,
-    taskId: meta.task_id,
-  });
+  const message = messageFor(info.exc_type, args);
+  const remote = { module: info.exc_module, args, traceback: meta.traceback, taskId: meta.task_id };
+  const rebuilt = REBUILT.get(`${info.exc_module}.${info.exc_type}`)?.(args, message);
+  return rebuilt ? RemoteTaskError.carry(rebuilt, remote) : new RemoteTaskError(info.exc_type, message, remote);
 }
+
+/** Builds a celeriac error from a stored failure's arguments, or gives undefined when they do not fit its constructor. */
+type Rebuild = (args: unknown[], message: string) => CeleriacError | undefined;
+const withMessage =
+  (Class: new (message: string) => CeleriacError): Rebuild =>
+  (_args, message) =>
+    new Class(message);
+const afterSeconds =
+  (Class: new (seconds: number) => CeleriacError): Rebuild =>
+  ([seconds]) =>
+    typeof seconds === 'number' ? new Class(seconds) : undefined;
+
+/**
+ * The stored failures get() gives back as the celeriac class of the same name, as Celery's get()
+ * raises its own classes: keyed by module and type as Celery stores them (celery-protocol.md §4.1;
+ * celery.exceptions, billiard's time limits, kombu's), and the errors of celeriac's own that its
+ * workers store (module 'celeriac', which a task's own error classes share: only these names).
+ */
+const REBUILT = new Map<string, Rebuild>([
+  ['celery.exceptions.NotRegistered', ([name]) => (typeof name === 'string' ? new NotRegistered(name) : undefined)],
+  ['celery.exceptions.TaskRevokedError', withMessage(TaskRevokedError)],
+  ['celery.exceptions.MaxRetriesExceededError', withMessage(MaxRetriesExceededError)],
+  ['celery.exceptions.ChordError', withMessage(ChordError)],
+  ['celery.exceptions.TimeoutError', withMessage(TimeoutError)],
+  ['billiard.exceptions.TimeLimitExceeded', afterSeconds(TimeLimitExceeded)],
+  ['billiard.exceptions.SoftTimeLimitExceeded', afterSeconds(SoftTimeLimitExceeded)],
+  ['kombu.exceptions.ContentDisallowed', withMessage(ContentDisallowed)],
+  ['kombu.exceptions.OperationalError', withMessage(OperationalError)],
+  ['celeriac.MalformedMessage', withMessage(MalformedMessage)],
+  ['celeriac.ResultTooLarge', withMessage(ResultTooLarge)],
+  ['celeriac.MessageTooLarge', withMessage(MessageTooLarge)],
+]);
 
 export function asExceptionInfo(value: unknown): ExceptionInfo | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
@@ -161,9 +201,6 @@ export function asExceptionInfo(value: unknown): ExceptionInfo | undefined {
 /** Celery's own errors carry only their arguments on the wire; give them back their explanation. */
 function messageFor(type: string, args: unknown[]): string {
   const first = args[0];
-  if (type === 'NotRegistered' && typeof first === 'string') return new NotRegistered(first).message;
-  if (type === 'TimeLimitExceeded' && typeof first === 'number') return new TimeLimitExceeded(first).message;
-  if (type === 'SoftTimeLimitExceeded' && typeof first === 'number') return new SoftTimeLimitExceeded(first).message;
   if (type === 'TaskRevokedError' && typeof first === 'string') return `Task ${first}`;
   return args.length === 1 && typeof first === 'string'
     ? first

@@ -1,7 +1,8 @@
 /** Celery's "First steps" on memory://: define, call, read results, diagnose. */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
-import { RemoteTaskError, TimeoutError } from '../../core/errors.js';
+import type { AsyncResult } from '../../core/async-result.js';
+import { NotRegistered, RemoteTaskError, TaskRevokedError, TimeLimitExceeded, TimeoutError } from '../../core/errors.js';
 import type { TaskContext } from '../../core/task-context.js';
 import type { Worker } from '../../core/worker/worker.js';
 import { closeAppsAndWorkers, gate, memoryApp, nextEvent, startWorker, until } from './helpers.js';
@@ -73,6 +74,26 @@ describe('first steps', () => {
     expect((err as RemoteTaskError).remoteTraceback).toContain('boom: x');
     expect(r.traceback).toContain('TypeError');
     expect(await r.failed()).toBe(true);
+  });
+
+  it("a time limit, an expiry or an unknown task rejects get() with celeriac's class of that name, carrying the stored failure", async () => {
+    app = memoryApp();
+    const { add } = defineTasks(app);
+    const stuck = app.task('tasks.stuck', () => new Promise(() => {}), { timeLimit: 0.2 });
+    worker = await startWorker(app);
+    const failureOf = async (r: AsyncResult) => r.get({ timeout: 5000 }).catch((e: unknown) => e);
+    const limited = await stuck.delay();
+    const limit = await failureOf(limited);
+    expect(limit).toBeInstanceOf(TimeLimitExceeded);
+    expect(limit).toBeInstanceOf(RemoteTaskError);
+    expect([(limit as TimeLimitExceeded).seconds, (limit as RemoteTaskError).taskId]).toEqual([0.2, limited.id]);
+    const expired = await failureOf(await add.applyAsync([1, 2], {}, { expires: new Date(Date.now() - 1000) }));
+    expect(expired).toBeInstanceOf(TaskRevokedError);
+    expect((expired as TaskRevokedError).message).toBe('Task expired');
+    const unknown = await failureOf(await app.sendTask('tasks.nope', []));
+    expect(unknown).toBeInstanceOf(NotRegistered);
+    expect((unknown as NotRegistered).taskName).toBe('tasks.nope');
+    expect((unknown as RemoteTaskError).excModule).toBe('celery.exceptions');
   });
 
   it('propagate: false returns the error instead of throwing', async () => {

@@ -1,7 +1,8 @@
 /** The message a call produces carries every header and property Celery 5.2.6 sends (§1.1, §1.3). */
 import { describe, expect, it } from 'vitest';
 import { decodeException, encodeException } from '../../core/exception-codec.js';
-import { NotRegistered, TimeLimitExceeded } from '../../core/errors.js';
+import { CeleriacError, NotRegistered, RemoteTaskError, TaskRevokedError, TimeLimitExceeded, TimeoutError } from '../../core/errors.js';
+import type { ExceptionInfo } from '../../core/result-meta.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
 
 const now = Date.parse('2026-11-25T10:00:00.000Z');
@@ -89,5 +90,38 @@ describe('exception codec', () => {
     expect(err.name).toBe('ValueError');
     expect(err.excArgs).toEqual(['bad', 42]);
     expect(err.remoteTraceback).toBe('Traceback...');
+    expect(err).toBeInstanceOf(RemoteTaskError);
+    expect(err).not.toBeInstanceOf(CeleriacError);
+  });
+
+  it("decodes Celery's own failures into celeriac's classes of the same name, keeping the stored meta", () => {
+    const decode = (result: ExceptionInfo) => decodeException({ task_id: 'i', traceback: 'Traceback (most recent call last)...', result });
+    const limit = decode({ exc_type: 'TimeLimitExceeded', exc_message: [300.0], exc_module: 'billiard.exceptions' });
+    expect(limit).toBeInstanceOf(TimeLimitExceeded);
+    expect(limit).toBeInstanceOf(RemoteTaskError);
+    expect([limit.name, limit.message, (limit as unknown as TimeLimitExceeded).seconds]).toEqual([
+      'TimeLimitExceeded',
+      'Task exceeded its hard time limit of 300s',
+      300,
+    ]);
+    expect([limit.excType, limit.excModule, limit.excArgs, limit.remoteTraceback, limit.taskId]).toEqual([
+      'TimeLimitExceeded',
+      'billiard.exceptions',
+      [300],
+      'Traceback (most recent call last)...',
+      'i',
+    ]);
+    expect(limit.stack).toContain('[remote traceback]');
+    const unknown = decode({ exc_type: 'NotRegistered', exc_message: ['tasks.nope'], exc_module: 'celery.exceptions' });
+    expect(unknown).toBeInstanceOf(NotRegistered);
+    expect((unknown as unknown as NotRegistered).taskName).toBe('tasks.nope');
+    const revoked = decode({ exc_type: 'TaskRevokedError', exc_message: ['terminated'], exc_module: 'celery.exceptions' });
+    expect(revoked).toBeInstanceOf(TaskRevokedError);
+    expect(revoked.message).toBe('Task terminated');
+    // Re-encoded (a chord's errback, a Python client reading it again) it is what was stored.
+    expect(encodeException(limit).info).toEqual({ exc_type: 'TimeLimitExceeded', exc_message: [300], exc_module: 'billiard.exceptions' });
+    // Python's builtins.TimeoutError, or a task's own error class named like one of celeriac's, is not celeriac's.
+    expect(decode({ exc_type: 'TimeoutError', exc_message: ['slow'], exc_module: 'builtins' })).not.toBeInstanceOf(TimeoutError);
+    expect(decode({ exc_type: 'ConfigError', exc_message: ['mine'], exc_module: 'celeriac' })).not.toBeInstanceOf(CeleriacError);
   });
 });
