@@ -129,6 +129,8 @@ export class RemoteTaskError extends Error {
   declare readonly taskId: string | undefined;
 
   static override [Symbol.hasInstance](value: unknown): value is RemoteTaskError {
+    // A subclass (which inherits this method) answers by its prototype, as instanceof normally does.
+    if (this !== RemoteTaskError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === 'object' && value !== null && remoteFailures.has(value);
   }
 

@@ -92,6 +92,10 @@ describe('exception codec', () => {
     expect(err.remoteTraceback).toBe('Traceback...');
     expect(err).toBeInstanceOf(RemoteTaskError);
     expect(err).not.toBeInstanceOf(CeleriacError);
+    // A subclass of RemoteTaskError answers instanceof by its own prototype, not by every remote failure.
+    class AppError extends RemoteTaskError {}
+    expect(err).not.toBeInstanceOf(AppError);
+    expect(new AppError('AppError', 'mine')).toBeInstanceOf(AppError);
   });
 
   it("decodes Celery's own failures into celeriac's classes of the same name, keeping the stored meta", () => {
