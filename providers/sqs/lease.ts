@@ -9,7 +9,8 @@
  *   900 s; a longer wait (an ETA hop) re-sends the same message with DelaySeconds 900 and deletes
  *   the original, so hops neither raise its receive count towards maxReceiveCount nor run into
  *   the queue's retention period. FIFO queues have no per-message delay: visibility only.
- * - deadLetter: sent to the queue's DLQ with the reason as attribute celeriac.reason, then deleted.
+ * - deadLetter: sent to the queue's DLQ with the reason as attribute celeriac.reason (shortened, or
+ *   left out, when the message would exceed the size cap), then deleted.
  */
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
 import type { TaskMessage } from '../../core/message.js';
@@ -111,18 +112,31 @@ export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): Lease 
         url: dlqUrl,
         fifo: queue.fifo,
       };
-      await ctx.publish.send(dlq, [asReceived({ [REASON_ATTRIBUTE]: fitted(reason, asReceived(), ctx.maxMessageBytes) })]);
+      await ctx.publish.send(dlq, [asReceived(fitted(reason, asReceived(), ctx.maxMessageBytes))]);
       // The claim-check key stays: the dead letter still references it (until its TTL).
       await remove();
     },
   };
 }
 
-/** The reason as an attribute, shortened only if the message would otherwise exceed the cap. */
-function fitted(reason: string, out: Outgoing, maxBytes: number): MessageAttributeValue {
+/**
+ * The reason as an attribute, shortened only if the message would otherwise exceed the cap, and
+ * left out when not even a shortened one fits (the message as received is what matters; the
+ * executor logs the whole reason as it dead-letters). The cap is the URL's max_message_bytes:
+ * the DLQ's MaximumMessageSize wherever celeriac made it (create=true, celeriac deploy), and
+ * the worker does not read the attribute. SQS's own 1 MiB would be no safer: fitted to it, a
+ * reason can push a message past a 256 KiB DLQ and fail the whole move.
+ */
+function fitted(reason: string, out: Outgoing, maxBytes: number): Record<string, MessageAttributeValue> {
   const room = maxBytes - messageBytes(out.body, out.attributes) - REASON_ATTRIBUTE.length - 'String'.length;
   let value = reason;
-  while (Buffer.byteLength(value, 'utf8') > Math.max(1, room) && value.length > 1)
-    value = `${value.slice(0, Math.floor(value.length * 0.9))}…`;
-  return { DataType: 'String', StringValue: value };
+  for (let bytes = Buffer.byteLength(value, 'utf8'); bytes > room; ) {
+    const shorter = `${value.slice(0, Math.floor(value.length * 0.9))}…`;
+    const shorterBytes = Buffer.byteLength(shorter, 'utf8');
+    // Down to the last character and the ellipsis, it no longer shrinks: no room for a reason.
+    if (shorterBytes >= bytes) return {};
+    value = shorter;
+    bytes = shorterBytes;
+  }
+  return { [REASON_ATTRIBUTE]: { DataType: 'String', StringValue: value } };
 }

@@ -268,6 +268,25 @@ describe('sqs:// dead letters', () => {
     await broker.close();
   });
 
+  it('a message with no room left for the reason (at the cap, or over a worker’s lower cap) is moved as received, without it', async () => {
+    // The queues take 1 MiB; the worker's URL says the default 256 KiB.
+    const big = sqsBroker(sqsUrl('&create=true&max_message_bytes=1048576'));
+    const broker = sqsBroker(sqsUrl());
+    const q = uniqueQueue('full');
+    const dlqUrl = await big.queues.deadLetterUrl(await big.queues.get(q));
+    const atCap = 'x'.repeat(broker.options.maxMessageBytes - REASON_ATTRIBUTE.length - 'String'.length - 2);
+    const overCap = 'y'.repeat(300_000);
+    await sendRaw(big, q, atCap);
+    await sendRaw(big, q, overCap);
+    const r = await Recorder.start(broker, [q]);
+    for (const d of await r.waitFor(2)) await d.deadLetter('malformed message: not JSON');
+    await r.stop();
+    const dead = await receiveRaw(broker.client, dlqUrl, 2);
+    expect(dead.map((m) => m.Body?.length).sort()).toEqual([atCap.length, overCap.length].sort());
+    expect(dead.map((m) => m.MessageAttributes?.[REASON_ATTRIBUTE])).toEqual([undefined, undefined]);
+    await Promise.all([broker.close(), big.close()]);
+  });
+
   it('a message received more than max_receive_count times is moved to the DLQ by SQS itself', async () => {
     const broker = sqsBroker(sqsUrl('&create=true&max_receive_count=1&visibility_timeout=1'));
     const q = uniqueQueue('redrive');
