@@ -15,11 +15,13 @@
  * once (a prefetch below the number of queues, or more queues than polls) still gets its turn.
  *
  * SQS has no priorities: messages received are handed out highest `celeriac.priority` first,
- * so priority orders what a worker holds, not the whole queue.
+ * so priority orders what a worker holds, not the whole queue. Not on FIFO queues: there a
+ * message group's messages are handed out in receive order, one after another (fifo-groups.ts).
  */
 import { type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { ConsumeOptions, Consumer, Delivery } from '../../core/ports.js';
 import { type Lease, startPullConsumer } from '../../core/pull-consumer.js';
+import { FifoGroups, type Grouped } from './fifo-groups.js';
 import { type LeaseContext, leaseFor, toLease } from './lease.js';
 import { MAX_BATCH, MAX_VISIBILITY_S, wholeSeconds } from './limits.js';
 import type { SqsQueue } from './queues.js';
@@ -82,8 +84,18 @@ interface Buffered {
   priority: number;
 }
 
+/** A message as received: its lease, unless it had to be handed back at once. */
+interface Leased extends Grouped {
+  priority: number;
+}
+
 export class Receiver {
   #buffer: Buffered[] = [];
+  /** FIFO messages held back behind one of their message group, and handed out after it. */
+  readonly #groups = new FifoGroups((lease) => {
+    this.#buffer.push({ lease, priority: 0 });
+    this.#wake?.();
+  });
   /** Messages asked for, and receives, in flight per queue name. */
   readonly #asked: Map<string, InFlight>;
   #askedTotal = 0;
@@ -119,7 +131,7 @@ export class Receiver {
     if (this.#stopped) return [];
     const error = this.#error;
     this.#error = undefined;
-    this.#start(max - this.#buffer.length - this.#askedTotal, max >= this.prefetch);
+    this.#start(max - this.#buffer.length - this.#groups.held - this.#askedTotal, max >= this.prefetch);
     if (this.#buffer.length === 0 && error !== undefined) throw error;
     return this.#buffer.splice(0, max).map((b) => b.lease);
   }
@@ -132,7 +144,7 @@ export class Receiver {
    */
   async stop(): Promise<void> {
     this.#stopped = true;
-    await this.#handBack(this.#buffer.splice(0));
+    await Promise.all([this.#handBack(this.#buffer.splice(0)), this.#groups.handBackAll()]);
   }
 
   /** Stop, and cancel the long polls still in flight (closing the broker). */
@@ -176,9 +188,11 @@ export class Receiver {
     this.#receiveBatch(queue, ask, this.waitTimeSeconds).then(
       (got) => {
         this.#settled(asked, ask);
-        if (this.#stopped) return this.#handBack(got);
-        if (got.length === 0) return; // the loop's idle timer starts the next poll: no request storm when polls are short
-        this.#buffer.push(...got);
+        const leased = got.filter((b): b is Leased & Buffered => b.lease !== undefined);
+        if (this.#stopped) return this.#handBack(leased);
+        const ready = queue.fifo ? this.#groups.admit(got).map((lease) => ({ lease, priority: 0 })) : leased;
+        if (ready.length === 0) return; // the loop's idle timer starts the next poll: no request storm when polls are short
+        this.#buffer.push(...ready);
         // Stable: equal priorities keep SQS's order.
         this.#buffer.sort((a, b) => b.priority - a.priority);
         this.#wake?.();
@@ -197,7 +211,7 @@ export class Receiver {
     this.#pollsTotal--;
   }
 
-  async #receiveBatch(queue: SqsQueue, max: number, wait: number): Promise<Buffered[]> {
+  async #receiveBatch(queue: SqsQueue, max: number, wait: number): Promise<Leased[]> {
     const out = await this.ctx.client.send(
       new ReceiveMessageCommand({
         QueueUrl: queue.url,
@@ -210,21 +224,21 @@ export class Receiver {
       }),
       { abortSignal: this.#abort.signal },
     );
-    const messages = out.Messages ?? [];
-    const leased = await Promise.all(messages.map((m) => this.#toBuffered(queue, m)));
-    return leased.filter((b): b is Buffered => b !== undefined);
+    // In receive order: a FIFO group's messages come in its order.
+    return Promise.all((out.Messages ?? []).map((m) => this.#toLeased(queue, m)));
   }
 
-  async #toBuffered(queue: SqsQueue, message: Message): Promise<Buffered | undefined> {
+  async #toLeased(queue: SqsQueue, message: Message): Promise<Leased> {
     const priority = Number(message.MessageAttributes?.['celeriac.priority']?.StringValue ?? 0) || 0;
+    const group = message.Attributes?.MessageGroupId ?? '';
     try {
-      return { lease: await leaseFor(queue, message, this.ctx), priority };
+      return { lease: await leaseFor(queue, message, this.ctx), priority, group };
     } catch {
       // The claim-check store failed (transient): hand this one back for a later receive, deliver the rest.
       await toLease(queue, { message, raw: message.Body ?? '' }, this.ctx)
         .retryLater(0)
         .catch(() => undefined);
-      return undefined;
+      return { lease: undefined, priority, group };
     }
   }
 }

@@ -1,6 +1,8 @@
 /** sqs:// against fauxqs (and dynamodb:// against dynalite): the shared broker suite, then what is special to SQS. */
 import { randomUUID } from 'node:crypto';
 import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   DeleteQueueCommand,
   GetQueueAttributesCommand,
@@ -72,6 +74,48 @@ async function receiveRaw(client: SQSClient, queueUrl: string, n: number, remove
     return got.length >= n;
   });
   return got;
+}
+
+/**
+ * AWS may answer one ReceiveMessage with several messages of one FIFO group, in order; fauxqs
+ * answers with one per group (emulators.md). So the client's first receive from `queueUrl` that
+ * finds any answers with every message waiting there, each taken from fauxqs (received, then
+ * deleted); the settles of those messages are recorded instead of sent, as `id` → `deleted` or
+ * the visibility timeout set, in the order they came.
+ */
+function receiveGroupsTogether(client: SQSClient, queueUrl: string): Array<[id: string, settle: 'deleted' | number]> {
+  const send = client.send.bind(client) as (command: unknown) => Promise<Record<string, unknown>>;
+  const taken = new Map<string, string>();
+  const settles: Array<[string, 'deleted' | number]> = [];
+  (client as { send: unknown }).send = async (command: unknown) => {
+    if (command instanceof ReceiveMessageCommand && command.input.QueueUrl === queueUrl && taken.size === 0) {
+      const got: Message[] = [];
+      for (let out = await send(new ReceiveMessageCommand({ ...command.input, WaitTimeSeconds: 0 })); ; ) {
+        const messages = (out.Messages ?? []) as Message[];
+        if (messages.length === 0) break;
+        for (const m of messages) {
+          got.push(m);
+          taken.set(m.ReceiptHandle as string, decodeEnvelope(m.Body as string).headers.id);
+          await send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle }));
+        }
+        out = await send(new ReceiveMessageCommand({ ...command.input, WaitTimeSeconds: 0 }));
+      }
+      if (got.length > 0) return { Messages: got };
+    }
+    if (command instanceof DeleteMessageBatchCommand || command instanceof ChangeMessageVisibilityBatchCommand) {
+      const entries = command.input.Entries ?? [];
+      if (entries.every((e) => taken.has(e.ReceiptHandle as string))) {
+        for (const e of entries)
+          settles.push([
+            taken.get(e.ReceiptHandle as string) as string,
+            'VisibilityTimeout' in e ? (e.VisibilityTimeout as number) : 'deleted',
+          ]);
+        return { Successful: entries.map((e) => ({ Id: e.Id })), Failed: [] };
+      }
+    }
+    return send(command);
+  };
+  return settles;
 }
 
 async function counts(broker: SqsBroker, queue: string) {
@@ -556,6 +600,79 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
       expect(ran.filter((x) => x.startsWith('a'))).toEqual(['a0', 'a1', 'a2']);
       expect(ran.filter((x) => x.startsWith('b'))).toEqual(['b0', 'b1']);
       expect(ran.indexOf('b1')).toBeLessThan(ran.indexOf('a0'));
+    } finally {
+      await finish();
+    }
+  });
+
+  it('FIFO: messages of one group received together run one at a time, in order, beside another group', async () => {
+    const q = `${uniqueQueue('batch')}.fifo`;
+    const log: string[] = [];
+    const stepOf = (a: App) =>
+      a.task(
+        'tasks.step',
+        async (name: string) => {
+          log.push(`start ${name}`);
+          await new Promise((resolve) => setTimeout(resolve, name === 'a0' ? 300 : 20));
+          log.push(`end ${name}`);
+        },
+        { queue: q, messageGroup: 'line-a' },
+      );
+    producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+    workerApp = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+    const step = stepOf(producer);
+    stepOf(workerApp);
+    try {
+      const sent = [];
+      for (const name of ['a0', 'a1', 'a2']) sent.push(await step.applyAsync([name]));
+      sent.push(await step.applyAsync(['b0'], {}, { messageGroup: 'line-b' }));
+      const broker = (await workerApp.broker()) as SqsBroker;
+      const settles = receiveGroupsTogether(broker.client, (await broker.queues.get(q)).url);
+      worker = await workerApp.worker({ hostname: 'fifo-batch@test', concurrency: 4, queues: [q] });
+      await worker.start();
+      for (const r of sent) await r.get({ timeout: 20_000 });
+      expect(log.filter((l) => l.endsWith('a0') || l.endsWith('a1') || l.endsWith('a2'))).toEqual([
+        'start a0',
+        'end a0',
+        'start a1',
+        'end a1',
+        'start a2',
+        'end a2',
+      ]);
+      // The other group did not wait for line-a.
+      expect(log.indexOf('start b0')).toBeLessThan(log.indexOf('end a0'));
+      await eventually('four deletes', () => settles.length === 4);
+      expect(settles.map(([, settle]) => settle)).toEqual(['deleted', 'deleted', 'deleted', 'deleted']);
+    } finally {
+      await finish();
+    }
+  });
+
+  it('FIFO: a message hidden until its ETA hands back the rest of its group received with it, unrun', async () => {
+    const q = `${uniqueQueue('held')}.fifo`;
+    const ran: string[] = [];
+    const stepOf = (a: App) => a.task('tasks.step', (name: string) => ran.push(name), { queue: q, messageGroup: 'line-a' });
+    producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+    workerApp = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
+    const step = stepOf(producer);
+    stepOf(workerApp);
+    try {
+      const later = await step.applyAsync(['a0'], {}, { countdown: 60 });
+      const rest = [await step.applyAsync(['a1']), await step.applyAsync(['a2'])];
+      const broker = (await workerApp.broker()) as SqsBroker;
+      const settles = receiveGroupsTogether(broker.client, (await broker.queues.get(q)).url);
+      worker = await workerApp.worker({ hostname: 'fifo-held@test', concurrency: 4, queues: [q] });
+      await worker.start();
+      await eventually('three visibility changes', () => settles.length === 3);
+      // Still in flight, a0 keeps the group locked: SQS gives a1 and a2 again only after it.
+      expect(new Map(settles)).toEqual(
+        new Map<string, 'deleted' | number>([
+          [later.id, 60],
+          [rest[0]?.id as string, 0],
+          [rest[1]?.id as string, 0],
+        ]),
+      );
+      expect(ran).toEqual([]);
     } finally {
       await finish();
     }
