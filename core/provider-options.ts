@@ -137,10 +137,14 @@ export function explainSdkErrors(client: SdkClient, url: string, service: string
   );
 }
 
-/** `create`: make what is missing (queues, tables) — development only. true/1 or false/0; absent or empty is false. */
+/**
+ * `create`: make what is missing (queues, tables) — development only. true/1 or false/0, absent
+ * is false. A bare `?create` is refused like any other value that is neither: read as false, it
+ * would silently not create what its writer asked for.
+ */
 export function createOption(url: string, query: URLSearchParams): boolean {
   const value = query.get('create');
-  if (value === null || value === '' || value === 'false' || value === '0') return false;
+  if (value === null || value === 'false' || value === '0') return false;
   if (value === 'true' || value === '1') return true;
   throw new ConfigError(`create for '${url}' must be true or false, got '${value}'`);
 }

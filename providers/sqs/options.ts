@@ -5,10 +5,10 @@
  *
  * region (else the SDK's default chain: AWS_REGION...), endpoint (an emulator; else AWS),
  * prefix (prepended to every queue name), create (create missing queues and their dead-letter
- * queues — development only), visibility_timeout (s, default 3600), wait_time_seconds (long
- * polling, 0–20, default 20), max_receive_count (the RedrivePolicy of queues created here,
- * default 10), max_message_bytes (default 262144), claim_check (a store URL, URL-encoded:
- * payloads over the cap are stored there and referenced). The URL wins over
+ * queues — development only), visibility_timeout (s, default 3600, at most SQS's 43200),
+ * wait_time_seconds (long polling, 0–20, default 20), max_receive_count (the RedrivePolicy of
+ * queues created here, default 10), max_message_bytes (default 262144), claim_check (a store
+ * URL, URL-encoded: payloads over the cap are stored there and referenced). The URL wins over
  * broker_transport_options, which take Celery's SQS names (region, queue_name_prefix,
  * wait_time_seconds, visibility_timeout) and claim_check.
  */
@@ -22,7 +22,7 @@ import {
   splitUrl,
   visibilityTimeoutMs,
 } from '../../core/provider-options.js';
-import { DEFAULT_MAX_MESSAGE_BYTES, MAX_WAIT_S } from './limits.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, MAX_VISIBILITY_S, MAX_WAIT_S } from './limits.js';
 
 export interface SqsOptions {
   region?: string;
@@ -83,7 +83,7 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     endpoint: endpointOption(url, text('endpoint'), 'http://127.0.0.1:4566'),
     prefix,
     create: createOption(url, query),
-    visibilityTimeoutMs: visibilityTimeoutMs(url, query, transportOptions),
+    visibilityTimeoutMs: sqsVisibilityTimeoutMs(url, visibilityTimeoutMs(url, query, transportOptions)),
     waitTimeSeconds: integer('wait_time_seconds', 0, MAX_WAIT_S, MAX_WAIT_S),
     // SQS allows 1–1000.
     maxReceiveCount: integer('max_receive_count', 1, 1000, 10),
@@ -91,6 +91,16 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     maxMessageBytes: integer('max_message_bytes', 1024, 1_048_576, DEFAULT_MAX_MESSAGE_BYTES),
     claimCheck: claimCheckOption(url, text('claim_check')),
   };
+}
+
+/** SQS refuses a visibility timeout over 12 hours: a longer one would be cut short, not kept. */
+function sqsVisibilityTimeoutMs(url: string, ms: number): number {
+  if (ms > MAX_VISIBILITY_S * 1000) {
+    throw new ConfigError(
+      `visibility_timeout for '${url}' must be at most ${MAX_VISIBILITY_S} s (12 hours, SQS's maximum), got ${ms / 1000} s`,
+    );
+  }
+  return ms;
 }
 
 function claimCheckOption(url: string, store: string | undefined): string | undefined {

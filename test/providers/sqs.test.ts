@@ -178,6 +178,12 @@ describe('sqs:// queues and limits', () => {
     expect(() => sqsBroker('sqs://?wait_time_seconds=21')).toThrow(/wait_time_seconds .* from 0 to 20/);
     expect(() => sqsBroker('sqs://queue-name')).toThrow(/query options/);
     expect(() => sqsBroker('sqs://?create=yes')).toThrow(/create .* true or false/);
+    // A bare flag is not read as false (which would silently create nothing).
+    expect(() => sqsBroker('sqs://?create')).toThrow(/create .* true or false, got ''/);
+    // SQS's maximum is 12 hours: more is refused, not silently cut to it.
+    expect(() => sqsBroker('sqs://?visibility_timeout=43201')).toThrow(/visibility_timeout .* at most 43200 s .* got 43201 s/);
+    expect(() => sqsBroker('sqs://', { transportOptions: { visibility_timeout: 86_400 } })).toThrow(/at most 43200 s/);
+    expect(parseSqsUrl('sqs://?visibility_timeout=43200').visibilityTimeoutMs).toBe(43_200_000);
     expect(() => sqsBroker('sqs://?endpoint=http://local host:1')).toThrow(/endpoint for .* must be an http\(s\) URL/);
     expect(() => sqsBroker('sqs://?region=us_east&prefix=x-')).toThrow(
       new ConfigError("region for 'sqs://?region=us_east&prefix=x-' must be an AWS region such as us-east-1, got 'us_east'"),
