@@ -12,7 +12,7 @@ export const DEFAULT_VISIBILITY_TIMEOUT_S = 3600;
 /** Splits `scheme://rest?query` without URL's host rules (a local:// path is not a host name). */
 export function splitUrl(url: string): { scheme: string; rest: string; query: URLSearchParams } {
   const m = /^([a-z][a-z0-9+.-]*):\/\/([^?#]*)(?:\?([^#]*))?/i.exec(url);
-  if (!m?.[1]) throw new ConfigError(`'${url}' is not a URL of the form scheme://...`);
+  if (!m?.[1]) throw new ConfigError(`'${redact(url)}' is not a URL of the form scheme://...`);
   return { scheme: m[1].toLowerCase(), rest: m[2] ?? '', query: new URLSearchParams(m[3] ?? '') };
 }
 
@@ -20,7 +20,7 @@ export function splitUrl(url: string): { scheme: string; rest: string; query: UR
 export function checkQuery(url: string, query: URLSearchParams, known: readonly string[]): void {
   for (const key of query.keys()) {
     if (!known.includes(key)) {
-      throw new ConfigError(`Unknown option '${key}' in '${url}'. Known options: ${known.join(', ') || '(none)'}.`);
+      throw new ConfigError(`Unknown option '${key}' in '${redact(url)}'. Known options: ${known.join(', ') || '(none)'}.`);
     }
   }
 }
@@ -42,7 +42,7 @@ export function seconds(value: unknown, where: string): number {
 
 export function visibilityTimeoutMs(url: string, query: URLSearchParams, transportOptions: Record<string, unknown>): number {
   const fromUrl = query.get('visibility_timeout');
-  if (fromUrl !== null) return seconds(fromUrl, `visibility_timeout in '${url}'`) * 1000;
+  if (fromUrl !== null) return seconds(fromUrl, `visibility_timeout in '${redact(url)}'`) * 1000;
   const fromOptions = transportOptions.visibility_timeout;
   if (fromOptions !== undefined && fromOptions !== null) return seconds(fromOptions, 'broker_transport_options.visibility_timeout') * 1000;
   return DEFAULT_VISIBILITY_TIMEOUT_S * 1000;
@@ -62,7 +62,7 @@ const REGION = /^(?!-)[a-zA-Z0-9-]{1,63}(?<!-)$/;
 /** An AWS region, checked when the URL is read: the SDK would refuse it only at the first request, with its stack. */
 export function regionOption(url: string, region: string | undefined): string | undefined {
   if (region !== undefined && !REGION.test(region)) {
-    throw new ConfigError(`region for '${url}' must be an AWS region such as us-east-1, got '${region}'`);
+    throw new ConfigError(`region for '${redact(url)}' must be an AWS region such as us-east-1, got '${region}'`);
   }
   return region;
 }
@@ -70,7 +70,7 @@ export function regionOption(url: string, region: string | undefined): string | 
 /** An emulator's endpoint, used instead of the cloud service's own: an http(s) URL such as `example`. */
 export function endpointOption(url: string, endpoint: string | undefined, example: string): string | undefined {
   if (endpoint !== undefined && !(/^https?:\/\/[^/]+/i.test(endpoint) && URL.canParse(endpoint))) {
-    throw new ConfigError(`endpoint for '${url}' must be an http(s) URL such as ${example}, got '${endpoint}'`);
+    throw new ConfigError(`endpoint for '${redact(url)}' must be an http(s) URL such as ${example}, got '${endpoint}'`);
   }
   return endpoint;
 }
@@ -146,5 +146,5 @@ export function createOption(url: string, query: URLSearchParams): boolean {
   const value = query.get('create');
   if (value === null || value === 'false' || value === '0') return false;
   if (value === 'true' || value === '1') return true;
-  throw new ConfigError(`create for '${url}' must be true or false, got '${value}'`);
+  throw new ConfigError(`create for '${redact(url)}' must be true or false, got '${value}'`);
 }

@@ -24,7 +24,9 @@ export function registerProvider(schemes: string[], factories: ProviderFactories
 export function schemeOf(url: string): string {
   const m = /^([a-z][a-z0-9+.-]*):/i.exec(url);
   if (!m?.[1]) {
-    throw new ProviderError(`'${url}' is not a URL: expected scheme://..., for example local://.celeriac or redis://localhost:6379/0`);
+    throw new ProviderError(
+      `'${redact(url)}' is not a URL: expected scheme://..., for example local://.celeriac or redis://localhost:6379/0`,
+    );
   }
   return m[1].toLowerCase();
 }
@@ -60,7 +62,31 @@ export async function openStore(url: string, ctx: ProviderContext): Promise<KeyV
   return f.store(url, ctx);
 }
 
-/** A URL with its password hidden, for banners and logs. */
+/**
+ * A URL with its password hidden, for banners, logs and errors: its own, and those of the URLs
+ * its query carries, URL-encoded (a claim_check store).
+ */
 export function redact(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1**@');
+  const hidden = url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1**@');
+  const q = hidden.indexOf('?');
+  if (q < 0) return hidden;
+  const query = hidden
+    .slice(q + 1)
+    .split('&')
+    .map((option) => {
+      const eq = option.indexOf('=');
+      const value = eq < 0 ? undefined : decoded(option.slice(eq + 1));
+      if (value === undefined || !value.includes('://')) return option;
+      const shown = redact(value);
+      return shown === value ? option : `${option.slice(0, eq + 1)}${encodeURIComponent(shown)}`;
+    });
+  return `${hidden.slice(0, q + 1)}${query.join('&')}`;
+}
+
+function decoded(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
 }

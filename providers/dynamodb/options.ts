@@ -9,6 +9,7 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import { checkQuery, createOption, endpointOption, regionOption, splitUrl } from '../../core/provider-options.js';
+import { redact } from '../../core/registry.js';
 
 export interface DynamoDbOptions {
   table: string;
@@ -22,12 +23,12 @@ const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 
 export function parseDynamoDbUrl(url: string): DynamoDbOptions {
   const { scheme, rest, query } = splitUrl(url);
-  if (scheme !== 'dynamodb') throw new ConfigError(`'${url}' is not a dynamodb:// URL`);
+  if (scheme !== 'dynamodb') throw new ConfigError(`'${redact(url)}' is not a dynamodb:// URL`);
   checkQuery(url, query, ['region', 'endpoint', 'create']);
   const table = decodeURIComponent(rest.replace(/\/$/, ''));
   if (!TABLE_NAME.test(table)) {
     throw new ConfigError(
-      `'${url}' must name the results table: dynamodb://TABLE?region=..., where TABLE is 3–255 letters, digits, '_', '-' or '.' (got '${table}')`,
+      `'${redact(url)}' must name the results table: dynamodb://TABLE?region=..., where TABLE is 3–255 letters, digits, '_', '-' or '.' (got '${table}')`,
     );
   }
   return {

@@ -6,6 +6,7 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../../core/errors.js';
 import { checkQuery, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+import { redact } from '../../core/registry.js';
 
 export interface LocalLocation {
   folder: string;
@@ -22,7 +23,7 @@ export function locate(url: string, transportOptions: Record<string, unknown> = 
   try {
     path = decodeURIComponent(rest) || DEFAULT_FOLDER;
   } catch {
-    throw new ConfigError(`'${url}': the path is not URL-encoded text (write a '%' in a folder name as %25)`);
+    throw new ConfigError(`'${redact(url)}': the path is not URL-encoded text (write a '%' in a folder name as %25)`);
   }
   const full = isAbsolute(path) ? path : resolve(cwd, path);
   const isFile = /\.(db|sqlite3?)$/i.test(full);

@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../../core/errors.js';
 import { checkQuery, numberOption, seconds, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+import { redact } from '../../core/registry.js';
 
 /** Default cap on one envelope: well above any task a queue should carry, far below Redis's 512 MB string limit. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -60,22 +61,23 @@ const TRANSPORT_OPTIONS = ['global_keyprefix', 'max_message_size', 'unacked_mute
 
 export function parseConnection(url: string): RedisConnectionOptions {
   const { scheme, query } = splitUrl(url);
-  if (scheme !== 'redis' && scheme !== 'rediss') throw new ConfigError(`'${url}' is not a redis:// or rediss:// URL`);
+  if (scheme !== 'redis' && scheme !== 'rediss') throw new ConfigError(`'${redact(url)}' is not a redis:// or rediss:// URL`);
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    throw new ConfigError(`'${url}' is not a valid URL: expected redis://[:password@]host[:port][/db]`);
+    throw new ConfigError(`'${redact(url)}' is not a valid URL: expected redis://[:password@]host[:port][/db]`);
   }
   const dbText = parsed.pathname.replace(/^\//, '');
   const db = dbText === '' ? 0 : Number(dbText);
-  if (!Number.isInteger(db) || db < 0) throw new ConfigError(`The database in '${url}' must be a number such as /0, got '/${dbText}'`);
+  if (!Number.isInteger(db) || db < 0)
+    throw new ConfigError(`The database in '${redact(url)}' must be a number such as /0, got '/${dbText}'`);
   const certReqs = query.get('ssl_cert_reqs');
   if (certReqs !== null && !['none', 'required', 'optional', 'CERT_NONE', 'CERT_REQUIRED', 'CERT_OPTIONAL'].includes(certReqs)) {
-    throw new ConfigError(`ssl_cert_reqs in '${url}' must be none, optional or required, got '${certReqs}'`);
+    throw new ConfigError(`ssl_cert_reqs in '${redact(url)}' must be none, optional or required, got '${certReqs}'`);
   }
   const caFile = query.get('ssl_ca_certs') || undefined;
-  if (caFile && scheme !== 'rediss') throw new ConfigError(`ssl_ca_certs in '${url}' needs TLS: use rediss://`);
+  if (caFile && scheme !== 'rediss') throw new ConfigError(`ssl_ca_certs in '${redact(url)}' needs TLS: use rediss://`);
   return {
     host: parsed.hostname || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,
@@ -102,7 +104,7 @@ export function parseBrokerSettings(
     [...query.entries()].filter(([k]) => !['visibility_timeout', 'ssl_cert_reqs', 'ssl_ca_certs'].includes(k)),
   );
   const o: Record<string, unknown> = { ...pick(transportOptions), ...fromQuery };
-  const where = (name: string): string => `Redis transport option ${name} in '${url}'`;
+  const where = (name: string): string => `Redis transport option ${name} in '${redact(url)}'`;
   if (o.global_keyprefix !== undefined && typeof o.global_keyprefix !== 'string') {
     throw new ConfigError(`${where('global_keyprefix')} must be a string, got ${JSON.stringify(o.global_keyprefix)}`);
   }

@@ -22,6 +22,7 @@ import {
   splitUrl,
   visibilityTimeoutMs,
 } from '../../core/provider-options.js';
+import { redact } from '../../core/registry.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, MAX_VISIBILITY_S, MAX_WAIT_S } from './limits.js';
 
 export interface SqsOptions {
@@ -51,16 +52,22 @@ const KNOWN = [
 
 export function parseSqsUrl(url: string, transportOptions: Record<string, unknown> = {}): SqsOptions {
   const { scheme, rest, query } = splitUrl(url);
-  if (scheme !== 'sqs') throw new ConfigError(`'${url}' is not an sqs:// URL`);
+  if (scheme !== 'sqs') throw new ConfigError(`'${redact(url)}' is not an sqs:// URL`);
+  // Celery's form sqs://KEY:SECRET@: the error must not echo the secret (which may hold a '/' redact cannot tell apart).
+  if (rest.includes('@')) {
+    throw new ConfigError(
+      'sqs:// URLs cannot carry AWS credentials: remove KEY:SECRET@ and set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), an AWS profile (AWS_PROFILE), or the role the code runs under.',
+    );
+  }
   if (rest !== '' && rest !== '/') {
-    throw new ConfigError(`'${url}': sqs:// takes its settings as query options, e.g. sqs://?region=us-east-1&prefix=dev-`);
+    throw new ConfigError(`'${redact(url)}': sqs:// takes its settings as query options, e.g. sqs://?region=us-east-1&prefix=dev-`);
   }
   checkQuery(url, query, KNOWN);
   const pick = (key: string, optionKey = key): unknown => query.get(key) ?? transportOptions[optionKey] ?? undefined;
   const text = (key: string, optionKey = key): string | undefined => {
     const v = pick(key, optionKey);
     if (v === undefined || v === null || v === '') return undefined;
-    if (typeof v !== 'string') throw new ConfigError(`${key} for '${url}' must be a string, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string') throw new ConfigError(`${key} for '${redact(url)}' must be a string, got ${JSON.stringify(v)}`);
     return v;
   };
   const integer = (key: string, min: number, max: number, fallback: number, optionKey = key): number => {
@@ -68,7 +75,7 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     if (v === undefined || v === null || v === '') return fallback;
     return numberOption(
       v,
-      `${key} for '${url}'`,
+      `${key} for '${redact(url)}'`,
       (n) => Number.isInteger(n) && n >= min && n <= max,
       `a whole number from ${min} to ${max}`,
     );
@@ -76,7 +83,7 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
 
   const prefix = text('prefix', 'queue_name_prefix') ?? '';
   if (!/^[A-Za-z0-9_-]*$/.test(prefix)) {
-    throw new ConfigError(`prefix '${prefix}' for '${url}' may hold only letters, digits, '-' and '_' (SQS queue name rules)`);
+    throw new ConfigError(`prefix '${prefix}' for '${redact(url)}' may hold only letters, digits, '-' and '_' (SQS queue name rules)`);
   }
   return {
     region: regionOption(url, text('region')),
@@ -97,7 +104,7 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
 function sqsVisibilityTimeoutMs(url: string, ms: number): number {
   if (ms > MAX_VISIBILITY_S * 1000) {
     throw new ConfigError(
-      `visibility_timeout for '${url}' must be at most ${MAX_VISIBILITY_S} s (12 hours, SQS's maximum), got ${ms / 1000} s`,
+      `visibility_timeout for '${redact(url)}' must be at most ${MAX_VISIBILITY_S} s (12 hours, SQS's maximum), got ${ms / 1000} s`,
     );
   }
   return ms;
@@ -110,7 +117,7 @@ function claimCheckOption(url: string, store: string | undefined): string | unde
     return store;
   } catch {
     throw new ConfigError(
-      `claim_check for '${url}' must be the URL of a store such as dynamodb://TABLE?region=us-east-1 (URL-encoded in the query), got '${store}'`,
+      `claim_check for '${redact(url)}' must be the URL of a store such as dynamodb://TABLE?region=us-east-1 (URL-encoded in the query), got '${redact(store)}'`,
     );
   }
 }

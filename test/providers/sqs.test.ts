@@ -26,6 +26,7 @@ import type { TaskContext } from '../../core/task-context.js';
 import type { Worker } from '../../core/worker/worker.js';
 import { type DynamoDbStore, dynamoDbStore } from '../../providers/dynamodb/index.js';
 import { MessageTooLarge, REASON_ATTRIBUTE, type SqsBroker, countRequests, deadLetterName, sqsBroker } from '../../providers/sqs/index.js';
+import { parseConnection } from '../../providers/redis/options.js';
 import { parseSqsUrl } from '../../providers/sqs/options.js';
 import { toOutgoing } from '../../providers/sqs/send.js';
 import { Recorder, brokerConformance, eventually, taskMessage, uniqueQueue } from '../conformance/index.js';
@@ -198,6 +199,27 @@ describe('sqs:// queues and limits', () => {
     expect(() => sqsBroker('sqs://?claim_check=nonsense')).toThrow(
       /claim_check for .* must be the URL of a store such as dynamodb:\/\/TABLE/,
     );
+  });
+
+  it('never echoes a secret from a URL in its errors', () => {
+    const message = (parse: () => unknown): string => {
+      try {
+        parse();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('no error');
+    };
+    // Celery's documented form, the secret with a '/' as AWS secrets often have.
+    const inUrl = message(() => sqsBroker('sqs://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG@'));
+    expect(inUrl).toMatch(/sqs:\/\/ URLs cannot carry AWS credentials: .*AWS_ACCESS_KEY_ID.*AWS_PROFILE/);
+    expect(inUrl).not.toMatch(/wJalr|AKIA/);
+    const redis = message(() => parseConnection('redis://:SuperSecretPw@127.0.0.1:6379/x'));
+    expect(redis).toContain("'redis://:**@127.0.0.1:6379/x'");
+    const store = encodeURIComponent('redis://:SuperSecretPw@127.0.0.1:6379/0');
+    const claimCheck = message(() => sqsBroker(`sqs://?claim_check=${store}&bogus=1`));
+    expect(claimCheck).toContain(`claim_check=${encodeURIComponent('redis://:**@127.0.0.1:6379/0')}`);
+    for (const m of [redis, claimCheck]) expect(m).not.toContain('SuperSecretPw');
   });
 
   it('says what to do when no AWS region is set, and names the URL when SQS or DynamoDB cannot be reached', async () => {
