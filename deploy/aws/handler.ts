@@ -6,12 +6,12 @@
  *
  * - Succeeded, failed (FAILURE stored), revoked, dead-lettered (malformed, unknown task, content
  *   not accepted — moved to the DLQ with its reason by the provider): not reported, deleted.
- * - retryLater, as the provider's lease does it: a retry (retries+1) is re-sent with
- *   DelaySeconds and the original succeeds — so retries never count toward the queue's
- *   maxReceiveCount; an ETA beyond 15 min is re-sent in 900 s hops, likewise. A hand-back
- *   within 900 s (a result that could not be stored, an ETA not reached, and every delay on a
- *   FIFO queue, which has no per-message delay) is ChangeMessageVisibility to the delay and a
- *   reported failure: it comes back after the delay, and repeated failures end in the DLQ.
+ * - retryLater, as the provider's lease does it: a retry (retries+1), an ETA not reached and a
+ *   hand-back after a delay (a result that could not be stored) are re-sent with DelaySeconds
+ *   (900 s hops beyond 15 min) and the original succeeds — so waiting never counts toward the
+ *   queue's maxReceiveCount. A hand-back at once (no time left), and every delay on a FIFO queue
+ *   (no per-message delay there), is ChangeMessageVisibility and a reported failure: it comes
+ *   back after the delay, and repeated failures end in the DLQ.
  * - The invocation's remaining time, less a margin to store the result, caps every task's
  *   soft time limit: the task's AbortSignal fires before Lambda stops the function. A task
  *   that started late in the batch and is stopped by that cap, one that finds no time left, and

@@ -5,10 +5,15 @@
  * - ack: DeleteMessage (batched per tick), then the claim-check key, if any, is deleted.
  * - extendLease: ChangeMessageVisibility (the executor heartbeats long tasks).
  * - retryLater(delay, replacement): the replacement (retries+1) is sent with DelaySeconds, then
- *   the original deleted. Without one, ChangeMessageVisibility hides it for the delay — up to
- *   900 s; a longer wait (an ETA hop) re-sends the same message with DelaySeconds 900 and deletes
- *   the original, so hops neither raise its receive count towards maxReceiveCount nor run into
- *   the queue's retention period. FIFO queues have no per-message delay: visibility only.
+ *   the original deleted. Without one (an ETA not reached, a hand-back after an internal error),
+ *   the same message is re-sent with DelaySeconds (up to 900 s: a longer ETA is reached in hops)
+ *   and the original deleted. SQS counts every receive towards the RedrivePolicy's
+ *   maxReceiveCount: hidden again and again, a message that only waits (for its ETA, for a
+ *   result store to come back) would end in the DLQ unrun. The copy carries the deliveries so
+ *   far (celeriac.deliveries), so receiveCount, and the executor's backoff, go on counting.
+ *   ChangeMessageVisibility only hands a message back at once (delay 0), and on FIFO queues,
+ *   which have no per-message delay and would put a copy at the end of its group: there each
+ *   hand-back counts towards maxReceiveCount.
  * - deadLetter: sent to the queue's DLQ with the reason as attribute celeriac.reason (shortened, or
  *   left out, when the message would exceed the size cap), then deleted.
  */
@@ -23,6 +28,8 @@ import { type Outgoing, type SendContext, toOutgoing } from './send.js';
 import type { SettleBatches } from './settle-batches.js';
 
 export const REASON_ATTRIBUTE = 'celeriac.reason';
+/** On a re-sent copy: how many times the message was delivered before. */
+export const DELIVERIES_ATTRIBUTE = 'celeriac.deliveries';
 
 export interface LeaseContext extends SendContext {
   client: SQSClient;
@@ -81,11 +88,15 @@ export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): Lease 
     label: `message ${message.MessageId}`,
   });
 
+  const receiveCount =
+    Number(message.Attributes?.ApproximateReceiveCount ?? 1) +
+    (Number(message.MessageAttributes?.[DELIVERIES_ATTRIBUTE]?.StringValue ?? 0) || 0);
+
   return {
     raw: r.raw,
     malformed: r.malformed,
     queue: queue.name,
-    receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 1),
+    receiveCount,
     leaseMs: wholeSeconds(ctx.visibilityTimeoutMs, MAX_VISIBILITY_S) * 1000,
     async ack() {
       await remove();
@@ -100,8 +111,11 @@ export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): Lease 
         await dropClaim();
         return;
       }
-      if (queue.fifo || delayMs <= MAX_DELAY_S * 1000) return hide(delayMs);
-      await ctx.publish.send(queue, [{ ...asReceived(), delaySeconds: MAX_DELAY_S }]);
+      if (queue.fifo || delayMs <= 0) return hide(delayMs);
+      const deliveries = { DataType: 'Number', StringValue: String(receiveCount) };
+      await ctx.publish.send(queue, [
+        { ...asReceived({ [DELIVERIES_ATTRIBUTE]: deliveries }), delaySeconds: wholeSeconds(delayMs, MAX_DELAY_S) },
+      ]);
       await remove();
     },
     async deadLetter(reason: string) {

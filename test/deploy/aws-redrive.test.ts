@@ -1,7 +1,8 @@
 /**
  * Redrive, as Lambda's event source mapping and SQS do it: a record the built handler keeps
  * reporting failed comes back after each visibility timeout, and once it has been received
- * maxReceiveCount times SQS moves it, whole, to the dead-letter queue.
+ * maxReceiveCount times SQS moves it, whole, to the dead-letter queue. On a FIFO queue: there a
+ * hand-back is a visibility change, which SQS counts (a standard queue re-sends the message).
  */
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -48,12 +49,13 @@ afterAll(async () => {
 describe('redrive to the dead-letter queue', () => {
   it('moves a record that keeps failing to the DLQ after maxReceiveCount receives, with nothing lost', async () => {
     // A queue of its own: 1 s visibility, maxReceiveCount 2 (the fixture's queues use 12 s and 3).
-    const dlq = await createQueue('t-redrive-dlq', {});
-    const queue = await createQueue('t-redrive', {
+    const dlq = await createQueue('t-redrive-dlq.fifo', { FifoQueue: 'true' });
+    const queue = await createQueue('t-redrive.fifo', {
+      FifoQueue: 'true',
       VisibilityTimeout: '1',
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: 2 }),
     });
-    const sent = await producer.sendTask('awstasks.add', [2, 3], undefined, { queue: 'redrive' });
+    const sent = await producer.sendTask('awstasks.add', [2, 3], undefined, { queue: 'redrive.fifo' });
 
     // With its result store down, the handler reports the record failed every time.
     const poller = new LambdaPoller(world.sqs, fn, {

@@ -376,6 +376,34 @@ describe('sqs:// dead letters', () => {
   });
 });
 
+describe('sqs:// hand-backs', () => {
+  it('a message handed back for a while is re-sent with DelaySeconds: waiting never counts towards max_receive_count', async () => {
+    const broker = sqsBroker(sqsUrl('&create=true&max_receive_count=1'));
+    const q = uniqueQueue('handback');
+    const m = taskMessage(q, ['wait']);
+    await broker.publish(q, [m]);
+    const r = await Recorder.start(broker, [q]);
+    const [first] = await r.waitFor(1);
+    expect(first?.receiveCount).toBe(1);
+    // As the executor hands a message back when the result store is down.
+    await first?.retryLater(1000);
+    const [, again] = await r.waitFor(2);
+    expect(again?.message).toEqual(m);
+    // The deliveries go on counting (the executor's backoff doubles with them).
+    expect(again?.receiveCount).toBe(2);
+    await again?.retryLater(1000);
+    const [, , third] = await r.waitFor(3);
+    expect(third?.receiveCount).toBe(3);
+    await third?.ack();
+    await r.stop();
+    const dlqUrl = (await broker.client.send(new GetQueueUrlCommand({ QueueName: deadLetterName(`${prefix}${q}`) }))).QueueUrl as string;
+    expect((await counts(broker, q)).visible + (await broker.size(q))).toBe(0);
+    const dead = await broker.client.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl, WaitTimeSeconds: 0 }));
+    expect(dead.Messages ?? []).toEqual([]);
+    await broker.close();
+  });
+});
+
 describe('sqs:// FIFO queues', () => {
   it('deduplicates by task id; a retry is a new message; the group is header message_group or the task name', async () => {
     const broker = sqsBroker(sqsUrl());
@@ -464,7 +492,7 @@ describe('sqs:// delays beyond 15 minutes', () => {
       worker = undefined;
     });
 
-    it('hides an ETA minutes away with a visibility change (no re-send), and does not run it', async () => {
+    it('re-sends an ETA minutes away with DelaySeconds (no visibility change: no receive counted), and does not run it', async () => {
       const q = uniqueQueue('soon');
       const broker = (await app.broker()) as SqsBroker;
       await sendRaw(broker, q, encodeEnvelope(taskMessage(q, ['minutes'], { eta: new Date(Date.now() + 120_000).toISOString() })));
@@ -473,9 +501,12 @@ describe('sqs:// delays beyond 15 minutes', () => {
       const deferred = nextEvent(worker, 'deferred');
       await worker.start();
       await deferred;
-      await eventually('the visibility change', () => requests.byCommand.ChangeMessageVisibilityBatchCommand === 1);
-      expect(await counts(broker, q)).toEqual({ visible: 0, hidden: 1, delayed: 0 });
-      expect(requests.byCommand.SendMessageBatchCommand).toBeUndefined();
+      await eventually('the re-send', async () => {
+        const c = await counts(broker, q);
+        return c.delayed === 1 && c.hidden === 0 && c.visible === 0;
+      });
+      expect(requests.byCommand.SendMessageBatchCommand).toBe(1);
+      expect(requests.byCommand.ChangeMessageVisibilityBatchCommand).toBeUndefined();
       expect(ran).toEqual([]);
       requests.detach();
       await worker.stop();
