@@ -74,6 +74,7 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   // A Python int beyond 2^53 would reach the task rounded: the task fails with the reason instead.
   const unsafe = unsafeIntegerLiteral(message.body);
   if (unsafe) return fail(d, deps, parsed, results, unsafeIntegerError('the arguments', unsafe, 'send it as a string'), 0, true);
+  if (!(await readOverrides(d, deps, message))) return 'store-failed';
   const revoked = revokedReason(deps, message.headers);
   if (revoked) return discard(d, deps, parsed, results, revoked);
 
@@ -90,18 +91,26 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
     return giveBack(d, deps, message, wait, `its rate limit allows the next run in ${seconds(wait)}s, after this invocation ends`);
   }
   let release: () => void;
+  let waited = false;
   try {
     // The rate limit is waited for before taking a slot, so a throttled task never idles a slot.
     // Checked here too: the fast paths below (no limit, a free slot) do not look at the signal.
     deps.shutdown?.throwIfAborted();
-    if (!deps.settings.disableRateLimits && deps.rateLimiter.get(name) !== null) await deps.rateLimiter.take(name, deps.shutdown);
-    release = deps.slots.tryAcquire?.() ?? (await deps.slots.acquire(deps.shutdown));
+    if (!deps.settings.disableRateLimits && deps.rateLimiter.get(name) !== null) {
+      waited = deps.rateLimiter.waitMs(name) > 0;
+      await deps.rateLimiter.take(name, deps.shutdown);
+    }
+    const free = deps.slots.tryAcquire?.();
+    waited ||= free === undefined;
+    release = free ?? (await deps.slots.acquire(deps.shutdown));
   } catch (err) {
     if (!deps.shutdown?.aborted) throw err;
     return giveBack(d, deps, message, 0, STOPPING);
   }
   try {
-    // A revoke may have arrived, or the expiry passed, while this task waited.
+    // A revoke may have arrived, or the expiry passed, while this task waited (one kept in the
+    // result store is read again: what was read before the wait may be a second old or more).
+    if (waited && !(await readOverrides(d, deps, message))) return 'store-failed';
     const late = revokedReason(deps, message.headers);
     if (late) return await discard(d, deps, parsed, results, late);
     // A driver with a deadline (a function invocation) may have used it all up while this task waited for a slot.
@@ -451,6 +460,22 @@ export async function handBack(
 }
 
 const taskOf = (call: ParsedCall) => ({ id: call.message.headers.id, name: call.message.headers.task });
+
+/**
+ * Where revokes and rate limits live in the result store (ExecutorDeps.overrides), reads them for
+ * this task. Resolves false when the store cannot be read: the message was handed back, to come
+ * back soon rather than after its whole lease.
+ */
+async function readOverrides(d: Delivery, deps: ExecutorDeps, message: TaskMessage): Promise<boolean> {
+  if (!deps.overrides) return true;
+  const task = { id: message.headers.id, name: message.headers.task };
+  try {
+    await deps.overrides.refresh(task);
+    return true;
+  } catch (error) {
+    return handBack(d, deps, task, error, 'reading revokes and rate limits from the result store (the message will come back)');
+  }
+}
 
 /** Why a task must not run: its id was revoked (§6 revoke) or its expiry time has passed (§8 expires). */
 function revokedReason(deps: ExecutorDeps, headers: TaskMessage['headers']): 'revoked' | 'expired' | undefined {

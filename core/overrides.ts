@@ -2,8 +2,8 @@
  * Run-time overrides kept in the result store, for brokers without a control channel (SQS,
  * Pub/Sub — DESIGN.md "Ports"): `celeriac control revoke` and `celeriac control rate_limit`
  * write them (OverrideWriter, here); every executor reads them, cached briefly, before it runs
- * a task (core/executor/overrides.ts), so they reach every function instance. Keys, in the
- * result store next to celery-task-meta-*:
+ * a task and again after the task waited (core/executor/overrides.ts), so they reach every
+ * function instance. Keys, in the result store next to celery-task-meta-*:
  *
  *   celeriac-revoked-<task id>       '1', kept REVOKE_EXPIRES (Celery's workers forget revoked ids after 3 h)
  *   celeriac-revokes                 counter of revokes, its TTL renewed by each: while it exists a

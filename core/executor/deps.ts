@@ -3,14 +3,13 @@
  * Lambda handler, the emulator's runner) shares, so they decide fates from the same settings.
  */
 import type { Settings } from '../config/settings.js';
-import { executeDelivery, handBack } from '../executor.js';
 import { KeyValueResultBackend } from '../kv-result-backend.js';
-import type { Delivery, ResultBackend } from '../ports.js';
+import type { ResultBackend } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { Semaphore } from '../worker/semaphore.js';
 import type { FollowUp } from './canvas.js';
 import { OverrideReader } from './overrides.js';
-import type { ExecutorDeps, ExecutorSettings, Fate, RunnableTask } from './types.js';
+import type { ExecutorDeps, ExecutorSettings, RunnableTask } from './types.js';
 
 /** What a driver needs from its app to run tasks. */
 export interface ExecutorApp {
@@ -51,12 +50,6 @@ export function executorSettings(conf: Readonly<Settings>): ExecutorSettings {
 
 export interface DriverDeps extends ExecutorDeps {
   tasks: Map<string, RunnableTask>;
-  /**
-   * Set when the driver has no isRevoked of its own and the result store is a key-value store
-   * (core/overrides.ts): the driver runs each message with executeWithOverrides, so `isRevoked`
-   * and the rate limiter see what `celeriac control` stored.
-   */
-  overrides?: OverrideReader;
 }
 
 /** Opens the result backend and sets each task's rate limit (its option, else task_default_rate_limit). */
@@ -78,23 +71,4 @@ export async function executorDeps(app: ExecutorApp, parts: DriverParts): Promis
     isRevoked: isRevoked ?? ((id) => overrides?.isRevoked(id) ?? false),
     overrides,
   };
-}
-
-/**
- * executeDelivery for a driver: when its revokes and rate limits come from the result store
- * (DriverDeps.overrides), they are read for the message's task first.
- */
-export async function executeWithOverrides(d: Delivery, deps: DriverDeps): Promise<Fate> {
-  const headers = d.message?.headers;
-  if (deps.overrides && headers) {
-    const task = { id: headers.id, name: headers.task };
-    try {
-      await deps.overrides.refresh(task);
-    } catch (error) {
-      // The store is down for a moment: the message comes back soon, not after its whole lease.
-      await handBack(d, deps, task, error, 'reading revokes and rate limits from the result store (the message will come back)');
-      return 'store-failed';
-    }
-  }
-  return executeDelivery(d, deps);
 }

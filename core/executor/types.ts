@@ -1,6 +1,7 @@
 /** What the executor needs from its driver, and what it tells the driver back. */
 import type { Retry } from '../errors.js';
 import type { FollowUp } from './canvas.js';
+import type { OverrideReader } from './overrides.js';
 import type { TaskMessage } from '../message.js';
 import type { ResultBackend } from '../ports.js';
 import type { RateLimiter } from '../rate-limit.js';
@@ -41,6 +42,12 @@ export interface ExecutorDeps {
   slots: RunSlots;
   hostname: string;
   isRevoked(taskId: string): boolean;
+  /**
+   * Set when revokes and rate limits live in the result store (a broker without a control
+   * channel: SQS, Pub/Sub; core/overrides.ts): read for each task before it runs and again after
+   * it waited, so `isRevoked` and the rate limiter see what `celeriac control` stored.
+   */
+  overrides?: OverrideReader;
   /** Publish a retry of a task whose message was already acked (acksLate: false). */
   republish?(message: TaskMessage): Promise<void>;
   /** Send a task's follow-up (a chain's next step, a link callback or errback; executor/canvas.ts). */

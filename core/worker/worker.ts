@@ -6,8 +6,8 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { availableParallelism, hostname as osHostname } from 'node:os';
 import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
-import { type ExecutorEvent, type RunnableTask, handBack } from '../executor.js';
-import { type ExecutorApp, executeWithOverrides, executorDeps } from '../executor/deps.js';
+import { type ExecutorEvent, type RunnableTask, executeDelivery, handBack } from '../executor.js';
+import { type ExecutorApp, executorDeps } from '../executor/deps.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
@@ -121,7 +121,7 @@ export class Worker extends EventEmitter {
         this.held.set(delivery, entry);
         if (delivery.message) this.heldByMessage.set(delivery.message, entry);
         try {
-          await executeWithOverrides(delivery, deps);
+          await executeDelivery(delivery, deps);
         } catch (error) {
           // What fails past the executor is handed back with its backoff, which also frees the
           // prefetch slot (left unsettled, the slot is lost and the message hidden for its whole

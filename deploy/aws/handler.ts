@@ -28,7 +28,8 @@
  *   revoked id ends REVOKED and a new rate limit holds on every instance (each its own bucket).
  */
 import type { App } from '../../core/app.js';
-import { type DriverDeps, executeWithOverrides, executorDeps } from '../../core/executor/deps.js';
+import { type DriverDeps, executorDeps } from '../../core/executor/deps.js';
+import { executeDelivery } from '../../core/executor.js';
 import { type Logger, createLogger, parseLogLevel } from '../../core/log.js';
 import { registerProvider } from '../../core/registry.js';
 import { logTaskEvent } from '../../core/worker/task-log.js';
@@ -98,8 +99,8 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
     const run = async (record: SqsRecord): Promise<boolean> => {
       try {
         const delivery = await recordDelivery(record, await queueOf(record), leases);
-        // SQS has no broadcast: revokes and rate limits set by `celeriac control` are read from the result store.
-        await executeWithOverrides(delivery, invocation);
+        // SQS has no broadcast: revokes and rate limits set by `celeriac control` are read from the result store (deps.overrides).
+        await executeDelivery(delivery, invocation);
         return settle.succeeded(record);
       } catch (error) {
         // Not settled: reported failed, it comes back after the visibility timeout.

@@ -9,6 +9,9 @@ import { buildTaskMessage } from '../../core/message-builder.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Delivery, ResultBackend } from '../../core/ports.js';
 import { MessageTooLarge } from '../../core/errors.js';
+import { OverrideReader } from '../../core/executor/overrides.js';
+import type { KeyValueResultBackend } from '../../core/kv-result-backend.js';
+import { CACHE_MS, OverrideWriter } from '../../core/overrides.js';
 import { RateLimiter } from '../../core/rate-limit.js';
 import { Semaphore } from '../../core/worker/semaphore.js';
 import { freshMemoryUrl, gate, until } from './helpers.js';
@@ -269,6 +272,37 @@ describe('executor with a deadline (a function invocation)', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
     // Handed back for the rest of the minute its token needs.
     expect(second.calls).toEqual(['retryLater(>0)']);
+    await app.close();
+  });
+});
+
+/** A driver without a control channel (SQS, Pub/Sub): revokes and rate limits come from the result store (core/overrides.ts). */
+describe('executor with overrides in the result store', () => {
+  async function storeBacked(fn: (...a: never[]) => unknown) {
+    const setUp = await setup(fn);
+    const { kv } = setUp.backend as KeyValueResultBackend;
+    const overrides = new OverrideReader(kv, setUp.deps.rateLimiter);
+    Object.assign(setUp.deps, { overrides, isRevoked: (id: string) => overrides.isRevoked(id) });
+    return { ...setUp, control: new OverrideWriter(kv) };
+  }
+
+  it('a task revoked while it waits for a run slot ends REVOKED, unrun', async () => {
+    const g = gate();
+    let runs = 0;
+    const { app, deps, control } = await storeBacked(async () => {
+      if (++runs === 1) await g.wait;
+    });
+    const first = executeDelivery(recordingDelivery(message('tasks.t')).d, deps);
+    await until(() => runs === 1);
+    const m = message('tasks.t');
+    const waiting = executeDelivery(recordingDelivery(m).d, deps); // reads the store before the revoke, then waits for the slot
+    await control.revoke([m.headers.id]);
+    await new Promise((r) => setTimeout(r, CACHE_MS + 100)); // past what the first read is trusted for
+    g.open();
+    expect(await first).toBe('acked');
+    expect(await waiting).toBe('acked');
+    expect(runs).toBe(1);
+    expect((await deps.backend.get(m.headers.id))?.status).toBe('REVOKED');
     await app.close();
   });
 });
