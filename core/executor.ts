@@ -98,7 +98,9 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
     deps.shutdown?.throwIfAborted();
     if (!deps.settings.disableRateLimits && deps.rateLimiter.get(name) !== null) {
       waited = deps.rateLimiter.waitMs(name) > 0;
-      await deps.rateLimiter.take(name, deps.shutdown);
+      const token = deps.rateLimiter.take(name, deps.shutdown);
+      // A rate changed in the result store reaches the takers already waiting (a control channel's does at once).
+      await (deps.overrides ? deps.overrides.whileWaiting(name, token) : token);
     }
     const free = deps.slots.tryAcquire?.();
     waited ||= free === undefined;

@@ -15,6 +15,8 @@ export class OverrideReader {
   readonly #rates = new Map<string, { rate: string | number | null | undefined; version: number }>();
   /** Counter reads, shared by concurrent callers and trusted for cacheMs from when they were asked. */
   readonly #counters = new Map<string, { value: Promise<number>; at: number }>();
+  /** Per task name with takers waiting for a rate-limit token: how many, and the timer re-reading its rate meanwhile. */
+  readonly #waiting = new Map<string, { takers: number; timer: NodeJS.Timeout }>();
 
   constructor(
     private readonly kv: KeyValueStore,
@@ -24,11 +26,32 @@ export class OverrideReader {
 
   /** Learn whether this task id is revoked, and set its task's rate limit if an override says so. */
   async refresh(task: { id: string; name: string }): Promise<void> {
-    const [revokes, rateVersion] = await Promise.all([this.#counter(REVOKES), this.#counter(RATE_LIMITS)]);
-    await Promise.all([
-      revokes > 0 && !this.#revoked.has(task.id) ? this.#readRevoked(task.id) : undefined,
-      rateVersion > 0 && this.#rates.get(task.name)?.version !== rateVersion ? this.#readRate(task.name, rateVersion) : undefined,
-    ]);
+    await Promise.all([this.#refreshRevoked(task.id), this.#refreshRate(task.name)]);
+  }
+
+  /**
+   * Resolves with `token` (a rate-limit take), re-reading the task's rate every cacheMs
+   * meanwhile: a rate changed in the store then re-plans the takers already waiting
+   * (RateLimiter.set), as one heard on a control channel does. One timer per task name, stopped
+   * when its last taker is through.
+   */
+  async whileWaiting(name: string, token: Promise<void>): Promise<void> {
+    let waiting = this.#waiting.get(name);
+    if (!waiting) {
+      // A failed read is let go: the takers keep the rate they have, and the next tick reads again.
+      const timer = setInterval(() => this.#refreshRate(name).catch(() => undefined), this.cacheMs).unref();
+      waiting = { takers: 0, timer };
+      this.#waiting.set(name, waiting);
+    }
+    waiting.takers++;
+    try {
+      await token;
+    } finally {
+      if (--waiting.takers === 0) {
+        clearInterval(waiting.timer);
+        this.#waiting.delete(name);
+      }
+    }
   }
 
   /** For ExecutorDeps.isRevoked: the ids `refresh` found revoked. */
@@ -36,8 +59,17 @@ export class OverrideReader {
     return this.#revoked.has(id);
   }
 
-  async #readRevoked(id: string): Promise<void> {
-    if ((await this.kv.get(revokedKey(id))) !== undefined) this.#revoked.add([id]);
+  /** Sets the task's rate when the rate-limit counter moved since it was last read. */
+  async #refreshRate(name: string): Promise<void> {
+    const version = await this.#counter(RATE_LIMITS);
+    if (version > 0 && this.#rates.get(name)?.version !== version) await this.#readRate(name, version);
+  }
+
+  /** While any id is revoked (the counter lives), whether this one is: one read, until it is found revoked. */
+  async #refreshRevoked(id: string): Promise<void> {
+    if ((await this.#counter(REVOKES)) > 0 && !this.#revoked.has(id) && (await this.kv.get(revokedKey(id))) !== undefined) {
+      this.#revoked.add([id]);
+    }
   }
 
   async #readRate(name: string, version: number): Promise<void> {

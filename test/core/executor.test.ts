@@ -2,7 +2,7 @@
  * The executor's settle rules, seen from the Delivery port: what it calls, in which order.
  * The delivery records calls; the backend is the real memory:// one (failures injected by wrapping it).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createApp } from '../../core/app.js';
 import { type ExecutorDeps, executeDelivery } from '../../core/executor.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
@@ -283,7 +283,7 @@ describe('executor with overrides in the result store', () => {
     const { kv } = setUp.backend as KeyValueResultBackend;
     const overrides = new OverrideReader(kv, setUp.deps.rateLimiter);
     Object.assign(setUp.deps, { overrides, isRevoked: (id: string) => overrides.isRevoked(id) });
-    return { ...setUp, control: new OverrideWriter(kv) };
+    return { ...setUp, kv, control: new OverrideWriter(kv) };
   }
 
   it('a task revoked while it waits for a run slot ends REVOKED, unrun', async () => {
@@ -303,6 +303,23 @@ describe('executor with overrides in the result store', () => {
     expect(await waiting).toBe('acked');
     expect(runs).toBe(1);
     expect((await deps.backend.get(m.headers.id))?.status).toBe('REVOKED');
+    await app.close();
+  });
+
+  it('a rate limit lifted in the store releases the tasks already waiting for a token, and reading stops when none waits', async () => {
+    let runs = 0;
+    const { app, deps, kv, control } = await storeBacked(() => void runs++);
+    deps.slots = new Semaphore(3);
+    deps.rateLimiter.set('tasks.t', '1/m');
+    const fates = Array.from({ length: 3 }, () => executeDelivery(recordingDelivery(message('tasks.t')).d, deps));
+    await until(() => runs === 1);
+    await control.setRateLimit('tasks.t', 0);
+    // The two waiting for the next minutes' tokens learn of it within about CACHE_MS.
+    await until(() => runs === 3, 3 * CACHE_MS, 'the waiting tasks run');
+    expect(await Promise.all(fates)).toEqual(['acked', 'acked', 'acked']);
+    const reads = vi.spyOn(kv, 'get');
+    await new Promise((r) => setTimeout(r, 2 * CACHE_MS));
+    expect(reads).not.toHaveBeenCalled();
     await app.close();
   });
 });
