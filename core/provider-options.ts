@@ -88,17 +88,40 @@ interface MiddlewareStack {
   ): void;
 }
 
+/** The SDK's Node request handler options used here (@smithy/node-http-handler). */
+interface RequestHandlerOptions {
+  connectionTimeout: number;
+  requestTimeout: number;
+  throwOnRequestTimeout: true;
+}
+
+/**
+ * How long a connection may take to open: a regional endpoint connects in milliseconds; 5 s
+ * still covers two lost SYNs (Linux resends after 1 s, then 2 s more).
+ */
+const CONNECTION_TIMEOUT_MS = 5000;
+
 /**
  * An AWS SDK client as the providers make them: the region and endpoint of their URL options,
- * and errors explained (see explainSdkErrors).
+ * errors explained (see explainSdkErrors), and timeouts. Without them the SDK waits forever
+ * for an endpoint that accepts connections but never answers; with them such a request fails
+ * with a TimeoutError, which the SDK retries (3 attempts) and then becomes an OperationalError,
+ * so producers fail, and workers hand messages back, instead of hanging. `requestTimeoutMs`
+ * bounds a whole request, connection included: each provider sets it above its slowest normal
+ * answer.
  */
 export function awsClient<C extends SdkClient>(
-  Client: new (config: { region?: string; endpoint?: string }) => C,
+  Client: new (config: { region?: string; endpoint?: string; requestHandler: RequestHandlerOptions }) => C,
   url: string,
   options: { region?: string; endpoint?: string },
   service: string,
+  requestTimeoutMs: number,
 ): C {
-  const client = new Client({ region: sdkRegion(options.region, options.endpoint), endpoint: options.endpoint });
+  const client = new Client({
+    region: sdkRegion(options.region, options.endpoint),
+    endpoint: options.endpoint,
+    requestHandler: { connectionTimeout: CONNECTION_TIMEOUT_MS, requestTimeout: requestTimeoutMs, throwOnRequestTimeout: true },
+  });
   explainSdkErrors(client, url, service);
   return client;
 }
@@ -118,7 +141,7 @@ export function explainSdkErrors(client: SdkClient, url: string, service: string
       try {
         return await next(args);
       } catch (err) {
-        const e = err as { message?: unknown; code?: unknown };
+        const e = err as { message?: unknown; code?: unknown; name?: unknown };
         if (e?.message === 'Region is missing') {
           throw new ConfigError(
             `${service} needs an AWS region for '${redact(url)}': add ?region=us-east-1 (yours) to the URL, or set AWS_REGION.`,
@@ -127,7 +150,8 @@ export function explainSdkErrors(client: SdkClient, url: string, service: string
             },
           );
         }
-        if (typeof e?.code === 'string' && UNREACHABLE.has(e.code)) {
+        // The SDK's connection timeout is a TimeoutError without a code (its request timeout has ETIMEDOUT).
+        if ((typeof e?.code === 'string' && UNREACHABLE.has(e.code)) || e?.name === 'TimeoutError') {
           throw new OperationalError(`Cannot reach ${service} for '${redact(url)}': ${String(e.message)}`, { cause: err });
         }
         throw err;

@@ -60,6 +60,12 @@ const itemOf = (key: string, attributes: Item, ttlMs: number | undefined): Item 
 });
 const expired = (item: Item): boolean => item[TTL_ATTRIBUTE]?.N !== undefined && Number(item[TTL_ATTRIBUTE].N) <= nowSeconds();
 
+/**
+ * One request (a single item, 400 KB at most) answers in milliseconds; one that takes 5 s is
+ * stuck, and is better tried again on a fresh connection (the SDK retries it).
+ */
+const REQUEST_TIMEOUT_MS = 5000;
+
 /** DynamoDB's item size limit: attribute names and values, UTF-8. */
 const MAX_ITEM_BYTES = 400 * 1024;
 /** Room for the other attributes of an item (names, ready flag, expires_at). */
@@ -91,7 +97,7 @@ export class DynamoDbStore implements KeyValueStore {
   ) {
     this.#ownsClient = !client;
     this.#table = options.table;
-    this.client = client ?? awsClient(DynamoDBClient, url, options, 'DynamoDB');
+    this.client = client ?? awsClient(DynamoDBClient, url, options, 'DynamoDB', REQUEST_TIMEOUT_MS);
   }
 
   async get(key: string): Promise<string | undefined> {

@@ -5,6 +5,7 @@ import type { Broker, ConsumeOptions, Consumer, Delivery, KeyValueStore } from '
 import { awsClient } from '../../core/provider-options.js';
 import { openStore } from '../../core/registry.js';
 import type { LeaseContext } from './lease.js';
+import { MAX_WAIT_S } from './limits.js';
 import type { SqsOptions } from './options.js';
 import { QueueDirectory } from './queues.js';
 import { PublishBatches } from './publish-batches.js';
@@ -38,7 +39,8 @@ export class SqsBroker implements Broker {
     deps: SqsBrokerDeps = {},
   ) {
     this.#ownsClient = !deps.client;
-    this.client = deps.client ?? awsClient(SQSClient, url, options, 'SQS');
+    // A long poll is answered after up to 20 s (MAX_WAIT_S): 10 s more for the answer to arrive.
+    this.client = deps.client ?? awsClient(SQSClient, url, options, 'SQS', (MAX_WAIT_S + 10) * 1000);
     this.queues = new QueueDirectory(this.client, options);
     this.#settle = new SettleBatches(this.client);
     this.#publish = new PublishBatches(this.client, options.maxMessageBytes);

@@ -3,12 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../core/app.js';
-import { ConfigError, type RemoteTaskError, ResultTooLarge } from '../../core/errors.js';
+import { ConfigError, OperationalError, type RemoteTaskError, ResultTooLarge } from '../../core/errors.js';
 import { KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
 import { openStore } from '../../core/registry.js';
 import { dynamoDbStore, parseDynamoDbUrl } from '../../providers/dynamodb/index.js';
 import { backendConformance, eventually, meta, storeConformance } from '../conformance/index.js';
-import { type Emulator, startDynalite, useEmulatorEnvironment } from '../support/aws-emulators.js';
+import { type Emulator, startDynalite, startStallingEndpoint, useEmulatorEnvironment } from '../support/aws-emulators.js';
 
 useEmulatorEnvironment();
 let dynalite: Emulator;
@@ -107,6 +107,24 @@ describe('dynamodb:// specifics', () => {
     ]);
     expect(await backend.get(id)).toMatchObject({ status: 'SUCCESS', result: 8 });
     await backend.close();
+  });
+
+  it('an endpoint that accepts connections but never answers fails with OperationalError after the request timeout, not never', async () => {
+    const stalled = await startStallingEndpoint();
+    process.env.AWS_MAX_ATTEMPTS = '1'; // the SDK's retries multiply the wait; one attempt shows the timeout
+    const store = dynamoDbStore(`dynamodb://results?endpoint=${stalled.endpoint}`);
+    try {
+      const t0 = Date.now();
+      const hung = new Promise((resolve) => setTimeout(resolve, 15_000, 'still waiting after 15 s'));
+      const err = await Promise.race([store.get('k').catch((e: unknown) => e), hung]);
+      expect(err).toBeInstanceOf(OperationalError);
+      expect((err as Error).message).toMatch(/Cannot reach DynamoDB for 'dynamodb:\/\/results\?endpoint=.*5000 ms/);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(4900);
+    } finally {
+      delete process.env.AWS_MAX_ATTEMPTS;
+      await store.close();
+      await stalled.stop();
+    }
   });
 
   it('refuses URLs without a table or with unknown options', () => {

@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { type Socket, createServer } from 'node:net';
 
 export interface Emulator {
   /** http://127.0.0.1:PORT */
@@ -97,4 +98,23 @@ export function useEmulatorEnvironment(): void {
   process.env.AWS_EC2_METADATA_DISABLED = 'true';
   delete process.env.AWS_PROFILE;
   delete process.env.AWS_SESSION_TOKEN;
+}
+
+/** An endpoint that accepts connections and never answers: a service that is stuck (test/providers/dynamodb.test.ts). */
+export async function startStallingEndpoint(): Promise<Emulator> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    pid: process.pid,
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
