@@ -114,10 +114,17 @@ export class AsyncResult<T = unknown> {
       // What the message tells (the state now, the queue's length) is read briefly or left out:
       // with the server gone, reading it would outlast the timeout it explains.
       const diagnosed = Date.now() + DIAGNOSIS_MS;
-      await byDeadline(this.refresh(), diagnosed, () => undefined).catch(() => undefined);
+      const answered = await byDeadline(
+        this.refresh().then(() => true),
+        diagnosed,
+        () => false,
+      ).catch(() => false);
       // Done after all (a short timeout ran out while a slow server was still answering): its result, as Celery gives it.
-      if (!this.meta || !isReady(this.state))
-        throw new TimeoutError(await this.timeoutMessage(opts.timeout ?? 0, diagnosed), { cause: err });
+      if (!this.meta || !isReady(this.state)) {
+        const storeSilent = !answered && err.storeAnswered === false;
+        const message = storeSilent ? this.silentStoreMessage(opts.timeout ?? 0) : await this.timeoutMessage(opts.timeout ?? 0, diagnosed);
+        throw new TimeoutError(message, { cause: err });
+      }
     }
     if (PROPAGATE_STATES.has(this.state)) {
       const error = decodeException(this.meta);
@@ -129,6 +136,15 @@ export class AsyncResult<T = unknown> {
 
   toString(): string {
     return this.id;
+  }
+
+  /** No read answered, during the wait or after: the store, not a worker, is what to look at. */
+  private silentStoreMessage(timeoutMs: number): string {
+    return (
+      `Task ${this.sent?.taskName ?? ''}[${this.id}] did not finish within ${timeoutMs} ms: the result store ` +
+      `${this.source.backendUrl} did not answer within ${timeoutMs} ms, so the task's state is unknown. ` +
+      'Check that the store is up and reachable from here.'
+    );
   }
 
   private async timeoutMessage(timeoutMs: number, diagnosed: number): Promise<string> {

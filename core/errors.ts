@@ -99,7 +99,10 @@ export const refusedForGood = (err: unknown): boolean =>
 export class ChordError extends CeleriacError {}
 
 /** AsyncResult.get() waited longer than its timeout. */
-export class TimeoutError extends CeleriacError {}
+export class TimeoutError extends CeleriacError {
+  /** Set by a backend's waitFor: false when not one read of the result store answered while it waited. */
+  storeAnswered?: boolean;
+}
 
 /** No provider is registered for a URL scheme, or its package is missing. */
 export class ProviderError extends ConfigError {}

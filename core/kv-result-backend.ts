@@ -118,8 +118,9 @@ export class KeyValueResultBackend implements ResultBackend {
     // The read need not wait for the subscription: the store orders it behind (Redis sends both in one write).
     const watching = this.kv.watch?.(resultKey(taskId), onChange);
     watching?.catch(() => undefined); // awaited below; meanwhile a failure must not count as unhandled
+    let storeAnswered = false;
     const timedOut = (): never => {
-      throw new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the result of task ${taskId}`);
+      throw Object.assign(new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the result of task ${taskId}`), { storeAnswered });
     };
     try {
       let delay = Math.min(POLL_START_MS, cap);
@@ -127,6 +128,7 @@ export class KeyValueResultBackend implements ResultBackend {
         changed = false;
         // The notification carried the ready meta (Redis publishes the value): no read needed.
         const meta = published ?? (await byDeadline(this.get(taskId), deadline, timedOut));
+        storeAnswered = true;
         if (meta && isReady(meta.status)) return meta;
         if (watching) await byDeadline(watching, deadline, timedOut); // a subscription that failed fails the wait
         const left = deadline - Date.now();

@@ -127,6 +127,23 @@ describe('dynamodb:// specifics', () => {
     }
   });
 
+  it('get() timing out on a result store that never answers blames the store, not the worker', async () => {
+    const stalled = await startStallingEndpoint();
+    const app = createApp('tasks', { broker: `memory://${randomUUID()}`, backend: `dynamodb://results?endpoint=${stalled.endpoint}` });
+    try {
+      const result = await app.sendTask('tasks.add', [1, 2]);
+      const err = (await result.get({ timeout: 500 }).catch((e: unknown) => e)) as Error;
+      expect(err.name).toBe('TimeoutError');
+      expect(err.message).toMatch(
+        /did not finish within 500 ms: the result store dynamodb:\/\/results\?endpoint=\S+ did not answer within 500 ms/,
+      );
+      expect(err.message).not.toMatch(/PENDING|no worker/);
+    } finally {
+      await app.close();
+      await stalled.stop();
+    }
+  });
+
   it('refuses URLs without a table or with unknown options', () => {
     expect(() => parseDynamoDbUrl('dynamodb://?region=us-east-1')).toThrow(/must name the results table/);
     expect(() => parseDynamoDbUrl('dynamodb://t1?regoin=x')).toThrow(/Unknown option 'regoin'/);
