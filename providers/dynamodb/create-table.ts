@@ -4,7 +4,7 @@
  * none of these table-management requests.
  */
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
-import { TTL_ATTRIBUTE, isMissingTable } from './table.js';
+import { TTL_ATTRIBUTE, isMissingTable, wrongKeySchema } from './table.js';
 
 /** How long to wait for a new table to become ACTIVE (AWS: seconds; emulators: at once). */
 const ACTIVE_TIMEOUT_MS = 120_000;
@@ -16,9 +16,13 @@ export type TimeToLive = 'enabled' | 'unsupported';
  * TTL could be enabled: dynalite has no UpdateTimeToLive; reads treat expired items as gone
  * either way, so results still expire, only their deletion is left undone.
  */
-export async function ensureTable(client: DynamoDBClient, table: string): Promise<TimeToLive> {
+export async function ensureTable(client: DynamoDBClient, table: string, endpoint?: string): Promise<TimeToLive> {
   try {
-    await client.send(new DescribeTableCommand({ TableName: table }));
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: table }));
+    const key = Table?.KeySchema ?? [];
+    if (key.length !== 1 || key[0]?.AttributeName !== 'pk') {
+      throw wrongKeySchema(table, endpoint, undefined, key.map((k) => `'${k.AttributeName}' (${k.KeyType})`).join(' and '));
+    }
     return 'enabled';
   } catch (err) {
     if (!isMissingTable(err)) throw err;

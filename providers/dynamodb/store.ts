@@ -32,7 +32,7 @@ import type { KeyValueStore, PutOptions } from '../../core/ports.js';
 import { awsClient } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
 import type { TimeToLive } from './create-table.js';
-import { TTL_ATTRIBUTE, isMissingTable, missingTable } from './table.js';
+import { TTL_ATTRIBUTE, isMissingTable, isWrongKeySchema, missingTable, wrongKeySchema } from './table.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -232,7 +232,7 @@ export class DynamoDbStore implements KeyValueStore {
   async #send<T>(request: () => Promise<T>): Promise<T> {
     if (this.options.create) {
       this.#ready ??= import('./create-table.js')
-        .then(({ ensureTable }) => ensureTable(this.client, this.#table))
+        .then(({ ensureTable }) => ensureTable(this.client, this.#table, this.options.endpoint))
         .then(
           (ttl) => {
             this.timeToLive = ttl;
@@ -248,6 +248,7 @@ export class DynamoDbStore implements KeyValueStore {
       return await request();
     } catch (err) {
       if (isMissingTable(err)) throw missingTable(this.#table, this.options.endpoint, err);
+      if (isWrongKeySchema(err)) throw wrongKeySchema(this.#table, this.options.endpoint, err);
       throw err;
     }
   }

@@ -1,6 +1,6 @@
 /** dynamodb:// against dynalite: the shared store and backend suites, then what is special to DynamoDB. */
 import { randomUUID } from 'node:crypto';
-import { GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../core/app.js';
 import { ConfigError, OperationalError, type RemoteTaskError, ResultTooLarge } from '../../core/errors.js';
@@ -40,6 +40,31 @@ describe('dynamodb:// specifics', () => {
     expect((err as Error).message).toMatch(new RegExp(`table '${name}'.*does not exist.*create=true`));
     await expect(store.put('x', 'y', { ready: true, keepReady: false })).rejects.toBeInstanceOf(ConfigError);
     await store.close();
+  });
+
+  it("a table keyed on 'id' (as Celery's DynamoDB backend makes it) is a ConfigError naming it and the key celeriac needs", async () => {
+    const name = `celery-${randomUUID().slice(0, 8)}`;
+    const existing = dynamoDbStore(url(name, false));
+    await existing.client.send(
+      new CreateTableCommand({
+        TableName: name,
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    const needs = new RegExp(`table '${name}'.* is keyed on 'id' \\(HASH\\): celeriac's results table needs the partition key 'pk'`);
+    const created = dynamoDbStore(url(name)); // create=true checks the key of the table it finds
+    for (const store of [existing, created]) {
+      for (const call of [store.get('k'), store.put('k', 'v', { ready: true, keepReady: false }), store.incr('n', 1)]) {
+        const err = await call.catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ConfigError);
+        expect((err as Error).message).toMatch(
+          store === created ? needs : new RegExp(`table '${name}'.* has another key: .*'pk' of type S`),
+        );
+      }
+      await store.close();
+    }
   });
 
   it('creates the table with create=true and notes that dynalite cannot turn on TTL', async () => {
