@@ -13,13 +13,13 @@ import { DisabledBackend } from './disabled-backend.js';
 import { ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
 import type { FollowUp } from './executor/canvas.js';
-import { KeyValueResultBackend } from './kv-result-backend.js';
+import { KeyValueResultBackend, taskIdTooLong } from './kv-result-backend.js';
 import { type CallOptions, checkArgs, checkCall, checkSignatureOptions } from './call-options.js';
 import { buildTaskMessage } from './message-builder.js';
 import type { EventDispatcher } from './events.js';
 import { type TaskEmbed, type TaskMessage, parseCeleryTime } from './message.js';
 import type { Broker, EventChannel, ProviderContext, ResultBackend } from './ports.js';
-import { openBroker, openStore, redact } from './registry.js';
+import { openBroker, openStore, redact, storeMaxKeyBytes } from './registry.js';
 import { routeFor } from './routing.js';
 import { type ArgsOf, type ArgsSuffix, type FixedArity, type ResultOf, Task, type TaskFn, type TaskSender } from './task.js';
 import type { TaskOptions } from './task-options.js';
@@ -148,6 +148,7 @@ export class App implements TaskSender {
     task?: Task,
   ): Promise<AsyncResult<ResultOf<T>>> {
     checkCall(name, args, kwargs, options);
+    if (options?.taskId !== undefined) await this.#checkTaskId(options.taskId);
     const message = this.#builder(name, options ?? {}, task)((args ?? []) as unknown[], kwargs ?? {});
     const broker = await this.broker();
     await broker.publish(message.queue, [message]);
@@ -350,6 +351,13 @@ export class App implements TaskSender {
 
   #providerContext(): ProviderContext {
     return { transportOptions: this.conf.broker_transport_options, connectTimeoutMs: this.conf.broker_connection_timeout * 1000 };
+  }
+
+  /** A task id the result store could never key is refused before it is sent (the store is not opened for it). */
+  async #checkTaskId(taskId: string): Promise<void> {
+    const url = this.conf.result_backend;
+    const tooLong = url ? taskIdTooLong(taskId, await storeMaxKeyBytes(url), url) : undefined;
+    if (tooLong) throw new ConfigError(`Cannot send this task: ${tooLong}.`);
   }
 
   async #openBackend(): Promise<ResultBackend> {

@@ -62,6 +62,9 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
 
   const { message } = parsed;
   const { id, task: name } = message.headers;
+  // Its result (and any revoke) could never be stored or read: dead-lettered, not handed back forever.
+  const tooLong = deps.backend.taskIdTooLong?.(id);
+  if (tooLong) return deadLetter(d, deps, tooLong, message.headers);
   const task = deps.tasks.get(name);
   if (!task) {
     // Celery stores FAILURE NotRegistered for an unknown task, then drops the message (§8).

@@ -7,6 +7,7 @@ import { isPlainObject, showValue } from './config/checks.js';
 import { byDeadline } from './deadline.js';
 import { MalformedMessage, TimeoutError } from './errors.js';
 import type { ChordPart, ChordStore, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
+import { redact } from './registry.js';
 import type { ResultMeta } from './result-meta.js';
 import { FAILURE, SUCCESS, isReady } from './states.js';
 import { parseJson, unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
@@ -25,6 +26,18 @@ const nothing = (): void => undefined;
 
 /** Celery's key for a task's meta (§4.1), so results read the same from Python. */
 export const resultKey = (taskId: string): string => `celery-task-meta-${taskId}`;
+
+/**
+ * Why a store whose keys hold at most `maxKeyBytes` can never keep a result for `taskId` (its
+ * key is celery-task-meta-<id>; a revoke's, celeriac-revoked-<id>, is as long), or undefined.
+ */
+export function taskIdTooLong(taskId: string, maxKeyBytes: number | undefined, storeUrl: string): string | undefined {
+  if (maxKeyBytes === undefined) return undefined;
+  const max = maxKeyBytes - Buffer.byteLength(resultKey(''));
+  const bytes = Buffer.byteLength(taskId);
+  if (bytes <= max) return undefined;
+  return `the task id '${taskId.slice(0, 40)}...' is ${bytes} bytes: the result store ${redact(storeUrl)} keys a result as celery-task-meta-<id> in at most ${maxKeyBytes} bytes, so a task id may be at most ${max} bytes`;
+}
 
 /** Celery's Redis chord keys (celery/backends/redis.py): the parts, the header size the client set, and its adjustment. */
 const chordKeys = (groupId: string) => {
@@ -83,6 +96,10 @@ export class KeyValueResultBackend implements ResultBackend {
     return this.kv
       .put(resultKey(taskId), text, { ttlMs: opts?.ttlMs ?? this.#ttlMs, ready, success, keepReady: !ready, keepSuccess: ready })
       .then(nothing);
+  }
+
+  taskIdTooLong(taskId: string): string | undefined {
+    return taskIdTooLong(taskId, this.kv.maxKeyBytes, this.url);
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {

@@ -93,6 +93,8 @@ export interface ResultBackend {
   incr?(key: string, by: number, ttlMs?: number): Promise<number>;
   /** Celery's chord bookkeeping, on backends that keep it as Celery's Redis backend does; absent elsewhere. */
   readonly chords?: ChordStore;
+  /** Why this backend can never keep a result for `taskId` (an id longer than its keys allow), or undefined. */
+  taskIdTooLong?(taskId: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -134,6 +136,8 @@ export interface PutOptions {
 /** The primitives a key-value result store supplies (Celery's KeyValueStoreBackend idea). */
 export interface KeyValueStore {
   readonly url: string;
+  /** The longest key it can hold, in UTF-8 bytes (DynamoDB: 2048, a partition key's limit); absent: no limit that matters. */
+  readonly maxKeyBytes?: number;
   get(key: string): Promise<string | undefined>;
   /**
    * Write a value. With `keepReady`, the write is skipped (returns false) when the stored
@@ -207,6 +211,8 @@ export interface EventChannel {
 export interface ProviderFactories {
   broker?(url: string, options: ProviderContext): Broker | Promise<Broker>;
   store?(url: string, options: ProviderContext): KeyValueStore | Promise<KeyValueStore>;
+  /** Its store's KeyValueStore.maxKeyBytes, known without opening it (a producer checks a task id before sending). */
+  maxKeyBytes?: number;
 }
 
 /** Settings a provider may read (transport options, default visibility timeout...). */

@@ -62,6 +62,11 @@ export async function openStore(url: string, ctx: ProviderContext): Promise<KeyV
   return f.store(url, ctx);
 }
 
+/** The longest key the store at `url` can hold (ProviderFactories.maxKeyBytes), without opening it. */
+export async function storeMaxKeyBytes(url: string): Promise<number | undefined> {
+  return (await factoriesFor(url)).maxKeyBytes;
+}
+
 /**
  * A URL with its password hidden, for banners, logs and errors: its own, and those of the URLs
  * its query carries, URL-encoded (a claim_check store).

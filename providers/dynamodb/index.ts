@@ -12,6 +12,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ProviderFactories } from '../../core/ports.js';
 import { parseDynamoDbUrl } from './options.js';
 import { DynamoDbStore } from './store.js';
+import { MAX_KEY_BYTES } from './table.js';
 
 export { type DynamoDbOptions, parseDynamoDbUrl } from './options.js';
 export { DynamoDbStore } from './store.js';
@@ -29,4 +30,5 @@ export function dynamoDbStore(url: string, options: DynamoDbStoreOptions = {}): 
 
 export const provider: ProviderFactories = {
   store: (url) => dynamoDbStore(url),
+  maxKeyBytes: MAX_KEY_BYTES,
 };

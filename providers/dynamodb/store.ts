@@ -27,12 +27,12 @@ import {
   type AttributeValue,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { CeleriacError, ResultTooLarge } from '../../core/errors.js';
+import { CeleriacError, ConfigError, ResultTooLarge } from '../../core/errors.js';
 import type { KeyValueStore, PutOptions } from '../../core/ports.js';
 import { awsClient } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
 import type { TimeToLive } from './create-table.js';
-import { TTL_ATTRIBUTE, isMissingTable, isWrongKeySchema, missingTable, wrongKeySchema } from './table.js';
+import { MAX_KEY_BYTES, TTL_ATTRIBUTE, isMissingTable, isWrongKeySchema, missingTable, wrongKeySchema } from './table.js';
 
 type Item = Record<string, AttributeValue>;
 
@@ -81,8 +81,19 @@ function checkItemSize(key: string, value: string): void {
   }
 }
 
+/** Refused here, naming the limit, rather than by DynamoDB with a bare ValidationException. */
+function checkKeySize(key: string): void {
+  const bytes = Buffer.byteLength(key);
+  if (bytes > MAX_KEY_BYTES) {
+    throw new ConfigError(
+      `The key '${key.slice(0, 60)}...' is ${bytes} bytes, over DynamoDB's limit of ${MAX_KEY_BYTES} bytes for a partition key`,
+    );
+  }
+}
+
 export class DynamoDbStore implements KeyValueStore {
   readonly client: DynamoDBClient;
+  readonly maxKeyBytes = MAX_KEY_BYTES;
   /** Whether the table's TTL could be turned on (only known when this store created or checked the table). */
   timeToLive: TimeToLive | undefined;
   readonly #ownsClient: boolean;
@@ -101,6 +112,7 @@ export class DynamoDbStore implements KeyValueStore {
   }
 
   async get(key: string): Promise<string | undefined> {
+    checkKeySize(key);
     const out = await this.#send(() =>
       this.client.send(
         new GetItemCommand({
@@ -122,6 +134,7 @@ export class DynamoDbStore implements KeyValueStore {
   }
 
   async put(key: string, value: string, opts: PutOptions): Promise<boolean> {
+    checkKeySize(key);
     checkItemSize(key, value);
     const item = itemOf(key, { value: { S: value }, ready: { BOOL: opts.ready }, success: { BOOL: opts.success === true } }, opts.ttlMs);
     // Written only where no live value the guard keeps is (ready, or a success) — checked and written in one step.
@@ -157,6 +170,7 @@ export class DynamoDbStore implements KeyValueStore {
   }
 
   async delete(key: string): Promise<void> {
+    checkKeySize(key);
     await this.#send(() =>
       this.client.send(
         new DeleteItemCommand({
@@ -168,6 +182,7 @@ export class DynamoDbStore implements KeyValueStore {
   }
 
   async incr(key: string, by: number, ttlMs?: number): Promise<number> {
+    checkKeySize(key);
     for (;;) {
       const now = String(nowSeconds());
       try {

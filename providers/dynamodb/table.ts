@@ -5,6 +5,9 @@
 import { ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { ConfigError } from '../../core/errors.js';
 
+/** DynamoDB's limit on a partition key value: 2048 bytes. */
+export const MAX_KEY_BYTES = 2048;
+
 /** The TTL attribute: epoch seconds, as DynamoDB's TTL requires. */
 export const TTL_ATTRIBUTE = 'expires_at';
 

@@ -7,7 +7,9 @@ import { ConfigError, OperationalError, type RemoteTaskError, ResultTooLarge } f
 import { KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
 import { openStore } from '../../core/registry.js';
 import { dynamoDbStore, parseDynamoDbUrl } from '../../providers/dynamodb/index.js';
+import type { MemoryBroker } from '../../providers/memory/broker.js';
 import { backendConformance, eventually, meta, storeConformance } from '../conformance/index.js';
+import { nextEvent } from '../core/helpers.js';
 import { type Emulator, startDynalite, startStallingEndpoint, useEmulatorEnvironment } from '../support/aws-emulators.js';
 
 useEmulatorEnvironment();
@@ -166,6 +168,43 @@ describe('dynamodb:// specifics', () => {
     } finally {
       await app.close();
       await stalled.stop();
+    }
+  });
+
+  it("a task id over DynamoDB's key limit is refused when sent, and a worker given one dead-letters it with the reason", async () => {
+    const broker = `memory://${randomUUID()}`;
+    const app = createApp('tasks', { broker, backend: url() });
+    let runs = 0;
+    app.task('tasks.add', (x: number, y: number) => {
+      runs++;
+      return x + y;
+    });
+    const longId = 'i'.repeat(2100);
+    const limit =
+      /task id 'i+\.\.\.' is 2100 bytes: the result store dynamodb:\/\/\S+ keys a result as celery-task-meta-<id> in at most 2048 bytes, so a task id may be at most 2031 bytes/;
+    const refused = await app.sendTask('tasks.add', [1, 2], {}, { taskId: longId }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as Error).message).toMatch(limit);
+    // A producer whose result store has no such limit sends one anyway.
+    const other = createApp('tasks', { broker, backend: `memory://${randomUUID()}` });
+    const worker = await app.worker({ concurrency: 1 });
+    const rejected = nextEvent(worker, 'rejected');
+    await worker.start();
+    try {
+      await other.sendTask('tasks.add', [1, 2], {}, { taskId: longId });
+      expect((await rejected).reason).toMatch(limit);
+      const queues = (await app.broker()) as MemoryBroker;
+      expect((await queues.deadLetters()).map((d) => d.reason)).toEqual([expect.stringMatching(limit)]);
+      expect(runs).toBe(0);
+      expect(await app.sendTask('tasks.add', [1, 2], {}, { taskId: 'i'.repeat(2031) }).then((r) => r.get({ timeout: 10_000 }))).toBe(3);
+      // The store itself names the limit rather than passing on DynamoDB's bare ValidationException.
+      const store = dynamoDbStore(url());
+      await expect(store.get(`celery-task-meta-${longId}`)).rejects.toThrow(/is 2117 bytes, over DynamoDB's limit of 2048 bytes/);
+      await store.close();
+    } finally {
+      await worker.stop();
+      await other.close();
+      await app.close();
     }
   });
 
