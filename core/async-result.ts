@@ -31,7 +31,11 @@ export interface GetOptions {
   timeout?: number;
   /** Re-throw a failed task's error (default true); false returns the error instead. */
   propagate?: boolean;
-  /** Poll interval in ms for backends that cannot watch. */
+  /**
+   * Milliseconds between reads on a backend that polls (DynamoDB), as Celery's `interval`: the
+   * first read at once, then one per interval. Without it reads start 2 ms apart and back off to
+   * every 100 ms. A backend that is told of writes (Redis) reads when told.
+   */
   interval?: number;
   signal?: AbortSignal;
 }

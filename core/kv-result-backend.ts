@@ -121,7 +121,6 @@ export class KeyValueResultBackend implements ResultBackend {
   async waitFor(taskId: string, opts: { timeoutMs?: number; signal?: AbortSignal; intervalMs?: number } = {}): Promise<ResultMeta> {
     const { signal, timeoutMs } = opts;
     signal?.throwIfAborted();
-    const cap = opts.intervalMs ?? POLL_CAP_MS;
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     let wake: (() => void) | undefined;
     let changed = false;
@@ -140,7 +139,8 @@ export class KeyValueResultBackend implements ResultBackend {
       throw Object.assign(new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the result of task ${taskId}`), { storeAnswered });
     };
     try {
-      let delay = Math.min(POLL_START_MS, cap);
+      // Celery's `interval`: a fixed wait between reads; without one, start fast and back off.
+      let delay = opts.intervalMs ?? POLL_START_MS;
       for (;;) {
         changed = false;
         // The notification carried the ready meta (Redis publishes the value): no read needed.
@@ -175,7 +175,7 @@ export class KeyValueResultBackend implements ResultBackend {
           if (signal?.aborted) onAbort();
           else signal?.addEventListener('abort', onAbort, { once: true });
         });
-        delay = Math.min(cap, delay * POLL_GROWTH);
+        if (opts.intervalMs === undefined) delay = Math.min(POLL_CAP_MS, delay * POLL_GROWTH);
       }
     } finally {
       // Not awaited: the caller has its result; unsubscribing is the store's housekeeping.

@@ -208,6 +208,28 @@ describe('dynamodb:// specifics', () => {
     }
   });
 
+  it("get()'s interval is the wait between reads, as Celery's: a 1 s wait reading every 400 ms reads 4 or 5 times, not 16", async () => {
+    const app = createApp('tasks', { broker: `memory://${randomUUID()}`, backend: url() });
+    const { kv } = (await app.backend()) as KeyValueResultBackend;
+    let reads = 0;
+    (kv as ReturnType<typeof dynamoDbStore>).client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'GetItemCommand') reads++;
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    try {
+      const result = await app.sendTask('tasks.add', [1, 2]);
+      await expect(result.get({ timeout: 1000, interval: 400 })).rejects.toThrow(/did not finish within 1000 ms/);
+      // At 0, 400, 800 (and 1000) ms, then once more for the timeout's message.
+      expect(reads).toBeGreaterThanOrEqual(4);
+      expect(reads).toBeLessThanOrEqual(5);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('refuses URLs without a table or with unknown options', () => {
     expect(() => parseDynamoDbUrl('dynamodb://?region=us-east-1')).toThrow(/must name the results table/);
     expect(() => parseDynamoDbUrl('dynamodb://t1?regoin=x')).toThrow(/Unknown option 'regoin'/);
