@@ -29,6 +29,7 @@ import { inChord, joinChord } from './executor/chord.js';
 import { sendFollowUps } from './executor/send-follow-ups.js';
 import { LeaseKeeper } from './executor/lease-keeper.js';
 import { runWithLimits } from './executor/limits.js';
+import type { OverrideReader } from './executor/overrides.js';
 import { type ParsedCall, type Refusal, parseDelivery } from './executor/parse.js';
 import { ResultWriter, celeryMeta } from './executor/results.js';
 import { type ExecutorDeps, type ExecutorEvent, type Fate, type RunnableTask, STOPPING } from './executor/types.js';
@@ -77,7 +78,7 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   // A Python int beyond 2^53 would reach the task rounded: the task fails with the reason instead.
   const unsafe = unsafeIntegerLiteral(message.body);
   if (unsafe) return fail(d, deps, parsed, results, unsafeIntegerError('the arguments', unsafe, 'send it as a string'), 0, true);
-  if (!(await readOverrides(d, deps, message))) return 'store-failed';
+  if (deps.overrides && !(await readOverrides(d, deps, deps.overrides, message))) return 'store-failed';
   const revoked = revokedReason(deps, message.headers);
   if (revoked) return discard(d, deps, parsed, results, revoked);
 
@@ -115,7 +116,7 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   try {
     // A revoke may have arrived, or the expiry passed, while this task waited (one kept in the
     // result store is read again: what was read before the wait may be a second old or more).
-    if (waited && !(await readOverrides(d, deps, message))) return 'store-failed';
+    if (waited && deps.overrides && !(await readOverrides(d, deps, deps.overrides, message))) return 'store-failed';
     const late = revokedReason(deps, message.headers);
     if (late) return await discard(d, deps, parsed, results, late);
     // A driver with a deadline (a function invocation) may have used it all up while this task waited for a slot.
@@ -471,11 +472,10 @@ const taskOf = (call: ParsedCall) => ({ id: call.message.headers.id, name: call.
  * this task. Resolves false when the store cannot be read: the message was handed back, to come
  * back soon rather than after its whole lease.
  */
-async function readOverrides(d: Delivery, deps: ExecutorDeps, message: TaskMessage): Promise<boolean> {
-  if (!deps.overrides) return true;
+async function readOverrides(d: Delivery, deps: ExecutorDeps, overrides: OverrideReader, message: TaskMessage): Promise<boolean> {
   const task = { id: message.headers.id, name: message.headers.task };
   try {
-    await deps.overrides.refresh(task);
+    await overrides.refresh(task);
     return true;
   } catch (error) {
     return handBack(d, deps, task, error, 'reading revokes and rate limits from the result store (the message will come back)');
