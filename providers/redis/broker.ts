@@ -15,7 +15,7 @@ import type { BrokerContext } from './context.js';
 import { PendingAcks } from './acks.js';
 import { RedisControl } from './control.js';
 import { RedisEvents } from './events.js';
-import { BrokerKeys, bindingMember } from './keys.js';
+import { BrokerKeys } from './keys.js';
 import { type RedisBrokerSettings, bytesOverLimit } from './options.js';
 import { Restorer } from './restore.js';
 import { ackMessages } from './scripts/ack-messages.js';
@@ -43,7 +43,7 @@ export class RedisBroker implements Broker {
     readonly client: Redis,
     readonly settings: RedisBrokerSettings,
   ) {
-    this.keys = new BrokerKeys(settings.keyPrefix);
+    this.keys = new BrokerKeys(settings.keyPrefix, settings.sep, settings.prioritySteps);
     const acks = new PendingAcks((args) => ackMessages.run(client, [this.keys.unacked, this.keys.unackedIndex], args));
     this.#pushes = new Batcher<readonly [string, string], void>(
       async (items) => {
@@ -78,6 +78,7 @@ export class RedisBroker implements Broker {
       whenReady: (c) => whenReady(c, settings.connectTimeoutMs, url),
       db,
       keyPrefix: settings.keyPrefix,
+      sep: settings.sep,
     });
     this.events = new RedisEvents({
       client,
@@ -116,7 +117,7 @@ export class RedisBroker implements Broker {
     } else {
       // One MULTI: a batch lands whole or not at all. LPUSH with many values keeps their order (FIFO with RPOP).
       const multi = this.client.multi();
-      if (declare) multi.sadd(this.keys.binding(queue), bindingMember(queue, queue));
+      if (declare) multi.sadd(this.keys.binding(queue), this.keys.bindingMember(queue, queue));
       for (const [list, envelopes] of byList) {
         for (let i = 0; i < envelopes.length; i += PUSH_CHUNK) multi.lpush(list, ...envelopes.slice(i, i + PUSH_CHUNK));
       }
@@ -146,7 +147,7 @@ export class RedisBroker implements Broker {
     if (queues.length === 0) throw new CeleriacError('consume needs at least one queue');
     // kombu declares each consumed queue: its binding makes restores by Python workers find it (§2.3).
     const multi = this.client.multi();
-    for (const q of queues) if (!this.#declared.has(q)) multi.sadd(this.keys.binding(q), bindingMember(q, q));
+    for (const q of queues) if (!this.#declared.has(q)) multi.sadd(this.keys.binding(q), this.keys.bindingMember(q, q));
     await multi.exec();
     for (const q of queues) this.#declared.add(q);
 

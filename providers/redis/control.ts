@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { ReplyCollector, answerCommand, isAddressedTo } from '../../core/control-node.js';
 import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '../../core/ports.js';
 import { closeClient } from './connection.js';
-import { BrokerKeys, SEP, bindingMember } from './keys.js';
+import { BrokerKeys } from './keys.js';
 import { decodeKombuMessage, encodeKombuMessage } from './pidbox-envelope.js';
 import { matchesPattern } from './pidbox-match.js';
 import { routeReply } from './pidbox-route-reply.js';
@@ -27,6 +27,8 @@ export interface RedisControlOptions {
   db: number;
   /** kombu's global_keyprefix: prepended to every key and channel name (§2.2). */
   keyPrefix?: string;
+  /** kombu's `sep` transport option: binding members are joined with it (§2.2). */
+  sep?: string;
   /** Waits for a connection to be up before a request is published, failing when the server stays unreachable. */
   whenReady?(client: Redis): Promise<void> | undefined;
 }
@@ -48,9 +50,6 @@ interface PidboxRequest {
   ticket?: string;
   reply_to?: { exchange: string; routing_key: string };
 }
-
-// A worker's pidbox queue, bound to the fanout exchange with an empty routing key (kombu Mailbox.get_queue).
-const nodeMember = (hostname: string): string => bindingMember('', `${hostname}.${EXCHANGE}`);
 
 interface Listener {
   worker: WorkerInfo;
@@ -77,16 +76,21 @@ export class RedisControl implements ControlChannel {
   constructor(opts: RedisControlOptions) {
     this.#opts = opts;
     this.#prefix = opts.keyPrefix ?? '';
-    this.#keys = new BrokerKeys(this.#prefix);
+    this.#keys = new BrokerKeys(this.#prefix, opts.sep);
   }
 
   get requestChannel(): string {
     return `${this.#prefix}/${this.#opts.db}.${EXCHANGE}`;
   }
 
+  // A worker's pidbox queue, bound to the fanout exchange with an empty routing key (kombu Mailbox.get_queue).
+  #nodeMember(hostname: string): string {
+    return this.#keys.bindingMember('', `${hostname}.${EXCHANGE}`);
+  }
+
   // The client's reply queue, bound with its oid as routing key (kombu Mailbox.get_reply_queue).
   get #replyMember(): string {
-    return bindingMember(this.oid, `${this.oid}.${REPLY_EXCHANGE}`);
+    return this.#keys.bindingMember(this.oid, `${this.oid}.${REPLY_EXCHANGE}`);
   }
 
   get replyList(): string {
@@ -162,7 +166,7 @@ export class RedisControl implements ControlChannel {
   async listen(worker: WorkerInfo, onCommand: (c: ControlCommand) => Promise<unknown>): Promise<() => Promise<void>> {
     const listener: Listener = { worker, onCommand, running: new Set() };
     const binding = this.#keys.binding(EXCHANGE);
-    const member = nodeMember(worker.hostname);
+    const member = this.#nodeMember(worker.hostname);
     await this.#subscribed();
     await this.#commandConnection().sadd(binding, member);
     this.#listeners.add(listener);
@@ -184,7 +188,7 @@ export class RedisControl implements ControlChannel {
     const commands = this.#commands;
     // Cleanup is best-effort: against a server that is down it would wait for it forever.
     if (commands?.status === 'ready') {
-      const bindings = [...this.#listeners].map((l) => nodeMember(l.worker.hostname));
+      const bindings = [...this.#listeners].map((l) => this.#nodeMember(l.worker.hostname));
       const tx = commands.multi();
       if (bindings.length) tx.srem(this.#keys.binding(EXCHANGE), ...bindings);
       if (this.#replyBinding) {
@@ -268,7 +272,7 @@ export class RedisControl implements ControlChannel {
       .run(
         this.#commandConnection(),
         [this.#keys.binding(replyTo.exchange)],
-        [replyTo.routing_key, envelope, this.#prefix, SEP, REPLY_LIST_TTL_MS],
+        [replyTo.routing_key, envelope, this.#prefix, this.#keys.sep, REPLY_LIST_TTL_MS],
       )
       .catch(() => undefined); // a client that went away is not the worker's problem (kombu ignores it too)
   }

@@ -12,7 +12,7 @@ import { KeySubscriber } from './subscriber.js';
 
 export { RedisBroker } from './broker.js';
 export { RedisStore } from './store.js';
-export { BrokerKeys, SEP, bindingMember, priorityStep } from './keys.js';
+export { BrokerKeys, PRIORITY_STEPS, SEP } from './keys.js';
 export {
   DEFAULT_MAX_MESSAGE_BYTES,
   parseBrokerSettings,
@@ -21,7 +21,7 @@ export {
 } from './options.js';
 
 export interface RedisOptions {
-  /** broker_transport_options: visibility_timeout, global_keyprefix, max_message_size, unacked_mutex_expire (the URL's query wins). */
+  /** broker_transport_options: visibility_timeout, global_keyprefix, max_message_size, unacked_mutex_expire, priority_steps, sep, queue_order_strategy (the URL's query wins). */
   transportOptions?: Record<string, unknown>;
   /** How long publishing waits for an unreachable server before it fails (broker_connection_timeout; default 4 s). */
   connectTimeoutMs?: number;

@@ -4,38 +4,52 @@
  * 0.1) are celeriac's own (kombu has neither) and named so no kombu queue can collide with them.
  */
 
-/** kombu's separator between a queue name and its priority step, and inside binding members (§2.2). */
+/** kombu's default separator between a queue name and its priority step, and inside binding members (§2.2). */
 export const SEP = '\x06\x16';
 /** kombu's default priority_steps: messages are floored to one of these (§2.2). */
-export const PRIORITY_STEPS = [0, 3, 6, 9] as const;
-
-export function priorityStep(priority: number | undefined): number {
-  const p = Math.min(9, Math.max(0, Math.floor(priority ?? 0)));
-  let step = 0;
-  for (const s of PRIORITY_STEPS) if (p >= s) step = s;
-  return step;
-}
+export const PRIORITY_STEPS: readonly number[] = [0, 3, 6, 9];
 
 export class BrokerKeys {
   readonly unacked: string;
   readonly unackedIndex: string;
   readonly unackedMutex: string;
 
-  constructor(readonly prefix: string) {
+  /** `sep` and `prioritySteps` are kombu's transport options of the same names (options.ts checks them). */
+  constructor(
+    readonly prefix: string,
+    readonly sep = SEP,
+    readonly prioritySteps: readonly number[] = PRIORITY_STEPS,
+  ) {
     this.unacked = `${prefix}unacked`;
     this.unackedIndex = `${prefix}unacked_index`;
     this.unackedMutex = `${prefix}unacked_mutex`;
   }
 
-  /** The list a message of this priority goes to: the bare name for step 0, `name\x06\x16<step>` otherwise. */
+  /**
+   * The step a priority goes to, as kombu's Channel.priority: clamped to 0–9 (a missing one is 0),
+   * then the highest step not above it (the steps start at 0, options.ts).
+   */
+  step(priority: number | undefined): number {
+    const p = Math.min(9, Math.max(0, Math.trunc(priority ?? 0) || 0));
+    let step = 0;
+    for (const s of this.prioritySteps) if (p >= s) step = s;
+    return step;
+  }
+
+  /** The list a message of this priority goes to: the bare name for step 0, `name<sep><step>` otherwise (kombu `_q_for_pri`). */
   list(queue: string, priority = 0): string {
-    const step = priorityStep(priority);
-    return step === 0 ? `${this.prefix}${queue}` : `${this.prefix}${queue}${SEP}${step}`;
+    const step = this.step(priority);
+    return step === 0 ? `${this.prefix}${queue}` : `${this.prefix}${queue}${this.sep}${step}`;
   }
 
   /** Every list of a queue, in kombu's serving order (lowest step first). */
   lists(queue: string): string[] {
-    return PRIORITY_STEPS.map((s) => this.list(queue, s));
+    return this.prioritySteps.map((s) => this.list(queue, s));
+  }
+
+  /** The binding member kombu writes for a direct queue: `<routing_key><sep><pattern><sep><queue>` (§2.2). */
+  bindingMember(routingKey: string, queue: string): string {
+    return `${routingKey}${this.sep}${this.sep}${queue}`;
   }
 
   /** `_kombu.binding.<exchange>`: Celery declares each queue bound to an exchange of the same name (§1.5). */
@@ -69,6 +83,3 @@ export class BrokerKeys {
     return key.slice(this.prefix.length, -suffix.length);
   }
 }
-
-/** The binding member kombu writes for a direct queue: `<routing_key>\x06\x16<pattern>\x06\x16<queue>` (§2.2). */
-export const bindingMember = (routingKey: string, queue: string): string => `${routingKey}${SEP}${SEP}${queue}`;

@@ -7,6 +7,7 @@
 import { ConfigError } from '../../core/errors.js';
 import { checkQuery, numberOption, seconds, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
 import { redact } from '../../core/registry.js';
+import { PRIORITY_STEPS, SEP } from './keys.js';
 
 /** Default cap on one envelope: well above any task a queue should carry, far below Redis's 512 MB string limit. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -45,7 +46,21 @@ export interface RedisBrokerSettings {
   mutexExpireMs: number;
   /** How long a publish or a control command waits for an unreachable server (broker_connection_timeout). */
   connectTimeoutMs: number;
+  /** kombu's `sep`: between a queue name and its priority step, and inside binding members. */
+  sep: string;
+  /** kombu's `priority_steps`: the priority lists of each queue, ascending, the first 0 (the bare list). */
+  prioritySteps: readonly number[];
+  /** kombu's `queue_order_strategy`: which queue is served first within a priority step. */
+  queueOrder: QueueOrder;
 }
+
+/**
+ * kombu's queue order strategies (kombu.utils.scheduling): round_robin starts with another queue
+ * each time, priority keeps the order the queues were given in (-Q), sorted serves them by name.
+ * Whatever the strategy, every queue's lower step is served before any queue's next step (§2.3).
+ */
+const QUEUE_ORDERS = ['round_robin', 'priority', 'sorted'] as const;
+export type QueueOrder = (typeof QUEUE_ORDERS)[number];
 
 const QUERY_OPTIONS = [
   'visibility_timeout',
@@ -57,7 +72,14 @@ const QUERY_OPTIONS = [
 ] as const;
 
 /** The broker_transport_options (and URL query options) this transport reads, as kombu names them. */
-const TRANSPORT_OPTIONS = ['global_keyprefix', 'max_message_size', 'unacked_mutex_expire'] as const;
+const TRANSPORT_OPTIONS = [
+  'global_keyprefix',
+  'max_message_size',
+  'unacked_mutex_expire',
+  'priority_steps',
+  'sep',
+  'queue_order_strategy',
+] as const;
 
 export function parseConnection(url: string): RedisConnectionOptions {
   const { scheme, query } = splitUrl(url);
@@ -120,7 +142,38 @@ export function parseBrokerSettings(
       (o.unacked_mutex_expire === undefined ? DEFAULT_MUTEX_EXPIRE_S : seconds(o.unacked_mutex_expire, where('unacked_mutex_expire'))) *
       1000,
     connectTimeoutMs,
+    sep: o.sep === undefined ? SEP : sepOption(o.sep, where('sep')),
+    prioritySteps: o.priority_steps === undefined ? PRIORITY_STEPS : prioritySteps(o.priority_steps, where('priority_steps')),
+    queueOrder: o.queue_order_strategy === undefined ? 'round_robin' : queueOrder(o.queue_order_strategy, where('queue_order_strategy')),
   };
+}
+
+function sepOption(value: unknown, where: string): string {
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`${where} must be a non-empty string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/**
+ * Ascending whole numbers from 0, e.g. Celery's recipe `list(range(10))`. kombu takes any list but
+ * restores messages to the bare list, the one of step 0: without 0 they would wait there unread.
+ */
+function prioritySteps(value: unknown, where: string): number[] {
+  const steps = Array.isArray(value) ? value : [];
+  const ok = steps[0] === 0 && steps.every((s, i) => Number.isInteger(s) && (i === 0 || s > steps[i - 1]));
+  if (!ok)
+    throw new ConfigError(
+      `${where} must be a list of ascending whole numbers starting at 0, such as [0, 3, 6, 9], got ${JSON.stringify(value)}`,
+    );
+  return steps as number[];
+}
+
+function queueOrder(value: unknown, where: string): QueueOrder {
+  const order = QUEUE_ORDERS.find((o) => o === value);
+  if (!order)
+    throw new ConfigError(
+      `${where} must be one of ${QUEUE_ORDERS.join(', ')} (celeriac takes no cycle class), got ${JSON.stringify(value)}`,
+    );
+  return order;
 }
 
 /** broker_transport_options is shared with other transports: read only the keys this one knows. */

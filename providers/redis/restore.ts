@@ -6,7 +6,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BrokerContext } from './context.js';
-import { SEP } from './keys.js';
 import { isObject, restored } from './redelivery.js';
 import { scoreDueAt } from './restore-score.js';
 import { releaseMutex } from './scripts/release-mutex.js';
@@ -109,7 +108,7 @@ export class Restorer {
   async #lookup(exchange: string, routingKey: string): Promise<string> {
     const members = await this.ctx.client.smembers(this.ctx.keys.binding(exchange));
     for (const m of members) {
-      const [rk, , queue] = m.split(SEP);
+      const [rk, , queue] = m.split(this.ctx.keys.sep);
       if (rk === routingKey && queue) return queue;
     }
     return routingKey;

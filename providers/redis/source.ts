@@ -13,7 +13,6 @@ import { parseCeleryTime } from '../../core/message.js';
 import type { Lease, PullSource } from '../../core/pull-consumer.js';
 import { createClient } from './connection.js';
 import type { BrokerContext } from './context.js';
-import { PRIORITY_STEPS } from './keys.js';
 import { type Fetched, delay, toLease } from './leases.js';
 import { ListWaiter } from './list-waiter.js';
 import { etaOf, mayHaveEta, parseObject } from './redelivery.js';
@@ -103,11 +102,9 @@ export class RedisSource implements PullSource {
 
   async #take(max: number): Promise<Lease[]> {
     const { keys, client } = this.ctx;
-    // queue_order_strategy round_robin (§2.2): start with the next queue each time.
-    const start = this.#turn++ % this.queues.length;
-    const order = [...this.queues.slice(start), ...this.queues.slice(0, start)];
-    const lists = PRIORITY_STEPS.flatMap((step) => order.map((q) => keys.list(q, step)));
-    const names = PRIORITY_STEPS.flatMap(() => order);
+    const order = this.#queueOrder();
+    const lists = keys.prioritySteps.flatMap((step) => order.map((q) => keys.list(q, step)));
+    const names = keys.prioritySteps.flatMap(() => order);
     const now = Date.now();
     const score = String(now / 1000);
     const acks = this.ctx.acks.take();
@@ -150,6 +147,21 @@ export class RedisSource implements PullSource {
     return leases;
   }
 
+  /** The queues in the order queue_order_strategy serves them within each priority step (§2.2). */
+  #queueOrder(): readonly string[] {
+    switch (this.ctx.settings.queueOrder) {
+      case 'priority':
+        return this.queues;
+      case 'sorted':
+        return [...this.queues].sort();
+      case 'round_robin': {
+        // Start with the next queue each time.
+        const start = this.#turn++ % this.queues.length;
+        return [...this.queues.slice(start), ...this.queues.slice(0, start)];
+      }
+    }
+  }
+
   /** When a message may run: its ETA in epoch ms, or 0 (no ETA, or one that cannot be read: the executor decides). */
   #dueAt(raw: string): number {
     if (!mayHaveEta(raw)) return 0;
@@ -162,7 +174,7 @@ export class RedisSource implements PullSource {
   async #idle(): Promise<void> {
     const waitMs = Math.min(IDLE_CHECK_MS, this.#nextDue - Date.now(), this.#restoreAt - Date.now());
     if (waitMs <= 0) return;
-    this.#waiters ??= PRIORITY_STEPS.flatMap((step) =>
+    this.#waiters ??= this.ctx.keys.prioritySteps.flatMap((step) =>
       this.queues.map((q) => {
         const key = this.ctx.keys.list(q, step);
         return new ListWaiter(createClient(this.ctx.settings.connection, { name: 'celeriac-wait' }), key);

@@ -24,9 +24,11 @@ export function requireCelery(): string {
   return probe.stdout.trim();
 }
 
-function pythonEnv(redisUrl: string): NodeJS.ProcessEnv {
+/** `extra`: more variables for the Python side (pytasks.py reads INTEROP_TRANSPORT_OPTIONS). */
+function pythonEnv(redisUrl: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
+    ...extra,
     INTEROP_REDIS_URL: redisUrl,
     PYTHONUNBUFFERED: '1',
     PYTHONDONTWRITEBYTECODE: '1',
@@ -39,10 +41,10 @@ export class PythonProcess {
   output = '';
   readonly #exited: Promise<void>;
 
-  constructor(args: string[], redisUrl: string) {
+  constructor(args: string[], redisUrl: string, env: Record<string, string> = {}) {
     this.child = spawn(PYTHON, args, {
       cwd: FIXTURES,
-      env: pythonEnv(redisUrl),
+      env: pythonEnv(redisUrl, env),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const collect = (b: Buffer): void => {
@@ -79,14 +81,14 @@ export interface PythonOutcome {
 }
 
 /** Run a Python command to completion in the fixtures folder. */
-export function runPython(args: string[], redisUrl: string, timeoutMs = 60_000): Promise<PythonOutcome> {
+export function runPython(args: string[], redisUrl: string, timeoutMs = 60_000, env: Record<string, string> = {}): Promise<PythonOutcome> {
   return new Promise((resolvePromise) => {
     execFile(
       PYTHON,
       args,
       {
         cwd: FIXTURES,
-        env: pythonEnv(redisUrl),
+        env: pythonEnv(redisUrl, env),
         timeout: timeoutMs,
         maxBuffer: 16 << 20,
       },

@@ -301,6 +301,64 @@ describe('a chord across both languages', () => {
   });
 });
 
+describe("Celery's Redis priority recipe on both sides", () => {
+  // The Celery docs' recipe: ten priority lists named `<queue>:<n>`, queues served in -Q order.
+  const recipe = { priority_steps: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], sep: ':', queue_order_strategy: 'priority' };
+  const env = { INTEROP_TRANSPORT_OPTIONS: JSON.stringify(recipe) };
+  const RECIPE_DB = 7;
+  const queue = 'interop-recipe';
+
+  beforeAll(async () => {
+    const r = new Redis(url(RECIPE_DB));
+    await r.flushdb();
+    await r.quit();
+  });
+
+  it('celeriac sends into the lists a Python worker with the recipe reads: all run, 0 first', async () => {
+    const app = createApp('recipe', { broker: url(RECIPE_DB), backend: url(RECIPE_DB) });
+    app.conf.update({ broker_transport_options: recipe });
+    const sent = [];
+    for (const [tag, priority] of [
+      ['p9', 9],
+      ['p5', 5],
+      ['p0', 0],
+    ] as const) {
+      sent.push(await app.sendTask('py.record', [tag], {}, { queue, priority }));
+    }
+    const redis = new Redis(url(RECIPE_DB));
+    expect((await redis.keys(`${queue}*`)).sort()).toEqual([queue, `${queue}:5`, `${queue}:9`]);
+    const worker = new PythonProcess(
+      ['-m', 'celery', '-A', 'pytasks', 'worker', '--pool=solo', '-n', 'recipe@interop', '-Q', queue, '--without-mingle', '-l', 'info'],
+      url(RECIPE_DB),
+      env,
+    );
+    try {
+      for (const r of sent) await r.get({ timeout: 30_000 });
+      expect(await redis.lrange('interop:order', 0, -1)).toEqual(['p0', 'p5', 'p9']);
+    } finally {
+      redis.disconnect();
+      await Promise.all([worker.stop(), app.close()]);
+    }
+  });
+
+  it('a celeriac worker with the recipe runs what a Python producer with it sends, at every priority', async () => {
+    const app = createApp('recipe', { broker: url(RECIPE_DB), backend: url(RECIPE_DB) });
+    app.conf.update({ broker_transport_options: recipe });
+    app.task('ts.add', (x: number, y: number) => x + y);
+    const worker = await app.worker({ queues: [queue], hostname: 'recipe-ts@interop' });
+    await worker.start();
+    try {
+      const calls = [0, 5, 9].map((priority) => ({ via: 'send_task', name: 'ts.add', args: [priority, 1], queue, priority }));
+      const out = await runPython(['pyclient.py', JSON.stringify(calls)], url(RECIPE_DB), 60_000, env);
+      expect(out.code, out.stderr).toBe(0);
+      expect(JSON.parse(out.stdout.trim().split('\n').pop() ?? '[]')).toMatchObject([{ ok: 1 }, { ok: 6 }, { ok: 10 }]);
+    } finally {
+      await worker.stop();
+      await app.close();
+    }
+  });
+});
+
 describe('remote control both ways', () => {
   it('`celeriac inspect ping` and `celeriac control rate_limit` reach the Python worker in Celery format', async () => {
     const ping = await celeriac(FIXTURES, ['inspect', 'ping', '-b', url(PY_DB), '-t', '3', '-d', PY_NODE]);

@@ -150,6 +150,51 @@ describe('redis:// as kombu', () => {
     await eventually('the acks', async () => (await raw.hlen('unacked')) === 0 && (await raw.zcard('unacked_index')) === 0);
   });
 
+  it("Celery's priority recipe (priority_steps 0–9, sep ':', queue_order_strategy priority) lays out, serves and purges the lists as kombu does", async () => {
+    const recipe = { priority_steps: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], sep: ':', queue_order_strategy: 'priority' };
+    const b = redisBroker(url(OWN_DB), { transportOptions: recipe });
+    open.push(b);
+    const [qa, qb] = [uniqueQueue('recipe-a'), uniqueQueue('recipe-b')];
+    const a0 = taskMessage(qa, ['a0']);
+    const a0b = taskMessage(qa, ['a0b']);
+    const a9 = taskMessage(qa, ['a9'], { priority: 9 });
+    const b0 = taskMessage(qb, ['b0']);
+    const b5 = taskMessage(qb, ['b5'], { priority: 5 });
+    await b.publish(qa, [a0, a0b, a9]);
+    await b.publish(qb, [b0, b5]);
+    // kombu's _q_for_pri: `<queue><sep><step>`, the bare name for step 0; bindings joined with sep too.
+    expect((await raw.keys(`*recipe-*`)).sort()).toEqual(
+      [qa, `${qa}:9`, qb, `${qb}:5`, `_kombu.binding.${qa}`, `_kombu.binding.${qb}`].sort(),
+    );
+    expect(await raw.smembers(`_kombu.binding.${qa}`)).toEqual([`${qa}::${qa}`]);
+    expect(await b.size(qb)).toBe(2);
+    // One message a fetch: every queue's step 0 before any step 5, and within a step the queues
+    // in the order given (round_robin would alternate: a0, b0, a0b).
+    const r = await Recorder.start(b, [qa, qb], { prefetch: 1 }, (d) => void d.ack());
+    open.unshift(r);
+    await r.waitFor(5);
+    expect(r.ids()).toEqual([a0, a0b, b0, b5, a9].map((m) => m.headers.id));
+    await r.stop();
+    await b.publish(qa, [a9, a0]);
+    expect(await b.purge(qa)).toBe(2);
+    expect(await raw.exists(`${qa}:9`)).toBe(0);
+  });
+
+  it('refuses priority_steps, sep and queue_order_strategy values kombu would mis-serve', () => {
+    const refused = (options: Record<string, unknown>) => () => parseBrokerSettings('redis://h/0', options);
+    expect(refused({ priority_steps: [3, 6, 9] })).toThrow(
+      "Redis transport option priority_steps in 'redis://h/0' must be a list of ascending whole numbers starting at 0, such as [0, 3, 6, 9], got [3,6,9]",
+    );
+    expect(refused({ priority_steps: [0, 6, 3] })).toThrow(/priority_steps .* ascending/);
+    expect(refused({ priority_steps: [0, 2.5] })).toThrow(/priority_steps .* whole numbers/);
+    expect(refused({ sep: '' })).toThrow(/sep .* must be a non-empty string, got ""/);
+    expect(refused({ queue_order_strategy: 'kombu.utils.scheduling.FairCycle' })).toThrow(
+      /queue_order_strategy .* must be one of round_robin, priority, sorted/,
+    );
+    const s = parseBrokerSettings('redis://h/0', { queue_order_strategy: 'sorted', sep: ':', priority_steps: [0, 5] });
+    expect([s.queueOrder, s.sep, s.prioritySteps]).toEqual(['sorted', ':', [0, 5]]);
+  });
+
   it('restores a message a dead worker left in unacked: to the front of its queue, marked redelivered, delivered again', async () => {
     const b = broker('?visibility_timeout=1');
     const q = uniqueQueue('restore');
