@@ -25,26 +25,32 @@ export interface Fetched {
   score: string;
 }
 
-/** What a held message becomes: `envelope` under `tag` in `queue`, due at `dueMs` (0 = now). */
+/**
+ * What a held message becomes: `envelope` under `tag` in `queue`, due at `dueMs` (0 = now). A
+ * replacement (a retry) carries its `priority`: due now, it is published to the back of that
+ * priority's list; without one, the message is handed back to the front of the bare list.
+ */
 export interface Deferral {
   tag: string;
   envelope: string;
   queue: string;
   dueMs: number;
+  priority?: number;
 }
 
 /**
- * Hand a held message back: to the front of its list (due now) or, due later, kept in unacked
- * under the score at which restore brings it back (delay-message.ts).
+ * Hand a held message back or re-publish its replacement (due now), or, due later, keep it in
+ * unacked under the score at which restore brings it back (delay-message.ts).
  */
 export async function delay(ctx: BrokerContext, f: Fetched, to: Deferral): Promise<boolean> {
   const { keys, settings } = ctx;
   const later = to.dueMs > 0;
   const score = later ? scoreDueAt(to.dueMs, settings.visibilityTimeoutMs) : '';
+  const published = to.priority !== undefined;
   const moved = await delayMessage.run<number>(
     ctx.client,
-    [keys.unacked, keys.unackedIndex, keys.list(to.queue)],
-    [f.tag, f.score, later ? markHeld(to.envelope) : to.envelope, score, to.tag, to.queue],
+    [keys.unacked, keys.unackedIndex, keys.list(to.queue, to.priority)],
+    [f.tag, f.score, later ? markHeld(to.envelope) : to.envelope, score, to.tag, to.queue, published ? 'back' : 'front'],
   );
   return moved === 1;
 }
@@ -113,7 +119,9 @@ class RedisLease implements Lease {
     const envelope = replacement
       ? encodeEnvelope(replacement, { routingKey: queue, deliveryTag: tag })
       : handBack(this.f.raw, this.receiveCount);
-    await delay(this.ctx, this.#held(), { tag, envelope, queue, dueMs });
+    // Celery re-publishes a retry as a new message: to the back of its priority's list (§8).
+    const priority = replacement?.properties.priority;
+    await delay(this.ctx, this.#held(), { tag, envelope, queue, dueMs, priority });
     this.ctx.wake();
   }
 

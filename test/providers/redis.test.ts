@@ -342,6 +342,30 @@ describe('redis:// as kombu', () => {
     await eventually('unacked to be empty', async () => (await raw.hlen('unacked')) === 0);
   });
 
+  it('a retry due now is published to the back of its priority list, as Celery re-publishes it; a hand-back goes to the front', async () => {
+    const b = broker();
+    const q = uniqueQueue('retry-now');
+    const m = taskMessage(q, ['v1'], { priority: 9 });
+    const first = taskMessage(q, ['first']);
+    await b.publish(q, [m, first]);
+    const r = await record(b, q, undefined, 2);
+    const got = await r.waitFor(2);
+    const [retried, handedBack] = [m, first].map((x) => got.find((d) => d.message?.body === x.body));
+    await r.stop(); // nothing more is fetched; the two deliveries stay held
+    const [w1, w2] = [taskMessage(q, ['w1'], { priority: 9 }), taskMessage(q, ['w2'], { priority: 9 })];
+    const behind = taskMessage(q, ['behind']);
+    await b.publish(q, [w1, w2, behind]);
+    const bodies = async (list: string) =>
+      (await raw.lrange(list, 0, -1)).map((e) => Buffer.from(JSON.parse(e).body, 'base64').toString('utf8'));
+    const replacement = taskMessage(q, ['v2'], { id: m.headers.id, retries: 1, priority: 9 });
+    await retried?.retryLater(0, replacement);
+    // LPUSH to `q\x06\x169`: served after w1 and w2 (RPOP takes from the right), not before everything.
+    expect(await bodies(`${q}${SEP}9`)).toEqual([replacement.body, w2.body, w1.body]);
+    // Handed back unchanged (a worker stopping), a message goes to the front of the bare list, as kombu restores it.
+    await handedBack?.retryLater(0);
+    expect(await bodies(q)).toEqual([behind.body, first.body]);
+  });
+
   it('a retry due in 50 ms comes back in time under the default one-hour visibility timeout (not at the next periodic restore)', async () => {
     const b = broker();
     const q = uniqueQueue('soon');
