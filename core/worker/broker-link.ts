@@ -18,13 +18,13 @@ const MINGLE_MS = 1000;
 /** How often the same fetch error is logged again while it lasts. */
 const FETCH_ERROR_LOG_MS = 30_000;
 
-/** Resolves true once the broker is reachable, false if `signal` aborts first. */
+/** Resolves true once the broker is reachable, false as soon as `signal` aborts (an attempt under way is not waited for). */
 export async function waitForBroker(broker: Broker, log: Logger, signal: AbortSignal): Promise<boolean> {
   for (let attempt = 1; !signal.aborted; attempt++) {
     try {
-      await broker.connected?.();
-      return true;
+      return await abortable(broker.connected?.(), signal);
     } catch (err) {
+      if (signal.aborted) return false; // stopped meanwhile: the attempt's failure is no news
       if (err instanceof ConfigError) throw err; // the server refused the settings: trying again cannot help
       const pauseS = Math.min(CONNECT_RETRY_MAX_S, 2 * attempt);
       log.error(`consumer: ${(err as Error).message} Trying again in ${pauseS} seconds... (attempt ${attempt})`);
@@ -32,6 +32,18 @@ export async function waitForBroker(broker: Broker, log: Logger, signal: AbortSi
     }
   }
   return false;
+}
+
+/** True once `attempt` resolves, false as soon as `signal` aborts; a rejection passes through. */
+function abortable(attempt: Promise<void> | undefined, signal: AbortSignal): Promise<boolean> {
+  let onAbort = (): void => {};
+  const aborted = new Promise<boolean>((resolve) => {
+    onAbort = () => resolve(false);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([Promise.resolve(attempt).then(() => !signal.aborted), aborted]).finally(() =>
+    signal.removeEventListener('abort', onAbort),
+  );
 }
 
 /** The log lines for a connection going down and coming back. */

@@ -81,11 +81,20 @@ export class Worker extends EventEmitter {
   /** The run slots the executor takes: how many are in use says whether a task function still runs. */
   private readonly slots: Semaphore;
   #stopping: Promise<void> | undefined;
+  /** Aborted when a stop begins: a start still under way gives up at its next step. */
+  readonly #stopRequested = new AbortController();
+  /** The start under way, which a stop lets end before it closes anything. */
+  #starting: Promise<void> | undefined;
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  async #start(): Promise<void> {
     const broker = await this.app.broker();
     this.brokerUrl = redact(broker.url);
-    if (!(await waitForBroker(broker, this.log, this.shutdown.signal))) return;
+    if (!(await waitForBroker(broker, this.log, this.#stopRequested.signal))) return;
     this.unwatchConnection = broker.onConnection?.(connectionLog(this.log, this.brokerUrl));
     const deps = await executorDeps(this.app, {
       concurrency: this.concurrency,
@@ -99,6 +108,7 @@ export class Worker extends EventEmitter {
       onEvent: (e: ExecutorEvent) => this.onEvent(e),
     });
     this.tasks = deps.tasks;
+    if (this.#stopping) return;
     if (broker.events) {
       this.events = new EventDispatcher(broker.events, this.hostname, (err) =>
         this.log.warning(`${this.hostname}: could not send an event: ${(err as Error)?.message ?? err}`),
@@ -111,8 +121,8 @@ export class Worker extends EventEmitter {
     this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues }, async (c) =>
       handleControl(this.state(), c),
     );
-    if (broker.control) await mingle(broker.control, this.hostname, this.revoked, this.log);
-    if (this.#stopping) return; // stopped while it mingled: the app may be closing its connections
+    if (broker.control && !this.#stopping) await mingle(broker.control, this.hostname, this.revoked, this.log);
+    if (this.#stopping) return; // stopped while it started: the stop closes what was opened
     this.startedAt = Date.now();
     this.consumer = await broker.consume(
       this.queues,
@@ -162,6 +172,10 @@ export class Worker extends EventEmitter {
   }
 
   async #stop(): Promise<void> {
+    // A start under way ends first (at its next step), so that nothing it opens is left open and
+    // nothing it does meets connections the app is closing.
+    this.#stopRequested.abort();
+    await settledBy(this.#starting, Date.now() + LAST_STEPS_MS);
     this.unwatchConnection?.(); // closing connections on the way out is not a lost connection
     this.log.info(
       `${this.hostname}: warm shutdown (waiting up to ${this.graceMs / 1000}s for ${this.requests(true).length} running task(s))`,

@@ -140,6 +140,32 @@ describe('worker shutdown', () => {
   });
 });
 
+describe('worker start-up', () => {
+  /** A stop while the worker starts: a quick exit 0, with no error logged. */
+  const expectCleanStop = async (w: WorkerProcess, label: string) => {
+    const sentAt = Date.now();
+    w.kill('SIGTERM');
+    const done = await w.exit(10_000);
+    expect({ label, code: done.code, signal: done.signal, output: done.stderr.match(/.*(ERROR|error:).*/)?.[0] }).toEqual({
+      label,
+      code: 0,
+      signal: null,
+      output: undefined,
+    });
+    expect(Date.now() - sentAt, label).toBeLessThan(2500);
+  };
+
+  it('SIGTERM at any moment of the start (connecting, listening, mingling, consuming) exits 0 at once, with no false "Could not reach"', async () => {
+    const redis = ['-b', 'redis://127.0.0.1:6379/6', '--result-backend', 'redis://127.0.0.1:6379/6', '-Q', 'startup'];
+    for (const afterMs of [0, 5, 10, 20, 40, 80]) {
+      const w = startWorker(...redis);
+      await w.waitFor(/\[tasks\]/);
+      await new Promise((r) => setTimeout(r, afterMs));
+      await expectCleanStop(w, `${afterMs} ms after the banner`);
+    }
+  });
+});
+
 describe('worker crash', () => {
   it('a task whose worker is SIGKILLed mid-run completes exactly once in the next worker', { timeout: 180_000 }, async () => {
     // A short visibility timeout (broker URL query) brings the unacked message back quickly.

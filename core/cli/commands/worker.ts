@@ -46,9 +46,11 @@ export function registerWorker(program: Command): void {
 async function runWorker(opts: WorkerOptions): Promise<void> {
   if (!opts.app) throw new CliExit('celeriac worker needs the module that exports your app: celeriac worker -A tasks', 2);
   const pidfile = opts.pidfile ? acquirePidfile(opts.pidfile) : undefined;
+  const logger = createLogger({ level: opts.loglevel, file: opts.logfile });
+  // From the start: a signal while the app loads or the worker starts stops it too, cleanly.
+  const shutdown = new Shutdown(pidfile, logger);
   try {
     const app = await loadApp(opts);
-    const logger = createLogger({ level: opts.loglevel, file: opts.logfile });
     const worker = await app.worker({
       hostname: opts.hostname ? expandHostname(opts.hostname) : undefined,
       concurrency: opts.concurrency,
@@ -70,31 +72,30 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
         tasks: [...app.tasks.keys()],
       }),
     );
-    const stopped = untilShutdown(
-      {
-        warm: async () => {
-          await worker.stop();
-          await app.close();
-          logger.close();
-        },
-        cold: () => worker.handBackAll(),
+    shutdown.attach({
+      warm: async () => {
+        await worker.stop();
+        await app.close();
       },
-      pidfile,
-      logger,
-    );
+      cold: () => worker.handBackAll(),
+    });
     // Not after start(): a worker stopped while it waits for the broker returns from start() without being ready.
     worker.once('ready', () => logger.info(`${worker.hostname} ready.`));
-    await worker.start();
-    await stopped;
+    if (!shutdown.stopping) await worker.start();
+    await shutdown.done;
   } finally {
+    shutdown.dispose();
+    logger.close();
     pidfile?.release();
   }
 }
 
 /**
- * Resolves once a first SIGTERM/SIGINT has run the warm shutdown. A second SIGINT is the
- * user insisting (Ctrl-C twice): every held message, running tasks' too, is handed back (for a
- * moment at most, Worker.handBackAll: what is left comes back after its lease) and the process exits.
+ * The worker's signal handling, from before the app loads. A first SIGTERM/SIGINT runs the warm
+ * shutdown (once the worker exists; before, there is nothing to stop and the start is skipped),
+ * and `done` resolves. A second SIGINT is the user insisting (Ctrl-C twice): every held message,
+ * running tasks' too, is handed back (for a moment at most, Worker.handBackAll: what is left comes
+ * back after its lease) and the process exits.
  *
  * A task's stray promise rejection (one nobody awaits) is logged and the worker goes on: by
  * default Node would exit, taking every running task with it, their messages back only after
@@ -102,52 +103,72 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
  * set) leaves the process in an unknown state: it is logged and the worker shuts down warm
  * (running tasks finish, waiting ones are handed back) and exits 1, for its supervisor to restart.
  */
-function untilShutdown(
-  shutdown: { warm: () => Promise<void>; cold: () => Promise<void> },
-  pidfile: Pidfile | undefined,
-  logger: Logger,
-): Promise<void> {
-  const stderr = stdioWriter(process.stderr);
-  return new Promise((resolve, reject) => {
-    let stopping = false;
-    const stop = (): void => {
-      stopping = true;
-      stderr('\nworker: Warm shutdown (MainProcess)\n');
-      shutdown.warm().then(() => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        process.off('unhandledRejection', onRejection);
-        resolve();
-      }, reject);
+class Shutdown {
+  stopping = false;
+  readonly done: Promise<void>;
+  #resolve: () => void = () => {};
+  #reject: (err: unknown) => void = () => {};
+  #steps: { warm: () => Promise<void>; cold: () => Promise<void> } | undefined;
+  readonly #stderr = stdioWriter(process.stderr);
+
+  constructor(
+    private readonly pidfile: Pidfile | undefined,
+    private readonly logger: Logger,
+  ) {
+    this.done = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    process.on('SIGTERM', this.#onSignal);
+    process.on('SIGINT', this.#onSignal);
+    process.on('unhandledRejection', this.#onRejection);
+    process.on('uncaughtException', this.#onException);
+  }
+
+  /** The worker exists: what a shutdown does. A signal that came before runs it now. */
+  attach(steps: { warm: () => Promise<void>; cold: () => Promise<void> }): void {
+    this.#steps = steps;
+    if (this.stopping) this.#warm();
+  }
+
+  dispose(): void {
+    process.off('SIGTERM', this.#onSignal);
+    process.off('SIGINT', this.#onSignal);
+    process.off('unhandledRejection', this.#onRejection);
+  }
+
+  #stop(): void {
+    this.stopping = true;
+    this.#stderr('\nworker: Warm shutdown (MainProcess)\n');
+    if (this.#steps) this.#warm();
+  }
+
+  #warm(): void {
+    (this.#steps as { warm: () => Promise<void> }).warm().then(this.#resolve, this.#reject);
+  }
+
+  readonly #onSignal = (signal: NodeJS.Signals): void => {
+    if (!this.stopping) return this.#stop();
+    if (signal !== 'SIGINT') return;
+    this.#stderr('\nworker: Cold shutdown (MainProcess)\n');
+    const exit = (): never => {
+      this.pidfile?.release();
+      process.exit(130); // 128 + SIGINT, as a shell reports it
     };
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        if (signal !== 'SIGINT') return;
-        stderr('\nworker: Cold shutdown (MainProcess)\n');
-        const exit = (): never => {
-          pidfile?.release();
-          process.exit(130); // 128 + SIGINT, as a shell reports it
-        };
-        void shutdown.cold().then(exit, exit);
-        return;
-      }
-      stop();
-    };
-    const onRejection = (reason: unknown): void => {
-      logger.error(`Unhandled promise rejection (a promise nobody awaited or caught); the worker goes on: ${describe(reason)}`);
-    };
-    // Its log line cannot fail into another uncaught exception (stdioWriter): when it could, a lost
-    // stderr reader made this handler call itself forever, a tick loop that froze every promise.
-    const onException = (err: unknown): void => {
-      logger.error(`Uncaught exception outside any task; shutting down: ${describe(err)}`);
-      process.exitCode = 1;
-      if (!stopping) stop();
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-    process.on('unhandledRejection', onRejection);
-    process.on('uncaughtException', onException);
-  });
+    void (this.#steps?.cold() ?? Promise.resolve()).then(exit, exit);
+  };
+
+  readonly #onRejection = (reason: unknown): void => {
+    this.logger.error(`Unhandled promise rejection (a promise nobody awaited or caught); the worker goes on: ${describe(reason)}`);
+  };
+
+  // Its log line cannot fail into another uncaught exception (stdioWriter): when it could, a lost
+  // stderr reader made this handler call itself forever, a tick loop that froze every promise.
+  readonly #onException = (err: unknown): void => {
+    this.logger.error(`Uncaught exception outside any task; shutting down: ${describe(err)}`);
+    process.exitCode = 1;
+    if (!this.stopping) this.#stop();
+  };
 }
 
 function describe(value: unknown): string {
