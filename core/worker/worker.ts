@@ -167,6 +167,8 @@ export class Worker extends EventEmitter {
    * unreachable, what cannot be handed back comes back after its lease.
    */
   async handBackAll(): Promise<void> {
+    // No fetch after this: a message handed back must not be taken again on the way out.
+    await settledBy(this.consumer?.stop(), Date.now() + LAST_STEPS_MS);
     const all = Promise.all([...this.held.keys()].map((d) => d.retryLater(0).catch(() => undefined)));
     await settledBy(all, Date.now() + LAST_STEPS_MS);
   }
@@ -209,6 +211,11 @@ export class Worker extends EventEmitter {
     await bounded(this.stopControl?.());
     await bounded(this.heartbeat?.stop());
     this.emit('stopped');
+  }
+
+  /** The running tasks, as `inspect active` lists them. */
+  active(): RequestInfo[] {
+    return this.requests(true);
   }
 
   /** Requests as `inspect active` (running) or `inspect reserved` (waiting) lists them. */

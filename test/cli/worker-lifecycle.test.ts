@@ -140,6 +140,51 @@ describe('worker shutdown', () => {
   });
 });
 
+describe('worker signals beside SIGTERM and SIGINT, as Celery 5.2', () => {
+  const runMarked = async (w: WorkerProcess, ms: number) => {
+    await w.ready();
+    const sent = await celeriac(project.dir, ['call', 'tasks.marked', JSON.stringify([join(project.dir, 'markers'), ms])]);
+    await waitForMarkers('start', 1);
+    return sent.stdout.trim();
+  };
+
+  it('SIGQUIT is a cold shutdown: the running task is handed back at once and the worker exits 0', async () => {
+    const w = startWorker('-n', 'a@test', '-c', '1', '--pidfile', 'w.pid');
+    const id = await runMarked(w, 5000);
+    w.kill('SIGQUIT');
+    const done = await w.exit(4000); // well before the task would end
+    expect([done.code, done.signal]).toEqual([0, null]);
+    expect(done.stderr).toContain('Cold shutdown');
+    expect(markers('finish')).toHaveLength(0);
+    expect(existsSync(join(project.dir, 'w.pid'))).toBe(false);
+    // Handed back, not left to its one-hour lease: the next worker runs it now.
+    const next = startWorker('-n', 'b@test', '-c', '1');
+    await next.waitFor(new RegExp(`Task tasks\\.marked\\[${id}\\] succeeded`), 30_000);
+  });
+
+  it('SIGHUP shuts down warm (the running task finishes), exit 0, saying the supervisor restarts it', async () => {
+    const w = startWorker('-n', 'a@test', '-c', '1');
+    await runMarked(w, 1000);
+    w.kill('SIGHUP');
+    const done = await w.exit(20_000);
+    expect([done.code, done.signal]).toEqual([0, null]);
+    expect(done.stderr).toMatch(/WARNING.*SIGHUP: celeriac does not restart itself/);
+    expect(done.stderr).toContain('Warm shutdown');
+    expect(markers('finish')).toHaveLength(1);
+  });
+
+  it("SIGUSR1 logs the running tasks and does not open Node's inspector", async () => {
+    const w = startWorker('-n', 'a@test', '-c', '1');
+    const id = await runMarked(w, 3000);
+    w.kill('SIGUSR1');
+    await w.waitFor(new RegExp(`SIGUSR1: 1 running task\\(s\\)\\n  tasks\\.marked\\[${id}\\] running for`));
+    await w.waitFor(new RegExp(`Task tasks\\.marked\\[${id}\\] succeeded`));
+    expect(w.output).not.toContain('Debugger listening');
+    w.kill('SIGTERM');
+    expect((await w.exit(10_000)).code).toBe(0);
+  });
+});
+
 describe('worker start-up', () => {
   /** A stop while the worker starts: a quick exit 0, with no error logged. */
   const expectCleanStop = async (w: WorkerProcess, label: string) => {

@@ -1,12 +1,12 @@
 /**
  * `celeriac worker`: run the -A app's tasks from its queues (issue item 9). Prints the banner,
- * logs through core/log.ts, and shuts down warm on SIGTERM/SIGINT (stop taking, finish
- * in-flight work within the grace period, hand the rest back); a second SIGINT exits at once.
+ * logs through core/log.ts, and handles Celery's signals (class Shutdown below).
  */
 import { hostname as osHostname } from 'node:os';
 import { type Command, InvalidArgumentError } from 'commander';
 import { createLogger, type Logger, type LogLevel, parseLogLevel, stdioWriter } from '../../log.js';
 import { renderBanner } from '../../worker/banner.js';
+import type { RequestInfo } from '../../worker/control-handlers.js';
 import { acquirePidfile, type Pidfile } from '../../worker/pidfile.js';
 import { CliExit } from '../exit.js';
 import { type AppOptions, loadApp } from '../load-app.js';
@@ -78,6 +78,7 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
         await app.close();
       },
       cold: () => worker.handBackAll(),
+      active: () => worker.active(),
     });
     // Not after start(): a worker stopped while it waits for the broker returns from start() without being ready.
     worker.once('ready', () => logger.info(`${worker.hostname} ready.`));
@@ -91,11 +92,18 @@ async function runWorker(opts: WorkerOptions): Promise<void> {
 }
 
 /**
- * The worker's signal handling, from before the app loads. A first SIGTERM/SIGINT runs the warm
- * shutdown (once the worker exists; before, there is nothing to stop and the start is skipped),
- * and `done` resolves. A second SIGINT is the user insisting (Ctrl-C twice): every held message,
- * running tasks' too, is handed back (for a moment at most, Worker.handBackAll: what is left comes
- * back after its lease) and the process exits.
+ * The worker's signal handling, from before the app loads, as Celery 5.2's worker:
+ * - a first SIGTERM or SIGINT runs the warm shutdown (once the worker exists; before, there is
+ *   nothing to stop and the start is skipped), and `done` resolves;
+ * - SIGHUP: Celery re-executes itself (a warm restart). celeriac shuts down warm instead and
+ *   leaves the restart to the supervisor: a re-exec would change the process id a supervisor
+ *   and the pidfile know it by, and pick up a half-deployed tree;
+ * - SIGQUIT is Celery's cold shutdown: every held message, running tasks' too, is handed back (for
+ *   a moment at most, Worker.handBackAll: what is left comes back after its lease) and the process
+ *   exits 0. A second SIGINT is the user insisting (Ctrl-C twice): the same, exit 130;
+ * - SIGUSR1 logs the running tasks (Celery dumps its threads' tracebacks). Without a handler,
+ *   Node would open its inspector on 127.0.0.1:9229: anyone on the machine could run code in the
+ *   worker.
  *
  * A task's stray promise rejection (one nobody awaits) is logged and the worker goes on: by
  * default Node would exit, taking every running task with it, their messages back only after
@@ -108,7 +116,7 @@ class Shutdown {
   readonly done: Promise<void>;
   #resolve: () => void = () => {};
   #reject: (err: unknown) => void = () => {};
-  #steps: { warm: () => Promise<void>; cold: () => Promise<void> } | undefined;
+  #steps: ShutdownSteps | undefined;
   readonly #stderr = stdioWriter(process.stderr);
 
   constructor(
@@ -119,21 +127,19 @@ class Shutdown {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    process.on('SIGTERM', this.#onSignal);
-    process.on('SIGINT', this.#onSignal);
+    for (const signal of SIGNALS) process.on(signal, this.#onSignal);
     process.on('unhandledRejection', this.#onRejection);
     process.on('uncaughtException', this.#onException);
   }
 
   /** The worker exists: what a shutdown does. A signal that came before runs it now. */
-  attach(steps: { warm: () => Promise<void>; cold: () => Promise<void> }): void {
+  attach(steps: ShutdownSteps): void {
     this.#steps = steps;
     if (this.stopping) this.#warm();
   }
 
   dispose(): void {
-    process.off('SIGTERM', this.#onSignal);
-    process.off('SIGINT', this.#onSignal);
+    for (const signal of SIGNALS) process.off(signal, this.#onSignal);
     process.off('unhandledRejection', this.#onRejection);
   }
 
@@ -148,15 +154,29 @@ class Shutdown {
   }
 
   readonly #onSignal = (signal: NodeJS.Signals): void => {
-    if (!this.stopping) return this.#stop();
-    if (signal !== 'SIGINT') return;
+    if (signal === 'SIGUSR1') this.#logActive();
+    else if (signal === 'SIGQUIT') this.#cold(0);
+    else if (!this.stopping) {
+      if (signal === 'SIGHUP')
+        this.logger.warning('SIGHUP: celeriac does not restart itself: warm shutdown (let the supervisor restart it)');
+      this.#stop();
+    } else if (signal === 'SIGINT') this.#cold(130); // 128 + SIGINT, as a shell reports it
+  };
+
+  #cold(code: number): void {
     this.#stderr('\nworker: Cold shutdown (MainProcess)\n');
     const exit = (): never => {
       this.pidfile?.release();
-      process.exit(130); // 128 + SIGINT, as a shell reports it
+      process.exit(code);
     };
     void (this.#steps?.cold() ?? Promise.resolve()).then(exit, exit);
-  };
+  }
+
+  #logActive(): void {
+    const active = this.#steps?.active() ?? [];
+    const lines = active.map((r) => `\n  ${r.name}[${r.id}] running for ${(Date.now() / 1000 - (r.time_start ?? 0)).toFixed(1)}s`);
+    this.logger.warning(`SIGUSR1: ${active.length} running task(s)${lines.join('')}`);
+  }
 
   readonly #onRejection = (reason: unknown): void => {
     this.logger.error(`Unhandled promise rejection (a promise nobody awaited or caught); the worker goes on: ${describe(reason)}`);
@@ -170,6 +190,15 @@ class Shutdown {
     if (!this.stopping) this.#stop();
   };
 }
+
+/** What a shutdown does once the worker exists, and what SIGUSR1 reports. */
+interface ShutdownSteps {
+  warm: () => Promise<void>;
+  cold: () => Promise<void>;
+  active: () => RequestInfo[];
+}
+
+const SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1'];
 
 function describe(value: unknown): string {
   try {
