@@ -1,6 +1,6 @@
 /** The worker banner and node names (pure functions, no processes). */
 import { describe, expect, it } from 'vitest';
-import { expandHostname } from '../../core/cli/commands/worker.js';
+import { expandHostname, nodeFormat } from '../../core/cli/commands/worker.js';
 import { renderBanner } from '../../core/worker/banner.js';
 
 describe('worker banner', () => {
@@ -35,5 +35,16 @@ describe('-n node names', () => {
     expect(expandHostname('w1@%h', 'box.example.com')).toBe('w1@box.example.com');
     expect(expandHostname('%n-worker@%d', 'box.example.com')).toBe('box-worker@example.com');
     expect(expandHostname('w@%h %%', 'box')).toBe('w@box %');
+  });
+
+  it('a name without @ is a host, as Celery makes it: -n foo is celery@foo, -n %h celery@<host>', () => {
+    expect(expandHostname('foo', 'box.example.com')).toBe('celery@foo');
+    expect(expandHostname('%h', 'box.example.com')).toBe('celery@box.example.com');
+  });
+
+  it("--pidfile and --logfile expand Celery's node_format: %n and %h are the node name's parts, %i/%I the main process's index", () => {
+    expect(nodeFormat('run/%n.pid', 'w1@box.example.com')).toBe('run/w1.pid');
+    expect(nodeFormat('%p|%h|%d|%i|[%I]|%%', 'w1@box.example.com')).toBe('w1@box.example.com|box.example.com|example.com|0|[]|%');
+    expect(nodeFormat('run/%n%I.log', 'w2@box')).toBe('run/w2.log');
   });
 });

@@ -56,6 +56,18 @@ describe('worker --pidfile', () => {
     expect(existsSync(join(project.dir, 'w.pid'))).toBe(false); // removed on exit
   });
 
+  it("two workers with --pidfile '%n.pid' (Celery's daemon layout) each get their own file, named after the node", async () => {
+    const [w1, w2] = ['w1', 'w2'].map((n) => startWorker('--pidfile', '%n.pid', '--logfile', '%n%I.log', '-n', `${n}@%h`));
+    await Promise.all([w1?.waitFor(/./), w2?.waitFor(/./)]);
+    await poll(
+      () => (existsSync(join(project.dir, 'w1.log')) && existsSync(join(project.dir, 'w2.log')) ? true : undefined),
+      30_000,
+      () => `log files: ${readdirSync(project.dir).join(', ')}`,
+    );
+    expect(readFileSync(join(project.dir, 'w1.pid'), 'utf8').trim()).toBe(String(w1?.child.pid));
+    expect(readFileSync(join(project.dir, 'w2.pid'), 'utf8').trim()).toBe(String(w2?.child.pid));
+  });
+
   it('a pidfile left by a killed worker is taken over', async () => {
     const crashed = startWorker('--pidfile', 'w.pid', '-n', 'a@test');
     await crashed.ready();

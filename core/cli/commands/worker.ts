@@ -31,9 +31,12 @@ export function registerWorker(program: Command): void {
     .option('-l, --loglevel <level>', 'debug, info, warning, error (or critical)', logLevel, 'warning')
     .option('-c, --concurrency <n>', 'tasks run at once (default: worker_concurrency, else the CPU count)', positiveInt)
     .option('-Q, --queues <list>', 'comma-separated queues to consume (default: task_default_queue)', commaList)
-    .option('-n, --hostname <name>', 'node name; %h = host name, %n = its first label, %d = its domain')
-    .option('--pidfile <file>', 'refuse to start while another live worker holds this file')
-    .option('--logfile <file>', 'append log lines to this file instead of stderr')
+    .option('-n, --hostname <name>', 'node name (celery@<name> without @); %h = host name, %n = its first label, %d = its domain')
+    .option(
+      '--pidfile <file>',
+      'refuse to start while another live worker holds this file; %n = node name before @, %h = after it, %p = whole, %i/%I = process index',
+    )
+    .option('--logfile <file>', 'append log lines to this file instead of stderr; %n, %h, %p, %i, %I as for --pidfile')
     .option(
       '--prefetch-multiplier <n>',
       'deliveries held per concurrency slot, 0 for no limit (default: worker_prefetch_multiplier)',
@@ -45,14 +48,16 @@ export function registerWorker(program: Command): void {
 
 async function runWorker(opts: WorkerOptions): Promise<void> {
   if (!opts.app) throw new CliExit('celeriac worker needs the module that exports your app: celeriac worker -A tasks', 2);
-  const pidfile = opts.pidfile ? acquirePidfile(opts.pidfile) : undefined;
-  const logger = createLogger({ level: opts.loglevel, file: opts.logfile });
+  const hostname = opts.hostname ? expandHostname(opts.hostname) : undefined;
+  const nodename = hostname ?? `celery@${osHostname()}`;
+  const pidfile = opts.pidfile ? acquirePidfile(nodeFormat(opts.pidfile, nodename)) : undefined;
+  const logger = createLogger({ level: opts.loglevel, file: opts.logfile && nodeFormat(opts.logfile, nodename) });
   // From the start: a signal while the app loads or the worker starts stops it too, cleanly.
   const shutdown = new Shutdown(pidfile, logger);
   try {
     const app = await loadApp(opts);
     const worker = await app.worker({
-      hostname: opts.hostname ? expandHostname(opts.hostname) : undefined,
+      hostname,
       concurrency: opts.concurrency,
       queues: opts.queues,
       prefetchMultiplier: opts.prefetchMultiplier,
@@ -208,12 +213,38 @@ function describe(value: unknown): string {
   }
 }
 
-/** Celery's node-name expansions: `-n worker1@%h`. */
+/**
+ * Celery's default_nodename and host_format for `-n`: a name without '@' is a host (`-n foo` is
+ * celery@foo, `-n %h` celery@<host>); %h is the host name, %n its first label, %d its domain.
+ */
 export function expandHostname(name: string, host: string = osHostname()): string {
+  return hostFormat(name.includes('@') ? name : `celery@${name}`, host);
+}
+
+/**
+ * Celery's node_format, for --pidfile and --logfile (`run/%n.pid`): %p is the node name, %n its
+ * name part (before '@'), %h its host part, %d that host's domain, %i the process index and %I
+ * the same after a '-', which for the main process are '0' and '' (celeriac runs one process).
+ */
+export function nodeFormat(text: string, nodename: string): string {
+  const at = nodename.indexOf('@');
+  const [name, host] = at < 0 ? ['celery', nodename] : [nodename.slice(0, at), nodename.slice(at + 1)];
+  return hostFormat(text, host, { n: name, p: nodename });
+}
+
+/** Celery's host_format: %h, %n (unless `extra` names it otherwise), %d, %i, %I and %% expanded; other %x left as written. */
+function hostFormat(text: string, host: string, extra: Record<string, string> = {}): string {
   const dot = host.indexOf('.');
-  const short = dot < 0 ? host : host.slice(0, dot);
-  const domain = dot < 0 ? '' : host.slice(dot + 1);
-  return name.replace(/%([hnd%])/g, (_, c: string) => (c === 'h' ? host : c === 'n' ? short : c === 'd' ? domain : '%'));
+  const keys: Record<string, string> = {
+    h: host,
+    n: dot < 0 ? host : host.slice(0, dot),
+    d: dot < 0 ? '' : host.slice(dot + 1),
+    i: '0',
+    I: '',
+    '%': '%',
+    ...extra,
+  };
+  return text.replace(/%([\w%])/g, (whole, c: string) => keys[c] ?? whole);
 }
 
 function logLevel(value: string): LogLevel {
