@@ -110,6 +110,9 @@ export const UNSUPPORTED_SETTINGS: Readonly<Record<string, string>> = {
   worker_pool: 'celeriac runs tasks on the event loop, limited by worker_concurrency',
   worker_max_tasks_per_child: 'tasks run in the worker process itself',
   beat_schedule: 'periodic tasks (beat) are not implemented yet',
+  task_queue_max_priority: "it sets RabbitMQ's x-max-priority, and celeriac has no RabbitMQ transport yet",
+  worker_direct: 'workers consume no per-node queue; route with task_routes and -Q',
+  task_inherit_parent_priority: 'a task sent from a task gets the priority it is sent with (task_default_priority otherwise)',
 };
 
 const URL_MESSAGE = 'expected a URL such as local://.celeriac or redis://localhost:6379/0';

@@ -102,6 +102,12 @@ describe('Config (app.conf)', () => {
     expect(err.message).toContain('task.run');
   });
 
+  it('task_queue_max_priority, worker_direct and task_inherit_parent_priority are Celery 5.2 settings celeriac does not support, not unknown keys', () => {
+    for (const key of ['task_queue_max_priority', 'worker_direct', 'task_inherit_parent_priority']) {
+      expect(configError(() => makeConfig({ [key]: 10 })).message).toContain(`'${key}' is a Celery setting celeriac does not support: `);
+    }
+  });
+
   it('is all-or-nothing and reports every problem with its key', () => {
     const { conf } = makeConfig();
     const err = configError(() =>
