@@ -121,9 +121,10 @@ export function checkAnnotations(value: unknown): string | null {
 }
 
 /**
- * The options task_annotations sets for one task: the first entry that names the task, over
- * the first entry with '*'. (Celery 5.2 applies '*' after the per-task entry, so '*' wins
- * there; celeriac lets the more specific entry win, which is what a reader of the config expects.)
+ * The options task_annotations sets for one task: the first entry that names the task, then
+ * the first entry with '*' over it, as Celery 5.2 applies them (celery/app/annotations.py
+ * resolve_all yields the per-task match, then the '*' match; Task.annotate sets each in turn,
+ * so '*' wins where both set an option).
  */
 export function annotationsFor(taskName: string, conf: { task_annotations: TaskAnnotations | null }): Partial<TaskOptions> {
   if (conf.task_annotations === null) return {};
@@ -141,5 +142,5 @@ export function annotationsFor(taskName: string, conf: { task_annotations: TaskA
     const star = any === undefined && Object.hasOwn(entry, '*') ? entry['*'] : undefined;
     if (star !== undefined) any = normalizeTaskOptions(star, "task_annotations['*']");
   }
-  return { ...any, ...specific };
+  return { ...specific, ...any };
 }

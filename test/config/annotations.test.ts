@@ -35,10 +35,10 @@ describe('annotationsFor (task_annotations)', () => {
     expect(forTask('tasks.mul', annotations)).toEqual({});
   });
 
-  it("applies '*' to every task, and a per-task entry over it", () => {
-    const annotations = { '*': { rate_limit: '1/m', max_retries: 1 }, 'tasks.add': { rate_limit: '10/s' } };
+  it("applies '*' to every task, over a per-task entry (as Celery 5.2: '*' is applied last)", () => {
+    const annotations = { '*': { rate_limit: '1/m', max_retries: 1 }, 'tasks.add': { rate_limit: '10/s', time_limit: 5 } };
     expect(forTask('tasks.mul', annotations)).toEqual({ rateLimit: '1/m', maxRetries: 1 });
-    expect(forTask('tasks.add', annotations)).toEqual({ rateLimit: '10/s', maxRetries: 1 });
+    expect(forTask('tasks.add', annotations)).toEqual({ rateLimit: '1/m', maxRetries: 1, timeLimit: 5 });
   });
 
   it('accepts camelCase option names too', () => {
