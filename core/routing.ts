@@ -89,10 +89,12 @@ function lookupMap(map: RouteMap, name: string): Route | undefined {
 }
 
 /**
- * The queue for one send. Precedence (the contract's): the call's `queue` option, then
- * task_routes (first router that answers), then the task's own `queue` option, then
- * task_default_queue. Note Celery ranks the task's own queue attribute above task_routes;
- * celeriac lets configuration re-route a task without touching its code.
+ * The queue for one send, with Celery 5.2's precedence: the call's `queue` option, then the
+ * task's own `queue` option (annotations included), then task_routes (first router that
+ * answers), then task_default_queue. Task.apply_async merges the task's options under the
+ * call's, and Router.route merges the route under those (celery/app/routes.py, lpmerge), so
+ * a queue named by either beats any route; a router is not asked then, as its answer could
+ * not change the queue.
  */
 export function routeFor(
   taskName: string,
@@ -102,7 +104,8 @@ export function routeFor(
   conf: Pick<Settings, 'task_routes' | 'task_default_queue'>,
   taskOptions: Readonly<{ queue?: string | undefined }> = {},
 ): { queue: string } {
-  if (callOptions.queue) return { queue: callOptions.queue };
+  const named = callOptions.queue || taskOptions.queue;
+  if (named) return { queue: named };
   const routes = conf.task_routes;
   const routers: readonly Router[] = routes === null ? [] : Array.isArray(routes) ? routes : [routes as Router];
   for (const router of routers) {
@@ -112,5 +115,5 @@ export function routeFor(
     if (problem !== null) throw new ConfigError(`task_routes gave ${problem} for task '${taskName}'`);
     return { queue: typeof route === 'string' ? route : route.queue };
   }
-  return { queue: taskOptions.queue || conf.task_default_queue };
+  return { queue: conf.task_default_queue };
 }

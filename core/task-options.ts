@@ -2,7 +2,7 @@
 export type ErrorClass = abstract new (...args: never[]) => Error;
 
 export interface TaskOptions {
-  /** Queue the task is sent to unless routes or the call say otherwise. */
+  /** Queue the task is sent to unless the call says otherwise; task_routes do not change it (as in Celery). */
   queue?: string;
   /** '10/s', '10/m', '10/h', a number (per second), or null/0 for none. Per worker, as in Celery. */
   rateLimit?: string | number | null;

@@ -52,10 +52,11 @@ describe('routeFor (task_routes)', () => {
     expect(route('other.x', routes)).toBe('third');
   });
 
-  it('precedence: call option queue > routes > task option queue > task_default_queue', () => {
+  it("precedence, as Celery's: call option queue > task option queue > routes > task_default_queue", () => {
     const routes = { 'tasks.add': 'routed' };
     expect(route('tasks.add', routes, { queue: 'call' }, { queue: 'task' })).toBe('call');
-    expect(route('tasks.add', routes, {}, { queue: 'task' })).toBe('routed');
+    expect(route('tasks.add', routes, {}, { queue: 'task' })).toBe('task');
+    expect(route('tasks.add', routes)).toBe('routed');
     expect(route('tasks.mul', routes, {}, { queue: 'task' })).toBe('task');
     expect(route('tasks.mul', routes)).toBe('celery');
   });
