@@ -185,6 +185,31 @@ export class Config {
   }
 }
 
+/*
+ * Every other name written as a property (conf.CELERY_ACKS_LATE = false, conf.worker_concurency = 1,
+ * conf.task_always_eager = true) goes through update() too, with its messages: an old name takes
+ * effect, an unsupported or unknown one is refused. A proxy at the end of the prototype chain sees
+ * only writes no accessor below it took, and receives the Config itself (its private fields
+ * intact). An old name also reads as the setting it stands for, as in Celery.
+ */
+Object.setPrototypeOf(
+  Config.prototype,
+  new Proxy(Object.prototype, {
+    set(target, name, value, receiver: Config) {
+      if (typeof name === 'symbol') return Reflect.set(target, name, value, receiver);
+      receiver.update({ [name]: value });
+      return true;
+    },
+    get(target, name, receiver: Config) {
+      if (typeof name === 'string' && isUpperCase(name)) {
+        const { key } = resolveSettingName(name);
+        if (SETTING_KEYS.includes(key as SettingKey)) return receiver.get(key as SettingKey);
+      }
+      return Reflect.get(target, name, receiver);
+    },
+  }),
+);
+
 // conf.broker_url, conf.task_default_queue = 'x', ...: typed by the interface above, validated by update().
 for (const key of SETTING_KEYS) {
   Object.defineProperty(Config.prototype, key, {

@@ -67,6 +67,43 @@ describe('Config (app.conf)', () => {
     expect(conf.worker_concurrency).toBeNull();
   });
 
+  it('refuses an unknown, misspelled or unsupported name written as a property, as update() does', () => {
+    const { conf } = makeConfig();
+    const props = conf as unknown as Record<string, unknown>;
+    for (const [name, value] of [
+      ['worker_concurency', 1],
+      ['task_always_eager', true],
+      ['CELERY_ALWAYS_EAGER', true],
+      ['task_acks_lat', false],
+    ] as const) {
+      const err = configError(() => {
+        props[name] = value;
+      });
+      expect(err.message).toBe(configError(() => makeConfig().conf.update({ [name]: value })).message);
+      expect(Object.hasOwn(conf, name)).toBe(false);
+    }
+    const typo = configError(() => {
+      props.worker_concurency = 1;
+    });
+    expect(typo.message).toContain("Did you mean 'worker_concurrency'?");
+    expect(conf.changes()).toEqual({});
+  });
+
+  it('applies an old UPPERCASE name written as a property, and reads it back as the setting it stands for', () => {
+    const { conf } = makeConfig();
+    const props = conf as unknown as Record<string, unknown>;
+    props.CELERY_ACKS_LATE = false;
+    props.CELERYD_CONCURRENCY = 2;
+    expect(conf.task_acks_late).toBe(false);
+    expect(conf.worker_concurrency).toBe(2);
+    expect(props.CELERY_ACKS_LATE).toBe(false);
+    expect(conf.changes()).toEqual({ task_acks_late: false, worker_concurrency: 2 });
+    const bad = configError(() => {
+      props.CELERYD_CONCURRENCY = 0;
+    });
+    expect(bad.message).toContain('CELERYD_CONCURRENCY (worker_concurrency)');
+  });
+
   it('update() applies several settings and later calls win', () => {
     const { conf } = makeConfig({ task_default_queue: 'a' });
     conf.update({ task_default_queue: 'b', task_ignore_result: true, timezone: 'Europe/London' });
