@@ -25,6 +25,7 @@ import { type ArgsOf, type ArgsSuffix, type FixedArity, type ResultOf, Task, typ
 import type { TaskOptions } from './task-options.js';
 import type { Worker, WorkerOptions } from './worker/worker.js';
 
+/** Settings for createApp(); as in Celery('proj', broker=...), configFromObject() does not override them. */
 export interface AppOptions extends Partial<Record<keyof Settings, unknown>> {
   /** broker_url. */
   broker?: string;
@@ -73,12 +74,7 @@ export class App implements TaskSender {
     readonly main: string,
     options: AppOptions = {},
   ) {
-    const { broker, backend, ...settings } = options;
-    this.conf = new Config({
-      ...settings,
-      ...(broker !== undefined ? { broker_url: broker } : {}),
-      ...(backend !== undefined ? { result_backend: backend } : {}),
-    });
+    this.conf = new Config(options);
     this.control = new Control(
       () => this.broker(),
       () => this.backend(),

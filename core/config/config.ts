@@ -25,6 +25,16 @@ export type EffectiveSettings = Omit<Settings, 'broker_url'> & { broker_url: str
 
 export type SettingSource = 'env' | 'config' | 'default';
 
+/** Names the app's constructor takes for settings, as Celery('proj', broker=..., backend=...) does. */
+const CONSTRUCTOR_NAMES: Readonly<Record<string, SettingKey>> = { broker: 'broker_url', backend: 'result_backend' };
+
+/**
+ * Who gives settings: the app's constructor (Celery's preconf, which a config module does not
+ * override: celery/app/base.py keeps every Celery(...) keyword above config_from_object), a config
+ * module, or update() (and assignments), which change whatever was set before.
+ */
+type Layer = 'constructor' | 'module' | 'update';
+
 export interface ConfigOptions {
   /** Where the overrides are read; process.env by default. */
   env?: Readonly<Record<string, string | undefined>>;
@@ -56,15 +66,21 @@ export interface Config extends EffectiveSettings {}
 export class Config {
   readonly #values: Settings = { ...DEFAULT_SETTINGS };
   readonly #explicit = new Set<SettingKey>();
+  /** Settings given to the constructor: a config module leaves them as they are. */
+  readonly #fromConstructor = new Set<SettingKey>();
   readonly #env: Readonly<Record<string, string | undefined>>;
   readonly #onWarning: (message: string) => void;
   readonly #warnings: string[] = [];
 
+  /**
+   * The app's settings as given to createApp(): Celery's names, old or new, and `broker` /
+   * `backend` for broker_url / result_backend. A config module loaded later does not override them.
+   */
   constructor(settings?: Readonly<Record<string, unknown>>, options: ConfigOptions = {}) {
     this.#env = options.env ?? process.env;
     this.#onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'CeleriacConfigWarning'));
     for (const key of Object.values(ENV_OVERRIDES)) this.#envValue(key);
-    if (settings !== undefined) this.update(settings);
+    if (settings !== undefined) this.#apply(settings, 'constructor');
   }
 
   /** Warnings given so far (also passed to onWarning as they happen). */
@@ -77,6 +93,10 @@ export class Config {
    * changes nothing). A key whose value is undefined is skipped. Later calls win.
    */
   update(settings: Readonly<Partial<Settings>> | Readonly<Record<string, unknown>>): this {
+    return this.#apply(settings, 'update');
+  }
+
+  #apply(settings: Readonly<Record<string, unknown>>, layer: Layer): this {
     if (!isPlainObject(settings))
       throw new ConfigError(`Settings must be an object such as { broker_url: 'local://.celeriac' }, got ${show(settings)}`);
     const problems: string[] = [];
@@ -84,7 +104,8 @@ export class Config {
     const given = new Map<SettingKey, { name: string; value: unknown }>();
     for (const [name, value] of Object.entries(settings)) {
       if (value === undefined) continue;
-      const { key, warning } = resolveSettingName(name);
+      const constructorName = layer === 'constructor' && Object.hasOwn(CONSTRUCTOR_NAMES, name) ? CONSTRUCTOR_NAMES[name] : undefined;
+      const { key, warning } = constructorName !== undefined ? { key: constructorName } : resolveSettingName(name);
       const unsupported = UNSUPPORTED_SETTINGS[key];
       if (unsupported !== undefined) {
         problems.push(`'${name}'${name === key ? '' : ` (${key})`} is a Celery setting celeriac does not support: ${unsupported}.`);
@@ -114,6 +135,8 @@ export class Config {
     }
     if (problems.length > 0) throw new ConfigError(problemsMessage(problems));
     for (const [key, { value }] of given) {
+      if (layer === 'module' && this.#fromConstructor.has(key)) continue;
+      if (layer === 'constructor') this.#fromConstructor.add(key);
       (this.#values as unknown as Record<string, unknown>)[key] = value;
       this.#explicit.add(key);
     }
@@ -125,15 +148,15 @@ export class Config {
   }
 
   /**
-   * Applies a config module's exports or a plain object (app.configFromObject). A module's
-   * named exports are the settings; a module with only a default export (or CommonJS
-   * `module.exports`) uses that object.
+   * Applies a config module's exports or a plain object (app.configFromObject), except the
+   * settings given to the constructor, which win as in Celery. A module's named exports are
+   * the settings; a module with only a default export (or CommonJS `module.exports`) uses that object.
    */
   fromObject(source: unknown): this {
     if (!isPlainObject(source)) throw new ConfigError(`A config must be an object or a module of settings, got ${show(source)}`);
     const named = Object.keys(source).filter((k) => k !== 'default' && k !== 'module.exports' && k !== '__esModule');
     const fallback = source.default;
-    if (fallback === undefined) return this.update(Object.fromEntries(named.map((k) => [k, source[k]])));
+    if (fallback === undefined) return this.#apply(Object.fromEntries(named.map((k) => [k, source[k]])), 'module');
     // CommonJS: Node exposes module.exports as default and, where it can, its keys as named exports too.
     const sameAsDefault = isPlainObject(fallback) && named.every((k) => Object.is(fallback[k], source[k]));
     if (named.length > 0 && !sameAsDefault) {
@@ -143,7 +166,7 @@ export class Config {
     }
     if (!isPlainObject(fallback))
       throw new ConfigError(`The config module's default export must be an object of settings, got ${show(fallback)}`);
-    return this.update(fallback);
+    return this.#apply(fallback, 'module');
   }
 
   /** A setting's value in effect: environment override, then config, then default. */

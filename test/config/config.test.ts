@@ -123,7 +123,7 @@ describe('Config (app.conf)', () => {
     ['BROKER_ULR', 'BROKER_URL'],
     ['broker', 'broker_url'],
   ])('an unknown key %s is an error naming %s', (typo, meant) => {
-    const err = configError(() => makeConfig({ [typo]: 'x' }));
+    const err = configError(() => makeConfig().conf.update({ [typo]: 'x' }));
     expect(err.message).toContain(`'${typo}' is not a setting`);
     expect(err.message).toContain(`Did you mean '${meant}'?`);
   });
@@ -272,6 +272,24 @@ describe('Config (app.conf)', () => {
       expect(configError(() => makeConfig().conf.fromObject({ default: 3 })).message).toContain('default export must be an object');
     });
 
+    it("leaves the settings given to the app's constructor, as Celery('proj', broker=...) wins over config_from_object", async () => {
+      const app = createApp('proj', { broker: 'memory://ctor', backend: 'memory://ctor-results', task_default_queue: 'ctor' });
+      await app.configFromObject({
+        broker_url: 'redis://cfg',
+        CELERY_RESULT_BACKEND: 'redis://cfg/1',
+        task_default_queue: 'cfg',
+        task_ignore_result: true,
+      });
+      expect([app.conf.broker_url, app.conf.result_backend, app.conf.task_default_queue]).toEqual([
+        'memory://ctor',
+        'memory://ctor-results',
+        'ctor',
+      ]);
+      expect(app.conf.task_ignore_result).toBe(true);
+      app.conf.update({ task_default_queue: 'updated' });
+      expect(app.conf.task_default_queue).toBe('updated');
+    });
+
     it('reports a misspelled key from the module', () => {
       expect(configError(() => makeConfig().conf.fromObject({ result_backned: 'redis://x' })).message).toContain(
         "Did you mean 'result_backend'?",
@@ -286,6 +304,17 @@ describe('Config (app.conf)', () => {
     expect(configError(() => createApp('tasks', 'redis://x' as never)).message).toContain(
       'options must be an object of settings, got string',
     );
+  });
+
+  it('createApp refuses broker or backend given together with another name for the same setting', () => {
+    for (const [options, names] of [
+      [{ broker: 'redis://a', broker_url: 'redis://b' }, "'broker' and 'broker_url' both set broker_url"],
+      [{ BROKER_URL: 'redis://a', broker: 'redis://b' }, "'BROKER_URL' and 'broker' both set broker_url"],
+      [{ backend: 'redis://a', result_backend: 'redis://b' }, "'backend' and 'result_backend' both set result_backend"],
+      [{ backend: 'redis://a', CELERY_RESULT_BACKEND: 'redis://b' }, "'backend' and 'CELERY_RESULT_BACKEND' both set result_backend"],
+    ] as const) {
+      expect(configError(() => createApp('tasks', options)).message).toContain(names);
+    }
   });
 
   it('toJSON() lists every setting in effect', () => {
