@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { MalformedMessage, type TaskOfMessage } from './errors.js';
-import { parseJson } from './serialization.js';
+import { contentTypeOf, parseJson } from './serialization.js';
 import { type TaskHeaders, type TaskMessage, type TaskProperties, parseCeleryTime } from './message.js';
 
 export interface EnvelopeOptions {
@@ -123,9 +123,13 @@ function decodeRest(env: Obj, headers: TaskHeaders): TaskMessage {
   const contentEncoding = env['content-encoding'] ?? 'utf-8';
   if (typeof contentEncoding !== 'string') return bad(`'content-encoding' must be a string, got ${show(contentEncoding)}`);
 
-  const body = decodeBody(env.body, properties.bodyEncoding, headers);
+  if (typeof env.body !== 'string') return bad(`'body' must be a string, got ${show(env.body)}`);
+  // Only a JSON body is decoded. Any other is refused by its content type (accept_content,
+  // executor/parse.ts) before it is read, so a pickle body, which is not text, is kept as received.
+  const json = contentTypeOf(contentType) === 'application/json';
+  const body = json ? decodeBody(env.body, properties.bodyEncoding, headers) : env.body;
   const message: TaskMessage = { headers, properties: properties.props, contentType, contentEncoding, body, queue: properties.routingKey };
-  if (contentType === 'application/json') parsedBodies.set(message, checkJsonBody(body));
+  if (json) parsedBodies.set(message, checkJsonBody(body));
   return message;
 }
 
@@ -237,8 +241,7 @@ function decodeHeaders(value: unknown): TaskHeaders {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function decodeBody(body: unknown, encoding: string | undefined, headers: TaskHeaders): string {
-  if (typeof body !== 'string') return bad(`'body' must be a string, got ${show(body)}`);
+function decodeBody(body: string, encoding: string | undefined, headers: TaskHeaders): string {
   if (encoding === undefined && headers.compression === undefined) return body; // plain text body (§2.1)
   let bytes: Buffer = Buffer.from(body, 'utf8');
   if (encoding === 'base64') {

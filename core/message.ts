@@ -43,7 +43,10 @@ export interface TaskMessage {
   properties: TaskProperties;
   contentType: string;
   contentEncoding: string;
-  /** The serialized body text: `[args, kwargs, embed]` in the content type's encoding. */
+  /**
+   * The serialized body text: `[args, kwargs, embed]` in the content type's encoding. A received
+   * body in another content type than JSON, which celeriac does not decode, is kept as received.
+   */
   body: string;
   /** The queue (routing key) the message was sent to. */
   queue: string;

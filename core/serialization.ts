@@ -24,6 +24,20 @@ function kindOf(value: object): string {
   return typeof name === 'string' && name !== '' ? name : 'an object with a custom prototype';
 }
 
+// kombu's serializer names and the content types they stand for (§1.4).
+const CONTENT_TYPES: Record<string, string> = {
+  json: 'application/json',
+  yaml: 'application/x-yaml',
+  pickle: 'application/x-python-serialize',
+  msgpack: 'application/x-msgpack',
+};
+
+/** The content type a serializer name ('json') or a content type ('Application/JSON; charset=utf-8') stands for. */
+export function contentTypeOf(nameOrType: string): string {
+  const v = (nameOrType.split(';')[0] ?? '').trim().toLowerCase();
+  return CONTENT_TYPES[v] ?? v;
+}
+
 /** A copy of `value` holding only what JSON carries exactly, Dates turned into ISO strings. */
 function plain(value: unknown, path: string, ancestors: Map<object, string>): unknown {
   switch (typeof value) {

@@ -8,7 +8,7 @@ import { ContentDisallowed, MalformedMessage, type TaskOfMessage } from '../erro
 import type { Delivery } from '../ports.js';
 import { isPlainObject } from '../config/checks.js';
 import type { TaskEmbed, TaskMessage } from '../message.js';
-import { fromJson } from '../serialization.js';
+import { contentTypeOf, fromJson } from '../serialization.js';
 
 export interface ParsedCall {
   message: TaskMessage;
@@ -16,19 +16,6 @@ export interface ParsedCall {
   kwargs: Record<string, unknown>;
   /** Callbacks, errbacks, chain and chord to follow after the task (§1.2), when the body has them. */
   embed?: TaskEmbed;
-}
-
-// kombu's serializer names and the content types they stand for (§1.4).
-const CONTENT_TYPES: Record<string, string> = {
-  json: 'application/json',
-  yaml: 'application/x-yaml',
-  pickle: 'application/x-python-serialize',
-  msgpack: 'application/x-msgpack',
-};
-
-export function contentTypeOf(nameOrType: string): string {
-  const v = nameOrType.trim().toLowerCase();
-  return CONTENT_TYPES[v] ?? v;
 }
 
 /** accept_content as content types, worked out once per list (it is the same list for every message). */
@@ -65,7 +52,7 @@ export function parseDelivery(d: Delivery, acceptContent: readonly string[]): Pa
     error,
     task: { id: h.id, name: h.task, ignoreResult: h.ignore_result === true },
   });
-  const type = contentTypeOf((message.contentType ?? '').split(';')[0] ?? '');
+  const type = contentTypeOf(message.contentType ?? '');
   if (!accepted(acceptContent).has(type)) {
     const reason = `content type '${message.contentType}' is not in accept_content [${acceptContent.join(', ')}]`;
     return refused(`${reason} (ContentDisallowed)`, new ContentDisallowed(`Refusing to deserialize untrusted content: ${reason}`));

@@ -81,6 +81,26 @@ describe('bad input', () => {
     expect(await (await add.delay(2, 2)).get({ timeout: 5000 })).toBe(4);
   });
 
+  it('a pickle task from a Python producer (a body that is not text) fails with ContentDisallowed, not as malformed', async () => {
+    app = memoryApp();
+    const add = withAdd(app);
+    worker = await startWorker(app);
+    const m = message('tasks.add');
+    const env = JSON.parse(encodeEnvelope(m));
+    env['content-type'] = 'application/x-python-serialize';
+    env['content-encoding'] = 'binary';
+    // pickle.dumps(((2, 3), {}, embed), protocol=4) from Celery 5.2: its bytes are not UTF-8.
+    env.body = 'gASVOgAAAAAAAABLAksDhpR9lH2UKIwJY2FsbGJhY2tzlE6MCGVycmJhY2tzlE6MBWNoYWlulE6MBWNob3JklE51h5Qu';
+    const broker = (await app.broker()) as Broker & { publishRaw(q: string, raws: { body: string }[]): Promise<void> };
+    const rejectedSoon = nextEvent(worker, 'rejected');
+    await broker.publishRaw('celery', [{ body: JSON.stringify(env) }]);
+    const rejected = await rejectedSoon;
+    expect(rejected.reason).toContain("content type 'application/x-python-serialize' is not in accept_content [json] (ContentDisallowed)");
+    const error = (await app.AsyncResult(m.headers.id).get({ timeout: 5000, propagate: false })) as Error;
+    expect(error.name).toBe('ContentDisallowed');
+    expect(await (await add.delay(2, 3)).get({ timeout: 5000 })).toBe(5);
+  });
+
   it('a malformed envelope and a malformed body are dead-lettered with their reasons', async () => {
     app = memoryApp();
     const add = withAdd(app);
