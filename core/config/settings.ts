@@ -6,6 +6,7 @@
 import type { TaskAnnotations } from '../annotations.js';
 import { checkAnnotations } from '../annotations.js';
 import { parseRate } from '../rate-limit.js';
+import { contentTypeOf } from '../serialization.js';
 import type { TaskRoutes } from '../routing.js';
 import { checkRoutes } from '../routing.js';
 import * as check from './checks.js';
@@ -22,8 +23,16 @@ export interface Settings {
   broker_connection_timeout: number;
   task_serializer: 'json';
   result_serializer: 'json';
-  /** Content types (or serializer names) a worker accepts; anything else is dead-lettered. */
+  /**
+   * Content types (or serializer names) a worker accepts; anything else is dead-lettered. JSON
+   * only: celeriac decodes nothing else, so listing another is an error rather than a promise.
+   */
   accept_content: string[];
+  /**
+   * Content types a client accepts in results; null = accept_content (as Celery). Results are
+   * always JSON, so this too lists JSON only and changes nothing: accepted so a Celery config loads.
+   */
+  result_accept_content: string[] | null;
   /** IANA zone name for displayed times; null = UTC. */
   timezone: string | null;
   enable_utc: boolean;
@@ -64,6 +73,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = Object.freeze({
   task_serializer: 'json',
   result_serializer: 'json',
   accept_content: ['json'],
+  result_accept_content: null,
   timezone: null,
   enable_utc: true,
   task_routes: null,
@@ -134,7 +144,10 @@ function isTimezone(tz: string): boolean {
 
 const acceptContent: Check = (v) => {
   if (!Array.isArray(v) || !v.every((t) => typeof t === 'string' && t.length > 0)) return CONTENT_TYPES;
-  return v.length > 0 ? null : 'must accept at least one content type';
+  if (v.length === 0) return 'must accept at least one content type';
+  const undecodable = v.filter((t: string) => contentTypeOf(t) !== 'application/json');
+  if (undecodable.length === 0) return null;
+  return `celeriac decodes JSON only ('json' or 'application/json'), so it cannot accept ${undecodable.map((t) => `'${t}'`).join(', ')}: a message in it fails with ContentDisallowed whatever this list says; remove it`;
 };
 
 const rate: Check = (value) => {
@@ -157,6 +170,7 @@ export const SETTING_CHECKS: Readonly<Record<SettingKey, Check>> = {
   task_serializer: onlyJson,
   result_serializer: onlyJson,
   accept_content: acceptContent,
+  result_accept_content: check.nullable(acceptContent),
   timezone: check.nullable(check.string("expected an IANA time zone such as 'UTC' or 'Europe/London'", isTimezone)),
   enable_utc: bool,
   task_routes: check.nullable(checkRoutes),

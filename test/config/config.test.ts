@@ -164,12 +164,25 @@ describe('Config (app.conf)', () => {
     [{ task_default_priority: 12 }, 'task_default_priority'],
     [{ task_default_rate_limit: '10/d' }, "Invalid rate limit '10/d'"],
     [{ accept_content: [] }, 'at least one content type'],
+    [{ accept_content: ['json', 'pickle'] }, "celeriac decodes JSON only ('json' or 'application/json'), so it cannot accept 'pickle'"],
+    [{ CELERY_ACCEPT_CONTENT: ['application/x-yaml'] }, 'CELERY_ACCEPT_CONTENT (accept_content): celeriac decodes JSON only'],
+    [
+      { result_accept_content: ['json', 'msgpack'] },
+      "result_accept_content: celeriac decodes JSON only ('json' or 'application/json'), so it cannot accept 'msgpack'",
+    ],
     [{ task_routes: { 'tasks.add': 42 } }, "task_routes['tasks.add']"],
     [{ task_annotations: { 'tasks.add': { rate_limt: '1/s' } } }, "Did you mean 'rate_limit'?"],
     [{ task_time_limit: 0 }, 'task_time_limit'],
     [{ enable_utc: 'yes' }, 'expected true or false'],
   ])('rejects a bad value %j with a clear message', (settings, message) => {
     expect(configError(() => makeConfig(settings)).message).toContain(message);
+  });
+
+  it('accepts JSON in accept_content and result_accept_content by name or content type', () => {
+    const { conf } = makeConfig({ accept_content: ['json', 'application/json'], result_accept_content: ['Application/JSON'] });
+    expect(conf.accept_content).toEqual(['json', 'application/json']);
+    expect(conf.result_accept_content).toEqual(['Application/JSON']);
+    expect(makeConfig().conf.result_accept_content).toBeNull();
   });
 
   describe("Celery's old UPPERCASE names", () => {
