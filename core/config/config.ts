@@ -5,6 +5,7 @@
  */
 import { ConfigError } from '../errors.js';
 import { MISSPELLED_OLD_NAMES, OLD_SETTING_NAMES, resolveSettingName } from './aliases.js';
+import { CELERY_SETTINGS } from './celery-settings.js';
 import { isPlainObject } from './checks.js';
 import { didYouMean } from './closest.js';
 import {
@@ -42,7 +43,13 @@ export interface ConfigOptions {
   onWarning?: (message: string) => void;
 }
 
-const SUPPORTED_OLD_NAMES = Object.keys(OLD_SETTING_NAMES).filter((name) => SETTING_KEYS.includes(OLD_SETTING_NAMES[name] as SettingKey));
+const CELERY_NAMES: ReadonlySet<string> = new Set(CELERY_SETTINGS.map(([name]) => name));
+
+// What a name Celery does not know may be a typo of: settings celeriac reads first, so a near tie suggests one of them.
+const OLD_NAMES = Object.keys(OLD_SETTING_NAMES);
+const SUPPORTED_OLD_NAMES = OLD_NAMES.filter((name) => SETTING_KEYS.includes(OLD_SETTING_NAMES[name] as SettingKey));
+const UPPERCASE_CANDIDATES = [...SUPPORTED_OLD_NAMES, ...Object.keys(MISSPELLED_OLD_NAMES), ...OLD_NAMES];
+const LOWERCASE_CANDIDATES = [...SETTING_KEYS, ...CELERY_NAMES];
 
 const isUpperCase = (name: string) => name === name.toUpperCase() && name !== name.toLowerCase();
 
@@ -106,16 +113,13 @@ export class Config {
       if (value === undefined) continue;
       const constructorName = layer === 'constructor' && Object.hasOwn(CONSTRUCTOR_NAMES, name) ? CONSTRUCTOR_NAMES[name] : undefined;
       const { key, warning } = constructorName !== undefined ? { key: constructorName } : resolveSettingName(name);
-      const unsupported = UNSUPPORTED_SETTINGS[key];
-      if (unsupported !== undefined) {
-        problems.push(`'${name}'${name === key ? '' : ` (${key})`} is a Celery setting celeriac does not support: ${unsupported}.`);
-        continue;
-      }
       if (!SETTING_KEYS.includes(key as SettingKey)) {
-        const candidates = isUpperCase(name)
-          ? [...SUPPORTED_OLD_NAMES, ...Object.keys(MISSPELLED_OLD_NAMES), ...SETTING_KEYS]
-          : SETTING_KEYS;
-        problems.push(`'${name}' is not a setting.${didYouMean(name, candidates)}`);
+        if (CELERY_NAMES.has(key)) {
+          const instead = UNSUPPORTED_SETTINGS[key] ?? 'celeriac does not implement it; remove it';
+          problems.push(`'${name}'${name === key ? '' : ` (${key})`} is a Celery setting celeriac does not support: ${instead}.`);
+        } else {
+          problems.push(`'${name}' is not a setting.${didYouMean(name, isUpperCase(name) ? UPPERCASE_CANDIDATES : LOWERCASE_CANDIDATES)}`);
+        }
         continue;
       }
       const earlier = given.get(key as SettingKey);

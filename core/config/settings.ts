@@ -102,8 +102,9 @@ export const SETTING_KEYS: readonly SettingKey[] = Object.keys(DEFAULT_SETTINGS)
 export const EMBEDDED_DEFAULT_URL = 'local://.celeriac';
 
 /**
- * Celery settings celeriac knows but does not implement, with what to do instead. Accepting
- * them silently would let a ported Celery config believe it is in effect.
+ * What to do instead of some Celery settings celeriac does not implement. Every Celery setting
+ * celeriac does not read (celery-settings.ts) is refused, with this advice where there is some:
+ * accepting one silently would let a ported Celery config believe it is in effect.
  */
 export const UNSUPPORTED_SETTINGS: Readonly<Record<string, string>> = {
   task_always_eager: 'call task.run(...args) to run a task in-process',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { CELERY_SETTINGS } from '../../core/config/celery-settings.js';
 import { Config } from '../../core/config/config.js';
-import { DEFAULT_SETTINGS } from '../../core/config/settings.js';
+import { DEFAULT_SETTINGS, SETTING_KEYS } from '../../core/config/settings.js';
 import { createApp } from '../../core/app.js';
 import { ConfigError } from '../../core/errors.js';
 
@@ -143,6 +144,32 @@ describe('Config (app.conf)', () => {
     for (const key of ['task_queue_max_priority', 'worker_direct', 'task_inherit_parent_priority']) {
       expect(configError(() => makeConfig({ [key]: 10 })).message).toContain(`'${key}' is a Celery setting celeriac does not support: `);
     }
+  });
+
+  it('every other setting Celery 5.2 defines, by its name or old name, is refused as one celeriac does not support, never as a typo', () => {
+    for (const [name, oldName] of CELERY_SETTINGS) {
+      if (SETTING_KEYS.includes(name as never)) continue;
+      for (const given of [name, oldName]) {
+        const message = configError(() => makeConfig({ [given]: 'x' })).message;
+        expect(message).toContain(`'${given}'${given === name ? '' : ` (${name})`} is a Celery setting celeriac does not support:`);
+        expect(message).not.toContain('Did you mean');
+      }
+    }
+    // Names the bug hunt found called unknown, or taken for a typo of another setting.
+    for (const name of [
+      'broker_connection_retry',
+      'result_backend_transport_options',
+      'event_serializer',
+      'worker_hijack_root_logger',
+      'imports',
+    ]) {
+      expect(configError(() => makeConfig({ [name]: 1 })).message).toMatch(
+        /is a Celery setting celeriac does not support: celeriac does not implement it; remove it\.$/,
+      );
+    }
+    expect(configError(() => makeConfig({ task_always_eagr: true })).message).toContain(
+      "'task_always_eagr' is not a setting. Did you mean 'task_always_eager'?",
+    );
   });
 
   it('is all-or-nothing and reports every problem with its key', () => {
