@@ -33,7 +33,10 @@ export interface Settings {
    * always JSON, so this too lists JSON only and changes nothing: accepted so a Celery config loads.
    */
   result_accept_content: string[] | null;
-  /** IANA zone name for displayed times; null = UTC. */
+  /**
+   * Accepted (and checked) so a Celery config loads, but they change nothing: celeriac writes and
+   * reads every time in UTC, and an ETA without an offset is UTC, as Celery 5.2's worker reads it.
+   */
   timezone: string | null;
   enable_utc: boolean;
   task_routes: TaskRoutes | null;
