@@ -18,8 +18,14 @@ import {
   UNSUPPORTED_SETTINGS,
 } from './settings.js';
 
-/** Environment variables that override the config, as CELERY_BROKER_URL / CELERY_RESULT_BACKEND do in Celery (§9). */
+/** Environment variables that override the config (and the CLI's --broker / --result-backend, which set them). */
 export const ENV_OVERRIDES = { broker_url: 'CELERIAC_BROKER_URL', result_backend: 'CELERIAC_RESULT_BACKEND' } as const;
+
+/**
+ * Celery's own variables, which override its config the same way (§9, celery/app/utils.py): read
+ * after celeriac's, so a deployment ported from Celery keeps its broker and backend.
+ */
+const CELERY_ENV_OVERRIDES = { broker_url: 'CELERY_BROKER_URL', result_backend: 'CELERY_RESULT_BACKEND' } as const;
 
 /** Settings as read through app.conf: broker_url always has a value (the embedded default). */
 export type EffectiveSettings = Omit<Settings, 'broker_url'> & { broker_url: string };
@@ -86,7 +92,7 @@ export class Config {
   constructor(settings?: Readonly<Record<string, unknown>>, options: ConfigOptions = {}) {
     this.#env = options.env ?? process.env;
     this.#onWarning = options.onWarning ?? ((message) => process.emitWarning(message, 'CeleriacConfigWarning'));
-    for (const key of Object.values(ENV_OVERRIDES)) this.#envValue(key);
+    for (const name of [...Object.values(ENV_OVERRIDES), ...Object.values(CELERY_ENV_OVERRIDES)]) this.#envValue(name);
     if (settings !== undefined) this.#apply(settings, 'constructor');
   }
 
@@ -176,12 +182,12 @@ export class Config {
   /** A setting's value in effect: environment override, then config, then default. */
   get<K extends SettingKey>(key: K): EffectiveSettings[K] {
     if (key === 'broker_url') {
-      return (this.#envValue(ENV_OVERRIDES.broker_url) ?? this.#values.broker_url ?? EMBEDDED_DEFAULT_URL) as EffectiveSettings[K];
+      return (this.#envOverride('broker_url') ?? this.#values.broker_url ?? EMBEDDED_DEFAULT_URL) as EffectiveSettings[K];
     }
     if (key === 'result_backend') {
-      const backend = this.#envValue(ENV_OVERRIDES.result_backend) ?? this.#values.result_backend;
+      const backend = this.#envOverride('result_backend') ?? this.#values.result_backend;
       // Neither set: both use the embedded store, so first steps need no server (DESIGN.md).
-      const brokerSet = this.#envValue(ENV_OVERRIDES.broker_url) !== undefined || this.#values.broker_url !== null;
+      const brokerSet = this.#envOverride('broker_url') !== undefined || this.#values.broker_url !== null;
       return (backend ?? (brokerSet ? null : EMBEDDED_DEFAULT_URL)) as EffectiveSettings[K];
     }
     return this.#values[key] as EffectiveSettings[K];
@@ -189,7 +195,7 @@ export class Config {
 
   /** Where the value in effect comes from. */
   sourceOf(key: SettingKey): SettingSource {
-    if ((key === 'broker_url' || key === 'result_backend') && this.#envValue(ENV_OVERRIDES[key]) !== undefined) return 'env';
+    if ((key === 'broker_url' || key === 'result_backend') && this.#envOverride(key) !== undefined) return 'env';
     return this.#explicit.has(key) ? 'config' : 'default';
   }
 
@@ -201,6 +207,10 @@ export class Config {
   /** Every setting in effect. */
   toJSON(): EffectiveSettings {
     return Object.fromEntries(SETTING_KEYS.map((key) => [key, this.get(key)])) as EffectiveSettings;
+  }
+
+  #envOverride(key: keyof typeof ENV_OVERRIDES): string | undefined {
+    return this.#envValue(ENV_OVERRIDES[key]) ?? this.#envValue(CELERY_ENV_OVERRIDES[key]);
   }
 
   #envValue(name: string): string | undefined {

@@ -271,6 +271,19 @@ describe('Config (app.conf)', () => {
       expect(conf.changes().broker_url).toBe('redis://config');
     });
 
+    it("Celery's CELERY_BROKER_URL and CELERY_RESULT_BACKEND win over the config too, and lose to celeriac's own", () => {
+      const celeryEnv = { CELERY_BROKER_URL: 'redis://celery-env', CELERY_RESULT_BACKEND: 'redis://celery-env/1' };
+      const { conf } = makeConfig({ broker_url: 'redis://config', result_backend: 'redis://config/1' }, celeryEnv);
+      expect([conf.broker_url, conf.result_backend, conf.sourceOf('broker_url')]).toEqual([
+        'redis://celery-env',
+        'redis://celery-env/1',
+        'env',
+      ]);
+      const both = makeConfig({}, { ...celeryEnv, CELERIAC_BROKER_URL: 'memory://env' }).conf;
+      expect([both.broker_url, both.result_backend]).toEqual(['memory://env', 'redis://celery-env/1']);
+      expect(configError(() => makeConfig({}, { CELERY_BROKER_URL: 'localhost' })).message).toContain('CELERY_BROKER_URL');
+    });
+
     it('a broker from the environment alone disables the default backend', () => {
       const { conf } = makeConfig({}, { CELERIAC_BROKER_URL: 'redis://env' });
       expect(conf.result_backend).toBeNull();
