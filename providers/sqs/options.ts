@@ -10,8 +10,10 @@
  * queues created here, default 10), max_message_bytes (default 262144), claim_check (a store
  * URL, URL-encoded: payloads over the cap are stored there and referenced). The URL wins over
  * broker_transport_options, which take Celery's SQS names (region, queue_name_prefix,
- * wait_time_seconds, visibility_timeout) and claim_check.
+ * wait_time_seconds, visibility_timeout) and endpoint, max_receive_count, max_message_bytes,
+ * claim_check; any other key is refused (kombu's other SQS options are named as unsupported).
  */
+import { didYouMean } from '../../core/config/closest.js';
 import { ConfigError } from '../../core/errors.js';
 import {
   checkQuery,
@@ -50,6 +52,57 @@ const KNOWN = [
   'claim_check',
 ] as const;
 
+/** The broker_transport_options read below: kombu's SQS names first, then celeriac's own. */
+const TRANSPORT_OPTIONS = [
+  'region',
+  'queue_name_prefix',
+  'visibility_timeout',
+  'wait_time_seconds',
+  'endpoint',
+  'max_receive_count',
+  'max_message_bytes',
+  'claim_check',
+];
+
+const SDK_CREDENTIALS = "credentials come from the AWS SDK's default chain: the environment, AWS_PROFILE, or the role the code runs under";
+
+/**
+ * kombu 5.2's other SQS transport options (kombu/transport/SQS.py, virtual/base.py, and the
+ * connection retry options of connection.py), with what to do instead where there is something.
+ */
+const UNSUPPORTED_TRANSPORT_OPTIONS: Readonly<Record<string, string | null>> = {
+  predefined_queues: 'each queue is found by its name (with prefix) under the credentials in use',
+  polling_interval: 'the broker long-polls SQS for wait_time_seconds rather than polling at an interval',
+  'sqs-creation-attributes': 'create production queues with your infrastructure tool (create=true is for development only)',
+  'client-config': null,
+  sts_role_arn: SDK_CREDENTIALS,
+  sts_token_timeout: SDK_CREDENTIALS,
+  regioninfo: 'set region',
+  is_secure: 'set endpoint',
+  port: 'set endpoint',
+  sqs_base64_encoding: null,
+  body_encoding: null,
+  deadletter_queue: null,
+  max_retries: null,
+  interval_start: null,
+  interval_step: null,
+  interval_max: null,
+};
+
+/** Refuses broker_transport_options keys the SQS broker does not read: silently dropped, a typo or a kombu option would seem in effect. */
+function checkTransportOptions(url: string, transportOptions: Record<string, unknown>): void {
+  for (const key of Object.keys(transportOptions)) {
+    if (TRANSPORT_OPTIONS.includes(key)) continue;
+    const where = `broker_transport_options for '${redact(url)}'`;
+    if (Object.hasOwn(UNSUPPORTED_TRANSPORT_OPTIONS, key)) {
+      const instead = UNSUPPORTED_TRANSPORT_OPTIONS[key];
+      throw new ConfigError(`${where}: '${key}' is a kombu SQS option celeriac does not support${instead ? `: ${instead}` : ''}.`);
+    }
+    const guess = didYouMean(key, [...TRANSPORT_OPTIONS, ...Object.keys(UNSUPPORTED_TRANSPORT_OPTIONS)]);
+    throw new ConfigError(`${where}: '${key}' is not an SQS option.${guess} Options: ${TRANSPORT_OPTIONS.join(', ')}.`);
+  }
+}
+
 export function parseSqsUrl(url: string, transportOptions: Record<string, unknown> = {}): SqsOptions {
   const { scheme, rest, query } = splitUrl(url);
   if (scheme !== 'sqs') throw new ConfigError(`'${redact(url)}' is not an sqs:// URL`);
@@ -63,6 +116,7 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     throw new ConfigError(`'${redact(url)}': sqs:// takes its settings as query options, e.g. sqs://?region=us-east-1&prefix=dev-`);
   }
   checkQuery(url, query, KNOWN);
+  checkTransportOptions(url, transportOptions);
   const pick = (key: string, optionKey = key): unknown => query.get(key) ?? transportOptions[optionKey] ?? undefined;
   const text = (key: string, optionKey = key): string | undefined => {
     const v = pick(key, optionKey);

@@ -190,6 +190,24 @@ describe('sqs:// queues and limits', () => {
       new ConfigError("region for 'sqs://?region=us_east&prefix=x-' must be an AWS region such as us-east-1, got 'us_east'"),
     );
     expect(() => sqsBroker('sqs://', { transportOptions: { region: 'us.east' } })).toThrow(/got 'us.east'/);
+    // broker_transport_options: a key the broker does not read is refused, never dropped.
+    expect(() => parseSqsUrl('sqs://', { wait_time_second: 5 })).toThrow(
+      new ConfigError(
+        "broker_transport_options for 'sqs://': 'wait_time_second' is not an SQS option. Did you mean 'wait_time_seconds'? Options: region, queue_name_prefix, visibility_timeout, wait_time_seconds, endpoint, max_receive_count, max_message_bytes, claim_check.",
+      ),
+    );
+    expect(() => parseSqsUrl('sqs://', { prefix: 'dev-' })).toThrow(/'prefix' is not an SQS option\. Did you mean 'queue_name_prefix'\?/);
+    expect(() => parseSqsUrl('sqs://', { predefined_queues: { celery: { url: 'https://sqs/1/celery' } } })).toThrow(
+      /'predefined_queues' is a kombu SQS option celeriac does not support: each queue is found by its name/,
+    );
+    expect(() => parseSqsUrl('sqs://', { polling_interval: 1 })).toThrow(
+      /'polling_interval' is a kombu SQS option celeriac does not support/,
+    );
+    expect(() => parseSqsUrl('sqs://', { max_retries: 3 })).toThrow(/'max_retries' is a kombu SQS option celeriac does not support\.$/);
+    expect(parseSqsUrl('sqs://', { queue_name_prefix: 'dev-', wait_time_seconds: 5 })).toMatchObject({
+      prefix: 'dev-',
+      waitTimeSeconds: 5,
+    });
     expect(parseSqsUrl('sqs://?region=us-gov-west-1').region).toBe('us-gov-west-1');
     // What the SDK takes: emulator set-ups often name a region such as 'local' (it only signs requests then).
     expect(parseSqsUrl('sqs://?region=local&endpoint=http://127.0.0.1:4566').region).toBe('local');
