@@ -4,6 +4,7 @@
  * URL query or broker_transport_options, the URL winning; and a cloud service's `endpoint` and
  * `create` flag.
  */
+import { didYouMean } from './config/closest.js';
 import { ConfigError, OperationalError } from './errors.js';
 import { redact } from './registry.js';
 
@@ -22,6 +23,42 @@ export function checkQuery(url: string, query: URLSearchParams, known: readonly 
     if (!known.includes(key)) {
       throw new ConfigError(`Unknown option '${key}' in '${redact(url)}'. Known options: ${known.join(', ') || '(none)'}.`);
     }
+  }
+}
+
+/** What a broker reads of broker_transport_options, and the kombu options of its transport it does not support. */
+export interface TransportOptionRules {
+  /** 'SQS', 'Redis': named in the errors. */
+  transport: string;
+  /** The keys the broker reads. */
+  read: readonly string[];
+  /**
+   * kombu's other options for this transport, each with what to do instead (null: nothing to say).
+   * A key whose value `accepted` allows is let through: it asks for what celeriac does anyway.
+   */
+  unsupported: Readonly<Record<string, string | null>>;
+  accepted?: (key: string, value: unknown) => boolean;
+}
+
+/**
+ * Refuses broker_transport_options keys the broker does not read: dropped silently, a typo or a
+ * kombu option would seem to be in effect. kombu's own options are named as unsupported; anything
+ * else gets a 'did you mean' and the options the broker reads.
+ */
+export function checkTransportOptions(url: string, options: Record<string, unknown>, rules: TransportOptionRules): void {
+  for (const [key, value] of Object.entries(options)) {
+    if (rules.read.includes(key) || rules.accepted?.(key, value)) continue;
+    const where = `broker_transport_options for '${redact(url)}'`;
+    if (Object.hasOwn(rules.unsupported, key)) {
+      const instead = rules.unsupported[key];
+      throw new ConfigError(
+        `${where}: '${key}' is a kombu ${rules.transport} option celeriac does not support${instead ? `: ${instead}` : ''}.`,
+      );
+    }
+    const guess = didYouMean(key, [...rules.read, ...Object.keys(rules.unsupported)]);
+    throw new ConfigError(
+      `${where}: '${key}' is not an option of the ${rules.transport} broker.${guess} Options: ${rules.read.join(', ')}.`,
+    );
   }
 }
 

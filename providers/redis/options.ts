@@ -5,7 +5,7 @@
  * where kombu has one (§2.2).
  */
 import { ConfigError } from '../../core/errors.js';
-import { checkQuery, numberOption, seconds, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
+import { checkQuery, checkTransportOptions, numberOption, seconds, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
 import { redact } from '../../core/registry.js';
 import { PRIORITY_STEPS, SEP } from './keys.js';
 
@@ -71,15 +71,51 @@ const QUERY_OPTIONS = [
   'ssl_ca_certs',
 ] as const;
 
-/** The broker_transport_options (and URL query options) this transport reads, as kombu names them. */
+/** The broker_transport_options this transport reads, as kombu names them (max_message_size is celeriac's). */
 const TRANSPORT_OPTIONS = [
+  'visibility_timeout',
   'global_keyprefix',
   'max_message_size',
   'unacked_mutex_expire',
   'priority_steps',
   'sep',
   'queue_order_strategy',
-] as const;
+];
+
+const CONNECTIONS =
+  'the Redis client keeps its connections and reconnects with backoff; broker_connection_timeout bounds how long a call waits';
+const LAYOUT = "Celery and celeriac workers share the queues only under kombu's default key names";
+
+/** kombu 5.2's other Redis transport options (kombu/transport/redis.py, virtual/base.py, connection retries). */
+const UNSUPPORTED_TRANSPORT_OPTIONS: Readonly<Record<string, string | null>> = {
+  ack_emulation: 'messages are always acked through unacked and its visibility timeout',
+  unacked_key: LAYOUT,
+  unacked_index_key: LAYOUT,
+  unacked_mutex_key: LAYOUT,
+  unacked_restore_limit: null,
+  fanout_prefix: 'fanout channels are always named /{db}.<exchange>, as kombu names them by default',
+  fanout_patterns: 'fanout channels always carry the routing key, as kombu does by default',
+  socket_timeout: CONNECTIONS,
+  socket_connect_timeout: 'set broker_connection_timeout',
+  socket_keepalive: CONNECTIONS,
+  socket_keepalive_options: CONNECTIONS,
+  max_connections: CONNECTIONS,
+  health_check_interval: CONNECTIONS,
+  retry_on_timeout: CONNECTIONS,
+  polling_interval: 'idle workers block on the lists (BLMOVE) rather than polling',
+  body_encoding: null,
+  deadletter_queue: 'dead letters go to <queue>.celeriac.dead with their reason',
+  max_retries: CONNECTIONS,
+  interval_start: CONNECTIONS,
+  interval_step: CONNECTIONS,
+  interval_max: CONNECTIONS,
+  master_name: 'Redis Sentinel is not supported: give the address of the primary',
+  min_other_sentinels: 'Redis Sentinel is not supported',
+  sentinel_kwargs: 'Redis Sentinel is not supported',
+};
+
+/** kombu options set to what celeriac does anyway (Celery configs often spell out fanout_prefix/fanout_patterns: true). */
+const asKombuDefault = (key: string, value: unknown): boolean => (key === 'fanout_prefix' || key === 'fanout_patterns') && value === true;
 
 export function parseConnection(url: string): RedisConnectionOptions {
   const { scheme, query } = splitUrl(url);
@@ -122,10 +158,16 @@ export function parseBrokerSettings(
 ): RedisBrokerSettings {
   const { query } = splitUrl(url);
   checkQuery(url, query, QUERY_OPTIONS);
+  checkTransportOptions(url, transportOptions, {
+    transport: 'Redis',
+    read: TRANSPORT_OPTIONS,
+    unsupported: UNSUPPORTED_TRANSPORT_OPTIONS,
+    accepted: asKombuDefault,
+  });
   const fromQuery = Object.fromEntries(
     [...query.entries()].filter(([k]) => !['visibility_timeout', 'ssl_cert_reqs', 'ssl_ca_certs'].includes(k)),
   );
-  const o: Record<string, unknown> = { ...pick(transportOptions), ...fromQuery };
+  const o: Record<string, unknown> = { ...given(transportOptions), ...fromQuery };
   const where = (name: string): string => `Redis transport option ${name} in '${redact(url)}'`;
   if (o.global_keyprefix !== undefined && typeof o.global_keyprefix !== 'string') {
     throw new ConfigError(`${where('global_keyprefix')} must be a string, got ${JSON.stringify(o.global_keyprefix)}`);
@@ -176,9 +218,7 @@ function queueOrder(value: unknown, where: string): QueueOrder {
   return order;
 }
 
-/** broker_transport_options is shared with other transports: read only the keys this one knows. */
-function pick(options: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of TRANSPORT_OPTIONS) if (options[key] !== undefined && options[key] !== null) out[key] = options[key];
-  return out;
+/** The options given a value (null and undefined leave the default). */
+function given(options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([key, v]) => TRANSPORT_OPTIONS.includes(key) && v !== undefined && v !== null));
 }

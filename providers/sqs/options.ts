@@ -13,10 +13,10 @@
  * wait_time_seconds, visibility_timeout) and endpoint, max_receive_count, max_message_bytes,
  * claim_check; any other key is refused (kombu's other SQS options are named as unsupported).
  */
-import { didYouMean } from '../../core/config/closest.js';
 import { ConfigError } from '../../core/errors.js';
 import {
   checkQuery,
+  checkTransportOptions,
   createOption,
   endpointOption,
   numberOption,
@@ -89,20 +89,6 @@ const UNSUPPORTED_TRANSPORT_OPTIONS: Readonly<Record<string, string | null>> = {
   interval_max: null,
 };
 
-/** Refuses broker_transport_options keys the SQS broker does not read: silently dropped, a typo or a kombu option would seem in effect. */
-function checkTransportOptions(url: string, transportOptions: Record<string, unknown>): void {
-  for (const key of Object.keys(transportOptions)) {
-    if (TRANSPORT_OPTIONS.includes(key)) continue;
-    const where = `broker_transport_options for '${redact(url)}'`;
-    if (Object.hasOwn(UNSUPPORTED_TRANSPORT_OPTIONS, key)) {
-      const instead = UNSUPPORTED_TRANSPORT_OPTIONS[key];
-      throw new ConfigError(`${where}: '${key}' is a kombu SQS option celeriac does not support${instead ? `: ${instead}` : ''}.`);
-    }
-    const guess = didYouMean(key, [...TRANSPORT_OPTIONS, ...Object.keys(UNSUPPORTED_TRANSPORT_OPTIONS)]);
-    throw new ConfigError(`${where}: '${key}' is not an SQS option.${guess} Options: ${TRANSPORT_OPTIONS.join(', ')}.`);
-  }
-}
-
 export function parseSqsUrl(url: string, transportOptions: Record<string, unknown> = {}): SqsOptions {
   const { scheme, rest, query } = splitUrl(url);
   if (scheme !== 'sqs') throw new ConfigError(`'${redact(url)}' is not an sqs:// URL`);
@@ -116,7 +102,7 @@ export function parseSqsUrl(url: string, transportOptions: Record<string, unknow
     throw new ConfigError(`'${redact(url)}': sqs:// takes its settings as query options, e.g. sqs://?region=us-east-1&prefix=dev-`);
   }
   checkQuery(url, query, KNOWN);
-  checkTransportOptions(url, transportOptions);
+  checkTransportOptions(url, transportOptions, { transport: 'SQS', read: TRANSPORT_OPTIONS, unsupported: UNSUPPORTED_TRANSPORT_OPTIONS });
   const pick = (key: string, optionKey = key): unknown => query.get(key) ?? transportOptions[optionKey] ?? undefined;
   const text = (key: string, optionKey = key): string | undefined => {
     const v = pick(key, optionKey);

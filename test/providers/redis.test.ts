@@ -83,6 +83,19 @@ describe('redis:// URLs and options', () => {
     const fromQuery = parseBrokerSettings('redis://h/0?max_message_size=4096&unacked_mutex_expire=2', { max_message_size: 1 });
     expect([fromQuery.maxMessageBytes, fromQuery.mutexExpireMs]).toEqual([4096, 2000]);
   });
+
+  it('refuses broker_transport_options it does not read instead of dropping them: a typo, kombu options it does not support', () => {
+    const opened = (options: Record<string, unknown>) => () => parseBrokerSettings('redis://:pw@h/0', options);
+    expect(opened({ visiblity_timeout: 43200 })).toThrow(
+      "broker_transport_options for 'redis://:**@h/0': 'visiblity_timeout' is not an option of the Redis broker. Did you mean 'visibility_timeout'? Options: visibility_timeout, global_keyprefix, max_message_size, unacked_mutex_expire, priority_steps, sep, queue_order_strategy.",
+    );
+    // Renamed keys would part celeriac's workers from Celery's; connection tuning is the client's own.
+    expect(opened({ unacked_key: 'mine' })).toThrow(/'unacked_key' is a kombu Redis option celeriac does not support: Celery and celeriac/);
+    expect(opened({ socket_timeout: 5 })).toThrow(/'socket_timeout' is a kombu Redis option celeriac does not support: the Redis client/);
+    expect(opened({ fanout_prefix: false })).toThrow(/'fanout_prefix' is a kombu Redis option celeriac does not support/);
+    // What celeriac does anyway (configs written for Celery 4 spell these out), and what it reads, pass.
+    expect(opened({ fanout_prefix: true, fanout_patterns: true, visibility_timeout: 60 })().visibilityTimeoutMs).toBe(60_000);
+  });
 });
 
 describe('redis:// as kombu', () => {

@@ -193,10 +193,12 @@ describe('sqs:// queues and limits', () => {
     // broker_transport_options: a key the broker does not read is refused, never dropped.
     expect(() => parseSqsUrl('sqs://', { wait_time_second: 5 })).toThrow(
       new ConfigError(
-        "broker_transport_options for 'sqs://': 'wait_time_second' is not an SQS option. Did you mean 'wait_time_seconds'? Options: region, queue_name_prefix, visibility_timeout, wait_time_seconds, endpoint, max_receive_count, max_message_bytes, claim_check.",
+        "broker_transport_options for 'sqs://': 'wait_time_second' is not an option of the SQS broker. Did you mean 'wait_time_seconds'? Options: region, queue_name_prefix, visibility_timeout, wait_time_seconds, endpoint, max_receive_count, max_message_bytes, claim_check.",
       ),
     );
-    expect(() => parseSqsUrl('sqs://', { prefix: 'dev-' })).toThrow(/'prefix' is not an SQS option\. Did you mean 'queue_name_prefix'\?/);
+    expect(() => parseSqsUrl('sqs://', { prefix: 'dev-' })).toThrow(
+      /'prefix' is not an option of the SQS broker\. Did you mean 'queue_name_prefix'\?/,
+    );
     expect(() => parseSqsUrl('sqs://', { predefined_queues: { celery: { url: 'https://sqs/1/celery' } } })).toThrow(
       /'predefined_queues' is a kombu SQS option celeriac does not support: each queue is found by its name/,
     );
