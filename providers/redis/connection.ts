@@ -3,6 +3,7 @@
  * jittered backoff, and commands wait for the reconnect instead of failing (maxRetriesPerRequest:
  * null), so nothing sent is dropped; commands whose reply was lost are re-sent on reconnect, which
  * every script here tolerates (each is guarded or idempotent), keeping delivery at-least-once.
+ * The results' pub/sub connection is the exception (subscriber.ts says why).
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -18,6 +19,8 @@ const RETRY_CAP_MS = 2000;
 export interface ClientOptions {
   /** Pipeline every command issued in one tick into one write (the main connection, not blocking or pub/sub ones). */
   autoPipelining?: boolean;
+  /** Re-send the commands a lost connection left unanswered (default true; the pub/sub connection says false). */
+  resendUnanswered?: boolean;
   name: string;
 }
 
@@ -31,6 +34,7 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
     tls: conn.tls ? tlsOptions(conn) : undefined,
     connectionName: opts.name,
     enableAutoPipelining: opts.autoPipelining ?? false,
+    autoResendUnfulfilledCommands: opts.resendUnanswered ?? true,
     // Script calls are batched by their callers already (one fetch, one ack batch, one result
     // batch at a time): written at once, they skip the pipeline's wait for the next loop turn.
     autoPipeliningIgnoredCommands: ['evalsha', 'eval'],

@@ -10,6 +10,12 @@
  * on this same connection behind its SUBSCRIBE, so no publish can fall between the two and the
  * reader need not wait for the subscription to be confirmed. On RESP2 a subscribed connection
  * takes no GET: the read waits for the confirmation and goes to the store's main connection.
+ *
+ * Redis closes a subscribed connection whose unread output passes client-output-buffer-limit
+ * pubsub (32 MB at once, or 8 MB for 60 s, by default): a PUBLISH or a GET of a result that big
+ * drops it. So what a dropped connection left unanswered is never re-sent on it (a GET re-sent
+ * would drop every new connection in turn, and every watcher with it): its reads go to the main
+ * connection, its SUBSCRIBE and UNSUBSCRIBE are queued again, and its watchers re-read on reconnect.
  */
 import type { Redis } from 'ioredis';
 import { type Reachability, closeClient, createClient, explained, reachable } from './connection.js';
@@ -21,8 +27,18 @@ const UNSUBSCRIBE_DELAY_MS = 20;
 
 interface Read {
   key: string;
+  /** The same read on the store's main connection. */
+  elsewhere(): Promise<string | null>;
   resolve(value: string | null): void;
   reject(err: unknown): void;
+}
+
+/** What one flush sent, until its replies come or its connection drops. */
+interface Flush {
+  left: Map<string, Deferred>;
+  subscribe: string[];
+  confirmation: Deferred | undefined;
+  reads: Read[];
 }
 
 export class KeySubscriber {
@@ -35,6 +51,8 @@ export class KeySubscriber {
   /** Channels left by their last watcher, with what their unwatch() waits for. */
   #toUnsubscribe = new Map<string, Deferred>();
   #reads: Read[] = [];
+  /** Flushes sent and not answered yet. */
+  readonly #inFlight = new Set<Flush>();
   /** Settles when the SUBSCRIBE of the next flush is confirmed (or refused). */
   #nextConfirmation: Deferred | undefined;
   #flushing = false;
@@ -51,8 +69,10 @@ export class KeySubscriber {
     if (this.#client) return this.#client;
     const client = createClient(this.connection, {
       name: 'celeriac-results-sub',
+      resendUnanswered: false,
     });
     let connectedBefore = false;
+    client.on('close', () => this.#dropped());
     client.on('ready', () => {
       if (connectedBefore) for (const listeners of this.#channels.values()) for (const fn of listeners) fn();
       connectedBefore = true;
@@ -131,7 +151,7 @@ export class KeySubscriber {
       if (this.#resp3 !== true) return elsewhere();
     }
     return new Promise((resolve, reject) => {
-      this.#reads.push({ key, resolve, reject });
+      this.#reads.push({ key, elsewhere, resolve, reject });
       this.#schedule();
     });
   }
@@ -160,12 +180,15 @@ export class KeySubscriber {
     this.#nextConfirmation = undefined;
     for (const channel of unsubscribe) this.#subscribed.delete(channel);
     if (unsubscribe.length + subscribe.length + reads.length === 0) return;
+    const flush: Flush = { left, subscribe, confirmation, reads };
+    this.#inFlight.add(flush);
     const pipeline = client.pipeline();
     if (unsubscribe.length > 0) pipeline.unsubscribe(...unsubscribe);
     if (subscribe.length > 0) pipeline.subscribe(...subscribe);
     for (const r of reads) pipeline.get(r.key);
     pipeline.exec().then(
       (results) => {
+        if (!this.#inFlight.delete(flush)) return; // its connection dropped: settled by #dropped()
         const offset = (unsubscribe.length > 0 ? 1 : 0) + (subscribe.length > 0 ? 1 : 0);
         const unsubscribed = unsubscribe.length > 0 ? results?.[0]?.[0] : null;
         for (const d of left.values()) {
@@ -177,16 +200,40 @@ export class KeySubscriber {
         else confirmation?.resolve();
         reads.forEach((r, i) => {
           const [err, value] = results?.[offset + i] ?? [new Error(`no reply to GET ${r.key}`)];
-          if (err) r.reject(err);
+          if (err) readElsewhere(r);
           else r.resolve(value as string | null);
         });
       },
       (err) => {
+        if (!this.#inFlight.delete(flush)) return;
         for (const d of left.values()) d.reject(err);
         this.#refused(subscribe, confirmation, err);
-        for (const r of reads) r.reject(err);
+        for (const r of reads) readElsewhere(r);
       },
     );
+  }
+
+  /** The connection dropped: what it left unanswered is not re-sent on it (see the top of this file). */
+  #dropped(): void {
+    const flushes = [...this.#inFlight];
+    this.#inFlight.clear();
+    for (const { left, subscribe, confirmation, reads } of flushes) {
+      for (const [channel, d] of left) {
+        // Watched again since it was left: it stays subscribed.
+        if (this.#channels.has(channel)) d.resolve();
+        else this.#toUnsubscribe.set(channel, d);
+      }
+      const watched = subscribe.filter((channel) => this.#channels.has(channel));
+      if (watched.length > 0) {
+        this.#nextConfirmation ??= deferred();
+        const next = this.#nextConfirmation;
+        if (confirmation) next.promise.then(confirmation.resolve, confirmation.reject);
+        for (const channel of watched) this.#subscribed.set(channel, next.promise);
+        this.#toSubscribe.push(...watched);
+      } else confirmation?.resolve();
+      for (const r of reads) readElsewhere(r);
+    }
+    if (flushes.length > 0) this.#schedule();
   }
 
   /** A SUBSCRIBE that failed: its watchers are told, and a later watch of the channel tries again. */
@@ -204,4 +251,9 @@ export class KeySubscriber {
     this.#channels.clear();
     if (this.#client) await closeClient(this.#client);
   }
+}
+
+/** A read the subscribed connection could not answer (dropped, or refused): the main connection answers it. */
+function readElsewhere(r: Read): void {
+  r.elsewhere().then(r.resolve, r.reject);
 }
