@@ -113,8 +113,8 @@ export class MemoryBroker implements Broker {
       },
       deadLetter: async (reason) => {
         if (!held()) return;
-        queues.remove(entry);
         queues.deadLetters.push({ queue: entry.queue, reason, raw: entry.raw, at: Date.now() });
+        queues.remove(entry);
       },
       extendLease: async (ms) => {
         if (held()) queues.extend(entry, Date.now() + ms);

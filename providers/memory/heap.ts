@@ -22,6 +22,14 @@ export class MinHeap<T> {
     }
   }
 
+  /** Keep only the items `keep` accepts (dropping stale ones in one pass), in heap order again. */
+  retain(keep: (value: T, key: number) => boolean): void {
+    const items = this.#items;
+    const kept = items.filter((item) => keep(item.value, item.key));
+    items.length = 0;
+    for (const item of kept) this.push(item.key, item.value);
+  }
+
   pop(): T | undefined {
     const items = this.#items;
     const top = items[0];

@@ -20,13 +20,20 @@ export interface Entry {
 }
 
 const PRIORITY_LEVELS = 10;
+/** Stale heap nodes tolerated beyond twice the live entries before the heap is compacted (amortised O(1) per node). */
+const STALE_SLACK = 64;
 
 export class MemoryQueues {
   #nextId = 1;
   #nextToken = 1;
   /** queue → one FIFO per priority of visible entries. */
   readonly #ready = new Map<string, Entry[][]>();
-  /** Entries not visible yet (ETA, delayed retry, leased), by visibleAt; stale nodes are skipped. */
+  /**
+   * Entries not visible yet (ETA, delayed retry, leased), by visibleAt; stale nodes (an acked
+   * entry's lease, a lease extended or released) are skipped when popped, and dropped all at once
+   * when they outnumber the live entries: left until their time, an acked message would be kept
+   * for the whole visibility timeout.
+   */
   readonly #hidden = new MinHeap<{ entry: Entry; token: number }>();
   readonly #all = new Set<Entry>();
   readonly deadLetters: DeadLetter[] = [];
@@ -75,7 +82,9 @@ export class MemoryQueues {
 
   remove(entry: Entry): void {
     entry.gone = true;
+    entry.raw = ''; // its payload is freed now, even while a stale heap node still holds the entry
     this.#all.delete(entry);
+    this.#compact();
   }
 
   release(entry: Entry, visibleAt: number, now: number): void {
@@ -123,6 +132,12 @@ export class MemoryQueues {
   #hide(entry: Entry, visibleAt: number): void {
     entry.visibleAt = visibleAt;
     this.#hidden.push(visibleAt, { entry, token: entry.token });
+    this.#compact();
+  }
+
+  #compact(): void {
+    if (this.#hidden.size <= 2 * this.#all.size + STALE_SLACK) return;
+    this.#hidden.retain(({ entry, token }, key) => !entry.gone && entry.token === token && entry.visibleAt === key);
   }
 
   /** Make entries whose time has come visible again; an expired lease returns its message. */
