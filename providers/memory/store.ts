@@ -1,6 +1,10 @@
 /** memory:// key-value store: values with expiry in this process, watchable, shared per URL. */
 import { CeleriacError } from '../../core/errors.js';
 import type { KeyValueStore, PutOptions } from '../../core/ports.js';
+import { MinHeap } from './heap.js';
+
+/** How often expired rows are deleted (a read never sees one: live() checks the time). */
+const SWEEP_EVERY_MS = 1000;
 
 interface Row {
   value: string;
@@ -12,6 +16,10 @@ interface Row {
 export class MemoryStoreData {
   readonly rows = new Map<string, Row>();
   readonly watchers = new Map<string, Set<() => void>>();
+  /** Keys by when they expire, so a row nobody reads again is still deleted (by the sweeper). */
+  readonly #expiries = new MinHeap<string>();
+  /** Runs while rows may expire; unref'd, so it never keeps the process alive. */
+  #sweeper: NodeJS.Timeout | undefined;
 
   live(key: string, now = Date.now()): Row | undefined {
     const row = this.rows.get(key);
@@ -20,6 +28,21 @@ export class MemoryStoreData {
       return undefined;
     }
     return row;
+  }
+
+  set(key: string, row: Row): void {
+    this.rows.set(key, row);
+    if (row.expiresAt === undefined) return;
+    this.#expiries.push(row.expiresAt, key);
+    this.#sweeper ??= setInterval(() => this.#sweep(Date.now()), SWEEP_EVERY_MS).unref();
+  }
+
+  #sweep(now: number): void {
+    // live() deletes a row only if it has expired: one written again since lives on.
+    while ((this.#expiries.peekKey() ?? Number.POSITIVE_INFINITY) <= now) this.live(this.#expiries.pop() as string, now);
+    if (this.#expiries.size > 0) return;
+    clearInterval(this.#sweeper);
+    this.#sweeper = undefined;
   }
 
   changed(key: string): void {
@@ -41,7 +64,7 @@ export class MemoryStore implements KeyValueStore {
     const now = Date.now();
     const stored = this.data.live(key, now);
     if ((opts.keepReady && stored?.ready) || (opts.keepSuccess && stored?.success)) return false;
-    this.data.rows.set(key, { value, ready: opts.ready, success: opts.success, expiresAt: opts.ttlMs ? now + opts.ttlMs : undefined });
+    this.data.set(key, { value, ready: opts.ready, success: opts.success, expiresAt: opts.ttlMs ? now + opts.ttlMs : undefined });
     this.data.changed(key);
     return true;
   }
@@ -58,7 +81,7 @@ export class MemoryStore implements KeyValueStore {
     if (!Number.isSafeInteger(current)) throw new CeleriacError(`Cannot increment '${key}': its value is not an integer`);
     const next = current + by;
     const expiresAt = ttlMs ? now + ttlMs : row?.expiresAt;
-    this.data.rows.set(key, { value: String(next), ready: false, expiresAt });
+    this.data.set(key, { value: String(next), ready: false, expiresAt });
     this.data.changed(key);
     return next;
   }

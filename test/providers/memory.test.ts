@@ -6,6 +6,7 @@ import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import { openBroker, openStore } from '../../core/registry.js';
 import { memoryBroker, memoryStore } from '../../providers/memory/index.js';
 import { MemoryQueues } from '../../providers/memory/queues.js';
+import { MemoryStore, MemoryStoreData } from '../../providers/memory/store.js';
 import { backendConformance, brokerConformance, controlConformance, storeConformance, taskMessage } from '../conformance/index.js';
 
 const fresh = () => `memory://${randomUUID()}`;
@@ -73,5 +74,15 @@ describe('memory provider', () => {
     const held = refs.flatMap((ref) => ref.deref() ?? []);
     expect(held.length).toBeLessThan(100);
     expect(held.map((entry) => entry.raw).join('')).toBe('');
+  });
+
+  it('deletes expired results that nobody reads again', async () => {
+    const data = new MemoryStoreData();
+    const store = new MemoryStore(fresh(), data);
+    for (let i = 0; i < 100; i++) await store.put(`expiring ${i}`, 'v', { ttlMs: 1, ready: true, keepReady: false });
+    await store.put('kept', 'v', { ready: true, keepReady: false });
+    await store.incr('counter', 1, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect([...data.rows.keys()].sort()).toEqual(['counter', 'kept']);
   });
 });
