@@ -10,7 +10,7 @@ import { Config } from './config/config.js';
 import type { Settings } from './config/settings.js';
 import { Control } from './control.js';
 import { DisabledBackend } from './disabled-backend.js';
-import { ConfigError } from './errors.js';
+import { AppClosedError, ConfigError } from './errors.js';
 import type { RunnableTask } from './executor.js';
 import type { FollowUp } from './executor/canvas.js';
 import { KeyValueResultBackend, taskIdTooLong } from './kv-result-backend.js';
@@ -69,6 +69,8 @@ export class App implements TaskSender {
   #backend: Promise<ResultBackend> | undefined;
   /** Workers made by app.worker() and not stopped yet: close() stops them first. */
   readonly #workers = new Set<Worker>();
+  /** Set by close(): a closed app opens no connection again (it would keep the process alive). */
+  #closed = false;
 
   constructor(
     readonly main: string,
@@ -120,6 +122,7 @@ export class App implements TaskSender {
   }
 
   broker(): Promise<Broker> {
+    if (this.#closed) return Promise.reject(this.#closedError('send or consume'));
     this.#broker ??= openBroker(this.brokerUrl(), this.#providerContext()).catch((err) => {
       this.#broker = undefined; // let a later call try again
       throw err;
@@ -128,6 +131,7 @@ export class App implements TaskSender {
   }
 
   backend(): Promise<ResultBackend> {
+    if (this.#closed) return Promise.reject(this.#closedError('read or store results'));
     this.#backend ??= this.#openBackend().catch((err) => {
       this.#backend = undefined;
       throw err;
@@ -326,6 +330,7 @@ export class App implements TaskSender {
    */
   async close(): Promise<void> {
     await Promise.all([...this.#workers].map((w) => w.stop()));
+    this.#closed = true;
     const [broker, backend] = [this.#broker, this.#backend];
     this.#broker = this.#backend = undefined;
     this.#sentEvents = undefined;
@@ -338,6 +343,10 @@ export class App implements TaskSender {
     const { EventDispatcher, taskSentFields } = await import('./events.js');
     this.#sentEvents ??= new EventDispatcher(channel, message.headers.origin);
     await this.#sentEvents.send('task-sent', taskSentFields(message));
+  }
+
+  #closedError(what: string): AppClosedError {
+    return new AppClosedError(`App '${this.main}' was closed (app.close()): it cannot ${what} any more; create a new app to go on.`);
   }
 
   #defaultName(fn: TaskFn): string {

@@ -104,6 +104,9 @@ export class TimeoutError extends CeleriacError {
   storeAnswered?: boolean;
 }
 
+/** The app was closed (app.close()): a get() still waiting, or a send or a read asked for after it. */
+export class AppClosedError extends CeleriacError {}
+
 /** No provider is registered for a URL scheme, or its package is missing. */
 export class ProviderError extends ConfigError {}
 

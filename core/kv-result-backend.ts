@@ -5,7 +5,7 @@
  */
 import { isPlainObject, showValue } from './config/checks.js';
 import { byDeadline } from './deadline.js';
-import { MalformedMessage, TimeoutError } from './errors.js';
+import { AppClosedError, MalformedMessage, TimeoutError } from './errors.js';
 import type { ChordPart, ChordStore, KeyValueStore, ResultBackend, StoreOptions } from './ports.js';
 import { redact } from './registry.js';
 import type { ResultMeta } from './result-meta.js';
@@ -49,6 +49,9 @@ export class KeyValueResultBackend implements ResultBackend {
   readonly url: string;
   readonly #ttlMs: number | undefined;
   readonly chords?: ChordStore;
+  /** What ends each waitFor() when the backend closes. */
+  readonly #waiters = new Set<() => void>();
+  #closed = false;
 
   constructor(
     readonly kv: KeyValueStore,
@@ -121,8 +124,24 @@ export class KeyValueResultBackend implements ResultBackend {
   async waitFor(taskId: string, opts: { timeoutMs?: number; signal?: AbortSignal; intervalMs?: number } = {}): Promise<ResultMeta> {
     const { signal, timeoutMs } = opts;
     signal?.throwIfAborted();
+    const closed = (): AppClosedError =>
+      new AppClosedError(`The result backend was closed (app.close()) while waiting for the result of task ${taskId}`);
+    if (this.#closed) throw closed();
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     let wake: (() => void) | undefined;
+    // Closing ends the wait at once, even in the middle of a read (a closed connection would fail it, or never answer).
+    let ended: { reason: unknown } | undefined;
+    let abandon: ((reason: unknown) => void) | undefined;
+    const end = (reason: unknown): void => {
+      ended ??= { reason };
+      abandon?.(ended.reason);
+    };
+    const unlessEnded = <T>(step: Promise<T>): Promise<T> =>
+      new Promise<T>((resolve, reject) => {
+        abandon = reject;
+        step.then(resolve, reject);
+      });
+    const stop = (): void => end(closed());
     let changed = false;
     let published: ResultMeta | undefined;
     const onChange = (value?: string): void => {
@@ -138,16 +157,18 @@ export class KeyValueResultBackend implements ResultBackend {
     const timedOut = (): never => {
       throw Object.assign(new TimeoutError(`Timed out after ${timeoutMs} ms waiting for the result of task ${taskId}`), { storeAnswered });
     };
+    this.#waiters.add(stop);
     try {
       // Celery's `interval`: a fixed wait between reads; without one, start fast and back off.
       let delay = opts.intervalMs ?? POLL_START_MS;
       for (;;) {
+        if (ended) throw ended.reason; // between two steps: no read on a closed store
         changed = false;
         // The notification carried the ready meta (Redis publishes the value): no read needed.
-        const meta = published ?? (await byDeadline(this.get(taskId), deadline, timedOut));
+        const meta = published ?? (await unlessEnded(byDeadline(this.get(taskId), deadline, timedOut)));
         storeAnswered = true;
         if (meta && isReady(meta.status)) return meta;
-        if (watching) await byDeadline(watching, deadline, timedOut); // a subscription that failed fails the wait
+        if (watching) await unlessEnded(byDeadline(watching, deadline, timedOut)); // a subscription that failed fails the wait
         const left = deadline - Date.now();
         if (left <= 0) timedOut();
         if (changed) continue;
@@ -172,12 +193,18 @@ export class KeyValueResultBackend implements ResultBackend {
             cleanup();
             resolve();
           };
-          if (signal?.aborted) onAbort();
+          abandon = (reason) => {
+            cleanup(); // its timer must not keep the process alive
+            reject(reason);
+          };
+          if (ended) abandon(ended.reason);
+          else if (signal?.aborted) onAbort();
           else signal?.addEventListener('abort', onAbort, { once: true });
         });
         if (opts.intervalMs === undefined) delay = Math.min(POLL_CAP_MS, delay * POLL_GROWTH);
       }
     } finally {
+      this.#waiters.delete(stop);
       // Not awaited: the caller has its result; unsubscribing is the store's housekeeping.
       watching?.then((unwatch) => unwatch()).catch(() => undefined);
     }
@@ -192,6 +219,8 @@ export class KeyValueResultBackend implements ResultBackend {
   }
 
   close(): Promise<void> {
+    this.#closed = true;
+    for (const stop of this.#waiters) stop();
     return this.kv.close();
   }
 }

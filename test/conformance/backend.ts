@@ -1,6 +1,6 @@
 /** ResultBackend conformance: Celery's result semantics over a provider's store (§4.1, §5). */
 import { afterEach, describe, expect, it } from 'vitest';
-import { TimeoutError } from '../../core/errors.js';
+import { AppClosedError, TimeoutError } from '../../core/errors.js';
 import type { ResultBackend } from '../../core/ports.js';
 import type { ResultMeta } from '../../core/result-meta.js';
 import { eventually, uniqueQueue } from './helpers.js';
@@ -107,6 +107,20 @@ export function backendConformance(name: string, make: MakeBackend): void {
       const reason = new Error('caller gave up');
       setTimeout(() => ctrl.abort(reason), 20);
       await expect(waiting).rejects.toBe(reason);
+    });
+
+    it('closing ends every waitFor at once with AppClosedError, and refuses later ones', async () => {
+      const { backend, id } = await setup();
+      const waiting = [backend.waitFor(id, {}), backend.waitFor(id, { timeoutMs: 30_000 })];
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const started = Date.now();
+      await backend.close();
+      for (const err of await Promise.all(waiting.map((wait) => wait.catch((e: unknown) => e)))) {
+        expect(err).toBeInstanceOf(AppClosedError);
+        expect((err as Error).message).toBe(`The result backend was closed (app.close()) while waiting for the result of task ${id}`);
+      }
+      expect(Date.now() - started).toBeLessThan(1000);
+      await expect(backend.waitFor(id, {})).rejects.toBeInstanceOf(AppClosedError);
     });
 
     it('incr counts atomically', async () => {
