@@ -15,6 +15,7 @@ import { redact } from '../registry.js';
 import { connectionLog, fetchErrorLog, mingle, waitForBroker } from './broker-link.js';
 import { confReply } from './conf-reply.js';
 import { settledBy } from '../deadline.js';
+import { CeleriacError } from '../errors.js';
 import { setLongTimeout } from '../long-timeout.js';
 import { Semaphore } from './semaphore.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
@@ -87,6 +88,8 @@ export class Worker extends EventEmitter {
   #starting: Promise<void> | undefined;
 
   start(): Promise<void> {
+    // Its shutdown signal has fired and its consumer is gone: starting again would quietly do nothing.
+    if (this.#stopping) return Promise.reject(new CeleriacError(`Worker ${this.hostname} was stopped; create a new one with app.worker().`));
     this.#starting = this.#start();
     return this.#starting;
   }

@@ -524,6 +524,13 @@ describe('remote control', () => {
 });
 
 describe('graceful shutdown', () => {
+  it('a stopped worker cannot be started again: start() says to create a new one', async () => {
+    app = memoryApp();
+    const stopped = await startWorker(app);
+    await stopped.stop();
+    await expect(stopped.start()).rejects.toThrow('Worker w1@test was stopped; create a new one with app.worker().');
+  });
+
   it('stop() lets the running task finish and hands back the ones not started', async () => {
     app = memoryApp();
     const g = gate();
