@@ -11,6 +11,7 @@ import { redact } from './registry.js';
 import type { ResultMeta } from './result-meta.js';
 import { FAILURE, SUCCESS, isReady } from './states.js';
 import { parseJson, unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
+import { onAbort } from './shared-abort.js';
 
 export interface KeyValueResultBackendOptions {
   /** Celery's result_expires in seconds (default 86400 = 1 day); 0 or null keeps results forever (§4.1). */
@@ -129,7 +130,7 @@ export class KeyValueResultBackend implements ResultBackend {
     if (this.#closed) throw closed();
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     let wake: (() => void) | undefined;
-    // Closing ends the wait at once, even in the middle of a read (a closed connection would fail it, or never answer).
+    // Closing, or the caller's signal, ends the wait at once, even in the middle of a read (a closed connection would fail it, or never answer).
     let ended: { reason: unknown } | undefined;
     let abandon: ((reason: unknown) => void) | undefined;
     const end = (reason: unknown): void => {
@@ -142,6 +143,7 @@ export class KeyValueResultBackend implements ResultBackend {
         step.then(resolve, reject);
       });
     const stop = (): void => end(closed());
+    const unlisten = signal && onAbort(signal, () => end(signal.reason));
     let changed = false;
     let published: ResultMeta | undefined;
     const onChange = (value?: string): void => {
@@ -175,12 +177,7 @@ export class KeyValueResultBackend implements ResultBackend {
         await new Promise<void>((resolve, reject) => {
           const cleanup = (): void => {
             clearTimeout(timer);
-            signal?.removeEventListener('abort', onAbort);
             wake = undefined;
-          };
-          const onAbort = (): void => {
-            cleanup();
-            reject(signal?.reason);
           };
           const timer = setTimeout(
             () => {
@@ -198,13 +195,12 @@ export class KeyValueResultBackend implements ResultBackend {
             reject(reason);
           };
           if (ended) abandon(ended.reason);
-          else if (signal?.aborted) onAbort();
-          else signal?.addEventListener('abort', onAbort, { once: true });
         });
         if (opts.intervalMs === undefined) delay = Math.min(POLL_CAP_MS, delay * POLL_GROWTH);
       }
     } finally {
       this.#waiters.delete(stop);
+      unlisten?.();
       // Not awaited: the caller has its result; unsubscribing is the store's housekeeping.
       watching?.then((unwatch) => unwatch()).catch(() => undefined);
     }

@@ -1,4 +1,5 @@
 /** ResultBackend conformance: Celery's result semantics over a provider's store (§4.1, §5). */
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppClosedError, TimeoutError } from '../../core/errors.js';
 import type { ResultBackend } from '../../core/ports.js';
@@ -121,6 +122,21 @@ export function backendConformance(name: string, make: MakeBackend): void {
       }
       expect(Date.now() - started).toBeLessThan(1000);
       await expect(backend.waitFor(id, {})).rejects.toBeInstanceOf(AppClosedError);
+    });
+
+    it('waits sharing one signal listen to it once, and all stop with its reason', async () => {
+      const { backend, id } = await setup();
+      const ctrl = new AbortController();
+      const waiting = Array.from({ length: 20 }, () => backend.waitFor(id, { signal: ctrl.signal }));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // More than 10 listeners on one signal make Node print a MaxListenersExceededWarning.
+      expect(getEventListeners(ctrl.signal, 'abort').length).toBe(1);
+      const reason = new Error('the request was cancelled');
+      ctrl.abort(reason);
+      for (const wait of waiting) await expect(wait).rejects.toBe(reason);
+      const other = new AbortController();
+      await expect(backend.waitFor(id, { signal: other.signal, timeoutMs: 50 })).rejects.toBeInstanceOf(TimeoutError);
+      expect(getEventListeners(other.signal, 'abort')).toEqual([]);
     });
 
     it('incr counts atomically', async () => {
