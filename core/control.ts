@@ -8,7 +8,7 @@
  * as one node named STORE_NODE: `[{ "celeriac@store": { "ok": "new rate limit set successfully" } }]`.
  */
 import { rateLimitReply, revokeReply } from './control-replies.js';
-import { showValue } from './config/checks.js';
+import { type Check, checkOptions, is, number, showValue } from './config/checks.js';
 import { ConfigError } from './errors.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
 import { OverrideWriter } from './overrides.js';
@@ -34,10 +34,24 @@ export const INSPECT_METHODS = [
 export type InspectMethod = (typeof INSPECT_METHODS)[number];
 
 export interface ControlOptions {
-  /** How long to collect replies (default 1000 ms, as Celery). */
-  timeoutMs?: number;
+  /** How long to collect replies, in milliseconds as get()'s timeout (default 1000, Celery's 1 s). */
+  timeout?: number;
   /** Only these workers (e.g. ['worker1@host']). */
   destination?: string[];
+}
+
+const controlOptionChecks: Record<keyof ControlOptions, Check> = {
+  timeout: number((n) => n >= 0, 'expected milliseconds >= 0'),
+  destination: is(
+    (v) => Array.isArray(v) && v.every((d) => typeof d === 'string' && d !== ''),
+    "expected a list of worker names such as ['worker1@host']",
+  ),
+};
+
+/** A misspelled option (timeoutMs, destinations) would otherwise be ignored without a word. */
+function checkControlOptions(method: string, opts: unknown): ControlOptions {
+  checkOptions(`app.control.${method}(options)`, opts, controlOptionChecks, { kind: 'an option', example: '{ timeout: 1000 }' });
+  return opts as ControlOptions;
 }
 
 const DEFAULT_TIMEOUT_MS = 1000;
@@ -48,17 +62,18 @@ export class Control {
     private readonly backend?: () => Promise<ResultBackend>,
   ) {}
 
-  ping(opts: ControlOptions = {}): Promise<ControlReply[]> {
-    return this.broadcast('ping', {}, opts);
+  async ping(opts: ControlOptions = {}): Promise<ControlReply[]> {
+    return this.#broadcast('ping', {}, checkControlOptions('ping', opts));
   }
 
-  inspect(method: InspectMethod, opts: ControlOptions = {}): Promise<ControlReply[]> {
-    return this.broadcast(method, method === 'active' ? { safe: null } : {}, opts);
+  async inspect(method: InspectMethod, opts: ControlOptions = {}): Promise<ControlReply[]> {
+    return this.#broadcast(method, method === 'active' ? { safe: null } : {}, checkControlOptions('inspect', opts));
   }
 
   /** Set (or with null/0 disable) a task's rate limit on every worker, e.g. rateLimit('tasks.add', '10/m'). */
   async rateLimit(taskName: string, rate: string | number | null, opts: ControlOptions = {}): Promise<ControlReply[]> {
     checkTaskName('rateLimit', taskName);
+    checkControlOptions('rateLimit', opts);
     // A bad rate fails here, with the accepted forms, before anything is sent.
     const disabled = parseRate(rate) === null;
     if (!(await this.broker()).control) {
@@ -67,7 +82,7 @@ export class Control {
         return rateLimitReply(disabled);
       });
     }
-    return this.broadcast('rate_limit', { task_name: taskName, rate_limit: rate }, opts);
+    return this.#broadcast('rate_limit', { task_name: taskName, rate_limit: rate }, opts);
   }
 
   /** Change a task's time limits (seconds; null = the app's default) on every running worker, as `celery control time_limit`. */
@@ -77,16 +92,18 @@ export class Control {
     opts: ControlOptions = {},
   ): Promise<ControlReply[]> {
     checkTaskName('timeLimit', taskName);
+    checkControlOptions('timeLimit', opts);
     for (const [name, value] of Object.entries(limits ?? {})) {
       if (value !== null && value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
         throw new ConfigError(`timeLimit('${taskName}'): ${name} must be seconds >= 0 or null, got ${showValue(value)}`);
       }
     }
-    return this.broadcast('time_limit', { task_name: taskName, soft: limits.soft ?? null, hard: limits.hard ?? null }, opts);
+    return this.#broadcast('time_limit', { task_name: taskName, soft: limits.soft ?? null, hard: limits.hard ?? null }, opts);
   }
 
   /** Flag task ids as revoked on every running worker: they are discarded (REVOKED) instead of run. */
   async revoke(taskId: string | string[], opts: ControlOptions = {}): Promise<ControlReply[]> {
+    checkControlOptions('revoke', opts);
     const ids: unknown[] = Array.isArray(taskId) ? taskId : [taskId];
     if (ids.length === 0 || ids.some((id) => typeof id !== 'string' || id === '')) {
       throw new ConfigError(`revoke(taskId): expected a task id or a list of task ids, got ${showValue(taskId)}`);
@@ -97,14 +114,18 @@ export class Control {
         return revokeReply(ids as string[]);
       });
     }
-    return this.broadcast('revoke', { task_id: taskId, terminate: false, signal: 'SIGTERM' }, opts);
+    return this.#broadcast('revoke', { task_id: taskId, terminate: false, signal: 'SIGTERM' }, opts);
   }
 
   async broadcast(method: string, args: Record<string, unknown>, opts: ControlOptions = {}): Promise<ControlReply[]> {
+    return this.#broadcast(method, args, checkControlOptions('broadcast', opts));
+  }
+
+  async #broadcast(method: string, args: Record<string, unknown>, opts: ControlOptions): Promise<ControlReply[]> {
     const channel = await this.channel();
     return channel.broadcast(
       { method, arguments: args },
-      { destination: opts.destination, timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, reply: true, limit: opts.destination?.length },
+      { destination: opts.destination, timeoutMs: opts.timeout ?? DEFAULT_TIMEOUT_MS, reply: true, limit: opts.destination?.length },
     );
   }
 

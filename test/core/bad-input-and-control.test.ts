@@ -1,7 +1,8 @@
 /** Bad input is dead-lettered with its reason and the worker keeps going; remote control replies. */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
-import type { RemoteTaskError } from '../../core/errors.js';
+import type { ControlOptions } from '../../core/control.js';
+import { ConfigError, type RemoteTaskError } from '../../core/errors.js';
 import { type KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
 import { createLogger } from '../../core/log.js';
 import { encodeEnvelope } from '../../core/envelope.js';
@@ -396,22 +397,37 @@ describe('remote control', () => {
     app = memoryApp();
     withAdd(app);
     worker = await startWorker(app);
-    expect(await app.control.ping({ timeoutMs: 300 })).toEqual([{ 'w1@test': { ok: 'pong' } }]);
+    expect(await app.control.ping({ timeout: 300 })).toEqual([{ 'w1@test': { ok: 'pong' } }]);
+  });
+
+  it('control options are checked as get() options are: timeout (ms, as get() takes it) and destination', async () => {
+    app = memoryApp();
+    const started = Date.now();
+    expect(await app.control.ping({ timeout: 300 })).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(900); // not the default 1000 ms
+    const misspelled = { timeoutMs: 300 } as unknown as ControlOptions;
+    await expect(app.control.ping(misspelled)).rejects.toThrow(
+      "app.control.ping(options): 'timeoutMs' is not an option. Did you mean 'timeout'? Options: timeout, destination.",
+    );
+    await expect(app.control.revoke('some-id', misspelled)).rejects.toBeInstanceOf(ConfigError);
+    await expect(app.control.inspect('stats', { destination: 'w1@test' } as unknown as ControlOptions)).rejects.toThrow(
+      'app.control.inspect(options): destination: expected a list of worker names such as [\'worker1@host\'] (got "w1@test")',
+    );
   });
 
   it("rate_limit answers as Celery's worker does and takes effect", async () => {
     app = memoryApp();
     withAdd(app);
     worker = await startWorker(app);
-    expect(await app.control.rateLimit('tasks.add', '10/m', { timeoutMs: 300 })).toEqual([
+    expect(await app.control.rateLimit('tasks.add', '10/m', { timeout: 300 })).toEqual([
       { 'w1@test': { ok: 'new rate limit set successfully' } },
     ]);
     expect(worker.rateLimiter.get('tasks.add')).toBeCloseTo(10 / 60);
-    expect(await app.control.rateLimit('tasks.add', null, { timeoutMs: 300 })).toEqual([
+    expect(await app.control.rateLimit('tasks.add', null, { timeout: 300 })).toEqual([
       { 'w1@test': { ok: 'rate limit disabled successfully' } },
     ]);
     expect(worker.rateLimiter.get('tasks.add')).toBeNull();
-    expect(await app.control.rateLimit('tasks.nope', '1/s', { timeoutMs: 300 })).toEqual([{ 'w1@test': { error: 'unknown task' } }]);
+    expect(await app.control.rateLimit('tasks.nope', '1/s', { timeout: 300 })).toEqual([{ 'w1@test': { error: 'unknown task' } }]);
   });
 
   it('inspect registered, active and stats describe the worker', async () => {
@@ -423,13 +439,13 @@ describe('remote control', () => {
     const started = nextEvent(worker, 'started');
     const r = await slow.delay();
     await started;
-    const [registered] = await app.control.inspect('registered', { timeoutMs: 300 });
+    const [registered] = await app.control.inspect('registered', { timeout: 300 });
     expect(registered).toEqual({ 'w1@test': ['tasks.add', 'tasks.slow'] });
-    const [active] = await app.control.inspect('active', { timeoutMs: 300 });
+    const [active] = await app.control.inspect('active', { timeout: 300 });
     expect((active?.['w1@test'] as Array<{ id: string }> | undefined)?.map((a) => a.id)).toEqual([r.id]);
     g.open();
     await r.get({ timeout: 5000 });
-    const [stats] = await app.control.inspect('stats', { timeoutMs: 300 });
+    const [stats] = await app.control.inspect('stats', { timeout: 300 });
     expect((stats?.['w1@test'] as { total: Record<string, number> } | undefined)?.total).toEqual({ 'tasks.slow': 1 });
   });
 
@@ -439,7 +455,7 @@ describe('remote control', () => {
     const slow = app.task('tasks.slow', () => g.wait);
     worker = await startWorker(app);
     const ask = async (method: string, args: Record<string, unknown> = {}) =>
-      (await app.control.broadcast(method, args, { timeoutMs: 300 }))[0]?.['w1@test'];
+      (await app.control.broadcast(method, args, { timeout: 300 }))[0]?.['w1@test'];
 
     expect(await ask('active_queues')).toMatchObject([{ name: 'work', routing_key: 'work', exchange: { name: 'work', type: 'direct' } }]);
     const started = nextEvent(worker, 'started');
@@ -496,7 +512,7 @@ describe('remote control', () => {
     // The running worker heard the revoke; the task waits in a queue it does not consume.
     worker = await startWorker(app, { queues: ['elsewhere'] });
     const r = await t.applyAsync([], {}, { taskId: 'revoked-before' });
-    await app.control.revoke(r.id, { timeoutMs: 300 });
+    await app.control.revoke(r.id, { timeout: 300 });
     const lines: string[] = [];
     const later = await startWorker(app, { hostname: 'w2@test', logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
     expect(later.revoked.has('revoked-before')).toBe(true);
@@ -514,11 +530,11 @@ describe('remote control', () => {
     });
     worker = await startWorker(app);
     const r = await t.applyAsync([], {}, { countdown: 0.3 });
-    expect(await app.control.revoke(r.id, { timeoutMs: 300 })).toEqual([{ 'w1@test': { ok: `tasks ${r.id} flagged as revoked` } }]);
+    expect(await app.control.revoke(r.id, { timeout: 300 })).toEqual([{ 'w1@test': { ok: `tasks ${r.id} flagged as revoked` } }]);
     const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
     expect(err.name).toBe('TaskRevokedError');
     expect(ran).toBe(false);
-    const [revoked] = await app.control.inspect('revoked', { timeoutMs: 300 });
+    const [revoked] = await app.control.inspect('revoked', { timeout: 300 });
     expect(revoked).toEqual({ 'w1@test': [r.id] });
   });
 });

@@ -117,7 +117,7 @@ describe('celeriac sends, the Python worker runs', () => {
     const low = await Promise.all(['low1', 'low2', 'low3'].map((tag) => toPython.sendTask('py.record', [tag], {}, { queue, priority: 9 })));
     const high = await Promise.all(['high1', 'high2'].map((tag) => toPython.sendTask('py.record', [tag], {}, { queue, priority: 0 })));
     // The worker was not consuming this queue: add it now, over the pidbox, so all five wait together.
-    const replies = await toPython.control.broadcast('add_consumer', { queue }, { destination: [PY_NODE], timeoutMs: 5000 });
+    const replies = await toPython.control.broadcast('add_consumer', { queue }, { destination: [PY_NODE], timeout: 5000 });
     expect(replies).toEqual([{ [PY_NODE]: { ok: `add consumer ${queue}` } }]);
     for (const r of [...low, ...high]) await r.get({ timeout: 20_000 });
     const redis = new Redis(url(PY_DB));
@@ -368,7 +368,7 @@ describe('remote control both ways', () => {
     // The Python worker applied it: its registered list shows the new limit.
     const [registered] = await toPython.control.inspect('registered', {
       destination: [PY_NODE],
-      timeoutMs: 5000,
+      timeout: 5000,
     });
     expect(registered?.[PY_NODE]).toContain('py.add [rate_limit=10/m]');
   });
@@ -383,7 +383,7 @@ describe('remote control both ways', () => {
     expect(limit.stdout).toMatch(new RegExp(`${TS_NODE}: OK\\s+new rate limit set successfully`));
     const [registered] = await toCeleriac.control.inspect('registered', {
       destination: [TS_NODE],
-      timeoutMs: 5000,
+      timeout: 5000,
     });
     expect(registered?.[TS_NODE]).toContain('ts.echo [rate_limit=600/m]');
     // What Flower and `celery inspect` ask besides: the queues consumed, in kombu's Queue shape.

@@ -144,12 +144,12 @@ describe('redis events', () => {
     expect(online.loadavg).toHaveLength(3);
 
     // Celery's event receivers broadcast `heartbeat` when they start: the worker answers with one now, not in 2 s.
-    await app.control.broadcast('heartbeat', {}, { timeoutMs: 1000, destination: [host] });
+    await app.control.broadcast('heartbeat', {}, { timeout: 1000, destination: [host] });
     await eventually('a requested worker-heartbeat', () => events('worker-heartbeat', host)[0], 1500);
 
     const quiet = await app.sendTask('ev.add', [1, 1]);
     await quiet.get({ timeout: 5000 });
-    const [reply] = await app.control.broadcast('enable_events', {}, { timeoutMs: 2000, destination: [host] });
+    const [reply] = await app.control.broadcast('enable_events', {}, { timeout: 2000, destination: [host] });
     expect(reply).toEqual({ [host]: { ok: 'task events enabled' } });
     const loud = await app.sendTask('ev.add', [2, 2]);
     await loud.get({ timeout: 5000 });

@@ -126,7 +126,7 @@ describe('redis:// unreachable', () => {
 
   it('a control command fails the same way instead of reporting no replies', async () => {
     const { app, direct } = await appBehindDownProxy(5000);
-    await expect(app.control.ping({ timeoutMs: 200 })).rejects.toThrow(OperationalError);
+    await expect(app.control.ping({ timeout: 200 })).rejects.toThrow(OperationalError);
     direct.disconnect();
   });
 

@@ -25,7 +25,7 @@ export function registerControl(program: Command): void {
     .addOption(destinationOption())
     .action(async (task: string, rate: string, _opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ControlOptions>();
-      await withReplies(opts, (app) => app.control.rateLimit(task, rate, { destination: opts.destination, timeoutMs: opts.timeout }));
+      await withReplies(opts, (app) => app.control.rateLimit(task, rate, { destination: opts.destination, timeout: opts.timeout }));
     });
   control
     .command('time_limit')
@@ -38,7 +38,7 @@ export function registerControl(program: Command): void {
     .action(async (task: string, soft: number, hard: number | undefined, _opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ControlOptions>();
       await withReplies(opts, (app) =>
-        app.control.timeLimit(task, { soft, hard }, { destination: opts.destination, timeoutMs: opts.timeout }),
+        app.control.timeLimit(task, { soft, hard }, { destination: opts.destination, timeout: opts.timeout }),
       );
     });
   control
@@ -57,7 +57,7 @@ export function registerControl(program: Command): void {
           2,
         );
       }
-      await withReplies(opts, (app) => app.control.revoke(ids, { timeoutMs: opts.timeout }));
+      await withReplies(opts, (app) => app.control.revoke(ids, { timeout: opts.timeout }));
     });
 }
 

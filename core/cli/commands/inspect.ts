@@ -27,7 +27,7 @@ export function registerInspect(program: Command): void {
 async function inspect(method: InspectMethod, opts: InspectOptions): Promise<void> {
   const app = await loadApp(opts);
   try {
-    const replies = await app.control.inspect(method, { timeoutMs: opts.timeout, destination: opts.destination });
+    const replies = await app.control.inspect(method, { timeout: opts.timeout, destination: opts.destination });
     if (!replies.length) throw noReplies(opts.timeout, redact(app.brokerUrl()));
     const nodes = nodeReplies(replies);
     if (opts.json) {

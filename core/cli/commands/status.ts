@@ -16,7 +16,7 @@ export function registerStatus(program: Command): void {
 async function status(opts: AppOptions & RemoteOptions): Promise<void> {
   const app = await loadApp(opts);
   try {
-    const nodes = nodeReplies(await app.control.ping({ timeoutMs: opts.timeout }));
+    const nodes = nodeReplies(await app.control.ping({ timeout: opts.timeout }));
     if (!nodes.length) throw noReplies(opts.timeout, redact(app.brokerUrl()));
     process.stdout.write(`${nodes.map((n) => `${n.node}: ${statusOf(n)}`).join('\n')}\n\n${onlineSummary(nodes.length)}\n`);
   } finally {
