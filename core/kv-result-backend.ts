@@ -22,6 +22,8 @@ export interface KeyValueResultBackendOptions {
 const POLL_START_MS = 2;
 const POLL_GROWTH = 1.5;
 const POLL_CAP_MS = 100;
+/** A store that reports every write is re-read this seldom, should a notification be lost (its reconnects re-read already). */
+const SAFETY_NET_MS = 5000;
 
 const nothing = (): void => undefined;
 
@@ -128,6 +130,7 @@ export class KeyValueResultBackend implements ResultBackend {
     const closed = (): AppClosedError =>
       new AppClosedError(`The result backend was closed (app.close()) while waiting for the result of task ${taskId}`);
     if (this.#closed) throw closed();
+    const watchesAll = this.kv.watchesEveryWriter === true;
     const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + timeoutMs;
     let wake: (() => void) | undefined;
     // Closing, or the caller's signal, ends the wait at once, even in the middle of a read (a closed connection would fail it, or never answer).
@@ -161,8 +164,10 @@ export class KeyValueResultBackend implements ResultBackend {
     };
     this.#waiters.add(stop);
     try {
-      // Celery's `interval`: a fixed wait between reads; without one, start fast and back off.
-      let delay = opts.intervalMs ?? POLL_START_MS;
+      // A store that reports every writer's writes is re-read only as a safety net (Celery's Redis
+      // backend ignores `interval` too); else Celery's `interval`, a fixed wait between reads, or
+      // a fast start backing off.
+      let delay = watchesAll ? SAFETY_NET_MS : (opts.intervalMs ?? POLL_START_MS);
       for (;;) {
         if (ended) throw ended.reason; // between two steps: no read on a closed store
         changed = false;
@@ -196,7 +201,7 @@ export class KeyValueResultBackend implements ResultBackend {
           };
           if (ended) abandon(ended.reason);
         });
-        if (opts.intervalMs === undefined) delay = Math.min(POLL_CAP_MS, delay * POLL_GROWTH);
+        if (!watchesAll && opts.intervalMs === undefined) delay = Math.min(POLL_CAP_MS, delay * POLL_GROWTH);
       }
     } finally {
       this.#waiters.delete(stop);

@@ -156,6 +156,11 @@ export interface KeyValueStore {
    */
   watch?(key: string, onChange: (value?: string) => void): Promise<() => Promise<void>>;
   /**
+   * True when watch() reports every writer's writes (Redis pub/sub; one process's memory), not
+   * only this process's: a waiter then re-reads only as a rare safety net instead of polling.
+   */
+  readonly watchesEveryWriter?: boolean;
+  /**
    * Add `member` to the sorted set `keys.parts` under `score`, refresh the TTL of the three
    * keys, and when the set then holds as many members as `keys.size` plus `keys.extra` say,
    * return them all in score order — in one atomic step, so exactly one caller completes a

@@ -51,6 +51,9 @@ export class MemoryStoreData {
 }
 
 export class MemoryStore implements KeyValueStore {
+  /** Every writer is in this process, and every write notifies its watchers. */
+  readonly watchesEveryWriter = true;
+
   constructor(
     readonly url: string,
     private readonly data: MemoryStoreData,

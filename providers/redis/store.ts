@@ -21,6 +21,8 @@ import type { KeySubscriber } from './subscriber.js';
 type Put = readonly [string, string, string, string];
 
 export class RedisStore implements KeyValueStore {
+  /** Every result write is published on its key's channel, Celery's and Python's too (§4.1). */
+  readonly watchesEveryWriter = true;
   #closed = false;
   readonly #puts: Batcher<Put, boolean>;
 

@@ -4,7 +4,7 @@
  * after a SIGKILL, a connection cut, the §10 corpus, ETA held in the delayed set.
  */
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeEnvelope } from '../../core/envelope.js';
 import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import type { Delivery } from '../../core/ports.js';
@@ -16,6 +16,7 @@ import {
   backendConformance,
   brokerConformance,
   eventually,
+  meta,
   storeConformance,
   taskMessage,
   uniqueQueue,
@@ -464,6 +465,26 @@ describe('redis:// as kombu', () => {
 });
 
 /** Child processes run test/fixtures/providers/consumer-child.ts, bundled once by esbuild. */
+describe('redis:// waiting for results', () => {
+  it('waiting get()s wait on pub/sub without re-reading the key, and still see the write at once', async () => {
+    const store = redisStore(url(STORE_DB));
+    const backend = new KeyValueResultBackend(store);
+    const reads = vi.spyOn(store, 'get');
+    const ids = Array.from({ length: 20 }, () => uniqueQueue('waiting'));
+    const waiting = ids.map((id) => backend.waitFor(id, { timeoutMs: 30_000 }));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // One read each when the wait began; polling (up to every 100 ms) would have made hundreds.
+    expect(reads.mock.calls.length).toBe(ids.length);
+    const writer = new KeyValueResultBackend(redisStore(url(STORE_DB)));
+    const started = Date.now();
+    await Promise.all(ids.map((id) => writer.store(id, meta(id, 'SUCCESS', id))));
+    expect((await Promise.all(waiting)).map((m) => m.result)).toEqual(ids);
+    expect(Date.now() - started).toBeLessThan(1000);
+    await writer.close();
+    await backend.close();
+  });
+});
+
 describe('redis:// across processes and connection loss', () => {
   const startConsumer = useConsumerChild();
 
