@@ -89,7 +89,8 @@ export class Worker extends EventEmitter {
 
   start(): Promise<void> {
     // Its shutdown signal has fired and its consumer is gone: starting again would quietly do nothing.
-    if (this.#stopping) return Promise.reject(new CeleriacError(`Worker ${this.hostname} was stopped; create a new one with app.worker().`));
+    if (this.#stopping)
+      return Promise.reject(new CeleriacError(`Worker ${this.hostname} was stopped; create a new one with app.worker().`));
     this.#starting = this.#start();
     return this.#starting;
   }
