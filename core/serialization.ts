@@ -186,17 +186,21 @@ const LONG_DIGITS = /\d{16}/;
 const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
 
 /**
- * The first integer literal in JSON text that JavaScript cannot represent exactly — a Python
- * int beyond 2^53, such as a 64-bit id, which JSON.parse silently rounds — or undefined. Only
- * literals without a fraction or exponent count (1.2345678901234568e+16 is a float), and only
- * those a double changes (JSON.stringify writes a large double as the digits it reads back as).
+ * The first integer literal in JSON text that a JavaScript number cannot carry through unchanged
+ * — a Python int beyond 2^53, such as a 64-bit id, which JSON.parse silently rounds — or
+ * undefined. Only literals without a fraction or exponent count (1.2345678901234568e+16 is a
+ * float to Python too). A literal passes when the number it reads as has exactly its value and
+ * JSON.stringify writes that number back as the same digits: 2^54 does; 2^60 (held exactly, but
+ * written 1152921504606847000) and 2^53 + 1 (read as 2^53) do not. Literals shorter than 16
+ * characters are within ±(2^53 - 1), which a number holds and writes exactly (-0 as 0, the same integer).
  */
 export function unsafeIntegerLiteral(text: string): string | undefined {
   if (!LONG_DIGITS.test(text)) return undefined;
   for (const [token] of text.matchAll(STRING_OR_NUMBER)) {
     if (token.length < 16 || token[0] === '"' || /[.eE]/.test(token)) continue;
-    // Beyond 2^53 most integers round; some (even ones, powers of two) are still exact.
-    if (BigInt(token) !== BigInt(Number(token))) return token;
+    const read = Number(token);
+    // The written form first: beyond 1e21 it is '1e+21', beyond ~1.8e308 'Infinity' (which BigInt() throws on).
+    if (String(read) !== token || BigInt(read) !== BigInt(token)) return token;
   }
   return undefined;
 }

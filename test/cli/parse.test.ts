@@ -36,6 +36,10 @@ describe('JSON arguments', () => {
       'the integer 9007199254740993 in the arguments cannot be held exactly by a JavaScript number (it would read as 9007199254740992: integers are exact only up to 2^53); send it as a string ("9007199254740993")',
     );
     expect(refusal(() => jsonObject('{"id": -12345678901234567}'))).toMatch(/the integer -12345678901234567 in the keyword arguments/);
+    // 2^60: a number holds it, but it would be sent on as 1152921504606847000.
+    expect(refusal(() => jsonArray('[1152921504606846976]'))).toMatch(
+      /^the integer 1152921504606846976 in the arguments cannot be held exactly/,
+    );
     expect(jsonArray('[9007199254740992, "9007199254740993", 1.2345678901234567e+16]')).toEqual([
       2 ** 53,
       '9007199254740993',

@@ -354,6 +354,31 @@ describe('bad input', () => {
     expect(await sendBody(`[[18014398509481984, null, null], {}, ${embed}]`)).toEqual([2 ** 54, null, null]);
   });
 
+  it('an integer a number would write back as other digits (2^60, a Python 64-bit id) fails the task and is refused by get(), not passed on changed', async () => {
+    app = memoryApp();
+    app.task('tasks.echo', (a: unknown) => a);
+    worker = await startWorker(app);
+    const embed = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}';
+    // 2^60 is held exactly but written 1152921504606847000; that text reads as 2^60, not as itself;
+    // 10^400 reads as Infinity.
+    for (const literal of ['1152921504606846976', '1152921504606847000', `1${'0'.repeat(400)}`]) {
+      const m = { ...message('tasks.echo'), body: `[[${literal}], {}, ${embed}]` };
+      await (await app.broker()).publish('celery', [m]);
+      const err = (await app
+        .AsyncResult(m.headers.id)
+        .get({ timeout: 5000 })
+        .catch((e: unknown) => e)) as RemoteTaskError;
+      expect(err.name).toBe('SerializationError');
+      expect(err.message).toMatch(new RegExp(`^the integer ${literal} in the arguments cannot be held exactly`));
+    }
+    const stored = await getAfterStoring(
+      app,
+      'python-2-60',
+      '{"status": "SUCCESS", "result": 1152921504606846976, "task_id": "python-2-60"}',
+    );
+    expect(stored.message).toMatch(/^the integer 1152921504606846976 in the result of task python-2-60 cannot be held exactly/);
+  });
+
   it('a stored result holding an integer beyond 2^53 (a Python task wrote it) is refused by get(), not read rounded', async () => {
     app = memoryApp();
     const err = await getAfterStoring(
