@@ -230,7 +230,7 @@ async function storeProgress(results: ResultWriter, name: string, state: unknown
     );
   }
   checkJson(meta, `updateState('${state}') meta`);
-  await results.state(state, meta ?? null);
+  await results.progress(state, meta ?? null);
 }
 
 /**

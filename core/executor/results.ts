@@ -1,6 +1,7 @@
 /**
  * Result meta as Celery's backends write it (§4.1), for one task run. When results are ignored
- * (task option, header or task_ignore_result) nothing is written at all.
+ * (task option, header or task_ignore_result) no result or STARTED is written; errors follow the
+ * task's own setting, and progress states are written regardless.
  */
 import { encodeException } from '../exception-codec.js';
 import type { ResultBackend } from '../ports.js';
@@ -27,11 +28,19 @@ export class ResultWriter {
   }
 
   /**
-   * Store a state with a plain result (SUCCESS value, STARTED {pid, hostname}, progress meta);
+   * Store a state with a plain result (SUCCESS value, STARTED {pid, hostname}) unless results are ignored;
    * `children`: what the task sent on (Celery's result tuples), as its meta records them.
    */
   state(status: string, result: unknown, children: unknown[] = []): Promise<void> {
     return this.ignore ? DONE : this.write(status, result, null, children);
+  }
+
+  /**
+   * Store a progress state the task reports (ctx.updateState) whatever ignore_result says, as
+   * Celery's Task.update_state calls backend.store_result unconditionally (celery/app/task.py).
+   */
+  progress(status: string, meta: unknown): Promise<void> {
+    return this.write(status, meta, null);
   }
 
   /**

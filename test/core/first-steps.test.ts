@@ -192,6 +192,28 @@ describe('first steps', () => {
     expect(await r.get({ timeout: 5000 })).toBe(2);
   });
 
+  it("updateState is stored for a task that ignores its result, as Celery's update_state stores it (its result still is not)", async () => {
+    app = memoryApp();
+    const g = gate();
+    const job = app.task(
+      'tasks.quiet-job',
+      async (ctx: TaskContext) => {
+        await ctx.updateState('PROGRESS', { done: 1, total: 2 });
+        await g.wait;
+        return 2;
+      },
+      { ignoreResult: true },
+    );
+    worker = await startWorker(app);
+    const r = await job.delay();
+    await until(async () => (await r.refresh())?.status === 'PROGRESS', 5000, 'PROGRESS');
+    expect(r.info).toEqual({ done: 1, total: 2 });
+    const done = nextEvent(worker, 'succeeded', (e) => e.name === 'tasks.quiet-job');
+    g.open();
+    await done;
+    expect((await r.refresh())?.status).toBe('PROGRESS');
+  });
+
   it('forget() removes the stored result', async () => {
     app = memoryApp();
     const { add } = defineTasks(app);
