@@ -109,6 +109,15 @@ describe('celeriac result', () => {
     expect(failed.stdout).toMatch(/ValueError: nope\n\s+at /);
   });
 
+  it('prints a retrying task’s state and error as `RETRY: Type: message`, its traceback only with --traceback', async () => {
+    const id = (await run('call', 'tasks.retryLater')).stdout.trim();
+    await worker.waitFor(new RegExp(`Task tasks\\.retryLater\\[${id}\\] retry: `));
+    expect(await run('result', id)).toMatchObject({ code: 0, stdout: 'RETRY: ValueError: again\n' });
+    const traced = await run('result', id, '--traceback');
+    expect(traced.code).toBe(0);
+    expect(traced.stdout).toMatch(/^ValueError: again\n\s+at [\s\S]*\nRETRY: ValueError: again\n$/);
+  });
+
   it('prints PENDING for an id nobody has run', async () => {
     const out = await run('result', '00000000-0000-4000-8000-000000000000');
     expect(out).toMatchObject({ code: 0, stdout: 'PENDING\n' });

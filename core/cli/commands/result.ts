@@ -1,7 +1,9 @@
 /**
  * `celeriac result ID`: what the result backend holds for a task. A success prints the value as
- * JSON; a failure prints `Type: message` (and with --traceback the worker's stack) and exits 1;
- * a task not finished yet prints its state (and progress meta), which is not JSON.
+ * JSON; a failure prints `FAILURE: Type: message` (and with --traceback the worker's stack) and
+ * exits 1; a task not finished yet prints its state and progress meta (not JSON), or, for a state
+ * holding an error (RETRY), `RETRY: Type: message` the same way as a failure, exiting 0.
+ * Celery's other option, -t/--task, picks a task's own result backend, which celeriac tasks do not have.
  */
 import type { Command } from 'commander';
 import { isReady, SUCCESS } from '../../states.js';
@@ -17,7 +19,7 @@ export function registerResult(program: Command): void {
     .command('result')
     .description("Print a task's result (or its state, while it is not finished)")
     .argument('<id>', 'the task id printed by call / returned by delay')
-    .option('--traceback', "print a failed task's traceback")
+    .option('--traceback', 'print the traceback of a failed or retrying task')
     .action(async (id: string, _opts: unknown, cmd: Command) => showResult(id, cmd.optsWithGlobals<ResultOptions>()));
 }
 
@@ -31,14 +33,16 @@ async function showResult(id: string, opts: ResultOptions): Promise<void> {
       process.stdout.write(`${JSON.stringify(result.result ?? null)}\n`);
       return;
     }
-    if (isReady(state)) {
-      const error = result.result as Error;
+    const { info } = result;
+    if (info instanceof Error) {
       if (opts.traceback) process.stdout.write(`${result.traceback ?? '(no traceback stored)'}\n`);
-      throw new CliExit(`${state}: ${error.name}: ${error.message}`);
+      const summary = `${state}: ${info.name}: ${info.message}`;
+      if (isReady(state)) throw new CliExit(summary);
+      process.stdout.write(`${summary}\n`);
+      return;
     }
     // PENDING also means "unknown id": Celery cannot tell the two apart either (§5).
-    const info = result.info === null || result.info === undefined ? '' : ` ${JSON.stringify(result.info)}`;
-    process.stdout.write(`${state}${info}\n`);
+    process.stdout.write(`${state}${info === null || info === undefined ? '' : ` ${JSON.stringify(info)}`}\n`);
   } finally {
     await app.close();
   }
