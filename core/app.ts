@@ -382,6 +382,7 @@ export class App implements TaskSender {
       get backendUrl() {
         return backendUrl();
       },
+      revoke: (taskIds, opts) => this.control.revoke(taskIds, opts),
       pendingFacts: async (sent: SentInfo | undefined) => {
         if (!sent) return [];
         const broker = await this.broker();

@@ -1,12 +1,15 @@
 /**
  * A handle on a task's result (Celery's AsyncResult). Reads go to the result backend; the
- * getters (`state`, `result`, `info`, `traceback`) show the last meta read.
+ * getters (`state`, `result`, `info`, `traceback`, `dateDone`, `name`, `children`...) show the last meta read.
  */
 import * as check from './config/checks.js';
+import type { ControlOptions } from './control.js';
 import { byDeadline } from './deadline.js';
 import { decodeException } from './exception-codec.js';
 import { type RemoteTaskError, TimeoutError } from './errors.js';
-import type { ResultBackend } from './ports.js';
+import { GroupResult } from './group-result.js';
+import { parseCeleryTime } from './message.js';
+import type { ControlReply, ResultBackend } from './ports.js';
 import type { ResultMeta } from './result-meta.js';
 import { EXCEPTION_STATES, FAILURE, PENDING, PROPAGATE_STATES, SUCCESS, isReady } from './states.js';
 
@@ -24,6 +27,8 @@ export interface ResultSource {
   readonly backendUrl: string;
   /** Extra facts for the PENDING diagnosis (e.g. how many messages wait in the queue). */
   pendingFacts?(sent: SentInfo | undefined): Promise<string[]>;
+  /** Revoke tasks on every worker (the app's control.revoke). */
+  revoke(taskIds: string[], opts: ControlOptions): Promise<ControlReply[]>;
 }
 
 export interface GetOptions {
@@ -45,7 +50,8 @@ export class AsyncResult<T = unknown> {
 
   constructor(
     readonly id: string,
-    private readonly source: ResultSource,
+    /** Where it reads (and revokes); handles made from it (parent, children, a group's) share it. */
+    readonly source: ResultSource,
     readonly sent?: SentInfo,
   ) {}
 
@@ -77,6 +83,52 @@ export class AsyncResult<T = unknown> {
     return this.meta?.traceback ?? null;
   }
 
+  /** When the task finished (stored as naive UTC, read as such); null until it has. */
+  get dateDone(): Date | null {
+    const text = this.meta?.date_done;
+    return text ? new Date(parseCeleryTime(text)) : null;
+  }
+
+  // Stored only with result_extended (§4.1); undefined otherwise.
+  /** The task's name. */
+  get name(): string | undefined {
+    return this.meta?.name;
+  }
+
+  get args(): unknown[] | undefined {
+    return this.meta?.args;
+  }
+
+  get kwargs(): Record<string, unknown> | undefined {
+    return this.meta?.kwargs;
+  }
+
+  /** The node name of the worker that stored the last state. */
+  get worker(): string | undefined {
+    return this.meta?.worker;
+  }
+
+  /** How many times the task had been retried when it stored the last state. */
+  get retries(): number | undefined {
+    return this.meta?.retries;
+  }
+
+  /** The queue (routing key) the task was delivered from. */
+  get queue(): string | undefined {
+    return this.meta?.queue;
+  }
+
+  /** The task that sent this one (a chain's step before it), when its meta records one. */
+  get parent(): AsyncResult | undefined {
+    const id = this.meta?.parent_id;
+    return id ? new AsyncResult(id, this.source) : undefined;
+  }
+
+  /** What the task sent on (a chain's next step, a group's members), as its meta records them. */
+  get children(): (AsyncResult | GroupResult)[] {
+    return (this.meta?.children ?? []).flatMap((tuple) => fromTuple(tuple, this.source) ?? []);
+  }
+
   async refresh(): Promise<ResultMeta | undefined> {
     const backend = await this.source.backend();
     this.meta = (await backend.get(this.id)) ?? this.meta;
@@ -102,6 +154,11 @@ export class AsyncResult<T = unknown> {
     const backend = await this.source.backend();
     await backend.forget(this.id);
     this.meta = undefined;
+  }
+
+  /** Tell every worker to discard this task (app.control.revoke); resolves with their replies. */
+  revoke(opts: ControlOptions = {}): Promise<ControlReply[]> {
+    return this.source.revoke([this.id], opts);
   }
 
   /** Wait for the task to finish; returns its value, or throws (or with propagate:false returns) its error. */
@@ -172,6 +229,26 @@ export class AsyncResult<T = unknown> {
     const facts = this.source.pendingFacts && (await byDeadline(this.source.pendingFacts(sent), diagnosed, () => []).catch(() => []));
     return facts?.length ? [...reasons, ...facts.map((f) => `  ${f}`)] : reasons;
   }
+}
+
+/**
+ * A result in Celery's tuple form, as a meta's children hold it (celery/result.py
+ * result_from_tuple): `[[id, parent], null]` for a task, `[[id, parent], [members...]]` for a
+ * group. Anything else (a record this client cannot read) gives undefined.
+ */
+function fromTuple(tuple: unknown, source: ResultSource): AsyncResult | GroupResult | undefined {
+  if (!Array.isArray(tuple)) return undefined;
+  const [head, nodes] = tuple;
+  const id = Array.isArray(head) ? head[0] : head;
+  if (typeof id !== 'string') return undefined;
+  if (!Array.isArray(nodes)) return new AsyncResult(id, source);
+  return new GroupResult(
+    id,
+    nodes.flatMap((node) => {
+      const member = fromTuple(node, source);
+      return member instanceof AsyncResult ? [member] : [];
+    }),
+  );
 }
 
 /** How long a timed-out get() may spend reading what its error message tells. */

@@ -7,10 +7,11 @@
  * and celeriac workers run them alike (executor/canvas.ts is the worker's side).
  */
 import { randomUUID } from 'node:crypto';
-import type { AsyncResult, GetOptions } from './async-result.js';
+import type { AsyncResult } from './async-result.js';
 import { type CallOptions, checkSignatureOptions } from './call-options.js';
 import { showValue } from './config/checks.js';
-import { ConfigError, type RemoteTaskError } from './errors.js';
+import { ConfigError } from './errors.js';
+import { GroupResult } from './group-result.js';
 
 /** The options a signature carries to its message (Celery's names travel in the dict). */
 export type SignatureOptions = Pick<CallOptions, 'queue' | 'priority' | 'countdown'>;
@@ -74,25 +75,6 @@ export class Signature<R = unknown> {
 }
 
 type Results<T extends readonly Signature[]> = { -readonly [K in keyof T]: T[K] extends Signature<infer R> ? R : never };
-
-/** A group's results as get({ propagate: false }) gives them: each a value or its task's error. */
-type OrFailed<R extends unknown[]> = { [K in keyof R]: R[K] | RemoteTaskError };
-
-/** The results of a group, in the order of its signatures. */
-export class GroupResult<R extends unknown[] = unknown[]> {
-  constructor(
-    readonly id: string,
-    readonly results: AsyncResult[],
-  ) {}
-
-  /** Every result, waiting for each (the first failure rejects, as Celery's join does; with propagate:false, failures are in the list). */
-  get(options: GetOptions & { propagate: false }): Promise<OrFailed<R>>;
-  get(options?: GetOptions & { propagate?: true }): Promise<R>;
-  get(options?: GetOptions): Promise<OrFailed<R>>;
-  async get(options?: GetOptions): Promise<OrFailed<R>> {
-    return (await Promise.all(this.results.map((r) => r.get(options)))) as OrFailed<R>;
-  }
-}
 
 /** `group(add.s(1, 1), add.s(2, 2))`: run side by side; its result gets every result in order. */
 export class Group<R extends unknown[] = unknown[]> {

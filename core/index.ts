@@ -1,11 +1,12 @@
 /** celeriac's public API. */
 export { App, type AppOptions, createApp } from './app.js';
 export { AsyncResult, type GetOptions } from './async-result.js';
-export { Chain, Chord, Group, GroupResult, Signature, type SignatureOptions, chain, chord, group } from './canvas.js';
+export { Chain, Chord, Group, Signature, type SignatureOptions, chain, chord, group } from './canvas.js';
 export { Config } from './config/config.js';
 export type { Settings } from './config/settings.js';
 export { Control, type ControlOptions, INSPECT_METHODS, type InspectMethod } from './control.js';
 export * from './errors.js';
+export { GroupResult } from './group-result.js';
 export type { ExecutorEvent, RunnableTask } from './executor.js';
 export type { CallOptions } from './call-options.js';
 export type { TaskHeaders, TaskMessage } from './message.js';
