@@ -78,7 +78,7 @@ describe('AsyncResult', () => {
     });
     await startWorker(app);
     const r = await t.applyAsync([], {}, { countdown: 0.3 });
-    expect(await r.revoke({ timeoutMs: 300 })).toEqual([{ 'w1@test': { ok: `tasks ${r.id} flagged as revoked` } }]);
+    expect(await r.revoke({ timeout: 300 })).toEqual([{ 'w1@test': { ok: `tasks ${r.id} flagged as revoked` } }]);
     expect(((await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError).name).toBe('TaskRevokedError');
     expect(ran).toBe(false);
   });
@@ -110,7 +110,7 @@ describe('GroupResult', () => {
     await startWorker(app);
     const results = await group(add.s(1, 1).set({ countdown: 0.3 }), add.s(2, 2).set({ countdown: 0.3 })).applyAsync();
     const ids = results.results.map(String);
-    expect(await results.revoke({ timeoutMs: 300 })).toEqual([{ 'w1@test': { ok: `tasks ${ids.join(', ')} flagged as revoked` } }]);
+    expect(await results.revoke({ timeout: 300 })).toEqual([{ 'w1@test': { ok: `tasks ${ids.join(', ')} flagged as revoked` } }]);
     const got = await results.get({ timeout: 5000, propagate: false });
     expect(got.map((e) => (e as Error).name)).toEqual(['TaskRevokedError', 'TaskRevokedError']);
   });
