@@ -78,7 +78,12 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   // A Python int beyond 2^53 would reach the task rounded: the task fails with the reason instead.
   const unsafe = unsafeIntegerLiteral(message.body);
   if (unsafe) return fail(d, deps, parsed, results, unsafeIntegerError('the arguments', unsafe, 'send it as a string'), 0, true);
-  if (deps.overrides && !(await readOverrides(d, deps, deps.overrides, message))) return 'store-failed';
+  // The revoke counter the first read saw: a second read, after a wait, skips the id unless it moved.
+  let revokesSeen: number | undefined;
+  if (deps.overrides) {
+    revokesSeen = await readOverrides(d, deps, deps.overrides, message);
+    if (revokesSeen === undefined) return 'store-failed';
+  }
   const revoked = revokedReason(deps, message.headers);
   if (revoked) return discard(d, deps, parsed, results, revoked);
 
@@ -116,7 +121,8 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   try {
     // A revoke may have arrived, or the expiry passed, while this task waited (one kept in the
     // result store is read again: what was read before the wait may be a second old or more).
-    if (waited && deps.overrides && !(await readOverrides(d, deps, deps.overrides, message))) return 'store-failed';
+    if (waited && deps.overrides && (await readOverrides(d, deps, deps.overrides, message, revokesSeen)) === undefined)
+      return 'store-failed';
     const late = revokedReason(deps, message.headers);
     if (late) return await discard(d, deps, parsed, results, late);
     // A driver with a deadline (a function invocation) may have used it all up while this task waited for a slot.
@@ -469,16 +475,22 @@ const taskOf = (call: ParsedCall) => ({ id: call.message.headers.id, name: call.
 
 /**
  * Where revokes and rate limits live in the result store (ExecutorDeps.overrides), reads them for
- * this task. Resolves false when the store cannot be read: the message was handed back, to come
- * back soon rather than after its whole lease.
+ * this task. Resolves with the revoke counter read (OverrideReader.refresh), or undefined when the
+ * store cannot be read: the message was handed back, to come back soon rather than after its whole lease.
  */
-async function readOverrides(d: Delivery, deps: ExecutorDeps, overrides: OverrideReader, message: TaskMessage): Promise<boolean> {
+async function readOverrides(
+  d: Delivery,
+  deps: ExecutorDeps,
+  overrides: OverrideReader,
+  message: TaskMessage,
+  revokesSeen?: number,
+): Promise<number | undefined> {
   const task = { id: message.headers.id, name: message.headers.task };
   try {
-    await overrides.refresh(task);
-    return true;
+    return await overrides.refresh(task, revokesSeen);
   } catch (error) {
-    return handBack(d, deps, task, error, 'reading revokes and rate limits from the result store (the message will come back)');
+    await handBack(d, deps, task, error, 'reading revokes and rate limits from the result store (the message will come back)');
+    return undefined;
   }
 }
 

@@ -24,9 +24,14 @@ export class OverrideReader {
     private readonly cacheMs = CACHE_MS,
   ) {}
 
-  /** Learn whether this task id is revoked, and set its task's rate limit if an override says so. */
-  async refresh(task: { id: string; name: string }): Promise<void> {
-    await Promise.all([this.#refreshRevoked(task.id), this.#refreshRate(task.name)]);
+  /**
+   * Learn whether this task id is revoked, and set its task's rate limit if an override says so.
+   * Resolves with the revoke counter read: given back as `revokesSeen` on the next refresh of the
+   * same task (after it waited), the id is read again only if a revoke came since.
+   */
+  async refresh(task: { id: string; name: string }, revokesSeen?: number): Promise<number> {
+    const [revokes] = await Promise.all([this.#refreshRevoked(task.id, revokesSeen), this.#refreshRate(task.name)]);
+    return revokes;
   }
 
   /**
@@ -65,11 +70,17 @@ export class OverrideReader {
     if (version > 0 && this.#rates.get(name)?.version !== version) await this.#readRate(name, version);
   }
 
-  /** While any id is revoked (the counter lives), whether this one is: one read, until it is found revoked. */
-  async #refreshRevoked(id: string): Promise<void> {
-    if ((await this.#counter(REVOKES)) > 0 && !this.#revoked.has(id) && (await this.kv.get(revokedKey(id))) !== undefined) {
+  /**
+   * While any id is revoked (the counter lives), whether this one is: one read, until it is found
+   * revoked, and none when the counter is still what it was at this id's last read (every revoke
+   * raises it). Resolves with the counter.
+   */
+  async #refreshRevoked(id: string, seen: number | undefined): Promise<number> {
+    const revokes = await this.#counter(REVOKES);
+    if (revokes > 0 && revokes !== seen && !this.#revoked.has(id) && (await this.kv.get(revokedKey(id))) !== undefined) {
       this.#revoked.add([id]);
     }
+    return revokes;
   }
 
   async #readRate(name: string, version: number): Promise<void> {

@@ -11,7 +11,7 @@ import type { Delivery, ResultBackend } from '../../core/ports.js';
 import { MessageTooLarge } from '../../core/errors.js';
 import { OverrideReader } from '../../core/executor/overrides.js';
 import type { KeyValueResultBackend } from '../../core/kv-result-backend.js';
-import { CACHE_MS, OverrideWriter } from '../../core/overrides.js';
+import { CACHE_MS, OverrideWriter, revokedKey } from '../../core/overrides.js';
 import { RateLimiter } from '../../core/rate-limit.js';
 import { Semaphore } from '../../core/worker/semaphore.js';
 import { freshMemoryUrl, gate, until } from './helpers.js';
@@ -303,6 +303,26 @@ describe('executor with overrides in the result store', () => {
     expect(await waiting).toBe('acked');
     expect(runs).toBe(1);
     expect((await deps.backend.get(m.headers.id))?.status).toBe('REVOKED');
+    await app.close();
+  });
+
+  it('a task that waited for a slot reads its revoked key again only if a revoke came meanwhile', async () => {
+    const g = gate();
+    let runs = 0;
+    const { app, deps, kv, control } = await storeBacked(async () => {
+      if (++runs === 1) await g.wait;
+    });
+    await control.revoke(['some-other-task']); // a revoke is live: every task's id is looked up
+    const first = executeDelivery(recordingDelivery(message('tasks.t')).d, deps);
+    await until(() => runs === 1);
+    const m = message('tasks.t');
+    const reads = vi.spyOn(kv, 'get');
+    const waiting = executeDelivery(recordingDelivery(m).d, deps);
+    await new Promise((r) => setTimeout(r, CACHE_MS + 100)); // the counter is read again after the wait, unchanged
+    g.open();
+    expect(await Promise.all([first, waiting])).toEqual(['acked', 'acked']);
+    expect(runs).toBe(2);
+    expect(reads.mock.calls.filter(([key]) => key === revokedKey(m.headers.id))).toHaveLength(1);
     await app.close();
   });
 
