@@ -82,6 +82,7 @@ export class Worker extends EventEmitter {
   /** The run slots the executor takes: how many are in use says whether a task function still runs. */
   private readonly slots: Semaphore;
   #stopping: Promise<void> | undefined;
+  #consumerStopped: Promise<void> | undefined;
   /** Aborted when a stop begins: a start still under way gives up at its next step. */
   readonly #stopRequested = new AbortController();
   /** The start under way, which a stop lets end before it closes anything. */
@@ -171,10 +172,17 @@ export class Worker extends EventEmitter {
    * unreachable, what cannot be handed back comes back after its lease.
    */
   async handBackAll(): Promise<void> {
-    // No fetch after this: a message handed back must not be taken again on the way out.
-    await settledBy(this.consumer?.stop(), Date.now() + LAST_STEPS_MS);
+    // No fetch after this: a message handed back must not be taken again on the way out. One stop
+    // for both paths: a warm shutdown that already waited for it does not wait again here.
+    await settledBy(this.#stopConsumer(), Date.now() + LAST_STEPS_MS);
     const all = Promise.all([...this.held.keys()].map((d) => d.retryLater(0).catch(() => undefined)));
     await settledBy(all, Date.now() + LAST_STEPS_MS);
+  }
+
+  /** The consumer's stop, asked for once. */
+  #stopConsumer(): Promise<void> | undefined {
+    this.#consumerStopped ??= this.consumer?.stop();
+    return this.#consumerStopped;
   }
 
   async #stop(): Promise<void> {
@@ -193,8 +201,10 @@ export class Worker extends EventEmitter {
     const bounded = (step: Promise<unknown> | undefined) => settledBy(step, Date.now() + LAST_STEPS_MS);
     // Nothing running: no reason to give a stuck fetch the whole grace period.
     const consumerBy = this.held.size === 0 ? Math.min(deadline, Date.now() + LAST_STEPS_MS) : deadline;
-    if (!(await settledBy(this.consumer?.stop(), consumerBy)))
+    if (!(await settledBy(this.#stopConsumer(), consumerBy))) {
       this.log.warning(`${this.hostname}: the consumer did not stop in time (broker unreachable?): going on without it`);
+      this.#consumerStopped = Promise.resolve(); // not waited for again before the hand-back
+    }
     this.shutdown.abort(new Error('worker stopping'));
     // Running tasks get the grace period. Once none runs, what is still held only waits to be
     // stored or acked, which a lost broker never lets happen: that gets a moment, not the period.

@@ -572,6 +572,27 @@ describe('graceful shutdown', () => {
     await expect(stopped.start()).rejects.toThrow('Worker w1@test was stopped; create a new one with app.worker().');
   });
 
+  it('stop() asks its consumer to stop once: a consumer that never stops (a lost broker) is waited for once, not again before the hand-back', async () => {
+    app = memoryApp();
+    const worker = await startWorker(app);
+    const { consumer } = worker as unknown as { consumer: { stop(): Promise<void> } };
+    const stop = consumer.stop.bind(consumer);
+    let stops = 0;
+    consumer.stop = () => {
+      stops++;
+      return new Promise(() => {}); // never
+    };
+    const events: string[] = [];
+    worker.on('stopped', () => events.push('stopped'));
+    const t0 = Date.now();
+    await worker.stop();
+    expect(stops).toBe(1);
+    expect(events).toEqual(['stopped']);
+    // One bounded wait (2 s) for it, not a second one before the hand-back (4 s in all).
+    expect(Date.now() - t0).toBeLessThan(3900);
+    await stop(); // for the app's close
+  });
+
   it('stop() lets the running task finish and hands back the ones not started', async () => {
     app = memoryApp();
     const g = gate();
