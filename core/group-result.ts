@@ -28,11 +28,16 @@ export class GroupResult<R extends unknown[] = unknown[]> {
   async get(options: GetOptions = {}): Promise<OrFailed<R>> {
     // Left running, a member that never finishes would keep its wait (and its subscription) until
     // its timeout, or for ever without one, after the caller already has its answer.
+    // The caller's signal is passed on by hand: AbortSignal.any needs Node 20.3.
     const stop = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const caller = options.signal;
+    const passOn = (): void => stop.abort(caller?.reason);
+    if (caller?.aborted) passOn();
+    else caller?.addEventListener('abort', passOn, { once: true });
     try {
-      return (await Promise.all(this.results.map((r) => r.get({ ...options, signal })))) as OrFailed<R>;
+      return (await Promise.all(this.results.map((r) => r.get({ ...options, signal: stop.signal })))) as OrFailed<R>;
     } finally {
+      caller?.removeEventListener('abort', passOn);
       stop.abort();
     }
   }

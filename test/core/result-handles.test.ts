@@ -115,6 +115,20 @@ describe('GroupResult', () => {
     expect(got.map((e) => (e as Error).name)).toEqual(['TaskRevokedError', 'TaskRevokedError']);
   });
 
+  it("get() ends with the caller's signal, its reason passed on to every member's wait", async () => {
+    const app = memoryApp();
+    const { add } = math(app);
+    const results = await group(add.s(1, 1), add.s(2, 2)).applyAsync(); // no worker: they wait
+    const caller = new AbortController();
+    const got = results.get({ signal: caller.signal });
+    const reason = new Error('the request went away');
+    caller.abort(reason);
+    await expect(got).rejects.toBe(reason);
+    const already = new AbortController();
+    already.abort(reason);
+    await expect(results.get({ signal: already.signal })).rejects.toBe(reason);
+  });
+
   it("get() that rejects on a member's failure stops waiting for the others", async () => {
     const app = memoryApp();
     const { add, fail } = math(app);
