@@ -17,7 +17,6 @@ import {
   SoftTimeLimitExceeded,
   TaskRevokedError,
   TimeLimitExceeded,
-  TimeoutError,
 } from './errors.js';
 import type { ExceptionInfo, ResultMeta } from './result-meta.js';
 import { checkJson } from './serialization.js';
@@ -180,7 +179,6 @@ const REBUILT = new Map<string, Rebuild>([
   ['celery.exceptions.TaskRevokedError', withMessage(TaskRevokedError)],
   ['celery.exceptions.MaxRetriesExceededError', withMessage(MaxRetriesExceededError)],
   ['celery.exceptions.ChordError', withMessage(ChordError)],
-  ['celery.exceptions.TimeoutError', withMessage(TimeoutError)],
   ['billiard.exceptions.TimeLimitExceeded', afterSeconds(TimeLimitExceeded)],
   ['billiard.exceptions.SoftTimeLimitExceeded', afterSeconds(SoftTimeLimitExceeded)],
   ['kombu.exceptions.ContentDisallowed', withMessage(ContentDisallowed)],

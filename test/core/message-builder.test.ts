@@ -126,6 +126,10 @@ describe('exception codec', () => {
     expect(encodeException(limit).info).toEqual({ exc_type: 'TimeLimitExceeded', exc_message: [300], exc_module: 'billiard.exceptions' });
     // Python's builtins.TimeoutError, or a task's own error class named like one of celeriac's, is not celeriac's.
     expect(decode({ exc_type: 'TimeoutError', exc_message: ['slow'], exc_module: 'builtins' })).not.toBeInstanceOf(TimeoutError);
+    // Nor Celery's (a task whose own get() timed out): instanceof TimeoutError stays "my get() timed out".
+    expect(
+      decode({ exc_type: 'TimeoutError', exc_message: ['The operation timed out.'], exc_module: 'celery.exceptions' }),
+    ).not.toBeInstanceOf(TimeoutError);
     expect(decode({ exc_type: 'ConfigError', exc_message: ['mine'], exc_module: 'celeriac' })).not.toBeInstanceOf(CeleriacError);
   });
 });
