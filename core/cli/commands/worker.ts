@@ -146,6 +146,7 @@ class Shutdown {
   dispose(): void {
     for (const signal of SIGNALS) process.off(signal, this.#onSignal);
     process.off('unhandledRejection', this.#onRejection);
+    process.off('uncaughtException', this.#onException);
   }
 
   #stop(): void {
