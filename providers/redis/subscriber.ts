@@ -16,6 +16,10 @@
  * drops it. So what a dropped connection left unanswered is never re-sent on it (a GET re-sent
  * would drop every new connection in turn, and every watcher with it): its reads go to the main
  * connection, its SUBSCRIBE and UNSUBSCRIBE are queued again, and its watchers re-read on reconnect.
+ *
+ * Nothing is written while the connection is down: what is asked for meanwhile waits here and goes
+ * out in one write once it is back, instead of piling up in ioredis's offline queue once per
+ * reconnect attempt. A read meanwhile waits for the server at most broker_connection_timeout.
  */
 import type { Redis } from 'ioredis';
 import { type Reachability, closeClient, createClient, explained, reachable } from './connection.js';
@@ -74,6 +78,7 @@ export class KeySubscriber {
     let connectedBefore = false;
     client.on('close', () => this.#dropped());
     client.on('ready', () => {
+      this.#schedule();
       if (connectedBefore) for (const listeners of this.#channels.values()) for (const fn of listeners) fn();
       connectedBefore = true;
     });
@@ -140,9 +145,10 @@ export class KeySubscriber {
   async read(key: string, elsewhere: () => Promise<string | null>): Promise<string | null> {
     const subscribed = this.#channels.has(key) ? this.#subscribed.get(key) : undefined;
     if (!subscribed || !this.#client) return elsewhere();
-    if (this.#resp3 !== true) {
+    if (this.#resp3 !== true || this.#client.status !== 'ready') {
       // RESP2 (or not known yet): only once the subscription is confirmed may another connection
-      // read. Not forever: an unreachable server fails the read after broker_connection_timeout.
+      // read; a connection that is down reads once it is back. Not forever: an unreachable server
+      // fails the read after broker_connection_timeout.
       const client = this.#client;
       await Promise.all([subscribed, reachable(client, this.reachability)]).catch((err: unknown) => {
         throw explained(client, err);
@@ -166,7 +172,8 @@ export class KeySubscriber {
   #flush(): void {
     this.#flushing = false;
     const client = this.#client;
-    if (!client) return;
+    // Down: everything stays pending until 'ready' flushes it.
+    if (client?.status !== 'ready') return;
     clearTimeout(this.#unsubscribeTimer);
     this.#unsubscribeTimer = undefined;
     const left = this.#toUnsubscribe;
@@ -233,7 +240,6 @@ export class KeySubscriber {
       } else confirmation?.resolve();
       for (const r of reads) readElsewhere(r);
     }
-    if (flushes.length > 0) this.#schedule();
   }
 
   /** A SUBSCRIBE that failed: its watchers are told, and a later watch of the channel tries again. */
