@@ -9,18 +9,32 @@
  * - retryLater without one (hidden for an ETA or a backoff, or handed back): the rest are handed
  *   back too, visible at once. The hidden message is still in flight, so SQS keeps the group
  *   locked and delivers them again only after it, in the group's order.
+ *
+ * A held message's visibility timeout runs from its receive: whenever the message handed out
+ * before it is extended (the executor's heartbeat), the ones held behind it are extended by a
+ * whole lease too, in the same ChangeMessageVisibilityBatch, or SQS would give them out again
+ * while they wait. Handed out, a held message reports the lease time it has left, which the
+ * heartbeat is timed by; one whose time ran out (its extensions failed) is handed back with the
+ * rest of its group, which SQS delivers again in order.
  */
 import type { Lease } from '../../core/pull-consumer.js';
+import type { SqsLease } from './lease.js';
 
 export interface Grouped {
   /** Undefined when the message could not be leased and was handed back already. */
-  lease: Lease | undefined;
+  lease: SqsLease | undefined;
   group: string;
+}
+
+/** A message held behind one of its group, and when its visibility timeout runs out (Date.now() ms). */
+interface Held {
+  lease: SqsLease;
+  expires: number;
 }
 
 export class FifoGroups {
   /** For each group with a message handed out: the messages received after it, in order. */
-  readonly #waiting = new Map<string, Lease[]>();
+  readonly #waiting = new Map<string, Held[]>();
   #held = 0;
 
   /** `handOut` takes the next message of a group when the one before it is settled. */
@@ -47,11 +61,11 @@ export class FifoGroups {
       }
       const waiting = this.#waiting.get(group);
       if (waiting) {
-        waiting.push(lease);
+        waiting.push({ lease, expires: Date.now() + lease.leaseMs });
         this.#held++;
       } else {
         this.#waiting.set(group, []);
-        now.push(this.#chained(lease, group));
+        now.push(this.#chained(lease, group, lease.leaseMs));
       }
     }
     return now;
@@ -62,15 +76,18 @@ export class FifoGroups {
     return Promise.all([...this.#waiting.keys()].map((group) => this.#handBackRest(group)));
   }
 
-  /** The lease, settled so that the rest of its group follows. */
-  #chained(lease: Lease, group: string): Lease {
+  /** The lease, with `leaseMs` left, settled so that the rest of its group follows, and extended with it. */
+  #chained(lease: SqsLease, group: string, leaseMs: number): Lease {
     return {
       raw: lease.raw,
       queue: lease.queue,
       receiveCount: lease.receiveCount,
       malformed: lease.malformed,
-      leaseMs: lease.leaseMs,
-      extendLease: (ms) => lease.extendLease(ms),
+      leaseMs,
+      extendLease: (ms) => {
+        this.#extendHeld(group);
+        return lease.extendLease(ms);
+      },
       ack: () => {
         this.#next(group);
         return lease.ack();
@@ -88,19 +105,39 @@ export class FifoGroups {
   }
 
   #next(group: string): void {
-    const next = this.#waiting.get(group)?.shift();
-    if (!next) {
+    const waiting = this.#waiting.get(group);
+    const next = waiting?.[0];
+    if (!waiting || !next) {
       this.#waiting.delete(group);
       return;
     }
+    const left = next.expires - Date.now();
+    if (left <= 0) {
+      void this.#handBackRest(group);
+      return;
+    }
+    waiting.shift();
     this.#held--;
-    this.handOut(this.#chained(next, group));
+    this.handOut(this.#chained(next.lease, group, left));
+  }
+
+  /** Extend every message held in `group` by its whole lease; a failed extension leaves its expiry as it was. */
+  #extendHeld(group: string): void {
+    for (const held of this.#waiting.get(group) ?? []) {
+      const expires = Date.now() + held.lease.leaseMs;
+      held.lease.extendLease(held.lease.leaseMs).then(
+        () => {
+          held.expires = expires;
+        },
+        () => undefined,
+      );
+    }
   }
 
   #handBackRest(group: string): Promise<unknown> {
     const rest = this.#waiting.get(group) ?? [];
     this.#waiting.delete(group);
     this.#held -= rest.length;
-    return Promise.all(rest.map((lease) => lease.retryLater(0).catch(() => undefined)));
+    return Promise.all(rest.map(({ lease }) => lease.retryLater(0).catch(() => undefined)));
   }
 }

@@ -39,6 +39,9 @@ export interface LeaseContext extends SendContext {
   visibilityTimeoutMs: number;
 }
 
+/** An SQS lease always has a length: the visibility timeout each receive sets. */
+export type SqsLease = Lease & { leaseMs: number };
+
 export interface Received {
   message: Message;
   /** The envelope (resolved through its claim check, if any). */
@@ -51,12 +54,12 @@ export interface Received {
  * The lease for a received message, its claim check resolved. A claim-check store error
  * propagates (transient): the caller hands the message back or leaves it to its timeout.
  */
-export async function leaseFor(queue: SqsQueue, message: Message, ctx: LeaseContext): Promise<Lease> {
+export async function leaseFor(queue: SqsQueue, message: Message, ctx: LeaseContext): Promise<SqsLease> {
   const resolved = await resolveBody(message.Body ?? '', message.MessageAttributes, ctx.claimCheck);
   return toLease(queue, { message, ...resolved, claimKey: resolved.key }, ctx);
 }
 
-export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): Lease {
+export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): SqsLease {
   const { message } = r;
   const handle = {
     queueUrl: queue.url,

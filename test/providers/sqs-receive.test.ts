@@ -1,7 +1,9 @@
-/** The SQS receiver's polling, against a client that only records the receives it is sent and answers when told. */
+/** The SQS receiver's polling, against a client that only records the receives it is sent and answers when told; and how it holds a FIFO group's messages received together. */
 import type { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { describe, expect, it } from 'vitest';
-import type { LeaseContext } from '../../providers/sqs/lease.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Lease } from '../../core/pull-consumer.js';
+import { FifoGroups } from '../../providers/sqs/fifo-groups.js';
+import type { LeaseContext, SqsLease } from '../../providers/sqs/lease.js';
 import type { SqsQueue } from '../../providers/sqs/queues.js';
 import { Receiver } from '../../providers/sqs/receive.js';
 
@@ -56,5 +58,52 @@ describe('sqs:// receiving', () => {
     await settle();
     receiver.fetch(unlimited);
     expect(many.polls.slice(16).map((p) => p.url)).toEqual(['url-q16', 'url-q17', 'url-q18', 'url-q19']);
+  });
+});
+
+describe('sqs:// FIFO groups received together', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Leases of 30 s recording what is done to them; `out` gets the ones handed out later. */
+  function group(...names: string[]) {
+    const log: string[] = [];
+    const lease = (name: string): SqsLease => ({
+      raw: name,
+      queue: 'q.fifo',
+      receiveCount: 1,
+      leaseMs: 30_000,
+      ack: async () => void log.push(`${name} ack`),
+      deadLetter: async () => void log.push(`${name} dead-letter`),
+      retryLater: async (ms) => void log.push(`${name} retry in ${ms}`),
+      extendLease: async (ms) => void log.push(`${name} extend ${ms}`),
+    });
+    const out: Lease[] = [];
+    const groups = new FifoGroups((l) => out.push(l));
+    const [head] = groups.admit(names.map((name) => ({ lease: lease(name), group: 'A' })));
+    return { log, out, groups, head: head as Lease };
+  }
+
+  it('extends the held messages with the first, and hands each out with the lease time it has left', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { log, out, head } = group('a0', 'a1', 'a2');
+    vi.advanceTimersByTime(10_000);
+    await head.extendLease(30_000);
+    expect(log).toEqual(['a1 extend 30000', 'a2 extend 30000', 'a0 extend 30000']);
+    vi.advanceTimersByTime(5_000);
+    await head.ack();
+    // Extended at 10 s for 30 s, handed out at 15 s.
+    expect(out.map((l) => [l.raw, l.leaseMs])).toEqual([['a1', 25_000]]);
+  });
+
+  it('hands back a held message whose lease ran out, and the rest of its group, rather than run it', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { log, out, groups, head } = group('a0', 'a1', 'a2');
+    vi.advanceTimersByTime(30_000);
+    await head.ack();
+    expect(out).toEqual([]);
+    expect(log).toEqual(['a1 retry in 0', 'a2 retry in 0', 'a0 ack']);
+    expect(groups.held).toBe(0);
   });
 });

@@ -119,6 +119,22 @@ function receiveGroupsTogether(client: SQSClient, queueUrl: string): Array<[id: 
   return settles;
 }
 
+/**
+ * The same in a receive the provider makes: fauxqs gives one message per FIFO group per
+ * receive, so messages sent to groups of their own come together, and each receive from
+ * `queueUrl` names their group `group`. fauxqs still keeps each hidden, and makes it visible
+ * again when its visibility timeout runs out, as AWS would one of a group received together.
+ */
+function asOneGroup(client: SQSClient, queueUrl: string, group: string): void {
+  const send = client.send.bind(client) as (...args: unknown[]) => Promise<{ Messages?: Message[] }>;
+  (client as { send: unknown }).send = async (command: unknown, ...rest: unknown[]) => {
+    const out = await send(command, ...rest);
+    if (command instanceof ReceiveMessageCommand && command.input.QueueUrl === queueUrl)
+      for (const m of out.Messages ?? []) if (m.Attributes?.MessageGroupId) m.Attributes.MessageGroupId = group;
+    return out;
+  };
+}
+
 async function counts(broker: SqsBroker, queue: string) {
   const q = await broker.queues.get(queue);
   const out = await broker.client.send(new GetQueueAttributesCommand({ QueueUrl: q.url, AttributeNames: ['All'] }));
@@ -752,6 +768,46 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
         ]),
       );
       expect(ran).toEqual([]);
+    } finally {
+      await finish();
+    }
+  });
+
+  it('FIFO: messages held behind a long first one of their group have their lease kept too: each runs once, in order', async () => {
+    const q = `${uniqueQueue('kept')}.fifo`;
+    const log: string[] = [];
+    const stepOf = (a: App) =>
+      a.task(
+        'tasks.step',
+        async (name: string) => {
+          log.push(`start ${name}`);
+          await new Promise((resolve) => setTimeout(resolve, name === 'a0' ? 3500 : 20));
+          log.push(`end ${name}`);
+        },
+        { queue: q },
+      );
+    // A lease of 1 s: a1 and a2, held while a0 runs 3.5 s, would be visible again after 1 s.
+    producer = createApp('tasks', { broker: sqsUrl('&create=true&visibility_timeout=1'), backend: dynamoUrl() });
+    workerApp = createApp('tasks', { broker: sqsUrl('&create=true&visibility_timeout=1'), backend: dynamoUrl() });
+    const step = stepOf(producer);
+    stepOf(workerApp);
+    try {
+      const sent = [];
+      for (const [i, name] of ['a0', 'a1', 'a2'].entries()) sent.push(await step.applyAsync([name], {}, { messageGroup: `g${i}` }));
+      const broker = (await workerApp.broker()) as SqsBroker;
+      asOneGroup(broker.client, (await broker.queues.get(q)).url, 'line-a');
+      worker = await workerApp.worker({ hostname: 'fifo-kept@test', concurrency: 4, queues: [q] });
+      await worker.start();
+      for (const r of sent) await r.get({ timeout: 20_000 });
+      const empty = async () => {
+        const c = await counts(broker, q);
+        return c.visible + c.hidden === 0;
+      };
+      await eventually('the queue empty', empty, 10_000);
+      // Past a lease more: a message whose receipt ran out would have come again by now.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await empty()).toBe(true);
+      expect(log).toEqual(['start a0', 'end a0', 'start a1', 'end a1', 'start a2', 'end a2']);
     } finally {
       await finish();
     }
