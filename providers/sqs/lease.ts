@@ -10,7 +10,9 @@
  *   and the original deleted. SQS counts every receive towards the RedrivePolicy's
  *   maxReceiveCount: hidden again and again, a message that only waits (for its ETA, for a
  *   result store to come back) would end in the DLQ unrun. The copy carries the deliveries so
- *   far (celeriac.deliveries), so receiveCount, and the executor's backoff, go on counting.
+ *   far (celeriac.deliveries), so receiveCount, and the executor's backoff, go on counting; a
+ *   message without room for that attribute under the size cap is re-sent without it, and counts
+ *   again from the copy's receives.
  *   ChangeMessageVisibility only hands a message back at once (delay 0), and on FIFO queues,
  *   which have no per-message delay and would put a copy at the end of its group: there each
  *   hand-back counts towards maxReceiveCount.
@@ -115,10 +117,12 @@ export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): SqsLea
         return;
       }
       if (queue.fifo || delayMs <= 0) return hide(delayMs);
-      const deliveries = { DataType: 'Number', StringValue: String(receiveCount) };
-      await ctx.publish.send(queue, [
-        { ...asReceived({ [DELIVERIES_ATTRIBUTE]: deliveries }), delaySeconds: wholeSeconds(delayMs, MAX_DELAY_S) },
-      ]);
+      const deliveries = String(receiveCount);
+      const counted: Record<string, MessageAttributeValue> =
+        roomFor(DELIVERIES_ATTRIBUTE, 'Number', asReceived(), ctx.maxMessageBytes) >= deliveries.length
+          ? { [DELIVERIES_ATTRIBUTE]: { DataType: 'Number', StringValue: deliveries } }
+          : {};
+      await ctx.publish.send(queue, [{ ...asReceived(counted), delaySeconds: wholeSeconds(delayMs, MAX_DELAY_S) }]);
       await remove();
     },
     async deadLetter(reason: string) {
@@ -145,7 +149,7 @@ export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): SqsLea
  * reason can push a message past a 256 KiB DLQ and fail the whole move.
  */
 function fitted(reason: string, out: Outgoing, maxBytes: number): Record<string, MessageAttributeValue> {
-  const room = maxBytes - messageBytes(out.body, out.attributes) - REASON_ATTRIBUTE.length - 'String'.length;
+  const room = roomFor(REASON_ATTRIBUTE, 'String', out, maxBytes);
   let value = reason;
   for (let bytes = Buffer.byteLength(value, 'utf8'); bytes > room; ) {
     const shorter = `${value.slice(0, Math.floor(value.length * 0.9))}…`;
@@ -156,4 +160,9 @@ function fitted(reason: string, out: Outgoing, maxBytes: number): Record<string,
     bytes = shorterBytes;
   }
   return { [REASON_ATTRIBUTE]: { DataType: 'String', StringValue: value } };
+}
+
+/** Bytes left under `maxBytes` for the value of attribute `name` of `dataType` set on `out` (in place of any it has). */
+function roomFor(name: string, dataType: string, out: Outgoing, maxBytes: number): number {
+  return maxBytes - messageBytes(out.body, { ...out.attributes, [name]: { DataType: dataType, StringValue: '' } });
 }

@@ -438,6 +438,26 @@ describe('sqs:// hand-backs', () => {
     expect(dead.Messages ?? []).toEqual([]);
     await broker.close();
   });
+
+  it('a message with no room left for the count of its deliveries is re-sent without it, not refused', async () => {
+    const broker = sqsBroker(sqsUrl());
+    const q = uniqueQueue('handback-full');
+    // A byte short of the cap: as it is received, with nothing added.
+    const atCap = 'x'.repeat(broker.options.maxMessageBytes - 1);
+    await sendRaw(broker, q, atCap);
+    const r = await Recorder.start(broker, [q]);
+    const [first] = await r.waitFor(1);
+    await first?.retryLater(1000);
+    const [, again] = await r.waitFor(2);
+    expect(again?.raw).toBe(atCap);
+    // The count starts again from the copy's own receives.
+    expect(again?.receiveCount).toBe(1);
+    await again?.ack();
+    await r.stop();
+    await eventually('the copy deleted', async () => (await counts(broker, q)).hidden === 0);
+    expect(await counts(broker, q)).toEqual({ visible: 0, hidden: 0, delayed: 0 });
+    await broker.close();
+  });
 });
 
 describe('sqs:// FIFO queues', () => {
