@@ -2,6 +2,35 @@
 import { setLongTimeout } from './long-timeout.js';
 import type { ControlCommand, ControlReply } from './ports.js';
 
+/** Whether a value is a JSON object (not null, not an array), as a control request and its arguments must be. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Whether a request field is absent (kombu's `body.get(...)` reads None) or passes `check`. */
+export function absentOr<T>(value: unknown, check: (v: unknown) => v is T): value is T | null | undefined {
+  return value === undefined || value === null || check(value);
+}
+
+export const isString = (v: unknown): v is string => typeof v === 'string';
+
+const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+
+/**
+ * The command in a control request read from the wire, which anyone who can publish there writes:
+ * a request whose method, arguments, destination or ticket is not what Celery sends throws, so
+ * the channel drops it (kombu drops, and Celery logs, a request it cannot dispatch).
+ */
+export function readControlCommand(body: unknown): ControlCommand {
+  if (!isJsonObject(body)) throw new Error('the request is not an object');
+  const { method, arguments: args, destination, ticket } = body;
+  if (!isString(method)) throw new Error('its method is not a string');
+  if (!absentOr(args, isJsonObject)) throw new Error('its arguments are not an object');
+  if (!absentOr(destination, isStringList)) throw new Error('its destination is not a list of node names');
+  if (!absentOr(ticket, isString)) throw new Error('its ticket is not a string');
+  return { method, arguments: args ?? {}, destination: destination ?? null, ...(ticket ? { ticket } : {}) };
+}
+
 /** A node runs a command when no destination is given or its name is in the list (§6). */
 export function isAddressedTo(destination: readonly string[] | null | undefined, hostname: string): boolean {
   return !destination || destination.length === 0 || destination.includes(hostname);

@@ -3,6 +3,7 @@
  * policy (states, retries, ETA, rate limits, waiting) lives once in core.
  */
 import type { TaskOfMessage } from './errors.js';
+import type { Logger } from './log.js';
 import type { TaskMessage } from './message.js';
 import type { ResultMeta } from './result-meta.js';
 
@@ -191,6 +192,8 @@ export type ControlReply = Record<string, unknown>;
 export interface WorkerInfo {
   hostname: string;
   queues: string[];
+  /** Where the channel reports requests it drops (malformed ones, from whoever can publish to it). */
+  log?: Logger;
 }
 
 export interface ControlChannel {

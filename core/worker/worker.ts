@@ -123,7 +123,7 @@ export class Worker extends EventEmitter {
         processed: Object.values(this.processed).reduce((a, b) => a + b, 0),
       }));
     }
-    this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues }, async (c) =>
+    this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues, log: this.log }, async (c) =>
       handleControl(this.state(), c),
     );
     if (broker.control && !this.#stopping) await mingle(broker.control, this.hostname, this.revoked, this.log);

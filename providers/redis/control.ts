@@ -12,7 +12,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { ReplyCollector, answerCommand, isAddressedTo } from '../../core/control-node.js';
+import {
+  ReplyCollector,
+  absentOr,
+  answerCommand,
+  isAddressedTo,
+  isJsonObject,
+  isString,
+  readControlCommand,
+} from '../../core/control-node.js';
 import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '../../core/ports.js';
 import { closeClient } from './connection.js';
 import { BrokerKeys } from './keys.js';
@@ -41,14 +49,39 @@ const REPLY_LIST_TTL_MS = 10_000;
 const REPLY_POP_SECONDS = 1;
 
 /** The pidbox request body a Celery client publishes (§6). */
-interface PidboxRequest {
+interface PidboxBody {
   method: string;
   arguments?: Record<string, unknown> | null;
   destination?: string[] | null;
   pattern?: string | null;
   matcher?: string | null;
   ticket?: string;
-  reply_to?: { exchange: string; routing_key: string };
+  reply_to?: ReplyTo;
+}
+
+interface ReplyTo {
+  exchange: string;
+  routing_key: string;
+}
+
+/** A request as a worker reads it: its command, how it addresses nodes, where the reply goes. */
+interface PidboxRequest {
+  command: ControlCommand;
+  pattern?: string | null;
+  matcher?: string | null;
+  replyTo?: ReplyTo | null;
+}
+
+const isReplyTo = (v: unknown): v is ReplyTo => isJsonObject(v) && isString(v.exchange) && isString(v.routing_key);
+
+/** Check every field of a request from the channel, which any Redis client can publish to; a malformed one throws. */
+function readPidboxRequest(body: unknown): PidboxRequest {
+  const command = readControlCommand(body);
+  const { pattern, matcher, reply_to: replyTo } = body as Record<string, unknown>;
+  if (!absentOr(pattern, isString)) throw new Error('its pattern is not a string');
+  if (!absentOr(matcher, isString)) throw new Error('its matcher is not a string');
+  if (!absentOr(replyTo, isReplyTo)) throw new Error('its reply_to is not an exchange and routing key');
+  return { command, pattern, matcher, replyTo };
 }
 
 interface Listener {
@@ -108,7 +141,7 @@ export class RedisControl implements ControlChannel {
   ): Promise<ControlReply[]> {
     const wantReply = opts.reply ?? true;
     const ticket = randomUUID();
-    const request: PidboxRequest = {
+    const request: PidboxBody = {
       method: command.method,
       arguments: command.arguments,
       destination: opts.destination ?? null,
@@ -223,32 +256,34 @@ export class RedisControl implements ControlChannel {
   }
 
   #onRequest(raw: string): void {
-    const message = decodeKombuMessage(raw);
-    if (!message || typeof message.body !== 'object' || message.body === null) return;
-    this.#tick(message.headers.clock);
-    const request = message.body as PidboxRequest;
-    if (typeof request.method !== 'string') return;
-    const expires = Number(message.headers.expires) || 0;
-    if (expires && expires * 1000 < Date.now()) return; // nobody waits for the answer any more
-    const command: ControlCommand = {
-      method: request.method,
-      arguments: request.arguments ?? {},
-      destination: request.destination ?? null,
-      ...(request.ticket ? { ticket: request.ticket } : {}),
-    };
+    // Runs in ioredis's 'message' handler, where a throw would be an uncaught exception ending the
+    // worker: a request that cannot be read or run is logged and dropped, as kombu drops it.
+    try {
+      const message = decodeKombuMessage(raw);
+      if (!message) return;
+      this.#tick(message.headers.clock);
+      const expires = Number(message.headers.expires) || 0;
+      if (expires && expires * 1000 < Date.now()) return; // nobody waits for the answer any more
+      this.#dispatch(readPidboxRequest(message.body));
+    } catch (err) {
+      for (const { worker } of this.#listeners) worker.log?.warning(`Ignored a control request: ${(err as Error).message}`);
+    }
+  }
+
+  #dispatch({ command, pattern, matcher, replyTo }: PidboxRequest): void {
     for (const listener of this.#listeners) {
       const { hostname } = listener.worker;
       // kombu's Node.handle_message: a destination list wins; else a pattern with its matcher; else everyone.
-      const addressed = request.destination?.length
-        ? isAddressedTo(request.destination, hostname)
-        : !request.pattern || !request.matcher || matchesPattern(hostname, request.pattern, request.matcher);
+      const addressed = command.destination?.length
+        ? isAddressedTo(command.destination, hostname)
+        : !pattern || !matcher || matchesPattern(hostname, pattern, matcher);
       if (!addressed) continue;
-      const job = this.#answer(listener, structuredClone(command), request.reply_to).finally(() => listener.running.delete(job));
+      const job = this.#answer(listener, structuredClone(command), replyTo).finally(() => listener.running.delete(job));
       listener.running.add(job);
     }
   }
 
-  async #answer(listener: Listener, command: ControlCommand, replyTo: PidboxRequest['reply_to']): Promise<void> {
+  async #answer(listener: Listener, command: ControlCommand, replyTo: ReplyTo | null | undefined): Promise<void> {
     const reply = await answerCommand(listener.worker.hostname, command, listener.onCommand);
     if (!replyTo || this.#closed) return;
     const encode = (body: unknown) =>

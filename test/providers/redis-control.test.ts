@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { RedisControl } from '../../providers/redis/control.js';
 import { redisBroker } from '../../providers/redis/index.js';
 import { createApp } from '../../core/index.js';
+import { silentLogger } from '../../core/log.js';
 import { decodeKombuMessage } from '../../providers/redis/pidbox-envelope.js';
 import { matchesPattern } from '../../providers/redis/pidbox-match.js';
 import { controlConformance, eventually } from '../conformance/index.js';
@@ -24,6 +25,23 @@ controlConformance('redis', async () => {
 describe('redis control: the pidbox as kombu lays it out', () => {
   const peer = connect();
   afterAll(() => peer.quit());
+
+  // A raw request, as any Redis client (a kombu one, or anyone else) can publish it.
+  const publishRequest = (body: unknown) =>
+    peer.publish(
+      `/${DB}.celery.pidbox`,
+      JSON.stringify({
+        body: Buffer.from(JSON.stringify(body)).toString('base64'),
+        'content-type': 'application/json',
+        'content-encoding': 'utf-8',
+        headers: { clock: 1, expires: 0 },
+        properties: {
+          body_encoding: 'base64',
+          delivery_tag: 'x',
+          delivery_info: { exchange: 'celery.pidbox', routing_key: '' },
+        },
+      }),
+    );
 
   it('a listening worker is bound in _kombu.binding.celery.pidbox until it stops', async () => {
     const control = new RedisControl({ connect, db: DB });
@@ -98,26 +116,45 @@ describe('redis control: the pidbox as kombu lays it out', () => {
       ticket: 't1',
       reply_to: { exchange: 'reply.celery.pidbox', routing_key: client.oid },
     };
-    await peer.publish(
-      `/${DB}.celery.pidbox`,
-      JSON.stringify({
-        body: Buffer.from(JSON.stringify(body)).toString('base64'),
-        'content-type': 'application/json',
-        'content-encoding': 'utf-8',
-        headers: { clock: 1, expires: 0 },
-        properties: {
-          body_encoding: 'base64',
-          delivery_tag: 'x',
-          delivery_info: { exchange: 'celery.pidbox', routing_key: '' },
-        },
-      }),
-    );
+    await publishRequest(body);
     const popped = await peer.brpop(client.replyList, 3);
     expect(decodeKombuMessage(popped?.[1] ?? '')).toMatchObject({
       body: { 'alpha@globtest': { ok: 'pong' } },
       headers: { ticket: 't1' },
     });
     expect(await peer.llen(client.replyList)).toBe(0);
+    await Promise.all([control.close(), client.close()]);
+  });
+
+  it('a request with a field Celery never sends is logged and dropped; the node keeps answering', async () => {
+    const warnings: string[] = [];
+    const log = { ...silentLogger, warning: (m: string) => warnings.push(m) };
+    const control = new RedisControl({ connect, db: DB });
+    const seen: unknown[] = [];
+    await control.listen({ hostname: 'strict@test', queues: [], log }, async (c) => seen.push(c.arguments));
+    const client = new RedisControl({ connect, db: DB });
+    await peer.sadd('_kombu.binding.reply.celery.pidbox', `${client.oid}\x06\x16\x06\x16${client.oid}.reply.celery.pidbox`);
+    const replyTo = { exchange: 'reply.celery.pidbox', routing_key: client.oid };
+    const malformed = [
+      ['ping'],
+      { method: 1 },
+      { method: 'ping', destination: { length: 1 } }, // .includes on it threw out of the 'message' handler
+      { method: 'ping', destination: ['strict@test', 1] },
+      { method: 'ping', arguments: 'x' },
+      { method: 'ping', arguments: [] },
+      { method: 'ping', pattern: 5, matcher: 'glob' },
+      { method: 'ping', pattern: '*', matcher: ['glob'] },
+      { method: 'ping', ticket: { id: 1 }, reply_to: replyTo },
+      { method: 'ping', ticket: 't0', reply_to: 'x' },
+      { method: 'ping', ticket: 't0', reply_to: { exchange: 'reply.celery.pidbox', routing_key: 7 } },
+    ];
+    for (const body of malformed) await publishRequest(body);
+    await publishRequest({ method: 'ping', arguments: { n: 1 }, destination: ['strict@test'], ticket: 't1', reply_to: replyTo });
+    const popped = await peer.brpop(client.replyList, 3);
+    expect(decodeKombuMessage(popped?.[1] ?? '')).toMatchObject({ headers: { ticket: 't1' } });
+    expect(seen).toEqual([{ n: 1 }]);
+    expect(warnings).toHaveLength(malformed.length);
+    expect(warnings[2]).toBe('Ignored a control request: its destination is not a list of node names');
     await Promise.all([control.close(), client.close()]);
   });
 
