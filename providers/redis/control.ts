@@ -25,7 +25,7 @@ import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '.
 import { closeClient } from './connection.js';
 import { BrokerKeys } from './keys.js';
 import { decodeKombuMessage, encodeKombuMessage } from './pidbox-envelope.js';
-import { matchesPattern } from './pidbox-match.js';
+import { matchesGlob } from './pidbox-match.js';
 import { routeReply } from './pidbox-route-reply.js';
 
 export interface RedisControlOptions {
@@ -81,6 +81,8 @@ function readPidboxRequest(body: unknown): PidboxRequest {
   if (!absentOr(pattern, isString)) throw new Error('its pattern is not a string');
   if (!absentOr(matcher, isString)) throw new Error('its matcher is not a string');
   if (!absentOr(replyTo, isReplyTo)) throw new Error('its reply_to is not an exchange and routing key');
+  // A 'pcre' pattern is a regular expression from the wire, that could keep the worker backtracking for minutes (pidbox-match.ts).
+  if (pattern && matcher && matcher !== 'glob') throw new Error("its matcher is not 'glob', the only one taken here ('pcre' is refused)");
   return { command, pattern, matcher, replyTo };
 }
 
@@ -276,7 +278,7 @@ export class RedisControl implements ControlChannel {
       // kombu's Node.handle_message: a destination list wins; else a pattern with its matcher; else everyone.
       const addressed = command.destination?.length
         ? isAddressedTo(command.destination, hostname)
-        : !pattern || !matcher || matchesPattern(hostname, pattern, matcher);
+        : !pattern || !matcher || matchesGlob(hostname, pattern);
       if (!addressed) continue;
       const job = this.#answer(listener, structuredClone(command), replyTo).finally(() => listener.running.delete(job));
       listener.running.add(job);
