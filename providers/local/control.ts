@@ -5,7 +5,7 @@
  * caller collects until its timeout or limit.
  */
 import { randomUUID } from 'node:crypto';
-import { ReplyCollector, answerCommand, isAddressedTo } from '../../core/control-node.js';
+import { ReplyCollector, answerCommand, isAddressedTo, isJsonObject, readControlCommand } from '../../core/control-node.js';
 import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '../../core/ports.js';
 import type { LocalDatabase } from './database.js';
 
@@ -55,7 +55,8 @@ export class LocalControl implements ControlChannel {
         }>;
         for (const row of rows) {
           cursor = row.id;
-          collector.add(JSON.parse(row.reply) as ControlReply);
+          const reply = parseReply(row.reply);
+          if (reply) collector.add(reply);
         }
         if (finished) break;
         await new Promise<void>((resolve) => {
@@ -91,7 +92,14 @@ export class LocalControl implements ControlChannel {
       for (const row of rows) {
         cursor = row.id;
         if (row.expires_at <= Date.now()) continue;
-        const command = JSON.parse(row.command) as ControlCommand;
+        let command: ControlCommand;
+        try {
+          // Any process that can open the database can write this row.
+          command = readControlCommand(JSON.parse(row.command));
+        } catch (err) {
+          worker.log?.warning(`Ignored control request ${row.id}: ${(err as Error).message}`);
+          continue;
+        }
         if (!isAddressedTo(command.destination, worker.hostname)) continue;
         const job = this.#handle(worker.hostname, command, row.reply === 1, row.expires_at, onCommand).finally(() => running.delete(job));
         running.add(job);
@@ -138,5 +146,15 @@ export class LocalControl implements ControlChannel {
   /** Stop every listener of this broker (on close). */
   async close(): Promise<void> {
     await Promise.all([...this.#stops].map((stop) => stop()));
+  }
+}
+
+/** A reply row, as any process that can open the database can write it: anything but a JSON object is no reply. */
+function parseReply(text: string): ControlReply | undefined {
+  try {
+    const reply: unknown = JSON.parse(text);
+    return isJsonObject(reply) ? reply : undefined;
+  } catch {
+    return undefined;
   }
 }

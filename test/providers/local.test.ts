@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { decodeEnvelope } from '../../core/envelope.js';
 import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import { ConfigError } from '../../core/errors.js';
+import { silentLogger } from '../../core/log.js';
 import { explainOpenError } from '../../providers/local/database.js';
 import { ANY_DUE } from '../../providers/local/leases.js';
 import { locate, localBroker, localStore } from '../../providers/local/index.js';
@@ -171,6 +172,29 @@ describe('local:// in one process', () => {
     const [, , c] = await r.waitFor(3);
     expect(c?.message).toEqual(good);
     await r.stop();
+    await broker.close();
+  });
+
+  it('control rows another process wrote that are no request or reply are skipped, and the worker keeps polling', async () => {
+    const url = freshUrl();
+    const broker = localBroker(url);
+    const other = new Database(locate(url).file);
+    const warnings: string[] = [];
+    const log = { ...silentLogger, warning: (m: string) => warnings.push(m) };
+    await broker.control.listen({ hostname: 'w@rows', queues: [], log }, async (c) => {
+      const badReply = other.prepare('INSERT INTO control_replies (ticket, reply, expires_at) VALUES (?, ?, ?)');
+      for (const text of ['{bad', 'null', '[1]']) badReply.run(c.ticket, text, Date.now() + 60_000);
+      return { ok: 'pong' };
+    });
+    const badRequest = other.prepare('INSERT INTO control_requests (ticket, command, reply, expires_at) VALUES (?, ?, 0, ?)');
+    for (const text of ['null', '{bad', '{"method": "ping", "destination": {"length": 1}}']) badRequest.run('t', text, Date.now() + 60_000);
+    // Read by the listener's timer, as rows from another process are.
+    await eventually('the bad rows to be skipped', () => warnings.length === 3);
+    expect(warnings[0]).toMatch(/^Ignored control request \d+: the request is not an object$/);
+    expect(await broker.control.broadcast({ method: 'ping', arguments: {} }, { timeoutMs: 2000, limit: 1 })).toEqual([
+      { 'w@rows': { ok: 'pong' } },
+    ]);
+    other.close();
     await broker.close();
   });
 
