@@ -72,7 +72,9 @@ export async function storeMaxKeyBytes(url: string): Promise<number | undefined>
  * its query carries, URL-encoded (a claim_check store).
  */
 export function redact(url: string): string {
-  const hidden = url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1**@');
+  // The user info ends at the last '@' before the path, query or fragment, as the WHATWG URL
+  // parser (the providers') and kombu's maybe_sanitize_url read it: a password may hold '@'.
+  const hidden = url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#]*:)[^/?#]*@/i, '$1**@');
   const q = hidden.indexOf('?');
   if (q < 0) return hidden;
   const query = hidden

@@ -8,7 +8,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { encodeEnvelope } from '../../core/envelope.js';
 import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import type { Delivery } from '../../core/ports.js';
+import { redact } from '../../core/registry.js';
 import { type RedisBroker, parseBrokerSettings, redisBroker, redisStore } from '../../providers/redis/index.js';
+import { parseConnection } from '../../providers/redis/options.js';
 import { extendLease } from '../../providers/redis/scripts/extend-lease.js';
 import { fetchAndLease } from '../../providers/redis/scripts/fetch-and-lease.js';
 import {
@@ -83,6 +85,16 @@ describe('redis:// URLs and options', () => {
     expect(() => parseBrokerSettings('redis://h/0', { global_keyprefix: 5 })).toThrow(/global_keyprefix .* must be a string, got 5/);
     const fromQuery = parseBrokerSettings('redis://h/0?max_message_size=4096&unacked_mutex_expire=2', { max_message_size: 1 });
     expect([fromQuery.maxMessageBytes, fromQuery.mutexExpireMs]).toEqual([4096, 2000]);
+  });
+
+  it("hides the whole password in what it shows, up to the user info's last '@' as the URL is read", () => {
+    const url = 'redis://:hunter2@prod-secret@127.0.0.1:6379/3';
+    expect(parseConnection(url)).toMatchObject({ password: 'hunter2@prod-secret', host: '127.0.0.1' });
+    expect(redact(url)).toBe('redis://:**@127.0.0.1:6379/3');
+    expect(redact('redis://me@corp:pw@h/0')).toBe('redis://me@corp:**@h/0');
+    expect(redact('redis://me@h:6379/0?a=b:c@d')).toBe('redis://me@h:6379/0?a=b:c@d');
+    const nested = `sqs://?claim_check=${encodeURIComponent(url)}`;
+    expect(redact(nested)).toBe(`sqs://?claim_check=${encodeURIComponent('redis://:**@127.0.0.1:6379/3')}`);
   });
 
   it('refuses broker_transport_options it does not read instead of dropping them: a typo, kombu options it does not support', () => {
