@@ -4,6 +4,7 @@
  * (kombu's TokenBucket as Celery's worker builds it), so tasks are spaced evenly, not bursted.
  */
 import { RateLimitError } from './errors.js';
+import { setLongTimeout } from './long-timeout.js';
 
 const PER_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600 };
 
@@ -29,7 +30,7 @@ export function parseRate(rate: string | number | null | undefined): number | nu
 export interface RateLimiterClock {
   /** Milliseconds, monotonic enough for spacing tasks. Default performance.now. */
   now?: () => number;
-  /** Resolves after `ms`, rejects with the signal's reason when it aborts. Default setTimeout. */
+  /** Resolves after `ms`, rejects with the signal's reason when it aborts. Default a timer. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
@@ -47,10 +48,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const onAbort = () => {
-      clearTimeout(timer);
+      timer.clear();
       reject(signal.reason);
     };
-    const timer = setTimeout(() => {
+    // A limit slower than one run per ~24.8 days waits longer than a Node timer can.
+    const timer = setLongTimeout(() => {
       signal.removeEventListener('abort', onAbort);
       resolve();
     }, ms);

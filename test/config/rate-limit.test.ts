@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RateLimitError } from '../../core/errors.js';
 import { parseRate, RateLimiter } from '../../core/rate-limit.js';
 
@@ -124,6 +124,23 @@ describe('RateLimiter', () => {
     await waiting;
     expect(performance.now() - started).toBeLessThan(1_000);
     expect(limiter.get('t')).toBeNull();
+  });
+
+  it('a limit slower than a Node timer can wait (0.001/h: 1000 hours) still spaces tasks, on the default timer', async () => {
+    vi.useFakeTimers();
+    try {
+      const limiter = new RateLimiter();
+      limiter.set('t', '0.001/h');
+      await limiter.take('t');
+      let second = false;
+      void limiter.take('t').then(() => (second = true));
+      await vi.advanceTimersByTimeAsync(999 * 3600_000);
+      expect(second).toBe(false);
+      await vi.advanceTimersByTimeAsync(3600_000);
+      expect(second).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('an aborted take rejects with the signal reason and gives its slot back', async () => {
