@@ -30,7 +30,7 @@ export interface WorkerState {
   readonly queues: readonly string[];
   readonly brokerUrl: string;
   readonly startedAt: number;
-  readonly processed: Readonly<Record<string, number>>;
+  readonly processed: ReadonlyMap<string, number>;
   readonly revoked: RevokedIds;
   readonly rateLimiter: RateLimiter;
   readonly rateLimitsDisabled: boolean;
@@ -67,7 +67,7 @@ const handlers: Record<string, Handler> = {
     hostname: s.hostname,
     pid: process.pid,
     uptime: Math.floor((Date.now() - s.startedAt) / 1000),
-    total: { ...s.processed },
+    total: Object.fromEntries(s.processed),
     pool: { 'max-concurrency': s.concurrency, processes: [process.pid] },
     prefetch_count: s.prefetch,
     broker: { url: s.brokerUrl },
@@ -104,14 +104,15 @@ const handlers: Record<string, Handler> = {
   active_queues: (s) => s.queues.map(queueInfo),
   query_task: (s, args) => {
     const ids = new Set(idList(args.ids));
-    const found: Record<string, [string, RequestInfo]> = {};
+    // A Map: a task id (any publisher picks it) may be '__proto__'.
+    const found = new Map<string, [string, RequestInfo]>();
     for (const [state, requests] of [
       ['active', s.active()],
       ['reserved', s.reserved()],
     ] as const) {
-      for (const r of requests) if (ids.has(r.id)) found[r.id] = [state, r];
+      for (const r of requests) if (ids.has(r.id)) found.set(r.id, [state, r]);
     }
-    return found;
+    return Object.fromEntries(found);
   },
   conf: (s, args) => s.conf(args.with_defaults === true),
   // Mingle (§6): a Python worker starting up shares its revoked ids (a dict keyed by id) and gets

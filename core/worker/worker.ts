@@ -40,7 +40,8 @@ export class Worker extends EventEmitter {
   readonly prefetch: number;
   readonly rateLimiter = new RateLimiter();
   readonly revoked = new RevokedIds();
-  readonly processed: Record<string, number> = {};
+  /** Tasks run to success or failure, by name: a Map, as a task may be named 'constructor' or '__proto__'. */
+  readonly processed = new Map<string, number>();
   startedAt = 0;
   /** Whether task-* events are sent (§7); the enable_events/disable_events commands flip it. */
   sendTaskEvents: boolean;
@@ -120,7 +121,7 @@ export class Worker extends EventEmitter {
       );
       this.heartbeat = new WorkerHeartbeat(this.events, () => ({
         active: this.requests(true).length,
-        processed: Object.values(this.processed).reduce((a, b) => a + b, 0),
+        processed: [...this.processed.values()].reduce((a, b) => a + b, 0),
       }));
     }
     this.stopControl = await broker.control?.listen({ hostname: this.hostname, queues: this.queues, log: this.log }, async (c) =>
@@ -245,7 +246,7 @@ export class Worker extends EventEmitter {
       const entry = this.heldByMessage.get(e.message);
       if (entry) entry.timeStart = Date.now() / 1000;
     }
-    if (e.type === 'succeeded' || e.type === 'failed') this.processed[e.name] = (this.processed[e.name] ?? 0) + 1;
+    if (e.type === 'succeeded' || e.type === 'failed') this.processed.set(e.name, (this.processed.get(e.name) ?? 0) + 1);
     if (this.sendTaskEvents && this.events) {
       const event = taskEvent(e);
       if (event) void this.events.send(event.type, event.fields);

@@ -474,6 +474,26 @@ describe('remote control', () => {
     expect((stats?.['w1@test'] as { total: Record<string, number> } | undefined)?.total).toEqual({ 'tasks.slow': 1 });
   });
 
+  it("tasks named like Object.prototype's members are counted in stats, and found by query_task", async () => {
+    app = memoryApp();
+    const names = ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf'];
+    const tasks = names.map((name) => app?.task(name, () => name));
+    const g = gate();
+    const slow = app.task('tasks.slow', () => g.wait);
+    worker = await startWorker(app);
+    for (const t of tasks) await (await t?.delay())?.get({ timeout: 5000 });
+    const [stats] = await app.control.inspect('stats', { timeout: 300 });
+    const total = (stats?.['w1@test'] as { total: Record<string, number> } | undefined)?.total ?? {};
+    expect(Object.entries(total).sort()).toEqual(names.map((name) => [name, 1]).sort());
+
+    const started = nextEvent(worker, 'started');
+    const r = await slow.applyAsync([], {}, { taskId: '__proto__' });
+    await started;
+    const [found] = await app.control.broadcast('query_task', { ids: ['__proto__'] }, { timeout: 300 }).finally(g.open);
+    expect(Object.keys(found?.['w1@test'] as object)).toEqual(['__proto__']);
+    await r.get({ timeout: 5000 });
+  });
+
   it('inspect active_queues, query_task and conf; control time_limit and hello (mingle) as Celery answers them', async () => {
     app = memoryApp({ task_default_queue: 'work', result_expires: 60 });
     let g = gate();
