@@ -28,6 +28,11 @@ export function stackNameFor(appName: string): string {
 /** The command as argv. Paths are relative to `cwd` when inside it, so the printed line is short. */
 export function deployCommand(build: AwsBuildResult, opts: AwsDeployOptions, cwd: string): string[] {
   const stackName = opts.stackName ?? stackNameFor(build.plan.appName);
+  if (!/^[A-Za-z][A-Za-z0-9-]*$/.test(stackName)) {
+    throw new ConfigError(
+      `--stack-name '${stackName}' is not a CloudFormation stack name: use letters, digits and hyphens, starting with a letter.`,
+    );
+  }
   if (stackName.length > MAX_STACK_NAME) {
     throw new ConfigError(
       `--stack-name '${stackName}' is ${stackName.length} characters: the function would be '${stackName}-tasks', over Lambda's 64. Use at most ${MAX_STACK_NAME}.`,

@@ -5,9 +5,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../core/errors.js';
 import { createApp } from '../../core/index.js';
 import { type AwsBuildResult, buildAws } from '../../deploy/aws/build.js';
-import { stackNameFor } from '../../deploy/aws/deploy.js';
+import { deployCommand, stackNameFor } from '../../deploy/aws/deploy.js';
 import { GuardrailError, checkGuardrails } from '../../deploy/aws/guardrails.js';
 import { AWS_FUNCTION_DEFAULTS, type AwsFunctionOptions } from '../../deploy/aws/options.js';
 import { planFor } from '../../deploy/aws/plan.js';
@@ -267,5 +268,15 @@ describe('the celeriac command line', () => {
       /--stack-name 's+' is 59 characters: the function would be 's+-tasks', over Lambda's 64\. Use at most 58\./,
     );
     expect(stackNameFor('billing-reconciliation-service-invoices-production-eu')).toHaveLength(58);
+  });
+
+  it('refuses a --stack-name CloudFormation would refuse, with its rule', () => {
+    for (const stackName of ['my stack', '9_lives', '-stack', 'stack_1']) {
+      expect(() => deployCommand(build, { app: 'tasks', stackName }, project.dir)).toThrow(ConfigError);
+      expect(() => deployCommand(build, { app: 'tasks', stackName }, project.dir)).toThrow(
+        `--stack-name '${stackName}' is not a CloudFormation stack name: use letters, digits and hyphens, starting with a letter.`,
+      );
+    }
+    expect(deployCommand(build, { app: 'tasks', stackName: 'Billing-2' }, project.dir)).toContain('Billing-2');
   });
 });
