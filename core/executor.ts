@@ -174,7 +174,7 @@ async function run(
     },
     ctx,
     {
-      hard: hard ?? task.options.timeLimit ?? deps.settings.timeLimit,
+      hard: withinHardTimeLeft(hard ?? task.options.timeLimit ?? deps.settings.timeLimit, deps),
       soft: softLimit.seconds,
     },
   );
@@ -183,15 +183,16 @@ async function run(
   // this outcome is stored and acked. Slots bound running tasks; prefetch bounds held messages.
   release();
 
+  // Stopped by the time left (its signal, or the deadline's hard limit when it ignored the signal).
+  // Acked early, its message is gone: a cut-short run is then its outcome.
+  if (outcome.kind !== 'returned' && softLimit.handBack && acksLate && ctx.signal.reason instanceof SoftTimeLimitExceeded) {
+    const reason = `it started late in this invocation and ran out of its time after ${seconds(runtimeMs)}s: it runs again in a fresh one`;
+    return giveBack(d, deps, message, 0, reason);
+  }
   if (outcome.kind === 'hard-limit') {
     return fail(d, deps, call, results, new TimeLimitExceeded(outcome.seconds), runtimeMs, acksLate);
   }
   if (outcome.kind === 'threw') {
-    // Acked early, its message is gone: a cut-short run is then its outcome.
-    if (softLimit.handBack && acksLate && ctx.signal.reason instanceof SoftTimeLimitExceeded) {
-      const reason = `it started late in this invocation and ran out of its time after ${seconds(runtimeMs)}s: it runs again in a fresh one`;
-      return giveBack(d, deps, message, 0, reason);
-    }
     const next = retryFor(outcome.error, task, ctx.retries);
     if (next instanceof Retry) return retry(d, deps, call, results, next, runtimeMs, acksLate);
     return fail(d, deps, call, results, next, runtimeMs, acksLate);
@@ -313,6 +314,13 @@ function withinTimeLeft(soft: number | null, deps: ExecutorDeps): { seconds: num
   const leftMs = Math.max(1, Math.round(deps.timeLeftMs()));
   if (soft && soft > 0 && soft * 1000 <= leftMs) return { seconds: soft, handBack: false };
   return { seconds: leftMs / 1000, handBack: deps.timeBudgetMs !== undefined && leftMs < deps.timeBudgetMs * LATE_START };
+}
+
+/** The hard limit (s), shortened to the driver's time left to settle when that comes first. */
+function withinHardTimeLeft(hard: number | null, deps: ExecutorDeps): number | null {
+  if (!deps.hardTimeLeftMs) return hard;
+  const leftMs = Math.max(1, Math.round(deps.hardTimeLeftMs()));
+  return hard && hard > 0 && hard * 1000 <= leftMs ? hard : leftMs / 1000;
 }
 
 /** A task that starts with less than this share of a fresh invocation's time started late. */

@@ -21,7 +21,8 @@ export interface ExecutorApp {
 }
 
 /** The parts that differ by driver. */
-export interface DriverParts extends Pick<ExecutorDeps, 'hostname' | 'republish' | 'shutdown' | 'onEvent' | 'timeLeftMs' | 'timeBudgetMs'> {
+export interface DriverParts
+  extends Pick<ExecutorDeps, 'hostname' | 'republish' | 'shutdown' | 'onEvent' | 'timeLeftMs' | 'timeBudgetMs' | 'hardTimeLeftMs'> {
   /**
    * The driver's revoked ids, when its broker has a control channel to hear revokes on. Without
    * one (SQS, Pub/Sub), revokes and rate limits come from the result store: see `overrides`.

@@ -63,6 +63,12 @@ export interface ExecutorDeps {
    * one; one that had (nearly) all of it fails with SoftTimeLimitExceeded, as it would again.
    */
   timeBudgetMs?: number;
+  /**
+   * With timeLeftMs: the time left before the driver must settle its deliveries and answer (ms),
+   * a little more than timeLeftMs. The hard time limit never reaches past it, so a task that
+   * ignores its signal is abandoned (as at any hard limit) while the driver can still answer.
+   */
+  hardTimeLeftMs?(): number;
   /** Fires when the driver stops: deliveries not yet started are handed back. */
   shutdown?: AbortSignal;
   onEvent?(event: ExecutorEvent): void;

@@ -17,7 +17,10 @@
  *   that started late in the batch and is stopped by that cap, one that finds no time left, and
  *   one whose rate limit's next token comes after the deadline are handed back (reported
  *   failed) to run in a fresh invocation; a task that had the whole invocation and still ran
- *   out fails with SoftTimeLimitExceeded (a fresh invocation would cut it short again).
+ *   out fails with SoftTimeLimitExceeded (a fresh invocation would cut it short again). The
+ *   time left caps the hard limit too, a little later: a task that ignores its signal is
+ *   abandoned there (handed back, or TimeLimitExceeded, by the same rule) and the handler still
+ *   answers in time, rather than Lambda timing out the whole batch.
  * - Standard queues: the batch's records run concurrently (worker_concurrency at most, when
  *   set). FIFO queues: one at a time in order; at the first record that must come back, it and
  *   every later record are reported failed unrun, so the group's order holds.
@@ -47,7 +50,11 @@ export interface HandlerOptions {
 
 /** Most records a standard batch runs at once when worker_concurrency is unset: the whole batch (Lambda allows up to 10,000). */
 const WHOLE_BATCH = 10_000;
-/** Time kept back from the soft limit to store the result and answer: 10% of what is left, at most 2 s. */
+/**
+ * Time kept back from the soft limit to store the result and answer: 10% of what is left, at most
+ * 2 s. The hard limit falls halfway through it: a task that ignores its signal is abandoned there,
+ * leaving the other half to settle it and answer for the whole batch before Lambda times out.
+ */
 const marginMs = (remainingMs: number): number => Math.min(2000, remainingMs * 0.1);
 
 /** What one function instance sets up once (at its first invocation) and keeps. */
@@ -82,6 +89,7 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
       ...deps,
       timeLeftMs: () => context.getRemainingTimeInMillis() - margin,
       timeBudgetMs: context.getRemainingTimeInMillis() - margin,
+      hardTimeLeftMs: () => context.getRemainingTimeInMillis() - margin / 2,
     };
 
     const queueOf = (record: SqsRecord) => broker.queues.get(celeriacQueue(queueNameOf(record), broker.options.prefix));

@@ -59,10 +59,14 @@ async function drain(sqsName: string, done: () => Promise<boolean>, timeoutMs = 
   return poller.invocations;
 }
 
-/** Receive the messages of these tasks from the FIFO queue as the event source would, in the order of `ids`. */
+/**
+ * Receive the messages of these tasks from the FIFO queue as the event source would, in the order
+ * of `ids`. Any other (handed back by an earlier test) is deleted.
+ */
 async function receiveFifo(ids: string[]): Promise<{ queue: ReturnType<typeof mappingFor>['queue']; received: Message[] }> {
   const queue = mappingFor(world, 't-ordered.fifo').queue;
   const received: Message[] = [];
+  const at = (m: Message) => ids.indexOf(m.MessageAttributes?.['celeriac.id']?.StringValue ?? '');
   while (received.length < ids.length) {
     const out = await world.sqs.send(
       new ReceiveMessageCommand({
@@ -72,9 +76,11 @@ async function receiveFifo(ids: string[]): Promise<{ queue: ReturnType<typeof ma
         MessageAttributeNames: ['All'],
       }),
     );
-    received.push(...(out.Messages ?? []));
+    for (const m of out.Messages ?? []) {
+      if (at(m) >= 0) received.push(m);
+      else await world.sqs.send(new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: m.ReceiptHandle }));
+    }
   }
-  const at = (m: Message) => ids.indexOf(m.MessageAttributes?.['celeriac.id']?.StringValue ?? '');
   return { queue, received: received.sort((a, b) => at(a) - at(b)) };
 }
 
@@ -211,6 +217,29 @@ describe('the built Lambda handler', () => {
     expect(out.ok && out.response?.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([received[1]?.MessageId]);
     expect(await slow.get({ timeout: 5000 })).toBe(1300);
     // Not FAILURE SoftTimeLimitExceeded: it comes back to run in a fresh invocation.
+    expect(await late.refresh()).toBeUndefined();
+  });
+
+  it('abandons a task that ignores its signal at the deadline and still answers for the batch', async () => {
+    // awstasks.sleep does not listen to ctx.signal: without a hard limit it would outlast the 2 s invocation.
+    const stuck = await producer.sendTask('awstasks.sleep', [5000]);
+    const sum = await producer.sendTask('awstasks.add', [1, 1]);
+    const invocations = await drain('t-celery', ready([stuck.id, sum.id]));
+    expect(await sum.get({ timeout: 5000 })).toBe(2);
+    const error = (await stuck.get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    // It had the whole invocation: it fails, as it would again in a fresh one.
+    expect(error.name).toBe('TimeLimitExceeded');
+    expect(invocations.every((i) => i.invocation.ok && i.failed.length === 0)).toBe(true);
+
+    // One that started late in its batch is handed back to run in a fresh invocation instead.
+    const send = (ms: number, group: string) =>
+      producer.sendTask('awstasks.sleep', [ms], {}, { queue: 'ordered.fifo', headers: { message_group: group } });
+    const slow = await send(1300, 'stuck1');
+    const late = await send(5000, 'stuck2');
+    const { queue, received } = await receiveFifo([slow.id, late.id]);
+    const out = await fn.invoke(toEvent(received, queue.arn));
+    expect(out.ok && out.response?.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([received[1]?.MessageId]);
+    expect(await slow.get({ timeout: 5000 })).toBe(1300);
     expect(await late.refresh()).toBeUndefined();
   });
 
