@@ -22,8 +22,9 @@
  *   abandoned there (handed back, or TimeLimitExceeded, by the same rule) and the handler still
  *   answers in time, rather than Lambda timing out the whole batch.
  * - Standard queues: the batch's records run concurrently (worker_concurrency at most, when
- *   set). FIFO queues: one at a time in order; at the first record that must come back, it and
- *   every later record are reported failed unrun, so the group's order holds.
+ *   set). FIFO queues: one at a time in order; a record that must come back is reported failed
+ *   with every later record of its message group, those unrun, so the group's order holds; the
+ *   other groups' records run on (AWS Powertools' skipGroupOnError).
  * - A crash (or the function timeout) fails the whole invocation: every record comes back
  *   after the visibility timeout. Nothing is lost, results are at least once.
  * - SQS has no broadcast: before each record runs, the revokes and rate limits that
@@ -120,16 +121,23 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
     const records = event.Records;
     const failed: SqsRecord[] = [];
     if (records.some((r) => queueNameOf(r).endsWith('.fifo'))) {
-      for (const [i, record] of records.entries()) {
-        if (await run(record)) continue;
-        const rest = records.slice(i + 1);
-        failed.push(record, ...rest);
-        // Lambda leaves a reported failure hidden for the whole visibility timeout: the records
-        // not run are made visible now. SQS keeps them behind this one within its message group
-        // (a group with a message in flight is not served), and other groups go on at once.
-        await Promise.all(rest.map((r) => showAgain(r)));
-        break;
+      // The message groups with a record that must come back: their later records are not run.
+      const stopped = new Set<string>();
+      const unrun: SqsRecord[] = [];
+      for (const record of records) {
+        const group = record.attributes.MessageGroupId ?? '';
+        if (stopped.has(group)) {
+          unrun.push(record);
+          failed.push(record);
+        } else if (!(await run(record))) {
+          stopped.add(group);
+          failed.push(record);
+        }
       }
+      // Lambda leaves a reported failure hidden for the whole visibility timeout: the records
+      // not run are made visible now. SQS keeps them behind the failed one of their group (a
+      // group with a message in flight is not served).
+      await Promise.all(unrun.map(showAgain));
     } else {
       const outcomes = await Promise.all(records.map(run));
       failed.push(...records.filter((_, i) => !outcomes[i]));

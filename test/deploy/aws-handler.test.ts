@@ -14,7 +14,7 @@ import { type App, createApp } from '../../core/index.js';
 import type { RemoteTaskError } from '../../core/errors.js';
 import { encodeEnvelope } from '../../core/envelope.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
-import type { SqsEvent } from '../../deploy/aws/lambda-types.js';
+import type { SqsEvent, SqsRecord } from '../../deploy/aws/lambda-types.js';
 import { type LambdaFunction, containerFunctions } from '../support/lambda-function.js';
 import { type InvocationRecord, LambdaPoller, toEvent } from '../support/lambda-poller.js';
 import { until } from '../core/helpers.js';
@@ -182,28 +182,53 @@ describe('the built Lambda handler', () => {
     }
   });
 
-  it('stops a FIFO batch at the first failure and reports it with every later record, unrun', async () => {
+  it("skips only the message group of a FIFO record that must come back: it and the group's later records are reported, other groups run on", async () => {
     const send = (n: number, group: string, eta?: Date) =>
       producer.sendTask('awstasks.ordered', [n], {}, { queue: 'ordered.fifo', headers: { message_group: group }, ...(eta ? { eta } : {}) });
     const first = await send(1, 'g1');
     const early = await send(2, 'g2', new Date(Date.now() + 60_000)); // FIFO has no per-message delay: arrives early
-    const third = await send(3, 'g3');
-    const { queue, received } = await receiveFifo([first.id, early.id, third.id]);
+    const behind = await send(3, 'g3');
+    const last = await send(4, 'g4');
+    const { queue, received } = await receiveFifo([first.id, early.id, behind.id, last.id]);
     const event: SqsEvent = toEvent(received, queue.arn);
+    // fauxqs hands out one message of a group at a time, SQS several in order: this record stands for one behind `early`.
+    (event.Records[2] as SqsRecord).attributes.MessageGroupId = 'g2';
     const out = await fn.invoke(event);
     expect(out.ok && out.response?.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
       received[1]?.MessageId,
       received[2]?.MessageId,
     ]);
     expect(await first.get({ timeout: 5000 })).toBe(1);
-    expect(await third.ready()).toBe(false);
+    expect(await last.get({ timeout: 5000 })).toBe(4);
+    expect(await behind.ready()).toBe(false);
     // Lambda leaves a reported failure hidden for the visibility timeout: the record not run is made
     // visible again at once; the one handed back waits for its ETA.
     const again = await world.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: queue.url, MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], WaitTimeSeconds: 1 }),
     );
-    expect(again.Messages?.map((m) => m.MessageAttributes?.['celeriac.id']?.StringValue)).toEqual([third.id]);
+    expect(again.Messages?.map((m) => m.MessageAttributes?.['celeriac.id']?.StringValue)).toEqual([behind.id]);
     await world.sqs.send(new DeleteMessageCommand({ QueueUrl: queue.url, ReceiptHandle: again.Messages?.[0]?.ReceiptHandle }));
+  });
+
+  it('runs countdown tasks of many FIFO groups after one wait each, none dead-lettered for waiting', async () => {
+    // maxReceiveCount is 3: each record hidden for its countdown is received once more, when due.
+    const sent = [];
+    for (let n = 0; n < 6; n++) {
+      sent.push(
+        await producer.sendTask(
+          'awstasks.ordered',
+          [n],
+          {},
+          { queue: 'ordered.fifo', countdown: 2, headers: { message_group: `wait${n}` } },
+        ),
+      );
+    }
+    const invocations = await drain('t-ordered.fifo', ready(sent.map((r) => r.id)), 15_000);
+    expect(await Promise.all(sent.map((r) => r.get({ timeout: 5000 })))).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(invocations.every((i) => i.invocation.ok)).toBe(true);
+    const dlq = world.stack.queues.get('OrderedFifoDeadLetterQueue')?.url as string;
+    const dead = await world.sqs.send(new ReceiveMessageCommand({ QueueUrl: dlq, MaxNumberOfMessages: 10 }));
+    expect(dead.Messages ?? []).toEqual([]);
   });
 
   it('hands back a FIFO record that started late in its batch and ran out of invocation time, instead of failing it', async () => {
