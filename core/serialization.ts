@@ -174,8 +174,14 @@ export function parseJson(text: string): unknown {
 }
 
 const NON_FINITE = /NaN|Infinity/;
+/**
+ * A JSON string. One left open (invalid text) runs to the end, so the pattern always matches
+ * where it starts and is never tried again from a later quote inside: one pass over the text,
+ * where requiring the closing quote rescanned to the end from every quote (minutes for 1 MB of \").
+ */
+const JSON_STRING = String.raw`"(?:[^"\\]|\\[\s\S]?)*"?`;
 /** JSON's strings (left as they are) and Python's non-finite literals outside them. */
-const STRING_OR_NON_FINITE = /"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g;
+const STRING_OR_NON_FINITE = new RegExp(`${JSON_STRING}|-?Infinity|NaN`, 'g');
 /** Stands for a non-finite number while JSON.parse reads the text (a string no real text holds: checked). */
 const NON_FINITE_MARK = '\u0000celeriac-non-finite:';
 const NON_FINITE_MARK_TEXT = JSON.stringify(NON_FINITE_MARK).slice(1, -1);
@@ -183,7 +189,7 @@ const NON_FINITE_MARK_TEXT = JSON.stringify(NON_FINITE_MARK).slice(1, -1);
 /** Sixteen digits in a row: the only way JSON text can hold an integer beyond 2^53 (≈ 9.0e15) without an exponent. */
 const LONG_DIGITS = /\d{16}/;
 /** JSON's strings (skipped: digits in them are text) and numbers. */
-const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+const STRING_OR_NUMBER = new RegExp(String.raw`${JSON_STRING}|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?`, 'g');
 
 /**
  * The first integer literal in JSON text that a JavaScript number cannot carry through unchanged

@@ -89,4 +89,13 @@ describe('fromJson', () => {
     // A string that holds the marker the reader uses is not mistaken for a number.
     expect(() => fromJson('["\\u0000celeriac-non-finite:NaN", NaN]')).toThrow(SerializationError);
   });
+
+  it('refuses invalid text with NaN and a string left open in one pass, not one per quote inside it', () => {
+    // 200 KB of escaped quotes never closed: ~15 s when every quote started a scan to the end.
+    for (const text of [`[NaN, "${'\\"'.repeat(100_000)}`, `[NaN, "${'\\"'.repeat(100_000)}\\`]) {
+      const started = performance.now();
+      expect(() => fromJson(text)).toThrow(SerializationError);
+      expect(performance.now() - started).toBeLessThan(2_000);
+    }
+  });
 });
