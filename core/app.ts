@@ -226,6 +226,9 @@ export class App implements TaskSender {
         ...(group && { group: group.id, group_index: Number.isInteger(group.index) ? group.index : null }),
       },
     };
+    // Checked as applyAsync checks its call: one no message can carry (a countdown past what a Date
+    // holds) is refused for good, so the task that sends it fails rather than runs again forever.
+    checkCall(sig.task, f.args, sig.kwargs, options);
     // Celery's client writes null when a signature has none.
     const links = (v: unknown): unknown[] | null => (v === undefined || v === null ? null : listOf(v));
     const embed = {

@@ -95,6 +95,12 @@ export class MessageTooLarge extends CeleriacError {}
 export const refusedForGood = (err: unknown): boolean =>
   err instanceof MessageTooLarge || err instanceof SerializationError || err instanceof ConfigError;
 
+/**
+ * Whether a result store refused a meta for good (too large for it, or not writable as JSON: a
+ * value nested too deeply) rather than for the moment (the store unreachable): storing it again cannot help.
+ */
+export const unstorable = (err: unknown): boolean => err instanceof ResultTooLarge || err instanceof SerializationError;
+
 /** A chord's body cannot run: a header task failed, or the body could not be sent (Celery's name, module celery.exceptions). */
 export class ChordError extends CeleriacError {}
 

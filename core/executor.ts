@@ -14,12 +14,12 @@ import {
   ConfigError,
   MalformedMessage,
   NotRegistered,
-  ResultTooLarge,
   Retry,
   SoftTimeLimitExceeded,
   TaskRevokedError,
   TimeLimitExceeded,
   refusedForGood,
+  unstorable,
 } from './errors.js';
 import { type FollowUps, NONE, childrenOf, onFailure, onSuccess } from './executor/canvas.js';
 import { checkArity } from './executor/arity.js';
@@ -221,9 +221,9 @@ async function run(
       () => value,
     );
     if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
-  } catch (tooLarge) {
-    if (!(tooLarge instanceof ResultTooLarge)) throw tooLarge;
-    return fail(d, deps, call, results, tooLarge, runtimeMs, acksLate);
+  } catch (refused) {
+    if (!unstorable(refused)) throw refused;
+    return fail(d, deps, call, results, refused, runtimeMs, acksLate);
   }
   emit(deps, { type: 'succeeded', id, name, runtimeMs, result: value });
   return 'acked';
@@ -408,17 +408,17 @@ async function fail(
     : own;
   try {
     if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
-  } catch (tooLarge) {
-    if (!(tooLarge instanceof ResultTooLarge)) throw tooLarge;
-    // The error itself is too large to store (a huge message or traceback): store why instead.
-    failure = tooLarge;
+  } catch (refused) {
+    if (!unstorable(refused)) throw refused;
+    // The error itself cannot be stored (a huge message or traceback, one nested too deeply for JSON): store why instead.
+    failure = refused;
     if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
   }
   emit(deps, { type: 'failed', id, name, runtimeMs, error: failure, traceback: failure instanceof Error ? (failure.stack ?? null) : null });
   return 'acked';
 }
 
-/** Store, then ack (acks_late); when the task acked early only the store is left. Throws ResultTooLarge (see tryStore). */
+/** Store, then ack (acks_late); when the task acked early only the store is left. Throws what the store can never hold (see tryStore). */
 async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLate: boolean, store: () => Promise<void>): Promise<boolean> {
   if (acksLate) {
     if (!(await tryStore(d, deps, call, store))) return false;
@@ -432,7 +432,7 @@ async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
   try {
     await store();
   } catch (error) {
-    if (error instanceof ResultTooLarge) throw error; // stored as the FAILURE by the caller, as with acks_late
+    if (unstorable(error)) throw error; // stored as the FAILURE by the caller, as with acks_late
     emit(deps, {
       type: 'internal-error',
       id: call.message.headers.id,
@@ -446,15 +446,16 @@ async function settle(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
 
 /**
  * Store; when that fails the message is handed back (see handBack) — except for a value the
- * store can never hold (ResultTooLarge), which is thrown for the caller to store as a FAILURE:
- * handed back, the task would run again and fail to store again, forever.
+ * store can never hold (too large for it, or not writable as JSON: see unstorable), which is
+ * thrown for the caller to store as a FAILURE: handed back, the task would run again and fail to
+ * store again, forever.
  */
 async function tryStore(d: Delivery, deps: ExecutorDeps, call: ParsedCall, store: () => Promise<void>): Promise<boolean> {
   try {
     await store();
     return true;
   } catch (error) {
-    if (error instanceof ResultTooLarge) throw error;
+    if (unstorable(error)) throw error;
     return handBack(d, deps, taskOf(call), error);
   }
 }

@@ -10,7 +10,7 @@ import type { ChordPart, ChordStore, KeyValueStore, ResultBackend, StoreOptions 
 import { redact } from './registry.js';
 import type { ResultMeta } from './result-meta.js';
 import { FAILURE, SUCCESS, isReady } from './states.js';
-import { parseJson, unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
+import { parseJson, stringify, unsafeIntegerError, unsafeIntegerLiteral } from './serialization.js';
 import { onAbort } from './shared-abort.js';
 
 export interface KeyValueResultBackendOptions {
@@ -87,11 +87,11 @@ export class KeyValueResultBackend implements ResultBackend {
     };
   }
 
-  // Not async (one promise less per task); a value JSON refuses still rejects rather than throws.
+  // Not async (one promise less per task); a value JSON refuses (a SerializationError) still rejects rather than throws.
   store(taskId: string, meta: ResultMeta, opts?: StoreOptions): Promise<void> {
     let text: string;
     try {
-      text = JSON.stringify(meta);
+      text = stringify(meta, `the result of task ${taskId}`);
     } catch (err) {
       return Promise.reject(err);
     }

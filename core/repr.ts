@@ -5,6 +5,15 @@
 const MAX_REPR = 1024; // Celery truncates argsrepr/kwargsrepr and result reprs to 1024 characters (§1.1).
 
 export function pyRepr(value: unknown): string {
+  return reprAt(value, 0);
+}
+
+/**
+ * `value`'s repr, nested `depth` deep. Past MAX_REPR levels a container is written '...': each
+ * level writes at least one character before it, so what is cut is past the length the reprs are
+ * truncated to, and a value nested too deeply for the stack (its JSON still readable) is shown, not thrown on.
+ */
+function reprAt(value: unknown, depth: number): string {
   if (value === null || value === undefined) return 'None';
   if (value === true) return 'True';
   if (value === false) return 'False';
@@ -12,10 +21,11 @@ export function pyRepr(value: unknown): string {
   if (typeof value === 'number' || typeof value === 'bigint') return String(value);
   if (value instanceof Date) return pyRepr(value.toISOString());
   if (value instanceof Error) return errorRepr(value);
-  if (Array.isArray(value)) return `[${value.map(pyRepr).join(', ')}]`;
+  if (typeof value === 'object' && depth > MAX_REPR) return '...';
+  if (Array.isArray(value)) return `[${value.map((item) => reprAt(item, depth + 1)).join(', ')}]`;
   if (typeof value === 'object') {
     return `{${Object.entries(value as Record<string, unknown>)
-      .map(([k, v]) => `${pyRepr(k)}: ${pyRepr(v)}`)
+      .map(([k, v]) => `${pyRepr(k)}: ${reprAt(v, depth + 1)}`)
       .join(', ')}}`;
   }
   return String(value);

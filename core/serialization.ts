@@ -92,12 +92,33 @@ export function toJson(value: unknown, what: string): string {
   if (value === undefined) return 'null';
   // Values JSON carries exactly are stringified as they are; anything else takes the path-naming
   // walk, which refuses it or makes the exact copy (the fast check allocates nothing on the way).
-  return JSON.stringify(isExactJson(value, []) ? value : plain(value, what, new Map()));
+  return writing(what, () => JSON.stringify(isExactJson(value, []) ? value : plain(value, what, new Map())));
 }
 
 /** Throws what toJson would throw for `value`, without serializing it (a task's return value is checked here and written with its meta). */
 export function checkJson(value: unknown, what: string): void {
-  if (value !== undefined && !isExactJson(value, [])) plain(value, what, new Map());
+  if (value !== undefined) writing(what, () => isExactJson(value, []) || plain(value, what, new Map()));
+}
+
+/** JSON.stringify of a value already checked (a result meta), throwing a SerializationError as toJson does. */
+export function stringify(value: unknown, what: string): string {
+  return writing(what, () => JSON.stringify(value));
+}
+
+/**
+ * Runs `write`. The RangeError or TypeError a value throws on the way (nested too deeply for the
+ * stack, too long for a string, a cycle or a BigInt JSON.stringify meets) becomes a
+ * SerializationError naming `what`: writing the same value again can never succeed, so it is
+ * refused for good rather than taken for a failure of the moment and tried again forever.
+ */
+function writing<T>(what: string, write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    if (!(err instanceof RangeError || err instanceof TypeError)) throw err;
+    const hint = err instanceof RangeError ? ' (it is nested too deeply, or too large)' : '';
+    throw new SerializationError(`Cannot write ${what} as JSON: ${err.message}${hint}.`, { cause: err });
+  }
 }
 
 /**

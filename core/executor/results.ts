@@ -3,6 +3,7 @@
  * (task option, header or task_ignore_result) no result or STARTED is written; errors follow the
  * task's own setting, and progress states are written regardless.
  */
+import { unstorable } from '../errors.js';
 import { encodeException } from '../exception-codec.js';
 import type { ResultBackend } from '../ports.js';
 import type { ResultMeta } from '../result-meta.js';
@@ -50,7 +51,11 @@ export class ResultWriter {
   exception(status: string, error: unknown): Promise<void> {
     if (this.taskIgnores) return DONE;
     const { info, traceback } = encodeException(error);
-    return this.write(status, info, traceback);
+    const written = this.write(status, info, traceback);
+    // The call result_extended adds may be what the store cannot hold (args too large, or nested
+    // too deeply for JSON): the error state is stored without it rather than not at all.
+    if (!this.extended) return written;
+    return written.catch((err) => (unstorable(err) ? this.write(status, info, traceback, [], false) : Promise.reject(err)));
   }
 
   /** RETRY, with the error the retry was given; none given, Celery stores None as its result. */
@@ -60,14 +65,14 @@ export class ResultWriter {
   }
 
   // Not async: the backend's promise is handed on as it is (one promise less per task).
-  private write(status: string, result: unknown, traceback: string | null, children: unknown[] = []): Promise<void> {
+  private write(status: string, result: unknown, traceback: string | null, children: unknown[] = [], extended = true): Promise<void> {
     const h = this.call.message.headers;
     const meta = celeryMeta(h.id, status, result, traceback);
     if (children.length > 0) meta.children = children;
     if (h.group) meta.group_id = h.group;
     if (h.parent_id) meta.parent_id = h.parent_id;
     // result_extended adds who ran what, where (§4.1).
-    if (this.extended) {
+    if (this.extended && extended) {
       meta.name = h.task;
       meta.args = this.call.args;
       meta.kwargs = this.call.kwargs;

@@ -194,6 +194,45 @@ describe('executor', () => {
     await app.close();
   });
 
+  it('args result_extended cannot write (nested 10,000 deep) fail the task, stored without them, and ack: not handed back forever', async () => {
+    const { app, deps } = await setup((_x: unknown) => 'ok');
+    const m = { ...message('tasks.t'), body: `[[${'['.repeat(10_000)}${']'.repeat(10_000)}], {}, {}]` };
+    const { d, calls } = recordingDelivery(m);
+    expect(await executeDelivery(d, { ...deps, settings: { ...deps.settings, resultExtended: true } })).toBe('acked');
+    expect(calls).toEqual(['ack']);
+    const meta = await deps.backend.get(m.headers.id);
+    const why =
+      /^Cannot write the result of task .+ as JSON: Maximum call stack size exceeded \(it is nested too deeply, or too large\)\.$/;
+    expect(meta).toMatchObject({
+      status: 'FAILURE',
+      result: { exc_type: 'SerializationError', exc_message: [expect.stringMatching(why)] },
+    });
+    expect(meta).not.toHaveProperty('args');
+    await app.close();
+  });
+
+  it('a next step no message can carry (args nested 10,000 deep, a countdown of 1e300 s) fails the task and acks: not handed back forever', async () => {
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    for (const [step, excType, why] of [
+      [`"args": [${deep}], "options": {}`, 'SerializationError', /^Cannot write args as JSON: Maximum call stack size exceeded/],
+      [
+        '"args": [], "options": {"countdown": 1e300}',
+        'ConfigError',
+        /^sending tasks\.t: countdown: expected seconds from now \(got 1e\+300\)$/,
+      ],
+    ] as const) {
+      const { app, deps } = await setup(() => 'ok');
+      const chain = `[{"task": "tasks.t", ${step}, "kwargs": {}, "subtask_type": null, "immutable": false}]`;
+      const m = { ...message('tasks.t'), body: `[[], {}, {"callbacks": null, "errbacks": null, "chain": ${chain}, "chord": null}]` };
+      const { d, calls } = recordingDelivery(m);
+      expect(await executeDelivery(d, { ...deps, sendFollowUp: (f) => app.sendFollowUp(f) })).toBe('acked');
+      expect(calls).toEqual(['ack']);
+      const meta = await deps.backend.get(m.headers.id);
+      expect(meta).toMatchObject({ status: 'FAILURE', result: { exc_type: excType, exc_message: [expect.stringMatching(why)] } });
+      await app.close();
+    }
+  });
+
   it('a retry the broker refuses for good fails the task instead of coming back forever', async () => {
     const { app, deps } = await setup((_x: number, _y: number, ctx: { retry(): never }) => ctx.retry());
     const m = message('tasks.t');

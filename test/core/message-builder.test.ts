@@ -4,6 +4,7 @@ import { decodeException, encodeException } from '../../core/exception-codec.js'
 import { CeleriacError, NotRegistered, RemoteTaskError, TaskRevokedError, TimeLimitExceeded, TimeoutError } from '../../core/errors.js';
 import type { ExceptionInfo } from '../../core/result-meta.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
+import { argsRepr } from '../../core/repr.js';
 
 const now = Date.parse('2026-11-25T10:00:00.000Z');
 const defaults = { ignoreResult: false, priority: null, timeLimit: null, softTimeLimit: null };
@@ -64,6 +65,13 @@ describe('message builder', () => {
     expect(() =>
       buildTaskMessage({ name: 't', args: [1, { when: 10n }], kwargs: {}, queue: 'q', call: {}, task: {}, defaults, replyTo: 'o' }),
     ).toThrow(/args\[1\]\.when/);
+  });
+
+  it('writes the argsrepr of args nested deeper than the stack goes, cut at 1024 characters as any other', () => {
+    let nested: unknown = [];
+    for (let i = 0; i < 100_000; i++) nested = [nested];
+    expect(argsRepr([nested])).toBe(`(${'['.repeat(1020)}...`);
+    expect(argsRepr([[[1], { a: [2] }]])).toBe("([[1], {'a': [2]}],)");
   });
 });
 
