@@ -9,7 +9,7 @@ import type { TaskMessage } from '../../core/message.js';
 import type { Lease } from '../../core/pull-consumer.js';
 import type { BrokerContext } from './context.js';
 import { bytesOverLimit } from './options.js';
-import { markHeld, markRedelivered, mayBeRedelivered, parseObject, previousDeliveries, withoutMarks } from './redelivery.js';
+import { markHeld, markRedelivered, mayBeRedelivered, parseObject, previousDeliveries, reencoded, withoutMarks } from './redelivery.js';
 import { scoreDueAt } from './restore-score.js';
 import { deadLetterMessage } from './scripts/dead-letter-message.js';
 import { delayMessage } from './scripts/delay-message.js';
@@ -58,11 +58,19 @@ export async function delay(ctx: BrokerContext, f: Fetched, to: Deferral): Promi
 /** The envelope to hand back after `deliveries` deliveries (garbage goes back as it came). */
 export function handBack(raw: string, deliveries: number): string {
   const env = parseObject(raw);
-  return env ? JSON.stringify(markRedelivered(env, deliveries)) : raw;
+  return env ? reencoded(markRedelivered(env, deliveries)) : raw;
 }
 
+/** The lease for a fetched message; a SerializationError when its envelope, marked redelivered, cannot be written again (see reencoded). */
 export function toLease(ctx: BrokerContext, f: Fetched): Lease {
   return new RedisLease(ctx, f);
+}
+
+/** Move a fetched message from unacked to its queue's dead letters, with the reason. */
+export async function deadLetter(ctx: BrokerContext, f: Fetched, reason: string): Promise<void> {
+  const { keys, client } = ctx;
+  const entry = JSON.stringify({ reason, raw: f.raw, at: Date.now() });
+  await deadLetterMessage.run(client, [keys.unacked, keys.unackedIndex, keys.dead(f.queue)], [f.tag, f.score, entry]);
 }
 
 // A class rather than an object of closures: thousands are made a second.
@@ -90,7 +98,7 @@ class RedisLease implements Lease {
       const env = parseObject(f.raw);
       if (env) {
         previous = previousDeliveries(env);
-        raw = JSON.stringify(withoutMarks(env));
+        raw = reencoded(withoutMarks(env));
       }
     }
     this.raw = raw;
@@ -127,9 +135,7 @@ class RedisLease implements Lease {
 
   async deadLetter(reason: string): Promise<void> {
     await this.#beginSettle();
-    const { keys, client } = this.ctx;
-    const entry = JSON.stringify({ reason, raw: this.f.raw, at: Date.now() });
-    await deadLetterMessage.run(client, [keys.unacked, keys.unackedIndex, keys.dead(this.f.queue)], [this.f.tag, this.#score, entry]);
+    await deadLetter(this.ctx, this.#held(), reason);
   }
 
   /**

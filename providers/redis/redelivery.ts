@@ -4,6 +4,8 @@
  * delivery_info, §2.4); celeriac also counts, in `properties.celeriac_receive_count` (kombu and
  * Celery ignore unknown properties and keep them on restore).
  */
+import { stringify } from '../../core/serialization.js';
+
 type Obj = Record<string, unknown>;
 
 const COUNT = 'celeriac_receive_count';
@@ -52,11 +54,17 @@ export function markRedelivered(env: Obj, deliveries: number): Obj {
   return out;
 }
 
-/** An envelope to keep in unacked until due: its restore then counts no delivery (held, not lost). */
+/**
+ * An envelope to keep in unacked until due: its restore then counts no delivery (held, not lost).
+ * Throws a SerializationError when it cannot be written again (nested too deeply), as every re-encoding here does.
+ */
 export function markHeld(raw: string): string {
   const env = parseObject(raw);
-  return env && isObject(env.properties) ? JSON.stringify({ ...env, properties: { ...env.properties, [HELD]: true } }) : raw;
+  return env && isObject(env.properties) ? reencoded({ ...env, properties: { ...env.properties, [HELD]: true } }) : raw;
 }
+
+/** An envelope read and marked, as text again; a SerializationError when it cannot be (a header nested too deeply for JSON). */
+export const reencoded = (env: Obj): string => stringify(env, 'the envelope');
 
 /** The envelope a restore puts back: a lost lease's marked redelivered and counted, a held one as it was. */
 export function restored(env: Obj): Obj {

@@ -9,11 +9,12 @@
  * restore then itself, so the message is on time and any worker, of either language, can run it.
  */
 import { randomUUID } from 'node:crypto';
+import { SerializationError } from '../../core/errors.js';
 import { parseCeleryTime } from '../../core/message.js';
 import type { Lease, PullSource } from '../../core/pull-consumer.js';
 import { createClient } from './connection.js';
 import type { BrokerContext } from './context.js';
-import { type Fetched, delay, toLease } from './leases.js';
+import { type Fetched, deadLetter, delay, toLease } from './leases.js';
 import { ListWaiter } from './list-waiter.js';
 import { etaOf, mayHaveEta, parseObject } from './redelivery.js';
 import { dueAtScore, scoreDueAt } from './restore-score.js';
@@ -127,7 +128,7 @@ export class RedisSource implements PullSource {
     this.#restoreAt = reply[1] ? dueAtScore(reply[1], this.ctx.settings.visibilityTimeoutMs) : Number.POSITIVE_INFINITY;
     this.#drained = (reply.length - 2) / 3 < max;
     const leases: Lease[] = [];
-    const holds: Promise<boolean>[] = [];
+    const holds: Promise<unknown>[] = [];
     for (let i = 2; i + 2 < reply.length; i += 3) {
       const f: Fetched = {
         tag: reply[i] as string,
@@ -137,14 +138,30 @@ export class RedisSource implements PullSource {
       };
       const due = this.#dueAt(f.raw);
       if (due > Date.now()) {
-        holds.push(delay(this.ctx, f, { tag: f.tag, envelope: f.raw, queue: f.queue, dueMs: due }));
+        holds.push(delay(this.ctx, f, { tag: f.tag, envelope: f.raw, queue: f.queue, dueMs: due }).catch(this.#unencodable(f)));
         this.#restoreAt = Math.min(this.#restoreAt, due + 1);
         continue;
       }
-      leases.push(toLease(this.ctx, f));
+      try {
+        leases.push(toLease(this.ctx, f));
+      } catch (err) {
+        holds.push(this.#unencodable(f)(err));
+      }
     }
     await Promise.all(holds);
     return leases;
+  }
+
+  /**
+   * For a fetched message that could not be held or leased: one whose envelope cannot be written
+   * again (a header nested too deeply for JSON) is dead-lettered with the reason, on its own —
+   * the others fetched with it are held and leased as usual; any other error fails the fetch.
+   */
+  #unencodable(f: Fetched): (err: unknown) => Promise<void> {
+    return (err) =>
+      err instanceof SerializationError
+        ? deadLetter(this.ctx, f, `its envelope cannot be marked and written again: ${err.message}`)
+        : Promise.reject(err);
   }
 
   /** The queues in the order queue_order_strategy serves them within each priority step (§2.2). */

@@ -345,6 +345,35 @@ describe('redis:// as kombu', () => {
     expect(r.received).toHaveLength(1);
   });
 
+  it('a message whose envelope cannot be marked and written again (a header nested 10,000 deep) is dead-lettered on its own; those fetched with it are delivered', async () => {
+    const b = broker();
+    const q = uniqueQueue('deep');
+    const deep = (over: Record<string, unknown>, marks: Record<string, unknown>) => {
+      const e = JSON.parse(encodeEnvelope(taskMessage(q, ['deep'], over), { routingKey: q }));
+      Object.assign(e.properties, marks);
+      return JSON.stringify(e).replace('"lang":', `"x": ${'['.repeat(10_000)}${']'.repeat(10_000)}, "lang":`);
+    };
+    // To be held until its ETA, and leased after a delivery (its count taken out): each is written again.
+    const held = deep({ eta: new Date(Date.now() + 60_000).toISOString() }, {});
+    const redelivered = deep({}, { celeriac_receive_count: 1 });
+    const [first, last] = [taskMessage(q, ['first']), taskMessage(q, ['last'])];
+    await b.publishRaw(q, [encodeEnvelope(first, { routingKey: q }), held, redelivered, encodeEnvelope(last, { routingKey: q })]);
+    const r = await record(b, q, (d) => void d.ack());
+    await r.waitFor(2);
+    expect(r.ids().sort()).toEqual([first.headers.id, last.headers.id].sort());
+    const dead = await eventually('both dead letters', async () => {
+      const all = await b.deadLetters(q);
+      return all.length === 2 && all;
+    });
+    expect(dead.map((d) => d.raw).sort()).toEqual([held, redelivered].sort());
+    for (const d of dead) {
+      expect(d.reason).toMatch(
+        /^its envelope cannot be marked and written again: Cannot write the envelope as JSON: Maximum call stack size exceeded/,
+      );
+    }
+    await eventually('unacked to be empty', async () => (await raw.hlen('unacked')) === 0);
+  });
+
   it('retryLater keeps the replacement in unacked under its own tag until due; it comes back then', async () => {
     const b = broker('?visibility_timeout=0.3');
     const q = uniqueQueue('retry');
