@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
 import { MalformedMessage, type TaskOfMessage } from './errors.js';
-import { contentTypeOf, parseJson } from './serialization.js';
+import { contentTypeOf, parseJson, stringify } from './serialization.js';
 import { type TaskHeaders, type TaskMessage, type TaskProperties, parseCeleryTime } from './message.js';
 
 export interface EnvelopeOptions {
@@ -31,13 +31,17 @@ export function encodeEnvelope(msg: TaskMessage, opts: EnvelopeOptions = {}): st
   };
   // Celery 5.2 sets `expiration` only when the task has `expires` (§1.3).
   if (p.expiration !== undefined) properties.expiration = p.expiration;
-  return JSON.stringify({
-    body: Buffer.from(msg.body, 'utf8').toString('base64'),
-    'content-encoding': msg.contentEncoding,
-    'content-type': msg.contentType,
-    headers: msg.headers,
-    properties,
-  });
+  // A header nested too deeply for the stack can never be written: refused for good (SerializationError).
+  return stringify(
+    {
+      body: Buffer.from(msg.body, 'utf8').toString('base64'),
+      'content-encoding': msg.contentEncoding,
+      'content-type': msg.contentType,
+      headers: msg.headers,
+      properties,
+    },
+    'the envelope',
+  );
 }
 
 type Obj = Record<string, unknown>;

@@ -5,10 +5,12 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createApp } from '../../core/app.js';
 import { encodeEnvelope } from '../../core/envelope.js';
 import { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import type { Delivery } from '../../core/ports.js';
 import { redact } from '../../core/registry.js';
+import type { TaskContext } from '../../core/task-context.js';
 import { type RedisBroker, parseBrokerSettings, redisBroker, redisStore } from '../../providers/redis/index.js';
 import { parseConnection } from '../../providers/redis/options.js';
 import { extendLease } from '../../providers/redis/scripts/extend-lease.js';
@@ -523,6 +525,32 @@ describe('redis:// waiting for results', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     await writer.close();
     await backend.close();
+  });
+});
+
+describe('redis:// messages that cannot be written again', () => {
+  it('a task retrying a message whose header is nested 10,000 deep fails once with SerializationError, not runs again forever', async () => {
+    const q = uniqueQueue('deep-retry');
+    const app = createApp('deep', { broker: url(OWN_DB), backend: url(OWN_DB), task_default_queue: q });
+    let runs = 0;
+    app.task('tasks.flaky', (ctx: TaskContext) => {
+      runs++;
+      ctx.retry({ countdown: 0.1 });
+    });
+    const m = taskMessage(q);
+    m.headers.task = 'tasks.flaky';
+    const deep = encodeEnvelope(m, { routingKey: q }).replace('"lang":', `"x": ${'['.repeat(10_000)}${']'.repeat(10_000)}, "lang":`);
+    await ((await app.broker()) as RedisBroker).publishRaw(q, [deep]);
+    const worker = await app.worker({ concurrency: 1 });
+    await worker.start();
+    const failed = (await app
+      .AsyncResult(m.headers.id)
+      .get({ timeout: 10_000 })
+      .catch((e: unknown) => e)) as Error;
+    expect([failed.name, runs]).toEqual(['SerializationError', 1]);
+    expect(failed.message).toMatch(/^Cannot write the envelope as JSON: Maximum call stack size exceeded/);
+    await worker.stop();
+    await app.close();
   });
 });
 
