@@ -6,7 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BrokerContext } from './context.js';
-import { isObject, restored } from './redelivery.js';
+import { SerializationError } from '../../core/errors.js';
+import { deadLetter } from './leases.js';
+import { isObject, reencoded, restored } from './redelivery.js';
 import { scoreDueAt } from './restore-score.js';
 import { releaseMutex } from './scripts/release-mutex.js';
 import { restoreMessage } from './scripts/restore-message.js';
@@ -77,7 +79,15 @@ export class Restorer {
       tags.map(async (tag, i) => {
         const record = records[i];
         if (typeof record !== 'string') return 0;
-        const target = await this.#target(record);
+        let target: { list: string; envelope: string } | undefined;
+        try {
+          target = await this.#target(record);
+        } catch (err) {
+          if (!(err instanceof SerializationError)) throw err;
+          // Left in unacked it would fail every pass: out of the way, with the reason.
+          await this.#deadLetter(tag, record, `restore could not write its envelope again: ${err.message}`);
+          return 0;
+        }
         if (!target) return 0;
         return restoreMessage.run<number>(client, [keys.unacked, keys.unackedIndex, target.list], [tag, record, cutoff, target.envelope]);
       }),
@@ -99,9 +109,21 @@ export class Restorer {
     // Undecodable messages were recorded as their raw text: they go back as they came.
     if (typeof message === 'string') return { list: this.ctx.keys.list(queue), envelope: message };
     // The record is parsed already: mark the envelope in it rather than re-parse its text.
-    const envelope = isObject(message) ? JSON.stringify(restored(message)) : JSON.stringify(message);
+    const envelope = isObject(message) ? reencoded(restored(message)) : JSON.stringify(message);
     // kombu restores to the bare list: the priority bucket is lost (§2.4).
     return { list: this.ctx.keys.list(queue), envelope };
+  }
+
+  /**
+   * A record whose envelope cannot be written again (a header nested too deeply for JSON) goes to
+   * its queue's dead letters as it was fetched: celeriac's fetch writes `[raw,"exchange","rk"]`.
+   */
+  async #deadLetter(tag: string, record: string, reason: string): Promise<void> {
+    const [, exchange, routingKey] = JSON.parse(record) as [unknown, string, string];
+    const suffix = `,${JSON.stringify(exchange)},${JSON.stringify(routingKey)}]`;
+    const raw = record.startsWith('[') && record.endsWith(suffix) ? record.slice(1, -suffix.length) : record;
+    const score = await this.ctx.client.zscore(this.ctx.keys.unackedIndex, tag);
+    if (score !== null) await deadLetter(this.ctx, { tag, queue: routingKey, raw, score }, reason);
   }
 
   /** kombu routes a restore through the exchange's bindings; a direct binding matches its routing key. */

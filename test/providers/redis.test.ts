@@ -249,6 +249,26 @@ describe('redis:// as kombu', () => {
     expect(r.received[0]?.delivery.message).toEqual(lost);
   });
 
+  it('a record whose envelope cannot be written again (a header nested 10,000 deep) is dead-lettered by restore, and the others are restored', async () => {
+    const b = broker('?visibility_timeout=1');
+    const q = uniqueQueue('restore-deep');
+    const lost = taskMessage(q, ['lost']);
+    const text = encodeEnvelope(lost, { routingKey: q, deliveryTag: 'deep-ok' });
+    const deepText = encodeEnvelope(taskMessage(q, ['deep']), { routingKey: q, deliveryTag: 'deep-bad' }).replace(
+      '"lang":',
+      `"x": ${'['.repeat(10_000)}${']'.repeat(10_000)}, "lang":`,
+    );
+    const score = Date.now() / 1000 - 5;
+    await raw.hset('unacked', 'deep-ok', `[${text},"","${q}"]`, 'deep-bad', `[${deepText},"","${q}"]`);
+    await raw.zadd('unacked_index', score, 'deep-ok', score, 'deep-bad');
+    expect(await b.restorer.restore()).toBe(1);
+    expect(JSON.parse((await raw.lindex(q, -1)) as string).headers.id).toBe(lost.headers.id);
+    const [dead] = await b.deadLetters(q);
+    expect(dead?.reason).toMatch(/^restore could not write its envelope again: Cannot write the envelope as JSON: Maximum call stack/);
+    expect(dead?.raw).toBe(deepText);
+    expect(await raw.hlen('unacked')).toBe(0);
+  });
+
   it('restores every due record in one pass, thousands at once (a bulk of ETA tasks due together)', async () => {
     const b = broker('?visibility_timeout=1');
     const q = uniqueQueue('bulk');
