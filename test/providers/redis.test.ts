@@ -452,8 +452,9 @@ describe('redis:// as kombu', () => {
     const [d] = await r.waitFor(1);
     const replacement = taskMessage(q, ['v2'], { id: m.headers.id, retries: 1 });
     await d?.retryLater(50, replacement);
-    // The periodic restore runs every 10 s at this timeout: the consumer restores when due itself.
-    const [, again] = await r.waitFor(2, 3000);
+    // The periodic restore runs every 10 s at this timeout: the consumer restores when due itself
+    // (within its 1 s idle check; the deadline leaves a loaded machine room, still short of 10 s).
+    const [, again] = await r.waitFor(2, 8000);
     expect(again?.message).toEqual(replacement);
     await again?.ack();
     await eventually('unacked to be empty', async () => (await raw.hlen('unacked')) === 0);
