@@ -1,5 +1,19 @@
 #!/usr/bin/env node
 import { run } from './program.js';
 
+const code = await run(process.argv);
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
 // Exit explicitly: a provider handle left open must not keep a finished command alive.
-process.exit(await run(process.argv));
+process.exit(code);
+
+/**
+ * Resolves once everything written so far has reached the stream's pipe or file. Writes to a pipe
+ * are queued, and process.exit drops the queue: output past the pipe buffer (64 KiB) was cut off.
+ * A reader that has gone (`| head`) fails the write with EPIPE: nothing is left to deliver, not an error.
+ */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once('error', () => resolve());
+    stream.write('', () => resolve());
+  });
+}

@@ -118,6 +118,12 @@ describe('celeriac result', () => {
     expect(traced.stdout).toMatch(/^ValueError: again\n\s+at [\s\S]*\nRETRY: ValueError: again\n$/);
   });
 
+  it('prints all of a result larger than a pipe buffer to a pipe (it was cut off at 64 KiB, exit 0)', async () => {
+    const out = await run('call', 'tasks.repeat', '[1500000]', '--wait', '--timeout', '30');
+    expect(out.code).toBe(0);
+    expect(out.stdout).toBe(`"${'x'.repeat(1_500_000)}"\n`);
+  });
+
   it('prints PENDING for an id nobody has run', async () => {
     const out = await run('result', '00000000-0000-4000-8000-000000000000');
     expect(out).toMatchObject({ code: 0, stdout: 'PENDING\n' });
