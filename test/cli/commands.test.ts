@@ -2,7 +2,9 @@
  * The `celeriac` commands against one running worker on local://, as a user types them
  * (issue 2, items 9 and 10).
  */
+import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { celeriac, ensureBuilt, makeProject, WorkerProcess } from './harness.js';
 
@@ -66,6 +68,25 @@ describe('celeriac call', () => {
     expect(out.code).toBe(1);
     expect(out.stderr.trim()).toBe('ValueError: boom');
     expect(out.stdout).toBe('');
+  });
+
+  it('with --wait and no result backend refuses before sending (it sent, then failed without the id: a retry ran the task twice)', async () => {
+    writeFileSync(
+      join(project.dir, 'nobackend.ts'),
+      "import { createApp } from 'celeriac';\nexport const app = createApp('nobackend', { broker: 'local://.celeriac' });\n",
+    );
+    const out = await run('call', 'tasks.add', '[1, 1]', '--wait', '-A', 'nobackend', '--queue', 'nobackendq');
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^--wait needs a result backend .* Nothing was sent\.\n$/);
+    expect((await run('purge', '-f', '-Q', 'nobackendq')).stdout).toMatch(/^No messages purged/);
+  });
+
+  it('with --wait names the task sent when its result cannot be read', async () => {
+    const out = await run('call', 'tasks.add', '[1, 1]', '--wait', '--result-backend', 'redis://127.0.0.1:1/0', '--queue', 'unreadq');
+    expect(out.code).toBe(1);
+    const id = out.stderr.match(/^error: Could not reach Redis .*\(the task was sent: task id ([0-9a-f-]{36})\)\n$/)?.[1];
+    expect(id, out.stderr).toBeDefined();
+    expect((await run('purge', '-f', '-Q', 'unreadq')).stdout).toMatch(/^Purged 1 message/);
   });
 
   it('refuses arguments that are not a JSON array with a usage error (exit 2)', async () => {

@@ -40,6 +40,11 @@ async function callTask(name: string, args: unknown[], opts: CallOptions): Promi
   if (opts.timeout !== undefined && !opts.wait) throw new CliExit('--timeout only applies with --wait', 2);
   const app = await loadApp(opts);
   try {
+    // Refused before sending: a task sent and then not awaited is run again by a retry of this command.
+    if (opts.wait && !app.conf.result_backend)
+      throw new CliExit(
+        '--wait needs a result backend to read the result from: set result_backend or pass --result-backend. Nothing was sent.',
+      );
     const result = await app.sendTask(name, args, opts.kwargs ?? {}, {
       countdown: opts.countdown,
       eta: opts.eta,
@@ -57,7 +62,8 @@ async function callTask(name: string, args: unknown[], opts: CallOptions): Promi
       // The task's own failure is its outcome, not a CLI error: print it as Celery names it.
       if (err instanceof RemoteTaskError) throw new CliExit(`${err.name}: ${err.message}`);
       if (err instanceof TimeoutError) throw new CliExit(`${err.message} (task id ${result.id})`);
-      throw err;
+      // The task is on its way whatever went wrong reading its result: a retry would run it twice.
+      throw new CliExit(`error: ${err instanceof Error ? err.message : String(err)} (the task was sent: task id ${result.id})`);
     }
   } finally {
     await app.close();
