@@ -1,7 +1,7 @@
 /**
  * The `celeriac` command line (commander). Global options (-A, --broker, --result-backend) are
  * accepted before or after the command, as Celery users type them either way. Every error ends
- * here: one line on stderr and exit 1 (failed) or 2 (bad command line); a stack only for bugs.
+ * here: one line on stderr and exit 1 (failed), 2 (bad command line) or 69 (no worker replied); a stack only for bugs.
  */
 import { Command, CommanderError } from 'commander';
 import { CeleriacError } from '../errors.js';

@@ -19,10 +19,11 @@ export function nodeReplies(replies: readonly ControlReply[]): NodeReply[] {
     .sort((a, b) => a.node.localeCompare(b.node));
 }
 
-/** No node answered: Celery exits 1 here too. */
+/** No node answered: exit 69 (EX_UNAVAILABLE), as Celery's inspect, control and status do. */
 export function noReplies(timeoutMs: number, broker: string): CliExit {
   return new CliExit(
     `No nodes replied within ${timeoutMs / 1000}s. Is a worker running against ${broker}? (a slow machine may need --timeout)`,
+    69,
   );
 }
 

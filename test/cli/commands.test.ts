@@ -202,10 +202,12 @@ describe('remote control', () => {
     expect(out.stdout).toBe(`${NODE}: OK\n\n1 node online.\n`);
   });
 
-  it('status exits 1 with a message when no worker answers', async () => {
-    const out = await run('status', '--timeout', '0.5', '--broker', 'local://.celeriac-empty');
-    expect(out.code).toBe(1);
-    expect(out.stderr).toMatch(/^No nodes replied within 0\.5s/);
+  it('status, inspect and control exit 69 (EX_UNAVAILABLE, as Celery; it was 1) with a message when no worker answers', async () => {
+    for (const command of [['status'], ['inspect', 'ping'], ['control', 'rate_limit', 'tasks.add', '1/s']]) {
+      const out = await run(...command, '--timeout', '0.5', '--broker', 'local://.celeriac-empty');
+      expect(out.code, command.join(' ')).toBe(69);
+      expect(out.stderr).toMatch(/^No nodes replied within 0\.5s/);
+    }
   });
 });
 

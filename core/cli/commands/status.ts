@@ -1,4 +1,4 @@
-/** `celeriac status`: which workers answer a ping (remote control, §6). Exits 1 when none does. */
+/** `celeriac status`: which workers answer a ping (remote control, §6). Exits 69 (EX_UNAVAILABLE) when none does. */
 import type { Command } from 'commander';
 import { redact } from '../../registry.js';
 import { type AppOptions, loadApp } from '../load-app.js';
