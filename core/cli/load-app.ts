@@ -1,11 +1,11 @@
 /**
- * Resolves `-A MODULE[:NAME]` to an App (Celery's `-A proj` / `-A proj.celery:app`), after applying
+ * Resolves `-A MODULE[:NAME]` to an App (Celery's `-A proj` / `-A proj.celery:app` / `-A proj.app`), after applying
  * the --broker / --result-backend options every command takes.
  */
 import { type App, createApp } from '../app.js';
 import { ENV_OVERRIDES } from '../config/config.js';
 import { ConfigError } from '../errors.js';
-import { loadModule } from '../module-loader.js';
+import { loadModule, resolveModule } from '../module-loader.js';
 
 export interface AppOptions {
   app?: string;
@@ -31,7 +31,7 @@ export function splitSpecifier(spec: string): { module: string; attr?: string } 
 }
 
 async function appFromModule(spec: string, cwd: string): Promise<App> {
-  const { module, attr } = splitSpecifier(spec);
+  const { module, attr } = dottedAttribute(splitSpecifier(spec), cwd);
   const exports = (await loadModule(module, { cwd })) as Record<string, unknown>;
   if (attr) {
     const picked = exports[attr];
@@ -52,6 +52,28 @@ async function appFromModule(spec: string, cwd: string): Promise<App> {
   throw new ConfigError(
     `Module '${module}' exports no celeriac app (it exports: ${names(exports)}). Export it: export const app = createApp('${module.replace(/^.*[\\/]|\.[cm]?[jt]s$/g, '')}', { ... }).`,
   );
+}
+
+/**
+ * Celery's `-A proj.app` form: when no module `proj.app` exists but `proj` does, the last segment
+ * names the app exported by `proj`, as Celery's find_app reads it. Otherwise the first error stands.
+ */
+function dottedAttribute(spec: { module: string; attr?: string }, cwd: string): { module: string; attr?: string } {
+  const dot = spec.module.lastIndexOf('.');
+  if (spec.attr !== undefined || dot <= 0 || /[\\/]/.test(spec.module)) return spec;
+  try {
+    resolveModule(spec.module, cwd);
+    return spec;
+  } catch (err) {
+    const [module, attr] = [spec.module.slice(0, dot), spec.module.slice(dot + 1)];
+    if (!/^[A-Za-z_$][\w$]*$/.test(attr)) throw err;
+    try {
+      resolveModule(module, cwd);
+    } catch {
+      throw err;
+    }
+    return { module, attr };
+  }
 }
 
 /**

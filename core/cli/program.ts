@@ -22,7 +22,7 @@ export function buildProgram(): Command {
   const program = new Command('celeriac')
     .description("Celery's tasks, brokers and results for TypeScript")
     .version(celeriacVersion(), '-V, --version')
-    .option('-A, --app <module>', 'module that exports your app (tasks, ./src/tasks.ts, or tasks:myApp)')
+    .option('-A, --app <module>', 'module that exports your app (tasks, ./src/tasks.ts, tasks:myApp or tasks.myApp)')
     .option('-b, --broker <url>', 'broker URL (overrides broker_url)')
     .option('--result-backend <url>', 'result backend URL (overrides result_backend)')
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })

@@ -245,6 +245,16 @@ describe('command line', () => {
     expect(out.stderr).toMatch(/worker/);
   });
 
+  it('-A module.attribute (Celery’s form) picks the export when no such module exists (it was Cannot find module)', async () => {
+    const out = await run('status', '-A', 'tasks.app', '--timeout', '3');
+    expect(out).toMatchObject({ code: 0, stdout: `${NODE}: OK\n\n1 node online.\n` });
+    const missing = await run('status', '-A', 'tasks.nope');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: Module 'tasks' has no celeriac app exported as 'nope'/);
+    const noModule = await run('status', '-A', 'nothere.app');
+    expect(noModule.stderr).toMatch(/^error: Cannot find module 'nothere\.app'/);
+  });
+
   it('an -A module without an app says so', async () => {
     const out = await run('status', '-A', 'celeriacconfig');
     expect(out.code).toBe(1);
