@@ -220,6 +220,19 @@ describe('celeriac purge', () => {
     expect(again.stdout).toBe('No messages purged from 1 queue (nobody).\n');
   });
 
+  it('-f without -Q also purges the queues task_routes names (they were skipped)', async () => {
+    writeFileSync(
+      join(project.dir, 'routed.ts'),
+      `import { createApp } from 'celeriac';
+export const app = createApp('routed', { broker: 'local://.celeriac', task_default_queue: 'routed-default' });
+app.conf.update({ task_routes: [{ 'tasks.add': { queue: 'routed-add' }, 'tasks.f*': 'routed-f' }, () => 'routed-by-function'] });
+`,
+    );
+    for (const name of ['tasks.add', 'tasks.fail']) expect((await run('call', name, '[1, 2]', '-A', 'routed')).code).toBe(0);
+    const purged = await run('purge', '-f', '-A', 'routed');
+    expect(purged).toMatchObject({ code: 0, stdout: 'Purged 2 messages from 3 queues (routed-default, routed-add, routed-f).\n' });
+  });
+
   it('refuses to purge without -f when nobody can confirm', async () => {
     expect((await run('call', 'tasks.add', '[1, 2]', '--queue', 'kept')).code).toBe(0);
     const out = await run('purge', '-Q', 'kept');

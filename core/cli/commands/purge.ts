@@ -18,7 +18,11 @@ export function registerPurge(program: Command): void {
   program
     .command('purge')
     .description('Remove all waiting tasks from the queues (no undo)')
-    .option('-Q, --queues <list>', "comma-separated queues (default: the app's default queue and its tasks' queues)", commaList)
+    .option(
+      '-Q, --queues <list>',
+      "comma-separated queues (default: the app's default queue, its tasks' queues and those task_routes names; not the queues a router function picks)",
+      commaList,
+    )
     .option('-f, --force', 'do not ask for confirmation')
     .action(async (_opts: unknown, cmd: Command) => purge(cmd.optsWithGlobals<PurgeOptions>()));
 }
@@ -43,6 +47,11 @@ async function purge(opts: PurgeOptions): Promise<void> {
 function knownQueues(app: App): string[] {
   const queues = new Set<string>([app.conf.task_default_queue]);
   for (const task of app.tasks.values()) if (task.options.queue) queues.add(task.options.queue);
+  for (const router of [app.conf.task_routes ?? []].flat()) {
+    // A router function's answers cannot be listed without the calls it is asked about.
+    if (typeof router === 'function') continue;
+    for (const route of Object.values(router)) queues.add(typeof route === 'string' ? route : route.queue);
+  }
   return [...queues];
 }
 
