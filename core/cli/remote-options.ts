@@ -6,6 +6,7 @@ export interface RemoteOptions {
   /** Milliseconds. */
   timeout: number;
   destination?: string[];
+  json?: boolean;
 }
 
 export function timeoutOption(): Option {
@@ -14,4 +15,8 @@ export function timeoutOption(): Option {
 
 export function destinationOption(): Option {
   return new Option('-d, --destination <nodes>', 'comma-separated node names (default: every worker)').argParser(commaList);
+}
+
+export function jsonOption(): Option {
+  return new Option('-j, --json', 'print the replies as JSON');
 }

@@ -27,6 +27,11 @@ export function noReplies(timeoutMs: number, broker: string): CliExit {
   );
 }
 
+/** inspect -j and status -j: one JSON object keyed by node, as Celery prints them. */
+export function repliesJson(nodes: readonly NodeReply[]): string {
+  return JSON.stringify(Object.fromEntries(nodes.map((n) => [n.node, n.payload])));
+}
+
 export function onlineSummary(count: number): string {
   return `${count} ${count === 1 ? 'node' : 'nodes'} online.`;
 }

@@ -183,6 +183,27 @@ describe('remote control', () => {
     expect(JSON.parse(queues.stdout)[NODE]).toMatchObject([{ name: 'celery', routing_key: 'celery' }]);
   });
 
+  it('inspect query_task ID shows a running task (the method was not offered); a method taking none refuses arguments', async () => {
+    const id = (await run('call', 'tasks.marked', JSON.stringify([join(project.dir, 'markers'), 3000]))).stdout.trim();
+    await worker.waitFor(new RegExp(`Task tasks\\.marked\\[${id}\\] received`));
+    const out = await run('inspect', 'query_task', id, 'not-an-id', '--timeout', '3', '-j');
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toMatchObject({ [NODE]: { [id]: ['active', { id, name: 'tasks.marked' }] } });
+    const extra = await run('inspect', 'ping', 'x');
+    expect(extra).toMatchObject({ code: 2, stderr: 'inspect ping takes no arguments; got x\n' });
+    const conf = await run('inspect', 'conf', 'maybe');
+    expect(conf).toMatchObject({ code: 2, stderr: 'inspect conf takes arguments: [include_defaults=False]; got maybe\n' });
+  });
+
+  it('status -d/-j, control revoke -d and control -j, as Celery names and prints them (they were unknown options)', async () => {
+    const status = await run('status', '-d', NODE, '-j', '--timeout', '3');
+    expect(status).toMatchObject({ code: 0, stdout: `{"${NODE}":{"ok":"pong"}}\n\n1 node online.\n` });
+    expect((await run('status', '-d', 'nobody@nowhere', '--timeout', '0.5')).code).toBe(69);
+    expect((await run('control', 'revoke', 'never-sent', '-d', 'nobody@nowhere', '--timeout', '0.5')).code).toBe(69);
+    const revoked = await run('control', 'revoke', 'never-sent', '-d', NODE, '-j', '--timeout', '3');
+    expect(revoked).toMatchObject({ code: 0, stdout: `[{"${NODE}":{"ok":"tasks never-sent flagged as revoked"}}]\n` });
+  });
+
   it('control revoke --terminate (Celery’s flag) is refused with the reason, exit 2', async () => {
     const out = await run('control', 'revoke', 'some-id', '--terminate');
     expect(out.code).toBe(2);

@@ -9,7 +9,7 @@ import { redact } from '../../registry.js';
 import { CliExit } from '../exit.js';
 import { type AppOptions, loadApp } from '../load-app.js';
 import { seconds } from '../parse.js';
-import { destinationOption, type RemoteOptions, timeoutOption } from '../remote-options.js';
+import { destinationOption, jsonOption, type RemoteOptions, timeoutOption } from '../remote-options.js';
 import { nodeReplies, noReplies, payloadLines, statusOf } from '../replies.js';
 
 type ControlOptions = AppOptions & RemoteOptions;
@@ -23,6 +23,7 @@ export function registerControl(program: Command): void {
     .argument('<rate>', 'tokens per second, minute or hour')
     .addOption(timeoutOption())
     .addOption(destinationOption())
+    .addOption(jsonOption())
     .action(async (task: string, rate: string, _opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ControlOptions>();
       await withReplies(opts, (app) => app.control.rateLimit(task, rate, { destination: opts.destination, timeout: opts.timeout }));
@@ -35,6 +36,7 @@ export function registerControl(program: Command): void {
     .argument('[hard]', 'hard limit in seconds (the task is marked FAILURE)', seconds)
     .addOption(timeoutOption())
     .addOption(destinationOption())
+    .addOption(jsonOption())
     .action(async (task: string, soft: number, hard: number | undefined, _opts: unknown, cmd: Command) => {
       const opts = cmd.optsWithGlobals<ControlOptions>();
       await withReplies(opts, (app) =>
@@ -46,6 +48,8 @@ export function registerControl(program: Command): void {
     .description('Revoke tasks: workers skip them (they are not stopped if already running)')
     .argument('<ids...>', 'task ids')
     .addOption(timeoutOption())
+    .addOption(destinationOption())
+    .addOption(jsonOption())
     // Celery's flags, refused with the reason rather than as unknown options.
     .addOption(new Option('--terminate', 'not supported: JavaScript cannot stop a running task').hideHelp())
     .addOption(new Option('-s, --signal <signal>', 'not supported, as --terminate').hideHelp())
@@ -57,7 +61,7 @@ export function registerControl(program: Command): void {
           2,
         );
       }
-      await withReplies(opts, (app) => app.control.revoke(ids, { timeout: opts.timeout }));
+      await withReplies(opts, (app) => app.control.revoke(ids, { timeout: opts.timeout, destination: opts.destination }));
     });
 }
 
@@ -67,7 +71,11 @@ async function withReplies(opts: ControlOptions, send: (app: App) => Promise<Con
     const replies = await send(app);
     if (!replies.length) throw noReplies(opts.timeout, redact(app.brokerUrl()));
     const nodes = nodeReplies(replies);
-    process.stdout.write(`${nodes.flatMap((n) => [`${n.node}: ${statusOf(n)}`, ...payloadLines(n.payload)]).join('\n')}\n`);
+    // With -j, Celery prints the list of replies, one `{ node: reply }` each.
+    const shown = opts.json
+      ? JSON.stringify(nodes.map((n) => ({ [n.node]: n.payload })))
+      : nodes.flatMap((n) => [`${n.node}: ${statusOf(n)}`, ...payloadLines(n.payload)]).join('\n');
+    process.stdout.write(`${shown}\n`);
     if (nodes.some((n) => n.failed)) process.exitCode = 1;
   } finally {
     await app.close();
