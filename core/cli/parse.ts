@@ -1,7 +1,7 @@
 /** Option value parsers shared by the commands; a bad value becomes commander's usage error (exit 2). */
 import { InvalidArgumentError } from 'commander';
 import { parseCeleryTime } from '../message.js';
-import { unsafeIntegerError, unsafeIntegerLiteral } from '../serialization.js';
+import { checkJson, unsafeIntegerError, unsafeIntegerLiteral } from '../serialization.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -35,6 +35,12 @@ export function isoDate(value: string): Date {
   return new Date(t);
 }
 
+/** A name or URL (-A, -b, --queue...): an empty one would be taken as not given, or fail only once sent. */
+export function nonEmpty(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('Expected a value; got an empty string.');
+  return value;
+}
+
 /** 'a,b, c' → ['a', 'b', 'c']. */
 export function commaList(value: string): string[] {
   const items = value
@@ -46,22 +52,25 @@ export function commaList(value: string): string[] {
 }
 
 export function jsonArray(value: string): unknown[] {
-  const parsed = parseJson(value, 'the arguments');
+  const parsed = parseJson(value, 'the arguments', 'args');
   if (!Array.isArray(parsed))
     throw new InvalidArgumentError(`Positional arguments must be a JSON array, such as '[4, 4]'; got ${describe(parsed)}.`);
   return parsed;
 }
 
 export function jsonObject(value: string): Record<string, unknown> {
-  const parsed = parseJson(value, 'the keyword arguments');
+  const parsed = parseJson(value, 'the keyword arguments', 'kwargs');
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new InvalidArgumentError(`Keyword arguments must be a JSON object, such as '{"x": 1}'; got ${describe(parsed)}.`);
   }
   return parsed as Record<string, unknown>;
 }
 
-/** JSON text as a task would receive it: an integer JSON.parse would round (beyond 2^53) is refused, as a worker refuses it. */
-function parseJson(value: string, what: string): unknown {
+/**
+ * JSON text as a task would receive it: an integer JSON.parse would round (beyond 2^53) is refused,
+ * as a worker refuses it, and so is a number JSON.parse reads as Infinity (1e400), which cannot be sent.
+ */
+function parseJson(value: string, what: string, path: string): unknown {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
@@ -70,9 +79,16 @@ function parseJson(value: string, what: string): unknown {
   }
   const unsafe = unsafeIntegerLiteral(value);
   if (unsafe !== undefined) throw new InvalidArgumentError(unsafeIntegerError(what, unsafe, `send it as a string ("${unsafe}")`).message);
+  try {
+    checkJson(parsed, path);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
   return parsed;
 }
 
 function describe(value: unknown): string {
-  return value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  if (value === null) return 'null';
+  const type = Array.isArray(value) ? 'array' : typeof value;
+  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
 }

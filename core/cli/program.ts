@@ -16,15 +16,16 @@ import { registerResult } from './commands/result.js';
 import { registerStatus } from './commands/status.js';
 import { registerWorker } from './commands/worker.js';
 import { CliExit } from './exit.js';
+import { nonEmpty } from './parse.js';
 import { celeriacVersion } from './version.js';
 
 export function buildProgram(): Command {
   const program = new Command('celeriac')
     .description("Celery's tasks, brokers and results for TypeScript")
     .version(celeriacVersion(), '-V, --version')
-    .option('-A, --app <module>', 'module that exports your app (tasks, ./src/tasks.ts, tasks:myApp or tasks.myApp)')
-    .option('-b, --broker <url>', 'broker URL (overrides broker_url)')
-    .option('--result-backend <url>', 'result backend URL (overrides result_backend)')
+    .option('-A, --app <module>', 'module that exports your app (tasks, ./src/tasks.ts, tasks:myApp or tasks.myApp)', nonEmpty)
+    .option('-b, --broker <url>', 'broker URL (overrides broker_url)', nonEmpty)
+    .option('--result-backend <url>', 'result backend URL (overrides result_backend)', nonEmpty)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .showSuggestionAfterError()
     .exitOverride();

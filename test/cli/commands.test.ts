@@ -289,6 +289,20 @@ describe('command line', () => {
     expect(noModule.stderr).toMatch(/^error: Cannot find module 'nothere\.app'/);
   });
 
+  it("an empty -A, -b, --result-backend or --queue is a usage error, exit 2 (-A '' ran with no app, --queue '' exit 1)", async () => {
+    for (const args of [
+      ['-A', ''],
+      ['-b', ''],
+      ['--result-backend', ''],
+      ['--queue', ''],
+    ]) {
+      const out = await run('call', 'tasks.add', '[1, 1]', ...args);
+      expect(out.code, args.join(' ')).toBe(2);
+      expect(out.stderr).toMatch(/argument '' is invalid\. Expected a value; got an empty string\./);
+    }
+    expect((await run('call', 'tasks.add', '[1e400]')).code).toBe(2);
+  });
+
   it('an -A module without an app says so', async () => {
     const out = await run('status', '-A', 'celeriacconfig');
     expect(out.code).toBe(1);

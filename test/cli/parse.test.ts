@@ -1,7 +1,7 @@
 /** The option and argument parsers of the commands (core/cli/parse.ts): what they accept, and the usage error for the rest. */
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { isoDate, jsonArray, jsonObject } from '../../core/cli/parse.js';
+import { isoDate, jsonArray, jsonObject, nonEmpty } from '../../core/cli/parse.js';
 
 const refusal = (parse: () => unknown): string => {
   try {
@@ -45,5 +45,26 @@ describe('JSON arguments', () => {
       '9007199254740993',
       12345678901234568,
     ]);
+  });
+});
+
+describe('usage errors', () => {
+  it('say "an object" (it said "a object")', () => {
+    expect(refusal(() => jsonArray('{"a": 1}'))).toBe("Positional arguments must be a JSON array, such as '[4, 4]'; got an object.");
+    expect(refusal(() => jsonObject('[1]'))).toMatch(/got an array\.$/);
+    expect(refusal(() => jsonObject('1'))).toMatch(/got a number\.$/);
+  });
+
+  it('refuse a number JSON reads as Infinity (it failed only when sent, exit 1)', () => {
+    expect(refusal(() => jsonArray('[1e400]'))).toBe(
+      'Cannot send args[0] as JSON: Infinity has no JSON form; send null or a string instead.',
+    );
+    expect(refusal(() => jsonObject('{"x": [-1e400]}'))).toMatch(/^Cannot send kwargs\.x\[0\] as JSON: -Infinity/);
+  });
+
+  it("refuse an empty name or URL (-A '' loaded no module, --queue '' failed only when sent)", () => {
+    expect(refusal(() => nonEmpty(''))).toBe('Expected a value; got an empty string.');
+    expect(refusal(() => nonEmpty(' '))).toBe('Expected a value; got an empty string.');
+    expect(nonEmpty('tasks')).toBe('tasks');
   });
 });

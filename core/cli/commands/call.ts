@@ -6,7 +6,7 @@ import { type Command, Option } from 'commander';
 import { RemoteTaskError, TimeoutError } from '../../errors.js';
 import { CliExit } from '../exit.js';
 import { type AppOptions, loadApp } from '../load-app.js';
-import { isoDate, jsonArray, jsonObject, seconds, secondsToMs } from '../parse.js';
+import { isoDate, jsonArray, jsonObject, nonEmpty, seconds, secondsToMs } from '../parse.js';
 
 interface CallOptions extends AppOptions {
   kwargs?: Record<string, unknown>;
@@ -28,7 +28,7 @@ export function registerCall(program: Command): void {
     .addOption(new Option('--countdown <seconds>', 'run no earlier than this many seconds from now').argParser(seconds).conflicts('eta'))
     .option('--eta <iso>', 'run no earlier than this date-time (ISO 8601; no offset means UTC, as in Celery)', isoDate)
     .option('--expires <seconds>', 'revoke instead of running when not started within this many seconds', seconds)
-    .option('--queue <queue>', 'send to this queue instead of the routed one')
+    .option('--queue <queue>', 'send to this queue instead of the routed one', nonEmpty)
     .option('--wait', 'wait for the result and print it as JSON')
     .option('--timeout <seconds>', 'with --wait: give up after this many seconds (default: wait forever)', secondsToMs)
     .action(async (name: string, args: unknown[] | undefined, _opts: unknown, cmd: Command) => {
