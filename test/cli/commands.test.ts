@@ -89,6 +89,19 @@ describe('celeriac call', () => {
     expect((await run('purge', '-f', '-Q', 'unreadq')).stdout).toMatch(/^Purged 1 message/);
   });
 
+  it('takes Celery’s -k for --kwargs, and answers Celery’s -a with where the arguments go (both were unknown options)', async () => {
+    const out = await run('call', 'tasks.add', '[1, 2]', '-k', '{}', '--wait', '--timeout', '30');
+    expect(out).toMatchObject({ code: 0, stdout: '3\n' });
+    const notObject = await run('call', 'tasks.add', '[1, 2]', '-k', '[3]');
+    expect(notObject.code).toBe(2);
+    expect(notObject.stderr).toMatch(/Keyword arguments must be a JSON object/);
+    const args = await run('call', 'tasks.add', '-a', '[1, 2]');
+    expect(args).toMatchObject({
+      code: 2,
+      stderr: "-a/--args is Celery's form: here the arguments follow the task name, as in celeriac call tasks.add '[1, 2]'\n",
+    });
+  });
+
   it('refuses arguments that are not a JSON array with a usage error (exit 2)', async () => {
     const bad = await run('call', 'tasks.add', '[4, 4');
     expect(bad.code).toBe(2);

@@ -9,6 +9,8 @@ import { type AppOptions, loadApp } from '../load-app.js';
 import { isoDate, jsonArray, jsonObject, nonEmpty, seconds, secondsToMs } from '../parse.js';
 
 interface CallOptions extends AppOptions {
+  /** Celery's -a/--args, refused with where the arguments go here. */
+  args?: string;
   kwargs?: Record<string, unknown>;
   countdown?: number;
   eta?: Date;
@@ -24,7 +26,8 @@ export function registerCall(program: Command): void {
     .description('Send a task by name and print its id (or, with --wait, its result)')
     .argument('<name>', "the task's registered name, e.g. tasks.add")
     .argument('[args]', "positional arguments as a JSON array, e.g. '[4, 4]'", jsonArray)
-    .option('--kwargs <json>', 'keyword arguments as a JSON object', jsonObject)
+    .addOption(new Option('-a, --args <json>', "Celery's option: here the JSON array follows the task name").hideHelp())
+    .option('-k, --kwargs <json>', 'keyword arguments as a JSON object', jsonObject)
     .addOption(new Option('--countdown <seconds>', 'run no earlier than this many seconds from now').argParser(seconds).conflicts('eta'))
     .option('--eta <iso>', 'run no earlier than this date-time (ISO 8601; no offset means UTC, as in Celery)', isoDate)
     .option('--expires <seconds>', 'revoke instead of running when not started within this many seconds', seconds)
@@ -37,6 +40,9 @@ export function registerCall(program: Command): void {
 }
 
 async function callTask(name: string, args: unknown[], opts: CallOptions): Promise<void> {
+  if (opts.args !== undefined) {
+    throw new CliExit(`-a/--args is Celery's form: here the arguments follow the task name, as in celeriac call ${name} '${opts.args}'`, 2);
+  }
   if (opts.timeout !== undefined && !opts.wait) throw new CliExit('--timeout only applies with --wait', 2);
   const app = await loadApp(opts);
   try {
