@@ -27,6 +27,21 @@ describe('celeriac check-config', () => {
     expect(out.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('refuses -A, -b and --result-backend, exit 2 (they were ignored without a word)', async () => {
+    for (const args of [
+      ['-A', 'tasks'],
+      ['-b', 'redis://127.0.0.1:6379/1'],
+      ['--result-backend', 'redis://127.0.0.1:6379/1'],
+    ]) {
+      const out = await celeriac(project.dir, [...args, 'check-config', 'celeriacconfig']);
+      expect(out).toMatchObject({
+        code: 2,
+        stdout: '',
+        stderr: 'check-config checks only the module it is given: -A, -b and --result-backend do not apply to it.\n',
+      });
+    }
+  });
+
   it('says which module could not be found', async () => {
     const out = await celeriac(project.dir, ['check-config', 'nowhere']);
     expect(out.code).toBe(1);
