@@ -81,8 +81,10 @@ function readPidboxRequest(body: unknown): PidboxRequest {
   if (!absentOr(pattern, isString)) throw new Error('its pattern is not a string');
   if (!absentOr(matcher, isString)) throw new Error('its matcher is not a string');
   if (!absentOr(replyTo, isReplyTo)) throw new Error('its reply_to is not an exchange and routing key');
-  // A 'pcre' pattern is a regular expression from the wire, that could keep the worker backtracking for minutes (pidbox-match.ts).
-  if (pattern && matcher && matcher !== 'glob') throw new Error("its matcher is not 'glob', the only one taken here ('pcre' is refused)");
+  // A 'pcre' pattern is a regular expression from the wire, that could keep the worker backtracking
+  // for minutes (pidbox-match.ts). Only where it would be used: a destination list wins over it (kombu).
+  if (pattern && matcher && matcher !== 'glob' && !command.destination?.length)
+    throw new Error("its matcher is not 'glob', the only one taken here ('pcre' is refused)");
   return { command, pattern, matcher, replyTo };
 }
 

@@ -175,7 +175,10 @@ describe('redis control: the pidbox as kombu lays it out', () => {
     await publishRequest({ method: 'ping', arguments: { n: 1 }, destination: ['strict@test'], ticket: 't1', reply_to: replyTo });
     const popped = await peer.brpop(client.replyList, 3);
     expect(decodeKombuMessage(popped?.[1] ?? '')).toMatchObject({ headers: { ticket: 't1' } });
-    expect(seen).toEqual([{ n: 1 }]);
+    // A destination wins over a pattern (kombu): a pcre one beside it is never used, so not refused.
+    await publishRequest({ method: 'ping', arguments: { n: 2 }, destination: ['strict@test'], pattern: '(.*)*X', matcher: 'pcre' });
+    await eventually('the addressed request', () => seen.length === 2);
+    expect(seen).toEqual([{ n: 1 }, { n: 2 }]);
     expect(warnings).toHaveLength(malformed.length);
     expect(warnings[2]).toBe('Ignored a control request: its destination is not a list of node names');
     await Promise.all([control.close(), client.close()]);
