@@ -166,6 +166,8 @@ async function run(
   // A limit of 0 (or none) in the message falls back to the task's, as Celery reads `hard or task.time_limit`.
   const [hard, soft] = (message.headers.timelimit ?? [null, null]).map((limit) => limit || null);
   const softLimit = withinTimeLeft(soft ?? task.options.softTimeLimit ?? deps.settings.softTimeLimit, deps);
+  const ownHard = hard ?? task.options.timeLimit ?? deps.settings.timeLimit;
+  const hardLimit = withinHardTimeLeft(ownHard, deps);
   const started = performance.now();
   const outcome = await runWithLimits(
     () => {
@@ -174,7 +176,7 @@ async function run(
     },
     ctx,
     {
-      hard: withinHardTimeLeft(hard ?? task.options.timeLimit ?? deps.settings.timeLimit, deps),
+      hard: hardLimit,
       soft: softLimit.seconds,
     },
   );
@@ -183,9 +185,11 @@ async function run(
   // this outcome is stored and acked. Slots bound running tasks; prefetch bounds held messages.
   release();
 
-  // Stopped by the time left (its signal, or the deadline's hard limit when it ignored the signal).
-  // Acked early, its message is gone: a cut-short run is then its outcome.
-  if (outcome.kind !== 'returned' && softLimit.handBack && acksLate && ctx.signal.reason instanceof SoftTimeLimitExceeded) {
+  // Stopped by the time left: its signal, or the deadline's hard limit when it ignored the signal
+  // or never yielded (a synchronous run past the deadline ends as a hard-limit outcome, whatever
+  // the signal says). Acked early, its message is gone: a cut-short run is then its outcome.
+  const stoppedByTimeLeft = ctx.signal.reason instanceof SoftTimeLimitExceeded || (outcome.kind === 'hard-limit' && hardLimit !== ownHard);
+  if (outcome.kind !== 'returned' && softLimit.handBack && acksLate && stoppedByTimeLeft) {
     const reason = `it started late in this invocation and ran out of its time after ${seconds(runtimeMs)}s: it runs again in a fresh one`;
     return giveBack(d, deps, message, 0, reason);
   }

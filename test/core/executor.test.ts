@@ -270,6 +270,23 @@ describe('executor with a deadline (a function invocation)', () => {
     await app.close();
   });
 
+  it('a synchronous task that started late and ran past the deadline is handed back, not failed with TimeLimitExceeded', async () => {
+    const { app, deps } = await setup(() => {
+      const until = Date.now() + 300; // never yields: neither limit's timer can fire before it returns
+      while (Date.now() < until);
+      return 42;
+    });
+    const started = Date.now();
+    const left = () => 100 - (Date.now() - started);
+    Object.assign(deps, { timeLeftMs: left, hardTimeLeftMs: () => left() + 50, timeBudgetMs: 2000 });
+    const m = message('tasks.t');
+    const { d, calls } = recordingDelivery(m);
+    expect(await executeDelivery(d, deps)).toBe('handed-back');
+    expect(calls).toEqual(['retryLater(0)']);
+    expect(await deps.backend.get(m.headers.id)).toBeUndefined();
+    await app.close();
+  });
+
   it('a task that had the whole invocation and still ran out fails with SoftTimeLimitExceeded', async () => {
     const { app, deps } = await setup(waitForLimit);
     const started = Date.now();
