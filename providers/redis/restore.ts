@@ -105,7 +105,7 @@ export class Restorer {
     }
     if (!Array.isArray(parsed) || typeof parsed[2] !== 'string') return undefined;
     const [message, exchange, routingKey] = parsed as [unknown, unknown, string];
-    const queue = typeof exchange === 'string' && exchange !== '' ? await this.#lookup(exchange, routingKey) : routingKey;
+    const queue = await this.#queueOf(exchange, routingKey);
     // Undecodable messages were recorded as their raw text: they go back as they came.
     if (typeof message === 'string') return { list: this.ctx.keys.list(queue), envelope: message };
     // The record is parsed already: mark the envelope in it rather than re-parse its text.
@@ -121,9 +121,16 @@ export class Restorer {
   async #deadLetter(tag: string, record: string, reason: string): Promise<void> {
     const [, exchange, routingKey] = JSON.parse(record) as [unknown, string, string];
     const suffix = `,${JSON.stringify(exchange)},${JSON.stringify(routingKey)}]`;
+    // kombu writes its records with other spacing: then the record itself is kept.
     const raw = record.startsWith('[') && record.endsWith(suffix) ? record.slice(1, -suffix.length) : record;
+    const queue = await this.#queueOf(exchange, routingKey);
     const score = await this.ctx.client.zscore(this.ctx.keys.unackedIndex, tag);
-    if (score !== null) await deadLetter(this.ctx, { tag, queue: routingKey, raw, score }, reason);
+    if (score !== null) await deadLetter(this.ctx, { tag, queue, raw, score }, reason);
+  }
+
+  /** The queue a record's message came from: through the exchange's bindings, as kombu restores it. */
+  #queueOf(exchange: unknown, routingKey: string): Promise<string> | string {
+    return typeof exchange === 'string' && exchange !== '' ? this.#lookup(exchange, routingKey) : routingKey;
   }
 
   /** kombu routes a restore through the exchange's bindings; a direct binding matches its routing key. */

@@ -259,13 +259,20 @@ describe('redis:// as kombu', () => {
       `"x": ${'['.repeat(10_000)}${']'.repeat(10_000)}, "lang":`,
     );
     const score = Date.now() / 1000 - 5;
+    // One sent through an exchange whose binding routes key 'rk' to the queue: its dead letter goes there too.
+    const exchange = `${q}-ex`;
+    await raw.sadd(`_kombu.binding.${exchange}`, `rk${SEP}${SEP}${q}`);
     await raw.hset('unacked', 'deep-ok', `[${text},"","${q}"]`, 'deep-bad', `[${deepText},"","${q}"]`);
-    await raw.zadd('unacked_index', score, 'deep-ok', score, 'deep-bad');
+    await raw.hset('unacked', 'deep-routed', `[${deepText},"${exchange}","rk"]`);
+    await raw.zadd('unacked_index', score, 'deep-ok', score, 'deep-bad', score, 'deep-routed');
     expect(await b.restorer.restore()).toBe(1);
     expect(JSON.parse((await raw.lindex(q, -1)) as string).headers.id).toBe(lost.headers.id);
-    const [dead] = await b.deadLetters(q);
-    expect(dead?.reason).toMatch(/^restore could not write its envelope again: Cannot write the envelope as JSON: Maximum call stack/);
-    expect(dead?.raw).toBe(deepText);
+    const dead = await b.deadLetters(q);
+    expect(dead).toHaveLength(2);
+    for (const d of dead) {
+      expect(d.reason).toMatch(/^restore could not write its envelope again: Cannot write the envelope as JSON: Maximum call stack/);
+      expect(d.raw).toBe(deepText);
+    }
     expect(await raw.hlen('unacked')).toBe(0);
   });
 
