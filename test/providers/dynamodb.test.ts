@@ -1,6 +1,6 @@
 /** dynamodb:// against dynalite: the shared store and backend suites, then what is special to DynamoDB. */
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../core/app.js';
 import { ConfigError, OperationalError, type RemoteTaskError, ResultTooLarge } from '../../core/errors.js';
@@ -55,6 +55,11 @@ describe('dynamodb:// specifics', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
+    // dynalite answers ResourceNotFound while a new table is CREATING: wait until it is there.
+    await eventually('the table to be ACTIVE', async () => {
+      const { Table } = await existing.client.send(new DescribeTableCommand({ TableName: name }));
+      return Table?.TableStatus === 'ACTIVE';
+    });
     const needs = new RegExp(`table '${name}'.* is keyed on 'id' \\(HASH\\): celeriac's results table needs the partition key 'pk'`);
     const created = dynamoDbStore(url(name)); // create=true checks the key of the table it finds
     for (const store of [existing, created]) {

@@ -37,14 +37,15 @@ function start() {
   return {
     big: app.task('big.text', (n: number) => 'y'.repeat(n)),
     add: app.task('big.add', (a: number, b: number) => a + b),
-    worker: app.worker({ concurrency: 2 }).then((w) => w.start()),
+    // Started when the case says: the second one must be subscribed before the task can run.
+    worker: () => app?.worker({ concurrency: 2 }).then((w) => w.start()),
   };
 }
 
 describe('redis:// results over the pub/sub output buffer limit', () => {
   it('a stored result too big for the subscribed connection is returned, and later get()s still work', async () => {
     const { big, add, worker } = start();
-    await worker;
+    await worker();
     const result = await big.delay(BIG);
     const probe = new Redis({ port });
     await eventually('the big result to be stored', async () => (await probe.exists(`celery-task-meta-${result.id}`)) === 1);
@@ -61,7 +62,7 @@ describe('redis:// results over the pub/sub output buffer limit', () => {
     const channel = `celery-task-meta-${result.id}`;
     await eventually('the waiter to subscribe', async () => (await probe.pubsub('NUMSUB', channel))[1] === 1);
     probe.disconnect();
-    await worker;
+    await worker();
     expect((await waiting).length).toBe(BIG);
     expect(await (await add.delay(1, 2)).get({ timeout: 5000 })).toBe(3);
   });
