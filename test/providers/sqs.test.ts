@@ -588,14 +588,30 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
       return 'done';
     }),
   });
-  const start = async (query = '&create=true', opts = {}) => {
+  /** The producer and the worker's app on the same broker, each with what `defineOn` defines; gives the producer's. */
+  const apps = <T>(defineOn: (a: App) => T, query?: string): T => {
     producer = createApp('tasks', { broker: sqsUrl(query), backend: dynamoUrl() });
     workerApp = createApp('tasks', { broker: sqsUrl(query), backend: dynamoUrl() });
-    define(workerApp);
+    defineOn(workerApp);
+    return defineOn(producer);
+  };
+  const start = async (query = '&create=true', opts = {}) => {
+    const tasks = apps(define, query);
     worker = await workerApp.worker({ hostname: 'w@test', concurrency: 4, ...opts });
     await worker.start();
-    return define(producer);
+    return tasks;
   };
+  /** tasks.step logging its start and end: a0 takes `a0Ms`, the others 20 ms. */
+  const loggedStep = (log: string[], a0Ms: number, options: { queue: string; messageGroup?: string }) => (a: App) =>
+    a.task(
+      'tasks.step',
+      async (name: string) => {
+        log.push(`start ${name}`);
+        await new Promise((resolve) => setTimeout(resolve, name === 'a0' ? a0Ms : 20));
+        log.push(`end ${name}`);
+      },
+      options,
+    );
   const finish = async () => {
     await worker?.stop();
     worker = undefined;
@@ -693,10 +709,7 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
         },
         { queue: q, messageGroup: 'line-a' },
       );
-    producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
-    workerApp = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
-    const step = stepOf(producer);
-    stepOf(workerApp);
+    const step = apps(stepOf);
     try {
       expect(() => producer.task('tasks.nogroup', () => 1, { messageGroup: '' })).toThrow(/messageGroup: expected a FIFO message group/);
       // SQS's rule, checked when the task is defined rather than at each send.
@@ -723,20 +736,7 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
   it('FIFO: messages of one group received together run one at a time, in order, beside another group', async () => {
     const q = `${uniqueQueue('batch')}.fifo`;
     const log: string[] = [];
-    const stepOf = (a: App) =>
-      a.task(
-        'tasks.step',
-        async (name: string) => {
-          log.push(`start ${name}`);
-          await new Promise((resolve) => setTimeout(resolve, name === 'a0' ? 300 : 20));
-          log.push(`end ${name}`);
-        },
-        { queue: q, messageGroup: 'line-a' },
-      );
-    producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
-    workerApp = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
-    const step = stepOf(producer);
-    stepOf(workerApp);
+    const step = apps(loggedStep(log, 300, { queue: q, messageGroup: 'line-a' }));
     try {
       const sent = [];
       for (const name of ['a0', 'a1', 'a2']) sent.push(await step.applyAsync([name]));
@@ -767,10 +767,7 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
     const q = `${uniqueQueue('held')}.fifo`;
     const ran: string[] = [];
     const stepOf = (a: App) => a.task('tasks.step', (name: string) => ran.push(name), { queue: q, messageGroup: 'line-a' });
-    producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
-    workerApp = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
-    const step = stepOf(producer);
-    stepOf(workerApp);
+    const step = apps(stepOf);
     try {
       const later = await step.applyAsync(['a0'], {}, { countdown: 60 });
       const rest = [await step.applyAsync(['a1']), await step.applyAsync(['a2'])];
@@ -796,21 +793,8 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
   it('FIFO: messages held behind a long first one of their group have their lease kept too: each runs once, in order', async () => {
     const q = `${uniqueQueue('kept')}.fifo`;
     const log: string[] = [];
-    const stepOf = (a: App) =>
-      a.task(
-        'tasks.step',
-        async (name: string) => {
-          log.push(`start ${name}`);
-          await new Promise((resolve) => setTimeout(resolve, name === 'a0' ? 3500 : 20));
-          log.push(`end ${name}`);
-        },
-        { queue: q },
-      );
     // A lease of 1 s: a1 and a2, held while a0 runs 3.5 s, would be visible again after 1 s.
-    producer = createApp('tasks', { broker: sqsUrl('&create=true&visibility_timeout=1'), backend: dynamoUrl() });
-    workerApp = createApp('tasks', { broker: sqsUrl('&create=true&visibility_timeout=1'), backend: dynamoUrl() });
-    const step = stepOf(producer);
-    stepOf(workerApp);
+    const step = apps(loggedStep(log, 3500, { queue: q }), '&create=true&visibility_timeout=1');
     try {
       const sent = [];
       for (const [i, name] of ['a0', 'a1', 'a2'].entries()) sent.push(await step.applyAsync([name], {}, { messageGroup: `g${i}` }));
