@@ -8,6 +8,7 @@ import type { ControlOptions } from './control.js';
 import type { RemoteTaskError } from './errors.js';
 import type { ControlReply } from './ports.js';
 import { FAILURE, SUCCESS, isReady } from './states.js';
+import { onAbort } from './shared-abort.js';
 
 /** A group's results as get({ propagate: false }) gives them: each a value or its task's error. */
 type OrFailed<R extends unknown[]> = { [K in keyof R]: R[K] | RemoteTaskError };
@@ -28,16 +29,16 @@ export class GroupResult<R extends unknown[] = unknown[]> {
   async get(options: GetOptions = {}): Promise<OrFailed<R>> {
     // Left running, a member that never finishes would keep its wait (and its subscription) until
     // its timeout, or for ever without one, after the caller already has its answer.
-    // The caller's signal is passed on by hand: AbortSignal.any needs Node 20.3.
+    // The caller's signal is passed on through shared-abort (AbortSignal.any needs Node 20.3; one
+    // listener per signal however many groups a request waits for).
     const stop = new AbortController();
     const caller = options.signal;
-    const passOn = (): void => stop.abort(caller?.reason);
-    if (caller?.aborted) passOn();
-    else caller?.addEventListener('abort', passOn, { once: true });
+    if (caller?.aborted) stop.abort(caller.reason);
+    const unlisten = caller && !caller.aborted ? onAbort(caller, () => stop.abort(caller.reason)) : undefined;
     try {
       return (await Promise.all(this.results.map((r) => r.get({ ...options, signal: stop.signal })))) as OrFailed<R>;
     } finally {
-      caller?.removeEventListener('abort', passOn);
+      unlisten?.();
       stop.abort();
     }
   }

@@ -1,4 +1,5 @@
 /** What a result handle tells about its task and group beyond the value: Celery's AsyncResult and GroupResult fields and methods. */
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../core/app.js';
 import { AsyncResult, GroupResult, type RemoteTaskError, chain, group } from '../../core/index.js';
@@ -121,9 +122,13 @@ describe('GroupResult', () => {
     const results = await group(add.s(1, 1), add.s(2, 2)).applyAsync(); // no worker: they wait
     const caller = new AbortController();
     const got = results.get({ signal: caller.signal });
+    // Many groups waited for under one request's signal listen to it once (no MaxListeners warning).
+    const more = Array.from({ length: 11 }, () => results.get({ signal: caller.signal }).catch((e: unknown) => e));
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(1);
     const reason = new Error('the request went away');
     caller.abort(reason);
     await expect(got).rejects.toBe(reason);
+    expect(await Promise.all(more)).toEqual(more.map(() => reason));
     const already = new AbortController();
     already.abort(reason);
     await expect(results.get({ signal: already.signal })).rejects.toBe(reason);
