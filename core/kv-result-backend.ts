@@ -51,7 +51,7 @@ const chordKeys = (groupId: string) => {
 export class KeyValueResultBackend implements ResultBackend {
   readonly url: string;
   readonly #ttlMs: number | undefined;
-  readonly chords?: ChordStore;
+  readonly chords: ChordStore;
   /** What ends each waitFor() when the backend closes. */
   readonly #waiters = new Set<() => void>();
   #closed = false;
@@ -63,11 +63,11 @@ export class KeyValueResultBackend implements ResultBackend {
     this.url = kv.url;
     const expires = opts.resultExpires === undefined ? 86400 : opts.resultExpires;
     this.#ttlMs = expires ? expires * 1000 : undefined;
-    if (kv.addChordPart) this.chords = this.#chordStore(kv.addChordPart.bind(kv));
+    this.chords = this.#chordStore();
   }
 
-  /** Chords in Celery's Redis layout, over a store that can add a part atomically. */
-  #chordStore(add: NonNullable<KeyValueStore['addChordPart']>): ChordStore {
+  /** Chords in Celery's Redis layout, over the store's atomic addChordPart. */
+  #chordStore(): ChordStore {
     const ttlMs = this.#ttlMs;
     return {
       // Celery's set_chord_size is its backend's set: the value, with result_expires, published.
@@ -77,7 +77,7 @@ export class KeyValueResultBackend implements ResultBackend {
       // Celery's part: `[1, task id, state, result]`, scored by its place in the header.
       addPart: async (part) => {
         const member = JSON.stringify([1, part.taskId, part.state, part.result]);
-        const all = await add(chordKeys(part.groupId), member, part.groupIndex, ttlMs);
+        const all = await this.kv.addChordPart(chordKeys(part.groupId), member, part.groupIndex, ttlMs);
         return all?.map((text, i) => readChordPart(part.groupId, i, text));
       },
       forget: async (groupId) => {

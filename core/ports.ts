@@ -92,7 +92,7 @@ export interface ResultBackend {
   forget(taskId: string): Promise<void>;
   /** Atomic counter (chords, global rate limits). */
   incr?(key: string, by: number, ttlMs?: number): Promise<number>;
-  /** Celery's chord bookkeeping, on backends that keep it as Celery's Redis backend does; absent elsewhere. */
+  /** Celery's chord bookkeeping, kept as Celery's Redis backend keeps it; absent without a result backend. */
   readonly chords?: ChordStore;
   /** Why this backend can never keep a result for `taskId` (an id longer than its keys allow), or undefined. */
   taskIdTooLong?(taskId: string): string | undefined;
@@ -165,9 +165,9 @@ export interface KeyValueStore {
    * Add `member` to the sorted set `keys.parts` under `score`, refresh the TTL of the three
    * keys, and when the set then holds as many members as `keys.size` plus `keys.extra` say,
    * return them all in score order — in one atomic step, so exactly one caller completes a
-   * chord. Optional: chords run only on stores that have it (Celery's Redis layout).
+   * chord (Celery's Redis layout; stores without sorted sets follow core/chord-parts.ts).
    */
-  addChordPart?(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined>;
+  addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined>;
   close(): Promise<void>;
 }
 

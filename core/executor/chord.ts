@@ -10,7 +10,7 @@
  * header task's message to come back; its run adds the same part again (one member) and
  * completes the chord then — at least once, never lost. (Celery drops it first.)
  */
-import { ChordError, refusedForGood } from '../errors.js';
+import { ChordError, refusedForGood, unstorable } from '../errors.js';
 import { asExceptionInfo, encodeException } from '../exception-codec.js';
 import type { ChordPart } from '../ports.js';
 import { errorRepr, pyRepr } from '../repr.js';
@@ -41,15 +41,23 @@ export async function joinChord(
   if (typeof group !== 'string' || group === '') return report('its chord (the message has no group id to count its header by)');
   const chords = deps.backend.chords;
   if (!chords) return report(`its chord (${cannotKeepChords(deps)})`);
-  const parts = await chords.addPart({
-    groupId: group,
-    taskId: id,
-    groupIndex: Number.isInteger(group_index) ? group_index : null,
-    state,
-    result,
-  });
-  if (!parts) return;
   const body = call.embed?.chord;
+  let parts: ChordPart[] | undefined;
+  try {
+    parts = await chords.addPart({
+      groupId: group,
+      taskId: id,
+      groupIndex: Number.isInteger(group_index) ? group_index : null,
+      state,
+      result,
+    });
+  } catch (error) {
+    // The store can never hold this part (the parts outgrow a DynamoDB item): the chord can never complete, so its body fails now.
+    if (!unstorable(error)) throw error;
+    await failBody(deps, body, new ChordError(`Callback error: ${errorRepr(error)}`), report);
+    return chords.forget(group);
+  }
+  if (!parts) return;
   const failed = parts.find((p) => PROPAGATE_STATES.has(p.state));
   if (failed) {
     await failBody(deps, body, new ChordError(`Dependency ${failed.taskId} raised ${exceptionRepr(failed.result)}`), report);

@@ -33,4 +33,4 @@ export async function sendFollowUps(
 }
 
 export const cannotKeepChords = (deps: Pick<ExecutorDeps, 'backend'>): string =>
-  `the result backend ${deps.backend.url} cannot keep chords: Celery's chords need a redis:// backend`;
+  `the result backend ${deps.backend.url} cannot keep chords: a chord counts its header's results in the result backend, so set result_backend (e.g. local://.celeriac or redis://localhost:6379/0)`;

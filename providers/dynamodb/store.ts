@@ -8,6 +8,8 @@
  *   expires_at (N)  epoch seconds, rounded up: the table's TTL attribute. DynamoDB deletes expired
  *                   items late (hours to days), so every read treats an item past it as gone.
  *
+ *   part_<sha256> (S) a chord's finished header task, [score, member] (addChordPart)
+ *
  * Each transition is one request: a put that must not hide a ready result is a conditional
  * PutItem; incr is an UpdateItem ADD. There is no watch: waiting polls (core's waitFor).
  *
@@ -28,8 +30,10 @@ import {
   type AttributeValue,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
+import { createHash } from 'node:crypto';
+import { type ChordPartEntry, completedChord } from '../../core/chord-parts.js';
 import { CeleriacError, ConfigError, ResultTooLarge } from '../../core/errors.js';
-import type { KeyValueStore, PutOptions } from '../../core/ports.js';
+import type { ChordKeys, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { awsClient } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
 import type { TimeToLive } from './create-table.js';
@@ -47,8 +51,15 @@ const NAMES = {
   '#e': TTL_ATTRIBUTE,
 };
 
+/** A chord part's attribute: the prefix, then the SHA-256 of its member (a part added twice is one attribute). */
+const PART_PREFIX = 'part_';
+
 const isConditionFailed = (err: unknown): boolean =>
   err instanceof ConditionalCheckFailedException || (err as Error)?.name === 'ConditionalCheckFailedException';
+
+/** DynamoDB's answer to a write that would make an item larger than its limit (a ValidationException). */
+const isItemTooLarge = (err: unknown): boolean =>
+  (err as Error)?.name === 'ValidationException' && /maximum allowed size/i.test((err as Error).message);
 
 const nowSeconds = (): number => Date.now() / 1000;
 /** Rounded up, so an item never expires before its ttl. */
@@ -184,44 +195,112 @@ export class DynamoDbStore implements KeyValueStore {
 
   async incr(key: string, by: number, ttlMs?: number): Promise<number> {
     checkKeySize(key);
+    // ADD starts a missing counter at 0.
+    const item = await this.#updateLive(
+      key,
+      { add: '#c :by', names: { '#c': NAMES['#c'] }, values: { ':by': { N: String(by) } } },
+      { counter: { N: String(by) }, ready: { BOOL: false } },
+      ttlMs,
+    );
+    const n = item.counter?.N;
+    if (n === undefined) throw new CeleriacError(`DynamoDB returned no counter for '${key}'`);
+    return Number(n);
+  }
+
+  /**
+   * A chord's parts are one item, each part an attribute (PART_PREFIX): adding one is one
+   * UpdateItem answering with the whole item, so exactly one add sees the last part in. The header
+   * size is then read with its TTL refreshed (an UpdateItem, as Redis's script refreshes it) and the
+   * adjustment with a GetItem: 2 writes and 1 read per header task. All the parts share one item,
+   * and so DynamoDB's 400 KB item limit: a chord whose results outgrow it is refused with
+   * ResultTooLarge (its body then fails with a ChordError) rather than never completing.
+   */
+  async addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined> {
+    checkKeySize(keys.parts);
+    const name = `${PART_PREFIX}${createHash('sha256').update(member).digest('hex')}`;
+    const part: AttributeValue = { S: JSON.stringify([score, member]) };
+    let item: Item;
+    try {
+      item = await this.#updateLive(keys.parts, { set: '#p = :p', names: { '#p': name }, values: { ':p': part } }, { [name]: part }, ttlMs);
+    } catch (err) {
+      if (!isItemTooLarge(err)) throw err;
+      throw new ResultTooLarge(
+        `the parts of chord ${keys.parts} outgrow the DynamoDB item limit of ${MAX_ITEM_BYTES} bytes (a chord keeps every header result in one item): return smaller results (e.g. keys to data kept in S3)`,
+        { cause: err },
+      );
+    }
+    const parts = Object.entries(item)
+      .filter(([attribute]) => attribute.startsWith(PART_PREFIX))
+      .map(([, value]) => JSON.parse(value.S ?? '') as ChordPartEntry);
+    const [size, extra] = await Promise.all([this.#touch(keys.size, ttlMs), this.get(keys.extra)]);
+    return completedChord(parts, size, extra);
+  }
+
+  /** The value of a live key, its expiry renewed when `ttlMs` is given; undefined when there is none. */
+  async #touch(key: string, ttlMs: number | undefined): Promise<string | undefined> {
+    if (!ttlMs) return this.get(key);
+    checkKeySize(key);
+    try {
+      const out = await this.#send(() =>
+        this.client.send(
+          new UpdateItemCommand({
+            TableName: this.#table,
+            Key: { pk: { S: key } },
+            UpdateExpression: 'SET #e = :exp',
+            ConditionExpression: 'attribute_exists(#pk) AND (attribute_not_exists(#e) OR #e > :now)',
+            ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#e': NAMES['#e'] },
+            ExpressionAttributeValues: { ':exp': { N: expiry(ttlMs) }, ':now': { N: String(nowSeconds()) } },
+            ReturnValues: 'ALL_NEW',
+          }),
+        ),
+      );
+      return out.Attributes?.value?.S ?? out.Attributes?.counter?.N;
+    } catch (err) {
+      if (isConditionFailed(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Apply `update` to the item of `key` (its expiry set when `ttlMs` is given) and answer with the
+   * whole item. An item past its expiry that DynamoDB has not deleted yet counts as gone: it is
+   * replaced by `fresh` (with the key and the expiry), unless someone else already did.
+   */
+  async #updateLive(
+    key: string,
+    update: { add?: string; set?: string; names: Record<string, string>; values: Item },
+    fresh: Item,
+    ttlMs: number | undefined,
+  ): Promise<Item> {
+    const sets = [update.set, ttlMs ? '#e = :exp' : undefined].filter((clause) => clause !== undefined);
+    const expression = [update.add && `ADD ${update.add}`, sets.length > 0 && `SET ${sets.join(', ')}`].filter(Boolean).join(' ');
     for (;;) {
       const now = String(nowSeconds());
       try {
-        // ADD starts a missing counter at 0; the condition refuses an item past its expiry.
         const out = await this.#send(() =>
           this.client.send(
             new UpdateItemCommand({
               TableName: this.#table,
               Key: { pk: { S: key } },
-              UpdateExpression: ttlMs ? 'ADD #c :by SET #e = :exp' : 'ADD #c :by',
+              UpdateExpression: expression,
               ConditionExpression: 'attribute_not_exists(#e) OR #e > :now',
-              ExpressionAttributeNames: {
-                '#c': NAMES['#c'],
-                '#e': NAMES['#e'],
-              },
-              ExpressionAttributeValues: {
-                ':by': { N: String(by) },
-                ':now': { N: now },
-                ...(ttlMs ? { ':exp': { N: expiry(ttlMs) } } : {}),
-              },
-              ReturnValues: 'UPDATED_NEW',
+              ExpressionAttributeNames: { ...update.names, '#e': NAMES['#e'] },
+              ExpressionAttributeValues: { ...update.values, ':now': { N: now }, ...(ttlMs ? { ':exp': { N: expiry(ttlMs) } } : {}) },
+              ReturnValues: 'ALL_NEW',
             }),
           ),
         );
-        const n = out.Attributes?.counter?.N;
-        if (n === undefined) throw new CeleriacError(`DynamoDB returned no counter for '${key}'`);
-        return Number(n);
+        return out.Attributes ?? {};
       } catch (err) {
         if (!isConditionFailed(err)) throw err;
       }
-      // The item expired (DynamoDB has not deleted it yet): start afresh, unless someone else already did.
-      const fresh = itemOf(key, { counter: { N: String(by) }, ready: { BOOL: false } }, ttlMs);
+      const item = itemOf(key, fresh, ttlMs);
       try {
         await this.#send(() =>
           this.client.send(
             new PutItemCommand({
               TableName: this.#table,
-              Item: fresh,
+              Item: item,
               ConditionExpression: 'attribute_not_exists(#pk) OR #e <= :now',
               ExpressionAttributeNames: {
                 '#pk': NAMES['#pk'],
@@ -231,7 +310,7 @@ export class DynamoDbStore implements KeyValueStore {
             }),
           ),
         );
-        return by;
+        return item;
       } catch (err) {
         if (!isConditionFailed(err)) throw err;
       }

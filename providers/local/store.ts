@@ -1,6 +1,7 @@
 /** local:// key-value store (the result backend's primitives) in the shared SQLite file. */
+import { completedChord, readChordParts, withChordPart } from '../../core/chord-parts.js';
 import { CeleriacError } from '../../core/errors.js';
-import type { KeyValueStore, PutOptions } from '../../core/ports.js';
+import type { ChordKeys, KeyValueStore, PutOptions } from '../../core/ports.js';
 import type { LocalDatabase } from './database.js';
 
 /** An expired row reads as gone even before the sweeper deletes it. */
@@ -55,19 +56,44 @@ export class LocalStore implements KeyValueStore {
   async incr(key: string, by: number, ttlMs?: number): Promise<number> {
     const next = await this.local.write(() => {
       const now = Date.now();
-      const row = this.local.stmt(`SELECT value, expires_at FROM kv WHERE key = @key AND ${LIVE}`).get({ key, now }) as
-        | { value: string; expires_at: number | null }
-        | undefined;
+      const row = this.#live(key, now);
       const current = row ? Number(row.value) : 0;
       if (!Number.isSafeInteger(current)) throw new CeleriacError(`Cannot increment '${key}': its value is not an integer`);
       const expires = ttlMs ? now + ttlMs : (row?.expires_at ?? null);
-      this.local
-        .stmt('INSERT OR REPLACE INTO kv (key, value, ready, expires_at) VALUES (?, ?, 0, ?)')
-        .run(key, String(current + by), expires);
+      this.#replace(key, String(current + by), expires);
       return current + by;
     });
     this.local.events.emit(`key:${key}`);
     return next;
+  }
+
+  /** One write transaction (IMMEDIATE: every process's writes wait for it), so two parts added at once cannot both complete the chord. */
+  async addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined> {
+    return this.local.write(() => {
+      const now = Date.now();
+      const row = this.#live(keys.parts, now);
+      const parts = withChordPart(readChordParts(row?.value), member, score);
+      const expires = ttlMs ? now + ttlMs : (row?.expires_at ?? null);
+      this.#replace(keys.parts, JSON.stringify(parts), expires);
+      if (ttlMs) {
+        this.local
+          .stmt(`UPDATE kv SET expires_at = @expires WHERE key IN (@size, @extra) AND ${LIVE}`)
+          .run({ expires, size: keys.size, extra: keys.extra, now });
+      }
+      return completedChord(parts, this.#live(keys.size, now)?.value, this.#live(keys.extra, now)?.value);
+    });
+  }
+
+  /** Writes a value that is not a result (a counter, a chord's parts), inside a write transaction. */
+  #replace(key: string, value: string, expires: number | null): void {
+    this.local.stmt('INSERT OR REPLACE INTO kv (key, value, ready, expires_at) VALUES (?, ?, 0, ?)').run(key, value, expires);
+  }
+
+  /** The live row of a key, inside a write transaction. */
+  #live(key: string, now: number): { value: string; expires_at: number | null } | undefined {
+    return this.local.stmt(`SELECT value, expires_at FROM kv WHERE key = @key AND ${LIVE}`).get({ key, now }) as
+      | { value: string; expires_at: number | null }
+      | undefined;
   }
 
   /** In-process writes notify at once; writes from other processes are found by the backend's polling. */

@@ -1,6 +1,7 @@
 /** memory:// key-value store: values with expiry in this process, watchable, shared per URL. */
+import { completedChord, readChordParts, withChordPart } from '../../core/chord-parts.js';
 import { CeleriacError } from '../../core/errors.js';
-import type { KeyValueStore, PutOptions } from '../../core/ports.js';
+import type { ChordKeys, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { MinHeap } from './heap.js';
 
 /** How often expired rows are deleted (a read never sees one: live() checks the time). */
@@ -87,6 +88,22 @@ export class MemoryStore implements KeyValueStore {
     this.data.set(key, { value: String(next), ready: false, expiresAt });
     this.data.changed(key);
     return next;
+  }
+
+  /** One synchronous step, so two parts added at once cannot both complete the chord. */
+  async addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined> {
+    const now = Date.now();
+    const row = this.data.live(keys.parts, now);
+    const parts = withChordPart(readChordParts(row?.value), member, score);
+    const expiresAt = ttlMs ? now + ttlMs : row?.expiresAt;
+    this.data.set(keys.parts, { value: JSON.stringify(parts), ready: false, expiresAt });
+    if (ttlMs) {
+      for (const key of [keys.size, keys.extra]) {
+        const kept = this.data.live(key, now);
+        if (kept) this.data.set(key, { ...kept, expiresAt });
+      }
+    }
+    return completedChord(parts, this.data.live(keys.size, now)?.value, this.data.live(keys.extra, now)?.value);
   }
 
   async watch(key: string, onChange: () => void): Promise<() => Promise<void>> {

@@ -94,6 +94,43 @@ export function storeConformance(name: string, make: MakeStore, features: StoreF
       expect(await store.incr(t, 1)).toBe(1);
     });
 
+    /** A chord's three keys, laid out as Celery's Redis backend lays them out. */
+    const chordKeysOf = (key: string) => ({ parts: `${key}.j`, size: `${key}.s`, extra: `${key}.t` });
+
+    it('addChordPart completes a chord exactly once, with its parts in header order (no index last); a part added twice is one', async () => {
+      const { store, key } = await setup();
+      const keys = chordKeysOf(key);
+      await store.put(keys.size, '4', { ready: false, keepReady: false });
+      expect(await store.addChordPart(keys, '[1,"c"]', 2)).toBeUndefined();
+      expect(await store.addChordPart(keys, '[1,"c"]', 2)).toBeUndefined();
+      // The last two at once, as two workers finishing together: one of them sees the chord complete.
+      const last = await Promise.all([
+        store.addChordPart(keys, '[1,"z"]', null),
+        store.addChordPart(keys, '[1,"b"]', 1),
+        store.addChordPart(keys, '[1,"a"]', 0),
+      ]);
+      expect(last.filter((parts) => parts !== undefined)).toEqual([['[1,"a"]', '[1,"b"]', '[1,"c"]', '[1,"z"]']]);
+    });
+
+    it('addChordPart counts the size adjustment, never completes a chord whose size is unknown, and expires with its ttl', async () => {
+      const { store, key } = await setup();
+      const keys = chordKeysOf(key);
+      await store.put(keys.size, '1', { ready: false, keepReady: false });
+      await store.incr(keys.extra, 1);
+      expect(await store.addChordPart(keys, 'first', 0, 60_000)).toBeUndefined();
+      expect(await store.addChordPart(keys, 'second', 1, 60_000)).toEqual(['first', 'second']);
+
+      const unknown = chordKeysOf(`${key}-unknown`);
+      expect(await store.addChordPart(unknown, 'only', 0)).toBeUndefined();
+
+      const short = chordKeysOf(`${key}-short`);
+      await store.put(short.size, '2', { ready: false, keepReady: false });
+      await store.addChordPart(short, 'early', 0, 100);
+      await eventually('the parts to expire', async () => (await store.get(short.size)) === undefined, 3000);
+      await store.put(short.size, '2', { ready: false, keepReady: false });
+      expect(await store.addChordPart(short, 'late', 1)).toBeUndefined();
+    });
+
     if (features.watch !== false) {
       it('watch calls back on a write to the key, and stops after unsubscribing', async () => {
         const { store, key } = await setup();

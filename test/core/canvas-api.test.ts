@@ -1,6 +1,6 @@
 /**
  * The caller's canvas (core/canvas.ts): chain, group and chord built from `task.s()` / `task.si()`
- * and sent as Celery's client sends them; run here by celeriac workers (on memory:// and local://, chords on
+ * and sent as Celery's client sends them; run here by celeriac workers (on memory://, local:// and
  * redis://, DB 4 only; on sqs:// in test/providers/sqs.test.ts), by Python's in test/interop.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,14 +9,24 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type App, ConfigError, chain, chord, group } from '../../core/index.js';
-import { closeAppsAndWorkers, memoryApp, startWorker, testApp } from './helpers.js';
+import { closeAppsAndWorkers, freshMemoryUrl, memoryApp, startWorker, testApp } from './helpers.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379/4';
 const raw = new Redis(REDIS_URL);
 
+const folders: string[] = [];
+/** A fresh local:// folder, removed after the tests. */
+const folder = (): string => {
+  folders.push(mkdtempSync(join(tmpdir(), 'celeriac-canvas-')));
+  return folders.at(-1) as string;
+};
+
 beforeAll(() => raw.flushdb());
 afterEach(closeAppsAndWorkers);
-afterAll(() => raw.quit());
+afterAll(async () => {
+  await raw.quit();
+  for (const f of folders.splice(0)) rmSync(f, { recursive: true, force: true });
+});
 
 function math(app: App) {
   return {
@@ -39,17 +49,12 @@ describe('canvas from TypeScript', () => {
   });
 
   it('a chain and a group run the same on local://', async () => {
-    const folder = mkdtempSync(join(tmpdir(), 'celeriac-canvas-'));
-    try {
-      const app = testApp({ broker: `local://${folder}`, backend: `local://${folder}` });
-      const { add, mul } = math(app);
-      await startWorker(app);
-      expect(await (await chain(add.s(1, 2), mul.s(5)).applyAsync()).get({ timeout: 10_000 })).toBe(15);
-      expect(await (await group(add.s(1, 2), mul.s(2, 2)).applyAsync()).get({ timeout: 10_000 })).toEqual([3, 4]);
-      await closeAppsAndWorkers();
-    } finally {
-      rmSync(folder, { recursive: true, force: true });
-    }
+    const where = `local://${folder()}`;
+    const app = testApp({ broker: where, backend: where });
+    const { add, mul } = math(app);
+    await startWorker(app);
+    expect(await (await chain(add.s(1, 2), mul.s(5)).applyAsync()).get({ timeout: 10_000 })).toBe(15);
+    expect(await (await group(add.s(1, 2), mul.s(2, 2)).applyAsync()).get({ timeout: 10_000 })).toEqual([3, 4]);
   });
 
   it('a group runs side by side and gives every result in order; a signature sent alone is a plain call', async () => {
@@ -72,35 +77,56 @@ describe('canvas from TypeScript', () => {
     expect(values).toEqual([13, 23]);
   });
 
-  it('a chord needs a backend that keeps chords: refused before anything is sent, saying which', async () => {
-    const app = memoryApp();
+  it('a chord needs a result backend: refused before anything is sent, saying so', async () => {
+    const app = testApp({ broker: freshMemoryUrl() });
     const { add, total } = math(app);
     const err = await chord([add.s(1, 1)], total.s())
       .applyAsync()
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(
-      /^Cannot send a chord \(the result backend memory:\/\/\S+ cannot keep chords: Celery's chords need a redis:\/\/ backend\)\.$/,
+      /^Cannot send a chord \(the result backend disabled:\/\/ cannot keep chords: a chord counts its header's results in the result backend, so set result_backend \(e\.g\. local:\/\/\.celeriac or redis:\/\/localhost:6379\/0\)\)\.$/,
     );
     // Also one met only later: a group followed by more steps in a chain becomes a chord (it was sent, then never ended).
     const later = await chain(add.s(1, 2), group(add.s(10), add.s(20)), total.s())
       .applyAsync()
       .catch((e: unknown) => e);
-    expect((later as Error).message).toMatch(/^Cannot send a chord \(the result backend memory:\/\/\S+ cannot keep chords/);
+    expect((later as Error).message).toMatch(/^Cannot send a chord \(the result backend disabled:\/\/ cannot keep chords/);
     expect(await (await app.broker()).size?.('celery')).toBe(0);
   });
 
-  it('a chord on redis:// runs its header, then its body with every result', async () => {
-    const app = testApp({ broker: REDIS_URL, backend: REDIS_URL });
-    const { add, mul, total } = math(app);
-    await startWorker(app, { concurrency: 4 });
-    const result = await chord([add.s(1, 1), mul.s(3, 3), add.s(10, 10)], total.s()).applyAsync();
-    expect(await result.get({ timeout: 10_000 })).toBe(31);
-    // A group or chord followed by more steps becomes a chord whose body runs them, as Celery's client builds it.
-    const viaGroup = await chain(add.s(1, 2), group(add.s(10), add.s(20)), total.s(), mul.s(2)).applyAsync();
-    expect(await viaGroup.get({ timeout: 10_000 })).toBe(72);
-    const afterChord = await chain(chord([add.s(1, 1), add.s(2, 2)], total.s()), mul.s(10)).applyAsync();
-    expect(await afterChord.get({ timeout: 10_000 })).toBe(60);
+  describe.each([
+    ['memory://', () => freshMemoryUrl()],
+    ['local://', () => `local://${folder()}`],
+    ['redis://', () => REDIS_URL],
+  ])('a chord on %s', (_scheme, url) => {
+    it('runs its header, then its body with every result in header order; a failing part fails the body with ChordError', async () => {
+      const where = url();
+      const app = testApp({ broker: where, backend: where });
+      const { add, mul, total } = math(app);
+      const boom = app.task('tasks.boom', (_x: number) => {
+        throw new RangeError('boom!');
+      });
+      const record = app.task('tasks.record', (xs: unknown[]) => xs);
+      await startWorker(app, { concurrency: 4 });
+      const result = await chord([add.s(1, 1), mul.s(3, 3), add.s(10, 10)], total.s()).applyAsync();
+      expect(await result.get({ timeout: 10_000 })).toBe(31);
+      const ordered = await chord(
+        Array.from({ length: 12 }, (_, i) => add.s(i, 0)),
+        record.s(),
+      ).applyAsync();
+      expect(await ordered.get({ timeout: 10_000 })).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      // A group or chord followed by more steps becomes a chord whose body runs them, as Celery's client builds it.
+      const viaGroup = await chain(add.s(1, 2), group(add.s(10), add.s(20)), total.s(), mul.s(2)).applyAsync();
+      expect(await viaGroup.get({ timeout: 10_000 })).toBe(72);
+      const afterChord = await chain(chord([add.s(1, 1), add.s(2, 2)], total.s()), mul.s(10)).applyAsync();
+      expect(await afterChord.get({ timeout: 10_000 })).toBe(60);
+      const failed = await chord([add.s(1, 1), boom.s(1)], total.s()).applyAsync();
+      await expect(failed.get({ timeout: 10_000 })).rejects.toMatchObject({
+        name: 'ChordError',
+        message: expect.stringMatching(/^Dependency \S+ raised RangeError\('boom!'\)$/),
+      });
+    });
   });
 
   it("a step that fails fails the rest of its chain, as Celery's mark_as_failure does: get() on the chain throws instead of waiting", async () => {

@@ -230,7 +230,7 @@ describe('the celeriac command line', () => {
     const out = await celeriac(project.dir, ['build', '--target', 'aws', '-A', 'tasks', '--outdir', 'cli-out', '--timeout', '2']);
     expect(out.stderr).toMatch(/warning: .*no time limit/);
     expect(out.code).toBe(0);
-    expect(out.stdout).toMatch(/Built 8 task\(s\) of app 'awstasks' for AWS Lambda \(nodejs22\.x\)/);
+    expect(out.stdout).toMatch(/Built 9 task\(s\) of app 'awstasks' for AWS Lambda \(nodejs22\.x\)/);
     expect(existsSync(join(project.dir, 'cli-out/handler/index.mjs'))).toBe(true);
     expect(existsSync(join(project.dir, 'cli-out/template.json'))).toBe(true);
   });

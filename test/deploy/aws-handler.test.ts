@@ -10,7 +10,7 @@ import {
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, createApp } from '../../core/index.js';
+import { type App, chord, createApp } from '../../core/index.js';
 import type { RemoteTaskError } from '../../core/errors.js';
 import { encodeEnvelope } from '../../core/envelope.js';
 import { buildTaskMessage } from '../../core/message-builder.js';
@@ -115,6 +115,14 @@ describe('the built Lambda handler', () => {
     await expect(failed.get({ timeout: 5000 })).rejects.toThrow(/boom/);
     expect(failed.traceback).toMatch(/ValueError/);
     expect(invocations.every((i) => i.invocation.ok && i.failed.length === 0)).toBe(true);
+  });
+
+  it('completes a chord: the header tasks run in invocations, the one that completes it sends the body', async () => {
+    const header = Array.from({ length: 7 }, (_, i) => producer.signature('awstasks.add', [i, i]));
+    const result = await chord(header, producer.signature('awstasks.total')).applyAsync();
+    const invocations = await drain('t-celery', ready([result.id]));
+    expect(await result.get({ timeout: 5000 })).toBe(42);
+    expect(invocations.flatMap((i) => i.failed)).toEqual([]);
   });
 
   it('re-sends a record that arrives before its ETA with its delay, reporting nothing failed (no receive counted)', async () => {

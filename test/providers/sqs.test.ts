@@ -578,6 +578,9 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
   let runs = 0;
   const define = (a: App) => ({
     add: a.task('tasks.add', (x: number, y: number) => x + y),
+    total: a.task('tasks.total', (xs: number[]) => xs.reduce((sum, x) => sum + x, 0)),
+    text: a.task('tasks.text', (length: number) => 'x'.repeat(length)),
+    lengths: a.task('tasks.lengths', (texts: string[]) => texts.map((t) => t.length)),
     fail: a.task('tasks.fail', () => {
       throw new TypeError('boom');
     }),
@@ -634,14 +637,23 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
     }
   });
 
-  it('chain and group run on sqs://; a chord is refused before sending (DynamoDB keeps no chord record)', async () => {
+  it('chain, group and chord run on sqs:// with dynamodb:// results', async () => {
     const q = uniqueQueue('canvas');
-    const { add } = await start('&create=true', { queues: [q] });
+    const { add, total, text, lengths } = await start('&create=true', { queues: [q] });
     try {
-      const on = (sig: Signature<number>) => sig.set({ queue: q });
+      const on = <T>(sig: Signature<T>) => sig.set({ queue: q });
       expect(await (await chain(on(add.s(1, 2)), on(add.s(10))).applyAsync()).get({ timeout: 15_000 })).toBe(13);
       expect(await (await group(on(add.s(1, 1)), on(add.s(2, 2))).applyAsync()).get({ timeout: 15_000 })).toEqual([2, 4]);
-      await expect(chord([on(add.s(1, 1))], on(add.s(1))).applyAsync()).rejects.toThrow(/cannot keep chords/);
+      const header = Array.from({ length: 6 }, (_, i) => on(add.s(i, i)));
+      expect(await (await chord(header, on(total.s())).applyAsync()).get({ timeout: 15_000 })).toBe(30);
+      // Every part is kept in one DynamoDB item: results outgrowing its 400 KB fail the body, which would otherwise never run.
+      const big = await chord([on(text.s(150_000)), on(text.s(150_000)), on(text.s(150_000))], on(lengths.s())).applyAsync();
+      await expect(big.get({ timeout: 15_000 })).rejects.toMatchObject({
+        name: 'ChordError',
+        message: expect.stringMatching(
+          /^Callback error: ResultTooLarge\('the parts of chord celery-taskset-meta-\S+\.j outgrow the DynamoDB item limit of 409600 bytes/,
+        ),
+      });
     } finally {
       await finish();
     }
