@@ -1,17 +1,19 @@
 /**
  * A chord's finished header parts, kept by a store without Redis's sorted sets (memory://,
- * local://, dynamodb://) by the rules providers/redis/scripts/add-chord-part.ts follows: a member
- * added twice is one part; the chord is complete when the parts number the header size (`.s`)
- * plus its adjustment (`.t`); the parts come back in ZRANGE's order — by score, a part without
- * one (no group index) last, equal scores by member.
+ * local://, dynamodb://) by the rules providers/redis/scripts/add-chord-part.ts follows: one part
+ * per header task (the first added stays: a task run again after a lost ack, perhaps with another
+ * result, neither counts twice nor changes what the body gets); the chord is complete when the parts
+ * number the header size (`.s`) plus its adjustment (`.t`); the parts come back in ZRANGE's order —
+ * by score, a part without one (no group index) last, equal scores by member.
  */
+import type { ChordPartInput } from './ports.js';
 
-/** One part: its place in the header (null: none given) and the member Celery's backend would ZADD. */
-export type ChordPartEntry = [score: number | null, member: string];
+/** One part as kept: its place in the header (null: none given), the member Celery's backend would ZADD, and its task id. */
+export type ChordPartEntry = [score: number | null, member: string, taskId: string];
 
-/** `parts` with `member` added (the same array when it is there already). */
-export function withChordPart(parts: ChordPartEntry[], member: string, score: number | null): ChordPartEntry[] {
-  return parts.some(([, m]) => m === member) ? parts : [...parts, [score, member]];
+/** `parts` with `part` added, unless its task has a part already (then the same array). */
+export function withChordPart(parts: ChordPartEntry[], part: ChordPartInput): ChordPartEntry[] {
+  return parts.some(([, , id]) => id === part.taskId) ? parts : [...parts, [part.score, part.member, part.taskId]];
 }
 
 /** Every member in order when `parts` complete the chord whose size and adjustment the store holds, else undefined. */

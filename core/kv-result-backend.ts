@@ -77,7 +77,7 @@ export class KeyValueResultBackend implements ResultBackend {
       // Celery's part: `[1, task id, state, result]`, scored by its place in the header.
       addPart: async (part) => {
         const member = JSON.stringify([1, part.taskId, part.state, part.result]);
-        const all = await this.kv.addChordPart(chordKeys(part.groupId), member, part.groupIndex, ttlMs);
+        const all = await this.kv.addChordPart(chordKeys(part.groupId), { taskId: part.taskId, member, score: part.groupIndex }, ttlMs);
         return all?.map((text, i) => readChordPart(part.groupId, i, text));
       },
       forget: async (groupId) => {

@@ -162,13 +162,21 @@ export interface KeyValueStore {
    */
   readonly watchesEveryWriter?: boolean;
   /**
-   * Add `member` to the sorted set `keys.parts` under `score`, refresh the TTL of the three
-   * keys, and when the set then holds as many members as `keys.size` plus `keys.extra` say,
-   * return them all in score order — in one atomic step, so exactly one caller completes a
-   * chord (Celery's Redis layout; stores without sorted sets follow core/chord-parts.ts).
+   * Add the part of a finished header task to the sorted set `keys.parts` under its score, unless
+   * that task has a part there already (the first stays), refresh the TTL of the three keys, and
+   * when the set then holds as many parts as `keys.size` plus `keys.extra` say, return every member
+   * in score order — in one atomic step, so exactly one caller completes a chord (Celery's Redis
+   * layout; stores without sorted sets follow core/chord-parts.ts).
    */
-  addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined>;
+  addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined>;
   close(): Promise<void>;
+}
+
+/** A header task's part as a store adds it: the member Celery's Redis backend ZADDs, its score (the group index; null: none), and the task's id. */
+export interface ChordPartInput {
+  taskId: string;
+  member: string;
+  score: number | null;
 }
 
 /** Where a chord's parts, its size and its size adjustment are kept. */

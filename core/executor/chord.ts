@@ -6,9 +6,10 @@
  * good) the body does not run: it is stored as FAILURE ChordError("Dependency <id> raised ...",
  * "Callback error: ...") and its errbacks get its id, as Celery does.
  *
- * The record is dropped only after the body went out. A worker dying in between leaves the
- * header task's message to come back; its run adds the same part again (one member) and
- * completes the chord then — at least once, never lost. (Celery drops it first.)
+ * The record is dropped only after the body went out. A worker dying in between (or a body
+ * the broker refused for the moment) leaves the header task's message to come back; its run finds
+ * its part already there (one per task, the first kept, whatever this run returned) and completes
+ * the chord then — at least once, never lost. (Celery drops it first.)
  */
 import { ChordError, refusedForGood, unstorable } from '../errors.js';
 import { asExceptionInfo, encodeException } from '../exception-codec.js';

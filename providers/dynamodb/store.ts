@@ -8,7 +8,7 @@
  *   expires_at (N)  epoch seconds, rounded up: the table's TTL attribute. DynamoDB deletes expired
  *                   items late (hours to days), so every read treats an item past it as gone.
  *
- *   part_<sha256> (S) a chord's finished header task, [score, member] (addChordPart)
+ *   part_<sha256> (S) a chord's finished header task (SHA-256 of its id), [score, member, id] (addChordPart)
  *
  * Each transition is one request: a put that must not hide a ready result is a conditional
  * PutItem; incr is an UpdateItem ADD. There is no watch: waiting polls (core's waitFor).
@@ -33,7 +33,7 @@ import {
 import { createHash } from 'node:crypto';
 import { type ChordPartEntry, completedChord } from '../../core/chord-parts.js';
 import { CeleriacError, ConfigError, ResultTooLarge } from '../../core/errors.js';
-import type { ChordKeys, KeyValueStore, PutOptions } from '../../core/ports.js';
+import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { awsClient } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
 import type { TimeToLive } from './create-table.js';
@@ -51,7 +51,7 @@ const NAMES = {
   '#e': TTL_ATTRIBUTE,
 };
 
-/** A chord part's attribute: the prefix, then the SHA-256 of its member (a part added twice is one attribute). */
+/** A chord part's attribute: the prefix, then the SHA-256 of its task id (one attribute per header task). */
 const PART_PREFIX = 'part_';
 
 const isConditionFailed = (err: unknown): boolean =>
@@ -215,13 +215,19 @@ export class DynamoDbStore implements KeyValueStore {
    * and so DynamoDB's 400 KB item limit: a chord whose results outgrow it is refused with
    * ResultTooLarge (its body then fails with a ChordError) rather than never completing.
    */
-  async addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined> {
+  async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
     checkKeySize(keys.parts);
-    const name = `${PART_PREFIX}${createHash('sha256').update(member).digest('hex')}`;
-    const part: AttributeValue = { S: JSON.stringify([score, member]) };
+    const name = `${PART_PREFIX}${createHash('sha256').update(part.taskId).digest('hex')}`;
+    const entry: AttributeValue = { S: JSON.stringify([part.score, part.member, part.taskId] satisfies ChordPartEntry) };
     let item: Item;
     try {
-      item = await this.#updateLive(keys.parts, { set: '#p = :p', names: { '#p': name }, values: { ':p': part } }, { [name]: part }, ttlMs);
+      // if_not_exists: a task's first part stays (core/chord-parts.ts).
+      item = await this.#updateLive(
+        keys.parts,
+        { set: '#p = if_not_exists(#p, :p)', names: { '#p': name }, values: { ':p': entry } },
+        { [name]: entry },
+        ttlMs,
+      );
     } catch (err) {
       if (!isItemTooLarge(err)) throw err;
       throw new ResultTooLarge(

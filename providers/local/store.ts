@@ -1,7 +1,7 @@
 /** local:// key-value store (the result backend's primitives) in the shared SQLite file. */
 import { completedChord, readChordParts, withChordPart } from '../../core/chord-parts.js';
 import { CeleriacError } from '../../core/errors.js';
-import type { ChordKeys, KeyValueStore, PutOptions } from '../../core/ports.js';
+import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
 import type { LocalDatabase } from './database.js';
 
 /** An expired row reads as gone even before the sweeper deletes it. */
@@ -68,11 +68,11 @@ export class LocalStore implements KeyValueStore {
   }
 
   /** One write transaction (IMMEDIATE: every process's writes wait for it), so two parts added at once cannot both complete the chord. */
-  async addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined> {
+  async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
     return this.local.write(() => {
       const now = Date.now();
       const row = this.#live(keys.parts, now);
-      const parts = withChordPart(readChordParts(row?.value), member, score);
+      const parts = withChordPart(readChordParts(row?.value), part);
       const expires = ttlMs ? now + ttlMs : (row?.expires_at ?? null);
       this.#replace(keys.parts, JSON.stringify(parts), expires);
       if (ttlMs) {

@@ -1,7 +1,7 @@
 /** memory:// key-value store: values with expiry in this process, watchable, shared per URL. */
 import { completedChord, readChordParts, withChordPart } from '../../core/chord-parts.js';
 import { CeleriacError } from '../../core/errors.js';
-import type { ChordKeys, KeyValueStore, PutOptions } from '../../core/ports.js';
+import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { MinHeap } from './heap.js';
 
 /** How often expired rows are deleted (a read never sees one: live() checks the time). */
@@ -91,10 +91,10 @@ export class MemoryStore implements KeyValueStore {
   }
 
   /** One synchronous step, so two parts added at once cannot both complete the chord. */
-  async addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined> {
+  async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
     const now = Date.now();
     const row = this.data.live(keys.parts, now);
-    const parts = withChordPart(readChordParts(row?.value), member, score);
+    const parts = withChordPart(readChordParts(row?.value), part);
     const expiresAt = ttlMs ? now + ttlMs : row?.expiresAt;
     this.data.set(keys.parts, { value: JSON.stringify(parts), ready: false, expiresAt });
     if (ttlMs) {

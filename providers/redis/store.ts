@@ -11,7 +11,7 @@
  */
 import type { Redis } from 'ioredis';
 import { Batcher } from '../../core/batcher.js';
-import type { ChordKeys, KeyValueStore, PutOptions } from '../../core/ports.js';
+import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { type Reachability, closeClient, reachable } from './connection.js';
 import { addChordPart } from './scripts/add-chord-part.js';
 import { putResults } from './scripts/put-results.js';
@@ -71,11 +71,11 @@ export class RedisStore implements KeyValueStore {
     return Number(value);
   }
 
-  async addChordPart(keys: ChordKeys, member: string, score: number | null, ttlMs?: number): Promise<string[] | undefined> {
+  async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
     const parts = await addChordPart.run<string[] | null>(
       this.client,
       [keys.parts, keys.size, keys.extra],
-      [member, score ?? '+inf', ttlMs ? Math.ceil(ttlMs) : ''],
+      [part.member, part.score ?? '+inf', ttlMs ? Math.ceil(ttlMs) : '', part.taskId],
     );
     return parts ?? undefined;
   }

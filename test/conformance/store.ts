@@ -96,20 +96,34 @@ export function storeConformance(name: string, make: MakeStore, features: StoreF
 
     /** A chord's three keys, laid out as Celery's Redis backend lays them out. */
     const chordKeysOf = (key: string) => ({ parts: `${key}.j`, size: `${key}.s`, extra: `${key}.t` });
+    /** A header task's part as Celery's Redis backend writes it: [1, id, state, result]. */
+    const part = (taskId: string, score: number | null, result: unknown = taskId) => ({
+      taskId,
+      member: JSON.stringify([1, taskId, 'SUCCESS', result]),
+      score,
+    });
 
-    it('addChordPart completes a chord exactly once, with its parts in header order (no index last); a part added twice is one', async () => {
+    it('addChordPart completes a chord exactly once, with its parts in header order (no index last)', async () => {
       const { store, key } = await setup();
       const keys = chordKeysOf(key);
       await store.put(keys.size, '4', { ready: false, keepReady: false });
-      expect(await store.addChordPart(keys, '[1,"c"]', 2)).toBeUndefined();
-      expect(await store.addChordPart(keys, '[1,"c"]', 2)).toBeUndefined();
-      // The last two at once, as two workers finishing together: one of them sees the chord complete.
+      expect(await store.addChordPart(keys, part('c', 2))).toBeUndefined();
+      // The last three at once, as workers finishing together: one of them sees the chord complete.
       const last = await Promise.all([
-        store.addChordPart(keys, '[1,"z"]', null),
-        store.addChordPart(keys, '[1,"b"]', 1),
-        store.addChordPart(keys, '[1,"a"]', 0),
+        store.addChordPart(keys, part('z', null)),
+        store.addChordPart(keys, part('b', 1)),
+        store.addChordPart(keys, part('a', 0)),
       ]);
-      expect(last.filter((parts) => parts !== undefined)).toEqual([['[1,"a"]', '[1,"b"]', '[1,"c"]', '[1,"z"]']]);
+      expect(last.filter((parts) => parts !== undefined)).toEqual([['a', 'b', 'c', 'z'].map((id) => part(id, 0).member)]);
+    });
+
+    it('addChordPart keeps one part per task: a task run again, even with another result, neither counts twice nor replaces its first part', async () => {
+      const { store, key } = await setup();
+      const keys = chordKeysOf(key);
+      await store.put(keys.size, '2', { ready: false, keepReady: false });
+      expect(await store.addChordPart(keys, part('a', 0, 'first run'))).toBeUndefined();
+      expect(await store.addChordPart(keys, part('a', 0, 'second run'))).toBeUndefined();
+      expect(await store.addChordPart(keys, part('b', 1))).toEqual([part('a', 0, 'first run').member, part('b', 1).member]);
     });
 
     it('addChordPart counts the size adjustment, never completes a chord whose size is unknown, and expires with its ttl', async () => {
@@ -117,18 +131,18 @@ export function storeConformance(name: string, make: MakeStore, features: StoreF
       const keys = chordKeysOf(key);
       await store.put(keys.size, '1', { ready: false, keepReady: false });
       await store.incr(keys.extra, 1);
-      expect(await store.addChordPart(keys, 'first', 0, 60_000)).toBeUndefined();
-      expect(await store.addChordPart(keys, 'second', 1, 60_000)).toEqual(['first', 'second']);
+      expect(await store.addChordPart(keys, part('first', 0), 60_000)).toBeUndefined();
+      expect(await store.addChordPart(keys, part('second', 1), 60_000)).toEqual([part('first', 0).member, part('second', 1).member]);
 
       const unknown = chordKeysOf(`${key}-unknown`);
-      expect(await store.addChordPart(unknown, 'only', 0)).toBeUndefined();
+      expect(await store.addChordPart(unknown, part('only', 0))).toBeUndefined();
 
       const short = chordKeysOf(`${key}-short`);
       await store.put(short.size, '2', { ready: false, keepReady: false });
-      await store.addChordPart(short, 'early', 0, 100);
+      await store.addChordPart(short, part('early', 0), 100);
       await eventually('the parts to expire', async () => (await store.get(short.size)) === undefined, 3000);
       await store.put(short.size, '2', { ready: false, keepReady: false });
-      expect(await store.addChordPart(short, 'late', 1)).toBeUndefined();
+      expect(await store.addChordPart(short, part('late', 1))).toBeUndefined();
     });
 
     if (features.watch !== false) {

@@ -5,10 +5,12 @@ import { LuaScript } from '../script.js';
  * §4.1): ZADD its part to the group's `.j` set, scored by its place in the header, and refresh
  * the keys' expiry. When the set then holds the size the client stored in `.s` (adjusted by
  * `.t`), the chord is complete and every part is returned in header order. One script, so two
- * workers finishing the last two parts at once cannot both miss (or both see) completion; the
- * same part added twice (a redelivered task) is one member. A `.j` list (Celery's
- * result_chord_ordered=False) is appended to instead, as Celery does: results in finishing order.
- * KEYS: parts (.j), size (.s), extra (.t). ARGV: member, score ('+inf' without an index), ttl ms ('' = keep).
+ * workers finishing the last two parts at once cannot both miss (or both see) completion. A task
+ * has one part: one that ran again (its ack lost) finds its first part among those of its score
+ * and leaves it, whatever it returned this time, so the count still meets the size. A `.j` list
+ * (Celery's result_chord_ordered=False) is appended to instead, as Celery does: results in
+ * finishing order.
+ * KEYS: parts (.j), size (.s), extra (.t). ARGV: member, score ('+inf' without an index), ttl ms ('' = keep), task id.
  * Returns the parts when complete, else nil.
  */
 export const addChordPart = new LuaScript(
@@ -20,7 +22,12 @@ local count
 if list then
   count = redis.call('RPUSH', KEYS[1], ARGV[1])
 else
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  local known = false
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
+    local ok, part = pcall(cjson.decode, member)
+    if ok and type(part) == 'table' and part[2] == ARGV[4] then known = true break end
+  end
+  if not known then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
   count = redis.call('ZCARD', KEYS[1])
 end
 local ttl = tonumber(ARGV[3])
