@@ -5,6 +5,7 @@
  */
 import { RateLimitError } from './errors.js';
 import { setLongTimeout } from './long-timeout.js';
+import { onAbort } from './shared-abort.js';
 
 const PER_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600 };
 
@@ -112,9 +113,12 @@ export class RateLimiter {
       bucket.tokens -= 1;
       if (bucket.tokens >= 0) return;
       const waitMs = (-bucket.tokens / bucket.rate) * 1000;
-      const both = signal ? AbortSignal.any([signal, bucket.replaced.signal]) : bucket.replaced.signal;
+      // Not AbortSignal.any: on Node 20 every signal it makes stays referenced by its long-lived
+      // sources (the worker's shutdown signal) for as long as they live, one per rate-limited wait.
+      const either = new AbortController();
+      const stops = [bucket.replaced.signal, signal].map((s) => s && onAbort(s, () => either.abort(s.reason)));
       try {
-        await this.#sleep(waitMs, both);
+        await this.#sleep(waitMs, either.signal);
         return;
       } catch (err) {
         if (!bucket.replaced.signal.aborted) {
@@ -122,6 +126,8 @@ export class RateLimiter {
           throw err;
         }
         // The rate changed while waiting: plan again against the new bucket.
+      } finally {
+        for (const stop of stops) stop?.();
       }
     }
   }

@@ -153,6 +153,19 @@ describe('RateLimiter', () => {
     await expect(waiting).rejects.toThrow('worker stopping');
   });
 
+  it("waits under a long-lived signal (the worker's shutdown) leave nothing attached to it", async () => {
+    const { clock } = fakeClock();
+    const limiter = new RateLimiter(clock);
+    limiter.set('t', '1000/s');
+    const shutdown = new AbortController();
+    for (let i = 0; i < 200; i++) await limiter.take('t', shutdown.signal);
+    // Node keeps what depends on a signal (AbortSignal.any's results, on Node 20 never pruned) in an internal set.
+    const dependants = Object.getOwnPropertySymbols(shutdown.signal)
+      .filter((symbol) => symbol.description === 'kDependantSignals')
+      .map((symbol) => (shutdown.signal as unknown as Record<symbol, Set<unknown>>)[symbol]?.size ?? 0);
+    expect(dependants.every((size) => size === 0)).toBe(true);
+  });
+
   it('refuses a bad rate', () => {
     expect(() => new RateLimiter().set('t', '5 per second')).toThrow(RateLimitError);
   });
