@@ -93,7 +93,8 @@ export class Worker extends EventEmitter {
     // Its shutdown signal has fired and its consumer is gone: starting again would quietly do nothing.
     if (this.#stopping)
       return Promise.reject(new CeleriacError(`Worker ${this.hostname} was stopped; create a new one with app.worker().`));
-    this.#starting = this.#start();
+    // Started already: the same start (a second consumer would outlive stop(), spinning on hand-backs).
+    this.#starting ??= this.#start();
     return this.#starting;
   }
 

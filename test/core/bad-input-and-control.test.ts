@@ -592,6 +592,22 @@ describe('graceful shutdown', () => {
     await expect(stopped.start()).rejects.toThrow('Worker w1@test was stopped; create a new one with app.worker().');
   });
 
+  it('start() twice is one start: after stop() nothing consumes (a second consumer used to outlive it, spinning on hand-backs)', async () => {
+    app = memoryApp();
+    const t = app.task('tasks.after', () => 'ran');
+    const worker = await app.worker({ hostname: 'w1@test' });
+    await worker.start();
+    await worker.start();
+    await worker.stop();
+    let handedBack = 0;
+    worker.on('handed-back', () => handedBack++);
+    await t.delay();
+    // A timer firing at all proves the event loop is not starved by a consumer fetching in a loop.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(handedBack).toBe(0);
+    expect(await (await app.broker()).size?.('celery')).toBe(1);
+  });
+
   it('stop() asks its consumer to stop once: a consumer that never stops (a lost broker) is waited for once, not again before the hand-back', async () => {
     app = memoryApp();
     const worker = await startWorker(app);
