@@ -1,8 +1,8 @@
 /**
  * `celeriac deploy --target aws`: build, then the one standard command that deploys the
  * output — `sam deploy`, which uploads the handler folder the template's `Code` names (to a
- * bucket SAM manages, --resolve-s3) and creates or updates the CloudFormation stack. Printed
- * by default; run with --run.
+ * bucket SAM manages, --resolve-s3) and creates or updates the CloudFormation stack, in the
+ * region the app's URLs name (else the AWS CLI's default one). Printed by default; run with --run.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -39,6 +39,8 @@ export function deployCommand(build: AwsBuildResult, opts: AwsDeployOptions, cwd
     );
   }
   const template = path.relative(cwd, build.template) || build.template;
+  // The stack must be where the app's producers look for its queues and table (one region: guardrails.ts).
+  const region = build.plan.regions[0]?.region;
   return [
     'sam',
     'deploy',
@@ -46,6 +48,7 @@ export function deployCommand(build: AwsBuildResult, opts: AwsDeployOptions, cwd
     template.startsWith('..') ? build.template : template,
     '--stack-name',
     stackName,
+    ...(region ? ['--region', region] : []),
     '--resolve-s3',
     // The stack creates the function's role (not named: CAPABILITY_IAM is enough).
     '--capabilities',

@@ -31,6 +31,7 @@ export function checkGuardrails(plan: AwsPlan): string[] {
   const fifo = plan.queues.filter((q) => q.fifo);
 
   if (plan.tasks.length === 0) problems.push('the app registers no tasks: nothing to deploy.');
+  checkRegions(plan, problems);
   if (!Number.isInteger(fn.timeoutS) || fn.timeoutS < 1 || fn.timeoutS > 900) {
     problems.push(`--timeout ${fn.timeoutS}: a Lambda function timeout is a whole number of seconds from 1 to 900.`);
   }
@@ -105,6 +106,19 @@ export function checkGuardrails(plan: AwsPlan): string[] {
 
   if (problems.length > 0) throw new GuardrailError(problems);
   return warnings;
+}
+
+/**
+ * The stack — queues, table, function — lives in one region, and the function reaches each of
+ * them there: URLs naming different regions would be collapsed into one, and producers using the
+ * app's URLs would look for queues or a table where none were deployed.
+ */
+function checkRegions(plan: AwsPlan, problems: string[]): void {
+  if (new Set(plan.regions.map((r) => r.region)).size <= 1) return;
+  const named = plan.regions.map((r) => `${r.setting} in ${r.region}`).join(', ');
+  problems.push(
+    `the app's URLs name different AWS regions (${named}), but a deployment is one stack in one region: name the same region (?region=) in each URL.`,
+  );
 }
 
 /**

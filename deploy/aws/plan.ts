@@ -8,6 +8,7 @@ import { ConfigError } from '../../core/errors.js';
 import { splitUrl } from '../../core/provider-options.js';
 import { schemeOf } from '../../core/registry.js';
 import { routeFor } from '../../core/routing.js';
+import { parseDynamoDbUrl } from '../../providers/dynamodb/options.js';
 import { parseSqsUrl, type SqsOptions } from '../../providers/sqs/options.js';
 import { checkQueueName, deadLetterName } from '../../providers/sqs/queues.js';
 import type { AwsFunctionOptions } from './options.js';
@@ -42,6 +43,11 @@ export interface AwsPlan {
   deployedBrokerUrl: string;
   /** The results table, or null when results are off (result_backend unset). */
   table: { name: string; deployedUrl: string } | null;
+  /**
+   * The AWS region each of the app's URLs names, by setting (those naming none are left out: the
+   * SDK's default chain picks theirs). The stack goes to that region; guardrails refuse two.
+   */
+  regions: Array<{ setting: string; region: string }>;
   fn: AwsFunctionOptions;
   /** Tasks a single invocation runs at once (worker_concurrency, else the whole batch). */
   concurrency: number;
@@ -77,6 +83,7 @@ export function planFor(app: App, fn: AwsFunctionOptions, extraQueues: readonly 
     sqs,
     deployedBrokerUrl: deployedUrl(sqsUrlOf(sqs)),
     table: tablePlan(conf.result_backend),
+    regions: namedRegions(sqs, conf.result_backend),
     fn,
     concurrency: conf.worker_concurrency ?? fn.batchSize,
   };
@@ -105,17 +112,21 @@ function staticRouteQueues(routes: App['conf']['task_routes']): string[] {
 
 function tablePlan(backend: string | null): AwsPlan['table'] {
   if (!backend) return null;
-  const { scheme, rest } = splitUrl(backend);
-  if (scheme !== 'dynamodb') {
+  if (schemeOf(backend) !== 'dynamodb') {
     throw new ConfigError(
       `celeriac build --target aws stores results in DynamoDB, but result_backend is '${backend}'. Set it to dynamodb://TABLE (or pass --result-backend dynamodb://TABLE), or leave it unset for no results.`,
     );
   }
-  const name = decodeURIComponent(rest.replace(/\/$/, ''));
-  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(name)) {
-    throw new ConfigError(`'${backend}': the DynamoDB table name must be 3–255 letters, digits, '_', '-' or '.'`);
-  }
-  return { name, deployedUrl: deployedUrl(backend) };
+  return { name: parseDynamoDbUrl(backend).table, deployedUrl: deployedUrl(backend) };
+}
+
+function namedRegions(sqs: SqsOptions, backend: string | null): AwsPlan['regions'] {
+  const named: Array<[string, string | undefined]> = [
+    ['broker_url', sqs.region],
+    ['result_backend', backend ? parseDynamoDbUrl(backend).region : undefined],
+    ['claim_check', sqs.claimCheck ? splitUrl(sqs.claimCheck).query.get('region') || undefined : undefined],
+  ];
+  return named.filter((n): n is [string, string] => n[1] !== undefined).map(([setting, region]) => ({ setting, region }));
 }
 
 /**

@@ -217,6 +217,23 @@ describe('guardrails', () => {
     );
   });
 
+  it('refuses URLs naming different AWS regions: the stack lives in one', () => {
+    const split = createApp('r', {
+      broker: 'sqs://?region=eu-west-1&visibility_timeout=3600',
+      backend: 'dynamodb://results?region=us-east-1',
+    });
+    split.task('r.add', (x: number) => x, { timeLimit: 5 });
+    expect(problems({}, split)).toMatch(
+      /the app's URLs name different AWS regions \(broker_url in eu-west-1, result_backend in us-east-1\), but a deployment is one stack in one region: name the same region \(\?region=\) in each URL/,
+    );
+    const claim = encodeURIComponent('dynamodb://results?region=us-west-2');
+    expect(problems({}, app(`sqs://?region=eu-west-1&visibility_timeout=3600&claim_check=${claim}`))).toMatch(
+      /regions \(broker_url in eu-west-1, claim_check in us-west-2\)/,
+    );
+    // A URL naming no region leaves it to the SDK's default chain: nothing to compare.
+    expect(planFor(app(), AWS_FUNCTION_DEFAULTS).regions).toEqual([{ setting: 'broker_url', region: 'eu-west-1' }]);
+  });
+
   it('needs an sqs:// broker and a dynamodb:// result backend', () => {
     expect(() => planFor(createApp('x', { broker: 'local://.celeriac' }), AWS_FUNCTION_DEFAULTS)).toThrow(/needs an sqs:\/\/ broker/);
     expect(() => planFor(createApp('x', { broker: 'sqs://', backend: 'redis://localhost' }), AWS_FUNCTION_DEFAULTS)).toThrow(
@@ -249,8 +266,10 @@ describe('the celeriac command line', () => {
     const out = await celeriac(project.dir, ['deploy', '--target', 'aws', '-A', 'tasks', '--timeout', '2']);
     expect(out.code).toBe(0);
     expect(out.stdout).toContain(
-      'sam deploy --template-file dist/aws/template.json --stack-name celeriac-awstasks --resolve-s3 --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset',
+      'sam deploy --template-file dist/aws/template.json --stack-name celeriac-awstasks --region us-east-1 --resolve-s3 --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset',
     );
+    // The stack goes to the region the app's URLs name, where its producers look; naming none, to the AWS CLI's default.
+    expect(deployCommand({ ...build, plan: { ...build.plan, regions: [] } }, { app: 'tasks' }, project.dir)).not.toContain('--region');
     // The function is '<stack name>-tasks', and Lambda takes at most 64 characters.
     const long = await celeriac(project.dir, [
       'deploy',
