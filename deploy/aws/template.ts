@@ -100,7 +100,8 @@ function roleResource(plan: AwsPlan): Json {
       Sid: 'Logs',
       Effect: 'Allow',
       Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
-      Resource: [{ 'Fn::Sub': `\${${LOG_GROUP}.Arn}` }, { 'Fn::Sub': `\${${LOG_GROUP}.Arn}:log-stream:*` }],
+      // A log group's Arn attribute ends in ':*': it covers the group's log streams already.
+      Resource: [arn(LOG_GROUP)],
     },
     {
       // The event source mapping receives and deletes; the handler hides messages it hands back.

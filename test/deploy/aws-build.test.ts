@@ -18,7 +18,7 @@ import { makeAwsProject } from './aws-harness.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a parsed template is read by path, as a test reads JSON.
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
-type Intrinsic = { 'Fn::GetAtt'?: [string, string]; 'Fn::Sub'?: string };
+type Intrinsic = { 'Fn::GetAtt'?: [string, string] };
 let project: ReturnType<typeof makeAwsProject>;
 let build: AwsBuildResult;
 let resources: Record<string, Resource>;
@@ -114,11 +114,15 @@ describe('celeriac build --target aws', () => {
     for (const s of statements) {
       expect(s.Action.some((a) => a.includes('*'))).toBe(false);
       for (const r of s.Resource) {
-        // Every resource is one of this stack's (by GetAtt or Sub of its ARN): no wildcards, no other accounts.
-        const named = (r as Intrinsic)['Fn::GetAtt']?.[0] ?? /^\$\{(\w+)\.Arn\}/.exec((r as Intrinsic)['Fn::Sub'] ?? '')?.[1];
+        // Every resource is one of this stack's (by GetAtt of its ARN): no wildcards, no other accounts.
+        const named = (r as Intrinsic)['Fn::GetAtt']?.[0];
         expect(stackIds.has(named ?? '')).toBe(true);
       }
     }
+    // The log group's Arn attribute ends in ':*', which covers its streams: nothing appended to it.
+    expect(statements.find((s) => s.Action.includes('logs:PutLogEvents'))?.Resource).toEqual([
+      { 'Fn::GetAtt': ['FunctionLogGroup', 'Arn'] },
+    ]);
     const consume = statements.find((s) => s.Action.includes('sqs:ReceiveMessage'));
     expect(consume?.Resource).toEqual([{ 'Fn::GetAtt': ['CeleryQueue', 'Arn'] }, { 'Fn::GetAtt': ['OrderedFifoQueue', 'Arn'] }]);
   });
