@@ -1,7 +1,7 @@
 /**
  * Build-time checks of an AWS plan against the rules of Lambda's SQS event source, so a
- * deployment that would redeliver messages mid-run, lose ordering or refuse payloads fails
- * at `celeriac build`, with what to change, instead of in production.
+ * deployment that would redeliver messages mid-run, lose ordering or land in another region
+ * than its producers fails at `celeriac build`, with what to change, instead of in production.
  */
 import { ConfigError } from '../../core/errors.js';
 import { splitUrl } from '../../core/provider-options.js';
@@ -82,12 +82,13 @@ export function checkGuardrails(plan: AwsPlan): string[] {
 
   checkBatchTime(plan, problems, warnings);
 
-  // A full batch must fit Lambda's invocation payload, or the event source cannot deliver it.
-  const batchBytes = fn.batchSize * (sqs.maxMessageBytes * BODY_ESCAPING + RECORD_OVERHEAD_BYTES);
-  if (batchBytes > LAMBDA_PAYLOAD_BYTES) {
-    const fits = Math.floor(LAMBDA_PAYLOAD_BYTES / (sqs.maxMessageBytes * BODY_ESCAPING + RECORD_OVERHEAD_BYTES));
-    problems.push(
-      `a batch of ${fn.batchSize} messages of up to ${sqs.maxMessageBytes} bytes (max_message_bytes) can exceed Lambda's 6 MB invocation payload: use --batch-size ${fits} or less, or lower max_message_bytes.`,
+  // Lambda's event source ends a batch when its payload reaches 6 MB (a limit that cannot be
+  // changed): large messages come in smaller batches than --batch-size, which is allowed.
+  const recordBytes = sqs.maxMessageBytes * BODY_ESCAPING + RECORD_OVERHEAD_BYTES;
+  if (fn.batchSize * recordBytes > LAMBDA_PAYLOAD_BYTES) {
+    warnings.push(
+      `a batch of ${fn.batchSize} messages of up to ${sqs.maxMessageBytes} bytes (max_message_bytes) can exceed Lambda's 6 MB invocation payload: ` +
+        `the event source then ends the batch at 6 MB, so batches of such messages hold about ${Math.floor(LAMBDA_PAYLOAD_BYTES / recordBytes)} records, fewer than --batch-size ${fn.batchSize}.`,
     );
   }
   if (sqs.claimCheck) {

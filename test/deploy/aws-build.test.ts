@@ -171,10 +171,11 @@ describe('guardrails', () => {
     expect(check({}, fifo).join('\n')).toMatch(/records run one at a time in batch order/);
   });
 
-  it('refuses batches of messages that could exceed the Lambda invocation payload', () => {
-    expect(problems({}, app('sqs://?visibility_timeout=3600&max_message_bytes=1048576'))).toMatch(
-      /a batch of 10 messages of up to 1048576 bytes .* 6 MB invocation payload: use --batch-size 4 or less/,
+  it('warns that batches of large messages end at the 6 MB invocation payload (Lambda then invokes with fewer records)', () => {
+    expect(check({}, app('sqs://?visibility_timeout=3600&max_message_bytes=1048576')).join('\n')).toMatch(
+      /a batch of 10 messages of up to 1048576 bytes .* 6 MB invocation payload: the event source then ends the batch at 6 MB, so batches of such messages hold about 4 records, fewer than --batch-size 10/,
     );
+    expect(check({ batchSize: 4 }, app('sqs://?visibility_timeout=3600&max_message_bytes=1048576')).join('\n')).not.toMatch(/6 MB/);
   });
 
   it("refuses queue names SQS would refuse, the dead-letter queue's included", () => {
