@@ -80,6 +80,7 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
   };
 
   return async (event, context) => {
+    const invokedAt = Date.now();
     checkSqsEvent(event);
     // A failure here (a missing queue or table) fails the invocation: the whole batch comes back.
     const { deps, broker } = await setUp();
@@ -107,7 +108,7 @@ export function lambdaHandler(app: App, options: HandlerOptions = {}): SqsHandle
 
     const run = async (record: SqsRecord): Promise<boolean> => {
       try {
-        const delivery = await recordDelivery(record, await queueOf(record), leases);
+        const delivery = await recordDelivery(record, await queueOf(record), invokedAt, leases);
         // SQS has no broadcast: revokes and rate limits set by `celeriac control` are read from the result store (deps.overrides).
         await executeDelivery(delivery, invocation);
         return settle.succeeded(record);

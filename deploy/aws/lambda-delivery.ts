@@ -53,7 +53,13 @@ export function toSdkMessage(record: SqsRecord): Message {
   };
 }
 
-/** A Delivery for one record. A claim-check store error propagates: the record is then reported failed and comes back. */
-export async function recordDelivery(record: SqsRecord, queue: SqsQueue, ctx: LeaseContext): Promise<OwnedDelivery> {
-  return toDelivery(await leaseFor(queue, toSdkMessage(record), ctx));
+/**
+ * A Delivery for one record, taken as received (for SQS's 12 h visibility cap) at `invokedAt`,
+ * when the invocation got it: the event source received it just before. Only a FIFO record is
+ * ever hidden for long (until its ETA), and FIFO event sources have no batching window; the
+ * minute send.ts keeps for reaching a worker covers the gap. A claim-check store error
+ * propagates: the record is then reported failed and comes back.
+ */
+export async function recordDelivery(record: SqsRecord, queue: SqsQueue, invokedAt: number, ctx: LeaseContext): Promise<OwnedDelivery> {
+  return toDelivery(await leaseFor(queue, toSdkMessage(record), invokedAt, ctx));
 }

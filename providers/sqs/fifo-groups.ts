@@ -12,13 +12,15 @@
  *
  * A held message's visibility timeout runs from its receive: whenever the message handed out
  * before it is extended (the executor's heartbeat), the ones held behind it are extended by a
- * whole lease too, in the same ChangeMessageVisibilityBatch, or SQS would give them out again
- * while they wait. Handed out, a held message reports the lease time it has left, which the
- * heartbeat is timed by; one whose time ran out (its extensions failed) is handed back with the
- * rest of its group, which SQS delivers again in order.
+ * whole lease too (up to 12 h from their receive, SQS's most), in the same
+ * ChangeMessageVisibilityBatch, or SQS would give them out again while they wait. Handed out,
+ * a held message reports the lease time it has left, which the heartbeat is timed by; one whose
+ * time ran out (its extensions failed) is handed back with the rest of its group, which SQS
+ * delivers again in order.
  */
 import type { Lease } from '../../core/pull-consumer.js';
 import type { SqsLease } from './lease.js';
+import { visibilitySeconds } from './limits.js';
 
 export interface Grouped {
   /** Undefined when the message could not be leased and was handed back already. */
@@ -121,10 +123,13 @@ export class FifoGroups {
     this.handOut(this.#chained(next.lease, group, left));
   }
 
-  /** Extend every message held in `group` by its whole lease; a failed extension leaves its expiry as it was. */
+  /**
+   * Extend every message held in `group` by its whole lease, as far as SQS's 12 h from its receive
+   * allow; a failed extension leaves its expiry as it was.
+   */
   #extendHeld(group: string): void {
     for (const held of this.#waiting.get(group) ?? []) {
-      const expires = Date.now() + held.lease.leaseMs;
+      const expires = Date.now() + visibilitySeconds(held.lease.leaseMs, held.lease.receivedAt) * 1000;
       held.lease.extendLease(held.lease.leaseMs).then(
         () => {
           held.expires = expires;

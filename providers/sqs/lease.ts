@@ -3,7 +3,10 @@
  * SQS. The message stays in SQS, hidden for its visibility timeout, until it is deleted.
  *
  * - ack: DeleteMessage (batched per tick), then the claim-check key, if any, is deleted.
- * - extendLease: ChangeMessageVisibility (the executor heartbeats long tasks).
+ * - extendLease: ChangeMessageVisibility (the executor heartbeats long tasks). SQS keeps a message
+ *   hidden at most 12 h from its receive and rejects a request past that, so every visibility
+ *   change is capped at the time left (limits.ts visibilitySeconds); once none is left, extendLease
+ *   fails saying so: the message is delivered again while its task runs.
  * - retryLater(delay, replacement): the replacement (retries+1) is sent with DelaySeconds, then
  *   the original deleted. Without one (an ETA not reached, a hand-back after an internal error),
  *   the same message is re-sent with DelaySeconds (up to 900 s: a longer ETA is reached in hops)
@@ -20,10 +23,11 @@
  *   left out, when the message would exceed the size cap), then deleted.
  */
 import type { Message, MessageAttributeValue, SQSClient } from '@aws-sdk/client-sqs';
+import { CeleriacError } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Lease } from '../../core/pull-consumer.js';
 import { resolveBody } from './claim-check.js';
-import { MAX_DELAY_S, MAX_VISIBILITY_S, messageBytes, wholeSeconds } from './limits.js';
+import { MAX_DELAY_S, MAX_VISIBILITY_S, messageBytes, visibilitySeconds, wholeSeconds } from './limits.js';
 import { type QueueDirectory, type SqsQueue, deadLetterName } from './queues.js';
 import type { PublishBatches } from './publish-batches.js';
 import { type Outgoing, type SendContext, toOutgoing } from './send.js';
@@ -41,8 +45,11 @@ export interface LeaseContext extends SendContext {
   visibilityTimeoutMs: number;
 }
 
-/** An SQS lease always has a length: the visibility timeout each receive sets. */
-export type SqsLease = Lease & { leaseMs: number };
+/**
+ * An SQS lease always has a length: the visibility timeout each receive sets; and a receive time,
+ * from which SQS's 12 h of visibility count.
+ */
+export type SqsLease = Lease & { leaseMs: number; receivedAt: number };
 
 export interface Received {
   message: Message;
@@ -50,15 +57,17 @@ export interface Received {
   raw: string;
   claimKey?: string;
   malformed?: string;
+  /** When it was received (Date.now() ms), as near as the receiver can tell: SQS's 12 h of visibility count from its receive. */
+  receivedAt: number;
 }
 
 /**
  * The lease for a received message, its claim check resolved. A claim-check store error
  * propagates (transient): the caller hands the message back or leaves it to its timeout.
  */
-export async function leaseFor(queue: SqsQueue, message: Message, ctx: LeaseContext): Promise<SqsLease> {
+export async function leaseFor(queue: SqsQueue, message: Message, receivedAt: number, ctx: LeaseContext): Promise<SqsLease> {
   const resolved = await resolveBody(message.Body ?? '', message.MessageAttributes, ctx.claimCheck);
-  return toLease(queue, { message, ...resolved, claimKey: resolved.key }, ctx);
+  return toLease(queue, { message, ...resolved, claimKey: resolved.key, receivedAt }, ctx);
 }
 
 export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): SqsLease {
@@ -81,7 +90,7 @@ export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): SqsLea
   const hide = (ms: number): Promise<void> =>
     ctx.settle.changeVisibility({
       ...handle,
-      seconds: wholeSeconds(ms, MAX_VISIBILITY_S),
+      seconds: visibilitySeconds(ms, r.receivedAt),
     });
   /** The message exactly as received, to send again (a hop) or to the DLQ. */
   const asReceived = (extra: Record<string, MessageAttributeValue> = {}): Outgoing => ({
@@ -103,11 +112,21 @@ export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): SqsLea
     queue: queue.name,
     receiveCount,
     leaseMs: wholeSeconds(ctx.visibilityTimeoutMs, MAX_VISIBILITY_S) * 1000,
+    receivedAt: r.receivedAt,
     async ack() {
       await remove();
       await dropClaim();
     },
-    extendLease: hide,
+    async extendLease(ms: number) {
+      // Hidden for 0 s, it would be visible at once: with no time left, say why instead.
+      if (visibilitySeconds(ms, r.receivedAt) === 0) {
+        throw new CeleriacError(
+          `SQS message ${message.MessageId} of '${queue.sqsName}' has been hidden for 12 h since it was received, the most SQS allows: its lease cannot be extended, and SQS delivers it again while its task runs. ` +
+            'Split work that takes this long into shorter tasks.',
+        );
+      }
+      await hide(ms);
+    },
     async retryLater(delayMs: number, replacement?: TaskMessage) {
       if (replacement) {
         const target = replacement.queue === queue.name ? queue : await ctx.queues.get(replacement.queue);

@@ -212,6 +212,9 @@ export class Receiver {
   }
 
   async #receiveBatch(queue: SqsQueue, max: number, wait: number): Promise<Leased[]> {
+    // SQS's receive falls between the request and its answer: timed from the request, the 12 h
+    // visibility cap (lease.ts) is never overstepped.
+    const receivedAt = Date.now();
     const out = await this.ctx.client.send(
       new ReceiveMessageCommand({
         QueueUrl: queue.url,
@@ -225,17 +228,17 @@ export class Receiver {
       { abortSignal: this.#abort.signal },
     );
     // In receive order: a FIFO group's messages come in its order.
-    return Promise.all((out.Messages ?? []).map((m) => this.#toLeased(queue, m)));
+    return Promise.all((out.Messages ?? []).map((m) => this.#toLeased(queue, m, receivedAt)));
   }
 
-  async #toLeased(queue: SqsQueue, message: Message): Promise<Leased> {
+  async #toLeased(queue: SqsQueue, message: Message, receivedAt: number): Promise<Leased> {
     const priority = Number(message.MessageAttributes?.['celeriac.priority']?.StringValue ?? 0) || 0;
     const group = message.Attributes?.MessageGroupId ?? '';
     try {
-      return { lease: await leaseFor(queue, message, this.ctx), priority, group };
+      return { lease: await leaseFor(queue, message, receivedAt, this.ctx), priority, group };
     } catch {
       // The claim-check store failed (transient): hand this one back for a later receive, deliver the rest.
-      await toLease(queue, { message, raw: message.Body ?? '' }, this.ctx)
+      await toLease(queue, { message, raw: message.Body ?? '', receivedAt }, this.ctx)
         .retryLater(0)
         .catch(() => undefined);
       return { lease: undefined, priority, group };

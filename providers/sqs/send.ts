@@ -102,15 +102,20 @@ function fifoId(id: string): string {
   return FIFO_ID.test(id) ? id : createHash('sha256').update(id).digest('hex');
 }
 
+/** What a FIFO countdown leaves of SQS's 12 h for the message to reach a worker: the 12 h count from its receive. */
+const FIFO_DELAY_MARGIN_S = 60;
+const MAX_FIFO_DELAY_S = MAX_VISIBILITY_S - FIFO_DELAY_MARGIN_S;
+
 /**
  * A FIFO message cannot be delayed: one that arrives before its ETA is hidden, for at most SQS's
- * 12 h, and each time it comes back counts towards the queue's maxReceiveCount. Further ahead
- * it would end in the dead-letter queue unrun, so it is refused when sent.
+ * 12 h from its receive, and each time it comes back counts towards the queue's maxReceiveCount.
+ * Further ahead it would end in the dead-letter queue unrun, so it is refused when sent.
  */
 function checkFifoDelay(queue: SqsQueue, m: TaskMessage, delayMs: number): void {
-  if (delayMs <= MAX_VISIBILITY_S * 1000) return;
+  if (delayMs <= MAX_FIFO_DELAY_S * 1000) return;
   throw new ConfigError(
-    `Task ${m.headers.task}[${m.headers.id}]: its ETA or countdown is ${Math.round(delayMs / 3_600_000)} h ahead, but a message on FIFO queue '${queue.sqsName}' can wait at most ${MAX_VISIBILITY_S / 3600} h (SQS hides it, it cannot delay it). ` +
+    `Task ${m.headers.task}[${m.headers.id}]: its ETA or countdown is ${Math.ceil(delayMs / 1000)} s ahead, but a message on FIFO queue '${queue.sqsName}' can wait at most ${MAX_FIFO_DELAY_S} s: ` +
+      `SQS hides it (it cannot delay it) for at most ${MAX_VISIBILITY_S / 3600} h from when a worker receives it, and ${FIFO_DELAY_MARGIN_S} s are kept for getting there. ` +
       'Route long delays to a standard queue, or send the task closer to its time.',
   );
 }

@@ -66,14 +66,15 @@ describe('sqs:// FIFO groups received together', () => {
     vi.useRealTimers();
   });
 
-  /** Leases of 30 s recording what is done to them; `out` gets the ones handed out later. */
-  function group(...names: string[]) {
+  /** Leases of 30 s, received `receivedAgoMs` ago, recording what is done to them; `out` gets the ones handed out later. */
+  function group(names: string[], receivedAgoMs = 0) {
     const log: string[] = [];
     const lease = (name: string): SqsLease => ({
       raw: name,
       queue: 'q.fifo',
       receiveCount: 1,
       leaseMs: 30_000,
+      receivedAt: Date.now() - receivedAgoMs,
       ack: async () => void log.push(`${name} ack`),
       deadLetter: async () => void log.push(`${name} dead-letter`),
       retryLater: async (ms) => void log.push(`${name} retry in ${ms}`),
@@ -87,7 +88,7 @@ describe('sqs:// FIFO groups received together', () => {
 
   it('extends the held messages with the first, and hands each out with the lease time it has left', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
-    const { log, out, head } = group('a0', 'a1', 'a2');
+    const { log, out, head } = group(['a0', 'a1', 'a2']);
     vi.advanceTimersByTime(10_000);
     await head.extendLease(30_000);
     expect(log).toEqual(['a1 extend 30000', 'a2 extend 30000', 'a0 extend 30000']);
@@ -97,9 +98,20 @@ describe('sqs:// FIFO groups received together', () => {
     expect(out.map((l) => [l.raw, l.leaseMs])).toEqual([['a1', 25_000]]);
   });
 
+  it('extends the held messages only up to 12 h from their receive (SQS rejects more), and hands each out with that time left', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { out, head } = group(['a0', 'a1'], 12 * 3_600_000 - 20_000);
+    vi.advanceTimersByTime(5_000);
+    await head.extendLease(30_000);
+    vi.advanceTimersByTime(5_000);
+    await head.ack();
+    // Extended at 5 s with 15 s left of its 12 h, handed out at 10 s.
+    expect(out.map((l) => [l.raw, l.leaseMs])).toEqual([['a1', 10_000]]);
+  });
+
   it('hands back a held message whose lease ran out, and the rest of its group, rather than run it', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
-    const { log, out, groups, head } = group('a0', 'a1', 'a2');
+    const { log, out, groups, head } = group(['a0', 'a1', 'a2']);
     vi.advanceTimersByTime(30_000);
     await head.ack();
     expect(out).toEqual([]);

@@ -28,7 +28,9 @@ import { type DynamoDbStore, dynamoDbStore } from '../../providers/dynamodb/inde
 import { MessageTooLarge, REASON_ATTRIBUTE, type SqsBroker, countRequests, deadLetterName, sqsBroker } from '../../providers/sqs/index.js';
 import { parseConnection } from '../../providers/redis/options.js';
 import { parseSqsUrl } from '../../providers/sqs/options.js';
+import { toLease } from '../../providers/sqs/lease.js';
 import { toOutgoing } from '../../providers/sqs/send.js';
+import { SettleBatches } from '../../providers/sqs/settle-batches.js';
 import { Recorder, brokerConformance, eventually, taskMessage, uniqueQueue } from '../conformance/index.js';
 import { gate, nextEvent } from '../core/helpers.js';
 import { type Emulator, startDynalite, startFauxqs, useEmulatorEnvironment } from '../support/aws-emulators.js';
@@ -412,6 +414,57 @@ describe('sqs:// dead letters', () => {
   });
 });
 
+describe('sqs:// visibility: at most 12 h from the receive', () => {
+  const H = 3_600_000;
+
+  /** A message of a queue with a 12 h lease, really received (a real receipt handle), as if received `agoMs` ago; and the visibility each change asks for. */
+  async function leaseReceived(agoMs: number) {
+    const broker = sqsBroker(sqsUrl('&create=true&visibility_timeout=43200'));
+    const q = await broker.queues.get(uniqueQueue('twelve'));
+    await broker.publish(q.name, [taskMessage(q.name)]);
+    const [message] = await receiveRaw(broker.client, q.url, 1);
+    const asked: number[] = [];
+    broker.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ChangeMessageVisibilityBatchCommand') {
+          for (const e of (args.input as ChangeMessageVisibilityBatchCommand['input']).Entries ?? [])
+            asked.push(e.VisibilityTimeout as number);
+        }
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const settle = new SettleBatches(broker.client);
+    const lease = toLease(
+      q,
+      { message: message as Message, raw: message?.Body as string, receivedAt: Date.now() - agoMs },
+      broker.leaseContext(settle),
+    );
+    return { broker, lease, asked, settle };
+  }
+
+  it('a heartbeat 9.5 h after the receive asks for the 2.5 h left, not a whole 12 h lease SQS would reject', async () => {
+    // Received 9.5 h ago less half a second: 2.5 h and half a second are left, rounded down.
+    const { broker, lease, asked, settle } = await leaseReceived(9.5 * H - 500);
+    await lease.extendLease(43_200_000);
+    await lease.extendLease(3_600_000);
+    await settle.drain();
+    // A request within the time left is as asked.
+    expect(asked).toEqual([9000, 3600]);
+    await broker.close();
+  });
+
+  it('12 h after the receive, extending the lease fails saying SQS delivers the message again', async () => {
+    const { broker, lease, asked, settle } = await leaseReceived(12 * H);
+    await expect(lease.extendLease(43_200_000)).rejects.toThrow(
+      /has been hidden for 12 h since it was received, the most SQS allows: its lease cannot be extended, and SQS delivers it again while its task runs/,
+    );
+    await settle.drain();
+    expect(asked).toEqual([]);
+    await broker.close();
+  });
+});
+
 describe('sqs:// hand-backs', () => {
   it('a message handed back for a while is re-sent with DelaySeconds: waiting never counts towards max_receive_count', async () => {
     const broker = sqsBroker(sqsUrl('&create=true&max_receive_count=1'));
@@ -503,10 +556,12 @@ describe('sqs:// delays beyond 15 minutes', () => {
     expect((await toOutgoing(q, at(-5_000), ctx)).delaySeconds).toBeUndefined();
     expect((await toOutgoing(q, taskMessage(q.name), ctx, 2_000)).delaySeconds).toBe(2);
     expect((await toOutgoing(fifo, at(3_600_000), ctx)).delaySeconds).toBeUndefined();
-    // A FIFO message can only be hidden, 12 h at most: further ahead it would end in the DLQ unrun.
-    await expect(toOutgoing(fifo, at(13 * 3_600_000), ctx)).rejects.toThrow(
-      /its ETA or countdown is 13 h ahead, but a message on FIFO queue '.*\.fifo' can wait at most 12 h/,
+    // A FIFO message can only be hidden, 12 h at most from its receive: further ahead it would end
+    // in the DLQ unrun. A minute is kept for reaching a worker, which hides it for the rest.
+    await expect(toOutgoing(fifo, at(12 * 3_600_000), ctx)).rejects.toThrow(
+      /its ETA or countdown is 43200 s ahead, but a message on FIFO queue '.*\.fifo' can wait at most 43140 s: SQS hides it \(it cannot delay it\) for at most 12 h from when a worker receives it, and 60 s are kept for getting there/,
     );
+    expect((await toOutgoing(fifo, at(12 * 3_600_000 - 61_000), ctx)).delaySeconds).toBeUndefined();
     // A task id SQS would refuse as a deduplication id (over 128 characters) is hashed.
     const long = await toOutgoing(fifo, taskMessage(fifo.name, [], { id: 'i'.repeat(130) }), ctx);
     expect(long.deduplicationId).toMatch(/^[0-9a-f]{64}$/);
