@@ -418,8 +418,17 @@ async function fail(
     failure = refused;
     if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
   }
-  emit(deps, { type: 'failed', id, name, runtimeMs, error: failure, traceback: failure instanceof Error ? (failure.stack ?? null) : null });
+  emit(deps, { type: 'failed', id, name, runtimeMs, error: failure, traceback: stackOf(failure) });
   return 'acked';
+}
+
+/** An error's stack, or null: a stack getter that throws (the error was stored without it) must not stop the report. */
+function stackOf(error: unknown): string | null {
+  try {
+    return error instanceof Error ? (error.stack ?? null) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Store, then ack (acks_late); when the task acked early only the store is left. Throws what the store can never hold (see tryStore). */

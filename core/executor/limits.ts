@@ -65,10 +65,11 @@ function outcomeOf(run: () => unknown): RunOutcome | Promise<RunOutcome> {
   let value: unknown;
   try {
     value = run();
+    // Inside the try: reading `then` runs a getter when the value has one, and it may throw (a revoked Proxy), as `await value` would.
+    if (!isThenable(value)) return { kind: 'returned', value };
   } catch (error) {
     return { kind: 'threw', error };
   }
-  if (!isThenable(value)) return { kind: 'returned', value };
   return Promise.resolve(value).then(
     (v): RunOutcome => ({ kind: 'returned', value: v }),
     (error): RunOutcome => ({ kind: 'threw', error }),

@@ -194,6 +194,42 @@ describe('executor', () => {
     await app.close();
   });
 
+  it('a return value whose then getter throws fails the task with that error, as awaiting it would: acked, not handed back forever', async () => {
+    const { app, deps, log } = await setup(() => ({
+      get then() {
+        throw new RangeError('then getter boom');
+      },
+    }));
+    const m = message('tasks.t');
+    const { d, calls } = recordingDelivery(m);
+    expect(await executeDelivery(d, deps)).toBe('acked');
+    expect(calls).toEqual(['ack']);
+    expect(log).toContain('failed');
+    expect(await deps.backend.get(m.headers.id)).toMatchObject({
+      status: 'FAILURE',
+      result: { exc_type: 'RangeError', exc_message: ['then getter boom'] },
+    });
+    await app.close();
+  });
+
+  it('an error whose stack getter throws is stored and reported failed', async () => {
+    const error = new TypeError('no stack for you');
+    Object.defineProperty(error, 'stack', {
+      get() {
+        throw new Error('stack getter boom');
+      },
+    });
+    const { app, deps, log } = await setup(() => {
+      throw error;
+    });
+    const m = message('tasks.t');
+    expect(await executeDelivery(recordingDelivery(m).d, deps)).toBe('acked');
+    expect(log).toContain('failed');
+    expect(log).not.toContain('internal-error');
+    expect(await deps.backend.get(m.headers.id)).toMatchObject({ status: 'FAILURE', traceback: null });
+    await app.close();
+  });
+
   it('args result_extended cannot write (nested 10,000 deep) fail the task, stored without them, and ack: not handed back forever', async () => {
     const { app, deps } = await setup((_x: unknown) => 'ok');
     const m = { ...message('tasks.t'), body: `[[${'['.repeat(10_000)}${']'.repeat(10_000)}], {}, {}]` };
