@@ -17,6 +17,8 @@ export class Batcher<T, R> {
   #pending: Pending<T, R>[] = [];
   #scheduled = false;
   #busy = false;
+  /** Runs awaiting their flush: a run scheduled while another flushes overlaps it, and idle waits for both. */
+  #flushing = 0;
   #idle: Promise<void> = Promise.resolve();
   #markIdle: () => void = () => {};
 
@@ -56,6 +58,7 @@ export class Batcher<T, R> {
 
   async #run(): Promise<void> {
     this.#scheduled = false;
+    this.#flushing++;
     while (this.#pending.length > 0) {
       const batch = this.#pending.splice(0, this.maxBatch);
       try {
@@ -69,7 +72,8 @@ export class Batcher<T, R> {
         for (const p of batch) p.reject(err);
       }
     }
-    if (!this.#scheduled) {
+    this.#flushing--;
+    if (this.#flushing === 0 && !this.#scheduled) {
       this.#busy = false;
       this.#markIdle();
     }
