@@ -196,6 +196,7 @@ describe('executor', () => {
 
   it('a return value whose then getter throws fails the task with that error, as awaiting it would: acked, not handed back forever', async () => {
     const { app, deps, log } = await setup(() => ({
+      // biome-ignore lint/suspicious/noThenProperty: the case is a value with a then getter that throws
       get then() {
         throw new RangeError('then getter boom');
       },
