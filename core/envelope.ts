@@ -12,7 +12,10 @@ import { type TaskHeaders, type TaskMessage, type TaskProperties, parseCeleryTim
 export interface EnvelopeOptions {
   /** kombu puts a uuid4 here (§1.3); a fresh one is made when absent. */
   deliveryTag?: string;
-  /** Celery 5.2.6 publishes to the default exchange '' with routing key = queue (§1.5). */
+  /**
+   * Celery 5.2.6 publishes to the default exchange '' with routing key = queue (§1.5). A received
+   * message re-published (a retry) keeps the route it came by instead (TaskMessage.route).
+   */
   exchange?: string;
   routingKey?: string;
 }
@@ -20,11 +23,12 @@ export interface EnvelopeOptions {
 /** The envelope text a Python 5.2.6 producer would write for this message (§2.1). */
 export function encodeEnvelope(msg: TaskMessage, opts: EnvelopeOptions = {}): string {
   const p = msg.properties;
+  const route = msg.route ?? { exchange: opts.exchange ?? '', routingKey: opts.routingKey ?? msg.queue };
   const properties: Record<string, unknown> = {
     correlation_id: p.correlation_id,
     reply_to: p.reply_to,
     delivery_mode: p.delivery_mode,
-    delivery_info: { exchange: opts.exchange ?? '', routing_key: opts.routingKey ?? msg.queue },
+    delivery_info: { exchange: route.exchange, routing_key: route.routingKey },
     priority: p.priority,
     body_encoding: 'base64',
     delivery_tag: opts.deliveryTag ?? randomUUID(),
@@ -55,8 +59,11 @@ const bad = (reason: string): never => {
   throw new MalformedMessage(`malformed message: ${reason}`);
 };
 
-/** Decode an envelope into a TaskMessage; throws MalformedMessage (and nothing else) on any defect. */
-export function decodeEnvelope(raw: string): TaskMessage {
+/**
+ * Decode an envelope fetched from `queue` into a TaskMessage; throws MalformedMessage (and nothing
+ * else) on any defect. Without a queue, the routing key stands for it.
+ */
+export function decodeEnvelope(raw: string, queue?: string): TaskMessage {
   if (typeof raw !== 'string') bad(`envelope must be JSON text, got ${typeof raw}`);
   let env: unknown;
   try {
@@ -76,7 +83,7 @@ export function decodeEnvelope(raw: string): TaskMessage {
     throw err;
   }
   try {
-    return decodeRest(env, headers);
+    return decodeRest(env, headers, queue);
   } catch (err) {
     // The headers were read: whoever waits for this task can be told why it will never run.
     if (err instanceof MalformedMessage) err.task = namedTask(headers);
@@ -119,7 +126,7 @@ function protocolOneTask(env: Obj): TaskOfMessage | undefined {
   return undefined;
 }
 
-function decodeRest(env: Obj, headers: TaskHeaders): TaskMessage {
+function decodeRest(env: Obj, headers: TaskHeaders, fetchedFrom: string | undefined): TaskMessage {
   const properties = decodeProperties(env.properties);
   const contentType = env['content-type'];
   // §10 case 5: without a content type the Python worker cannot unpack the message.
@@ -132,7 +139,11 @@ function decodeRest(env: Obj, headers: TaskHeaders): TaskMessage {
   // executor/parse.ts) before it is read, so a pickle body, which is not text, is kept as received.
   const json = contentTypeOf(contentType) === 'application/json';
   const body = json ? decodeBody(env.body, properties.bodyEncoding, headers) : env.body;
-  const message: TaskMessage = { headers, properties: properties.props, contentType, contentEncoding, body, queue: properties.routingKey };
+  const { exchange, routingKey } = properties;
+  const queue = fetchedFrom ?? routingKey;
+  const message: TaskMessage = { headers, properties: properties.props, contentType, contentEncoding, body, queue };
+  // Sent through a named exchange (its binding named the queue): kept, so a retry goes the same way.
+  if (exchange !== '' || routingKey !== queue) message.route = { exchange, routingKey };
   if (json) parsedBodies.set(message, checkJsonBody(body));
   return message;
 }
@@ -145,7 +156,12 @@ export function parsedBody(message: TaskMessage): unknown[] | undefined {
   return parsedBodies.get(message);
 }
 
-function decodeProperties(value: unknown): { props: TaskProperties; routingKey: string; bodyEncoding: string | undefined } {
+function decodeProperties(value: unknown): {
+  props: TaskProperties;
+  exchange: string;
+  routingKey: string;
+  bodyEncoding: string | undefined;
+} {
   if (!isObject(value)) return bad(`'properties' must be an object, got ${show(value)}`);
   const info = value.delivery_info;
   // §10 case 1: delivery_info with exchange and routing_key is required.
@@ -176,7 +192,7 @@ function decodeProperties(value: unknown): { props: TaskProperties; routingKey: 
   };
   const expiration = optString(value, 'expiration', 'properties');
   if (expiration !== undefined) props.expiration = expiration;
-  return { props, routingKey: info.routing_key, bodyEncoding };
+  return { props, exchange: info.exchange, routingKey: info.routing_key, bodyEncoding };
 }
 
 function optString(obj: Obj, key: string, where: string): string | undefined {

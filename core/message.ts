@@ -48,8 +48,26 @@ export interface TaskMessage {
    * body in another content type than JSON, which celeriac does not decode, is kept as received.
    */
   body: string;
-  /** The queue (routing key) the message was sent to. */
+  /** The queue the message is sent to or, received, was fetched from. */
   queue: string;
+  /**
+   * How a received message was routed when not as celeriac sends (the default exchange '' with
+   * the queue as routing key, §1.5): a Python client may send through a named exchange, whose
+   * binding names the queue. A retry keeps it, as Celery re-publishes to the same exchange and
+   * routing key; the result's queue is this routing key, as Celery stores it.
+   */
+  route?: Route;
+}
+
+/** kombu's delivery_info: the exchange and routing key a message was published with. */
+export interface Route {
+  exchange: string;
+  routingKey: string;
+}
+
+/** The exchange and routing key a message goes (or went) by: its own route, else the default exchange with its queue as key. */
+export function routeOf(message: TaskMessage): Route {
+  return message.route ?? { exchange: '', routingKey: message.queue };
 }
 
 export interface DecodedBody {

@@ -24,7 +24,7 @@ export interface Delivery {
   readonly leaseMs?: number;
   /** Done with the message: remove it for good. */
   ack(): Promise<void>;
-  /** Hide it and deliver it again after delayMs (0 = hand it back now), optionally replacing it (retries+1). */
+  /** Hide it and deliver it again after delayMs (0 = hand it back now), optionally replacing it (retries+1) in the same queue. */
   retryLater(delayMs: number, replacement?: TaskMessage): Promise<void>;
   /** Move it to the dead-letter store with the reason. */
   deadLetter(reason: string): Promise<void>;

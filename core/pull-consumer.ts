@@ -150,7 +150,7 @@ class LeasedDelivery implements OwnedDelivery {
     let malformed = lease.malformed;
     if (malformed === undefined) {
       try {
-        this.message = decodeEnvelope(lease.raw);
+        this.message = decodeEnvelope(lease.raw, lease.queue);
       } catch (err) {
         malformed = (err as Error).message;
         this.malformedTask = err instanceof MalformedMessage ? err.task : undefined;

@@ -6,6 +6,7 @@
 import { unstorable } from '../errors.js';
 import { encodeException } from '../exception-codec.js';
 import type { ResultBackend } from '../ports.js';
+import { routeOf } from '../message.js';
 import type { ResultMeta } from '../result-meta.js';
 import { RETRY, isReady } from '../states.js';
 import type { ParsedCall } from './parse.js';
@@ -78,7 +79,8 @@ export class ResultWriter {
       meta.kwargs = this.call.kwargs;
       meta.worker = this.extended.worker;
       meta.retries = h.retries;
-      meta.queue = this.call.message.queue;
+      // Celery stores the routing key the message came by (its delivery_info), not the queue it reached.
+      meta.queue = routeOf(this.call.message).routingKey;
     }
     return this.backend.store(h.id, meta);
   }

@@ -9,6 +9,7 @@ import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
 import { type ExecutorEvent, type RunnableTask, executeDelivery, handBack } from '../executor.js';
 import { type ExecutorApp, executorDeps } from '../executor/deps.js';
 import { type Logger, silentLogger } from '../log.js';
+import { routeOf } from '../message.js';
 import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
@@ -294,6 +295,7 @@ export class Worker extends EventEmitter {
 
 function requestInfo(d: Delivery, timeStart: number | null, hostname: string): RequestInfo {
   const m = d.message as NonNullable<Delivery['message']>;
+  const route = routeOf(m);
   let args: unknown[] = [];
   let kwargs: Record<string, unknown> = {};
   try {
@@ -310,7 +312,12 @@ function requestInfo(d: Delivery, timeStart: number | null, hostname: string): R
     hostname,
     time_start: timeStart,
     acknowledged: false,
-    delivery_info: { exchange: '', routing_key: d.queue, priority: m.properties?.priority ?? 0, redelivered: d.receiveCount > 1 },
+    delivery_info: {
+      exchange: route.exchange,
+      routing_key: route.routingKey,
+      priority: m.properties?.priority ?? 0,
+      redelivered: d.receiveCount > 1,
+    },
     worker_pid: process.pid,
   };
 }

@@ -89,17 +89,17 @@ function release(local: LocalDatabase, key: { id: number; lease: number }, at: n
     local.stmt('UPDATE messages SET available_at = @at, lease = NULL WHERE id = @id AND lease = @lease').run({ ...key, at });
     return;
   }
-  // A replacement is a new message (retries+1): it starts counting deliveries afresh.
+  // A replacement is a new message (retries+1): it starts counting deliveries afresh. It stays in
+  // this queue, whatever exchange and routing key brought the message here.
   local
     .stmt(
-      `UPDATE messages SET available_at = @at, lease = NULL, queue = @queue, priority = @priority, body = @body, receive_count = 0
+      `UPDATE messages SET available_at = @at, lease = NULL, priority = @priority, body = @body, receive_count = 0
        WHERE id = @id AND lease = @lease`,
     )
     .run({
       ...key,
       at,
-      queue: replacement.queue,
       priority: replacement.properties.priority,
-      body: encodeEnvelope(replacement, { routingKey: replacement.queue }),
+      body: encodeEnvelope(replacement),
     });
 }

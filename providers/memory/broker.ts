@@ -101,9 +101,9 @@ export class MemoryBroker implements Broker {
       retryLater: async (delayMs, replacement) => {
         if (!held()) return;
         if (replacement) {
-          // A replacement is a new message (retries+1): it starts counting deliveries afresh.
-          entry.queue = replacement.queue;
-          entry.raw = encodeEnvelope(replacement, { routingKey: replacement.queue });
+          // A replacement is a new message (retries+1): it starts counting deliveries afresh. It
+          // stays in this queue, whatever exchange and routing key brought the message here.
+          entry.raw = encodeEnvelope(replacement);
           entry.priority = clampPriority(replacement.properties.priority);
           entry.receiveCount = 0;
         }

@@ -120,7 +120,9 @@ class RedisLease implements Lease {
 
   async retryLater(delayMs: number, replacement?: TaskMessage): Promise<void> {
     await this.#beginSettle();
-    const queue = replacement?.queue ?? this.f.queue;
+    // A retry goes back to the queue it came from, whatever exchange and routing key brought it
+    // there (the replacement keeps those in its envelope, as Celery's retry re-publishes them).
+    const queue = this.f.queue;
     const dueMs = delayMs > 0 ? Date.now() + delayMs : 0;
     // A replacement is a new message (retries+1): fresh delivery tag, deliveries counted afresh.
     const tag = replacement ? randomUUID() : this.f.tag;

@@ -129,8 +129,8 @@ export function toLease(queue: SqsQueue, r: Received, ctx: LeaseContext): SqsLea
     },
     async retryLater(delayMs: number, replacement?: TaskMessage) {
       if (replacement) {
-        const target = replacement.queue === queue.name ? queue : await ctx.queues.get(replacement.queue);
-        await ctx.publish.send(target, [await toOutgoing(target, replacement, ctx, delayMs)]);
+        // Back to this queue, whatever exchange and routing key brought the message here.
+        await ctx.publish.send(queue, [await toOutgoing(queue, replacement, ctx, delayMs)]);
         await remove();
         await dropClaim();
         return;

@@ -3,7 +3,8 @@
  * keeps"). A provider's test calls `brokerConformance(name, make)` with its own factory.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeEnvelope } from '../../core/envelope.js';
+import { decodeEnvelope, encodeEnvelope } from '../../core/envelope.js';
+import type { TaskMessage } from '../../core/message.js';
 import type { Broker, Delivery } from '../../core/ports.js';
 import { Recorder, eventually, taskMessage, uniqueQueue } from './helpers.js';
 
@@ -189,6 +190,25 @@ export function brokerConformance(name: string, make: MakeBroker): void {
       expect(again?.message).toEqual(replacement);
       expect(again?.message?.headers.retries).toBe(1);
       expect(again?.receiveCount).toBe(1);
+      await again?.ack();
+    });
+
+    it('a replacement of a message routed by a named exchange goes back to the queue it came from, keeping its route', async () => {
+      const { h, record } = await setup();
+      const q = uniqueQueue('routed');
+      // As a Python client sends through exchange 'media' whose binding 'media.<q>' names the queue.
+      const route = { exchange: 'media', routingKey: `media.${q}` };
+      const m = taskMessage(q, ['v1']);
+      await h.publishRaw(q, encodeEnvelope(m, route));
+      const r = await record([q]);
+      const [d] = await r.waitFor(1);
+      expect(d?.message).toEqual({ ...m, route });
+      const replacement = { ...(d?.message as TaskMessage), headers: { ...m.headers, retries: 1 } };
+      await d?.retryLater(50, replacement);
+      const [, again] = await r.waitFor(2);
+      expect(again?.queue).toBe(q);
+      expect(again?.message).toEqual(replacement);
+      expect(JSON.parse(again?.raw as string).properties.delivery_info).toEqual({ exchange: 'media', routing_key: `media.${q}` });
       await again?.ack();
     });
 

@@ -173,6 +173,21 @@ describe('Python sends, the celeriac worker runs', () => {
     expect(retried).toMatchObject({ ok: 2 });
   });
 
+  it('a retry of a task Python sent through a named exchange comes back to the queue it was bound to, acked late or early', async () => {
+    // The queue 'celery' is bound to the direct exchange 'media' under 'media.celery', not its name.
+    const routed = { exchange: 'media', routing_key: 'media.celery' };
+    const [late, early] = await fromPython([
+      { via: 'send_task', name: 'ts.flaky', args: [2], ...routed },
+      { via: 'send_task', name: 'ts.flaky_early', args: [2], ...routed },
+    ]);
+    expect(late).toMatchObject({ ok: 2 });
+    expect(early).toMatchObject({ ok: 2 });
+    // Nothing went to a list named after the routing key, which no worker reads.
+    const redis = new Redis(url(TS_DB));
+    expect(await redis.exists('media.celery')).toBe(0);
+    await redis.quit();
+  });
+
   it('NaN and Infinity from Python arrive as numbers; a compression Node has no codec for ends FAILURE, not a wait', async () => {
     // JSON.stringify has no NaN: the call list is written as Python's json reads it.
     const calls = '[{"via": "send_task", "name": "ts.spell", "args": [NaN, Infinity, -Infinity, 1.5]}]';
