@@ -53,15 +53,13 @@ export interface FollowUps {
 /**
  * The follow-ups as Celery's result meta lists a task's children (the results it sent on, as
  * AsyncResult.as_tuple() gives them): `[[id, null], null]` for a task, `[[group id, null],
- * [member, ...]]` for a group's members. One whose id is not known before it is sent is left out.
+ * [member, ...]]` for a group's members.
  */
 export function childrenOf(followUps: FollowUps): unknown[] {
   const children: unknown[] = [];
   const groups = new Map<string, unknown[]>();
   for (const f of followUps.send) {
-    const id = f.signature.options?.task_id;
-    if (typeof id !== 'string' || id === '') continue;
-    const tuple = [[id, null], null];
+    const tuple = [[f.signature.options?.task_id, null], null];
     if (!f.group) {
       children.push(tuple);
       continue;
@@ -220,7 +218,15 @@ function sendMembers(tasks: Signature[], id: string, args: unknown[], under: Und
 
 function message(sig: Signature, prepend: unknown[], under: Under): FollowUp {
   const args = sig.args ?? [];
-  return { signature: sig, args: sig.immutable ? args : [...prepend, ...args], ...under };
+  return { signature: withId(sig), args: sig.immutable ? args : [...prepend, ...args], ...under };
+}
+
+/**
+ * The signature with its task id: one the client did not freeze (Python's `link=sig` as Celery's
+ * docs write it) gets one now, as Celery's apply_async does, so the parent's children list it.
+ */
+function withId(sig: Signature): Signature {
+  return frozenId(sig) ? sig : { ...sig, options: { ...sig.options, task_id: randomUUID() } };
 }
 
 /** A group's tasks: plain task signatures only (a nested group or chord is reported). */
@@ -235,10 +241,15 @@ function members(group: Signature, what: string, unsupported: string[]): Signatu
   return found;
 }
 
-/** The id the client froze for the group (its task_id option), else a new one. */
+/** The id the client froze for the group, else a new one. */
 function groupId(group: Signature): string {
-  const id = group.options?.task_id;
-  return typeof id === 'string' && id !== '' ? id : randomUUID();
+  return frozenId(group) ?? randomUUID();
+}
+
+/** The id the client froze for a signature (its task_id option), if it did. */
+function frozenId(sig: Signature): string | undefined {
+  const id = sig.options?.task_id;
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
 const indexOf = (task: Signature, i: number): number =>

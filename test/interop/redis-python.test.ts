@@ -72,7 +72,16 @@ async function fromPython(
   calls: Array<Record<string, unknown>>,
   db = TS_DB,
 ): Promise<
-  Array<{ ok?: unknown; sent_at?: number; error?: Record<string, unknown>; id?: string; steps?: string[]; children?: string[][] }>
+  Array<{
+    ok?: unknown;
+    sent_at?: number;
+    error?: Record<string, unknown>;
+    id?: string;
+    steps?: string[];
+    children?: string[][];
+    meta_children?: unknown[];
+    collected?: string[];
+  }>
 > {
   const out = await runPython(['pyclient.py', JSON.stringify(calls)], url(db));
   if (out.code !== 0) throw new Error(`pyclient.py failed (${out.code}):\n${out.stdout}${out.stderr}`);
@@ -220,6 +229,19 @@ describe('Python sends, the celeriac worker runs', () => {
     expect(linked).toMatchObject({ ok: 1004 });
     // An errback is called with the failed task's id, as Celery calls a task it cannot inspect.
     expect(errback?.ok).toMatchObject({ args: [expect.stringMatching(/^[0-9a-f-]{36}$/)] });
+  });
+
+  it("a link Python does not freeze (as Celery's docs write it) is among the task's children, as a Celery worker records it", async () => {
+    const [linked] = await fromPython([
+      { via: 'send_task', name: 'ts.add', args: [2, 2], link: { name: 'ts.add', args: [1000] }, freeze: false },
+    ]);
+    expect(linked).toMatchObject({ ok: 4 });
+    // collect() walks the task, then its callback, which ran with its result.
+    const child = linked?.collected?.[1] as string;
+    expect(child).toMatch(/^[0-9a-f-]{36}$/);
+    expect(linked?.collected).toEqual([linked?.id, child]);
+    expect(linked?.meta_children).toEqual([[[child, null], null]]);
+    expect(await toCeleriac.AsyncResult(child).get({ timeout: 5000 })).toBe(1004);
   });
 
   it("Python's chord runs on celeriac workers: the body gets the header's results in order, or fails with ChordError", async () => {
