@@ -108,7 +108,7 @@ export function taskOfEnvelope(raw: string): TaskOfMessage | undefined {
 function namedTask(headers: unknown): TaskOfMessage | undefined {
   if (!isObject(headers) || typeof headers.id !== 'string' || !headers.id || typeof headers.task !== 'string' || !headers.task)
     return undefined;
-  return { id: headers.id, name: headers.task, ignoreResult: headers.ignore_result === true };
+  return { id: headers.id, name: headers.task };
 }
 
 /** The task of a protocol-1 message (a JSON body {task, id, args, kwargs, ...}, §1.6), if it is one. */
@@ -118,7 +118,7 @@ function protocolOneTask(env: Obj): TaskOfMessage | undefined {
   try {
     const body = parseJson(encoding === 'base64' ? Buffer.from(env.body, 'base64').toString('utf8') : env.body);
     if (isObject(body) && typeof body.id === 'string' && body.id && typeof body.task === 'string' && body.task) {
-      return { id: body.id, name: body.task, ignoreResult: false };
+      return { id: body.id, name: body.task };
     }
   } catch {
     // not JSON: no task to tell

@@ -24,7 +24,6 @@ export class RateLimitError extends ConfigError {}
 export interface TaskOfMessage {
   id: string;
   name: string;
-  ignoreResult: boolean;
 }
 
 /** A message could not be decoded (bad envelope, bad JSON, wrong shape). */

@@ -70,8 +70,7 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
   if (!task) {
     // Celery stores FAILURE NotRegistered for an unknown task, then drops the message (§8).
     const reason = `unknown task '${name}': no task of that name is registered on worker ${deps.hostname}`;
-    const ignoreResult = message.headers.ignore_result === true;
-    return refuse(d, deps, { reason, task: { id, name, ignoreResult }, error: new NotRegistered(name) }, parsed);
+    return refuse(d, deps, { reason, task: { id, name }, error: new NotRegistered(name) }, parsed);
   }
 
   const results = writerFor(task, parsed, deps);
@@ -541,11 +540,13 @@ async function discard(
 /**
  * A message that can never run (an unknown task, bad input): dead-lettered with the reason, after
  * its FAILURE is stored when the task is known, so a caller waiting in get() learns why instead of
- * waiting forever. A result that cannot be stored yet hands the message back. With the call
- * decoded, the meta is a run's (its group, its parent); otherwise only the id is known.
+ * waiting forever. Stored even when the message asks to ignore its result (ignore_result), as
+ * Celery's worker stores an unknown task's whatever that header says. A result that cannot be
+ * stored yet hands the message back. With the call decoded, the meta is a run's (its group, its
+ * parent); otherwise only the id is known.
  */
 async function refuse(d: Delivery, deps: ExecutorDeps, { reason, task, error }: Refusal, call?: ParsedCall): Promise<Fate> {
-  if (task && !task.ignoreResult) {
+  if (task) {
     const failure = error ?? new MalformedMessage(reason);
     try {
       if (call) await new ResultWriter(deps.backend, call, false, null).exception(FAILURE, failure);

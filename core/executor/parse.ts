@@ -50,7 +50,7 @@ export function parseDelivery(d: Delivery, acceptContent: readonly string[]): Pa
   const refused = (reason: string, error: Error = new MalformedMessage(reason)): Refusal => ({
     reason,
     error,
-    task: { id: h.id, name: h.task, ignoreResult: h.ignore_result === true },
+    task: { id: h.id, name: h.task },
   });
   // accept_content lists JSON only (config/settings.ts refuses what celeriac cannot decode), so an accepted body is JSON.
   if (!accepted(acceptContent).has(contentTypeOf(message.contentType ?? ''))) {

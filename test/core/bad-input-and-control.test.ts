@@ -82,6 +82,26 @@ describe('bad input', () => {
     expect(await (await add.delay(2, 2)).get({ timeout: 5000 })).toBe(4);
   });
 
+  it('a refused message sent with ignore_result still has its FAILURE stored, as Celery stores an unknown task’s whatever the header says', async () => {
+    app = memoryApp();
+    worker = await startWorker(app);
+    const broker = (await app.broker()) as Broker & { publishRaw(q: string, raws: { body: string }[]): Promise<void> };
+    const failureOf = async (id: string) => (await app.AsyncResult(id).get({ timeout: 5000, propagate: false })) as RemoteTaskError;
+    const unknown = await app.sendTask('tasks.nope', [], {}, { ignoreResult: true });
+    expect((await failureOf(unknown.id)).name).toBe('NotRegistered');
+    const pickled = { ...message('tasks.add'), contentType: 'application/x-python-serialize' };
+    pickled.headers.ignore_result = true;
+    await broker.publish('celery', [pickled]);
+    expect((await failureOf(pickled.headers.id)).name).toBe('ContentDisallowed');
+    // What a Python producer sends with compression='bzip2' (Node has no codec): refused before its body is read.
+    const bzip2 = message('tasks.add');
+    const envelope = JSON.parse(encodeEnvelope(bzip2));
+    envelope.headers.ignore_result = true;
+    envelope.headers.compression = 'application/x-bz2';
+    await broker.publishRaw('celery', [{ body: JSON.stringify(envelope) }]);
+    expect((await failureOf(bzip2.headers.id)).name).toBe('MalformedMessage');
+  });
+
   it('a pickle task from a Python producer (a body that is not text) fails with ContentDisallowed, not as malformed', async () => {
     app = memoryApp();
     const add = withAdd(app);

@@ -333,7 +333,7 @@ describe('redis:// as kombu', () => {
     await r.waitFor(corpus.length + 1);
     // Too large to decode, yet its headers name the task: the executor stores its FAILURE from this.
     const [oversized] = corpus.find(([, reason]) => reason.source.includes('over the limit')) as [string, RegExp];
-    expect(told.get(oversized)).toEqual({ id: JSON.parse(oversized).headers.id, name: 'tests.echo', ignoreResult: false });
+    expect(told.get(oversized)).toEqual({ id: JSON.parse(oversized).headers.id, name: 'tests.echo' });
     expect(r.ids().at(-1)).toBe(good.headers.id);
     const dead = await eventually(`every dead letter`, async () => {
       const all = await b.deadLetters(q);
