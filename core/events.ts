@@ -7,6 +7,7 @@ import { loadavg, type as osType } from 'node:os';
 import { celeriacVersion } from './cli/version.js';
 import { parsedBody } from './envelope.js';
 import type { ExecutorEvent } from './executor.js';
+import { shownName } from './executor/types.js';
 import type { TaskMessage } from './message.js';
 import type { EventChannel } from './ports.js';
 import { argsRepr, errorRepr, kwargsRepr, resultRepr } from './repr.js';
@@ -59,7 +60,8 @@ export function taskEvent(e: ExecutorEvent): { type: string; fields: Fields } | 
         type: 'task-received',
         fields: {
           uuid: e.id,
-          name: e.name,
+          // Its shadow name when its sender set one, as Celery's worker sends it (the result keeps the real one).
+          name: shownName(e),
           args,
           kwargs,
           root_id: h.root_id,

@@ -32,10 +32,10 @@ import { runWithLimits } from './executor/limits.js';
 import type { OverrideReader } from './executor/overrides.js';
 import { type ParsedCall, type Refusal, parseDelivery } from './executor/parse.js';
 import { ResultWriter, celeryMeta } from './executor/results.js';
-import { type ExecutorDeps, type ExecutorEvent, type Fate, type RunnableTask, STOPPING } from './executor/types.js';
+import { type ExecutorDeps, type ExecutorEvent, type Fate, type RunnableTask, STOPPING, type TaskRef } from './executor/types.js';
 import { celeryIso } from './message-builder.js';
 import { encodeException } from './exception-codec.js';
-import { type TaskMessage, notBefore, parseCeleryTime } from './message.js';
+import { type TaskHeaders, type TaskMessage, notBefore, parseCeleryTime } from './message.js';
 import type { Delivery } from './ports.js';
 import { FAILURE, REVOKED, STARTED, SUCCESS } from './states.js';
 import { createTaskContext, planRetry } from './task-context.js';
@@ -88,12 +88,12 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
 
   const delayMs = notBefore(message) - Date.now();
   if (delayMs > 0) {
-    emit(deps, { type: 'deferred', id, name, delayMs });
+    emit(deps, { type: 'deferred', ...refOf(message.headers), delayMs });
     await d.retryLater(delayMs);
     return 'deferred';
   }
 
-  emit(deps, { type: 'received', id, name, message });
+  emit(deps, { type: 'received', ...refOf(message.headers), message });
   const wait = rateLimitPastDeadline(name, deps);
   if (wait !== undefined) {
     return giveBack(d, deps, message, wait, `its rate limit allows the next run in ${seconds(wait)}s, after this invocation ends`);
@@ -151,7 +151,7 @@ async function run(
       .state(STARTED, { pid: process.pid, hostname: deps.hostname })
       .catch((error) => emit(deps, { type: 'internal-error', id, name, during: 'storing STARTED', error }));
   }
-  emit(deps, { type: 'started', id, name, message, args, kwargs });
+  emit(deps, { type: 'started', ...refOf(message.headers), message, args, kwargs });
 
   const ctx = createTaskContext({
     id,
@@ -228,7 +228,7 @@ async function run(
     if (!unstorable(refused)) throw refused;
     return fail(d, deps, call, results, refused, runtimeMs, acksLate);
   }
-  emit(deps, { type: 'succeeded', id, name, runtimeMs, result: value });
+  emit(deps, { type: 'succeeded', ...refOf(message.headers), runtimeMs, result: value });
   return 'acked';
 }
 
@@ -340,7 +340,7 @@ function rateLimitPastDeadline(name: string, deps: ExecutorDeps): number | undef
 
 /** A task that must run again from the start (or did not start) goes back to the broker, to come back after `delayMs`. */
 async function giveBack(d: Delivery, deps: ExecutorDeps, message: TaskMessage, delayMs: number, reason: string): Promise<Fate> {
-  emit(deps, { type: 'handed-back', id: message.headers.id, name: message.headers.task, reason, delayMs });
+  emit(deps, { type: 'handed-back', ...refOf(message.headers), reason, delayMs });
   await d.retryLater(delayMs);
   return 'handed-back';
 }
@@ -381,7 +381,7 @@ async function retry(
     if (refusedForGood(error)) return fail(d, deps, call, results, error, runtimeMs, acksLate);
     throw error;
   }
-  emit(deps, { type: 'retried', id, name, retry: r });
+  emit(deps, { type: 'retried', ...refOf(call.message.headers), retry: r });
   return 'retried';
 }
 
@@ -394,7 +394,6 @@ async function fail(
   runtimeMs: number,
   acksLate: boolean,
 ): Promise<Fate> {
-  const { id, task: name } = call.message.headers;
   const followUps = onFailure(call);
   if (followUps !== NONE) {
     const notFollowed = await unsent(d, deps, call, acksLate, await follow(deps, call, followUps));
@@ -417,7 +416,7 @@ async function fail(
     failure = refused;
     if (!(await settle(d, deps, call, acksLate, store))) return 'store-failed';
   }
-  emit(deps, { type: 'failed', id, name, runtimeMs, error: failure, traceback: stackOf(failure) });
+  emit(deps, { type: 'failed', ...refOf(call.message.headers), runtimeMs, error: failure, traceback: stackOf(failure) });
   return 'acked';
 }
 
@@ -529,11 +528,10 @@ async function discard(
   results: ResultWriter,
   reason: 'revoked' | 'expired',
 ): Promise<Fate> {
-  const { id, task: name } = call.message.headers;
   const revoked = new TaskRevokedError(reason);
   const store = withChordException(deps, call, results, REVOKED, () => revoked);
   if (!(await settle(d, deps, call, true, store))) return 'store-failed';
-  emit(deps, { type: 'revoked', id, name, reason });
+  emit(deps, { type: 'revoked', ...refOf(call.message.headers), reason });
   return 'acked';
 }
 
@@ -580,6 +578,11 @@ function retryMessage(message: TaskMessage, countdownMs: number): TaskMessage {
     ...message,
     headers: { ...message.headers, retries, eta: celeryIso(Date.now() + countdownMs), parent_id: message.headers.id },
   };
+}
+
+/** The task a message is for, as events name it (the shadow only when its sender set one). */
+function refOf(h: TaskHeaders): TaskRef {
+  return h.shadow ? { id: h.id, name: h.task, shadow: h.shadow } : { id: h.id, name: h.task };
 }
 
 function emit(deps: Pick<ExecutorDeps, 'onEvent'>, event: ExecutorEvent): void {

@@ -86,10 +86,15 @@ export type Fate =
   | 'dead-lettered' // bad input: moved aside with its reason
   | 'store-failed'; // the result could not be stored: not acked, so the message comes back
 
-interface TaskRef {
+/** The task an event is about: its id, its registered name and the name it is shown under, if its sender set one (shadow). */
+export interface TaskRef {
   id: string;
   name: string;
+  shadow?: string;
 }
+
+/** The name Celery's worker shows a task under, in its log lines and events: `shadow or name`. */
+export const shownName = (task: { name?: string; shadow?: string }): string | undefined => task.shadow ?? task.name;
 
 export type ExecutorEvent =
   | ({ type: 'received'; message: TaskMessage } & TaskRef)

@@ -1,6 +1,6 @@
 /** The worker's log line per task event, worded as Celery's worker prints them. */
 import type { ExecutorEvent } from '../executor.js';
-import { STOPPING } from '../executor/types.js';
+import { STOPPING, shownName } from '../executor/types.js';
 import { type LogLevel, type Logger, logs } from '../log.js';
 import { errorRepr, resultRepr } from '../repr.js';
 
@@ -26,7 +26,9 @@ const LEVELS: Record<ExecutorEvent['type'], LogLevel> = {
 };
 
 function taskLine(e: ExecutorEvent): string {
-  const task = e.name ? `${e.name}[${e.id}]` : e.id ? `[${e.id}]` : 'message';
+  // Shown under its shadow name when its sender set one, as Celery's worker logs it.
+  const name = shownName(e);
+  const task = name ? `${name}[${e.id}]` : e.id ? `[${e.id}]` : 'message';
   switch (e.type) {
     case 'received':
       return `Task ${task} received`;

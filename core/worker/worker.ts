@@ -305,7 +305,8 @@ function requestInfo(d: Delivery, timeStart: number | null, hostname: string): R
   }
   return {
     id: m.headers.id,
-    name: m.headers.task,
+    // As Celery's Request.info(): the name it is shown under (shadow), its type the registered name.
+    name: m.headers.shadow || m.headers.task,
     args,
     kwargs,
     type: m.headers.task,

@@ -496,6 +496,21 @@ describe('events', () => {
     }
   });
 
+  it('a task Python sent with shadow= shows under that name in the worker’s task-received event and log lines', async () => {
+    const dump = new PythonProcess(['-m', 'celery', '-A', 'pytasks', 'events', '--dump'], url(TS_DB));
+    try {
+      await dump.waitFor(new RegExp(`${TS_NODE} \\[[^\\]]+\\] heartbeat: .*freq=2`), 20_000);
+      const [shadowed] = await fromPython([{ via: 'send_task', name: 'ts.add', args: [1, 2], shadow: 'reports.nightly[acme]' }]);
+      expect(shadowed).toMatchObject({ ok: 3 });
+      const id = shadowed?.id as string;
+      await dump.waitFor(new RegExp(`${TS_NODE} \\[[^\\]]+\\] task received: reports\\.nightly\\[acme\\]\\(${id}\\)`), 10_000);
+      await tsWorker.waitFor(new RegExp(`Task reports\\.nightly\\[acme\\]\\[${id}\\] received`), 10_000);
+      await tsWorker.waitFor(new RegExp(`Task reports\\.nightly\\[acme\\]\\[${id}\\] succeeded in \\S+s: 3`), 10_000);
+    } finally {
+      await dump.stop();
+    }
+  });
+
   it('task-sent is published when task_send_sent_event is on', async () => {
     const sub = new Redis(url(TS_DB));
     const seen: string[] = [];
