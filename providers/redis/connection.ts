@@ -181,6 +181,32 @@ export function watchConnection(client: Redis, listener: (event: { up: boolean; 
   };
 }
 
+/**
+ * What an owner closing while its server is down rejects, so that its commands waiting for the
+ * server fail instead of waiting forever: ioredis 6 does not reject commands queued while it
+ * waits to reconnect when the client is disconnected then (it flushes its queues only when a
+ * socket closes, which already happened).
+ */
+export class Abandon {
+  #reject: (reason: unknown) => void = () => {};
+  readonly #abandoned = new Promise<never>((_, reject) => {
+    this.#reject = reject;
+  });
+
+  constructor() {
+    this.#abandoned.catch(() => undefined); // rejected whether anything waits or not
+  }
+
+  /** `command`'s outcome, or the reason given to now() if that comes first. */
+  race<T>(command: Promise<T>): Promise<T> {
+    return Promise.race([command, this.#abandoned]);
+  }
+
+  now(reason: unknown): void {
+    this.#reject(reason);
+  }
+}
+
 /** Close a client, waiting for queued commands when it is healthy, at once when it is not. */
 export async function closeClient(client: Redis): Promise<void> {
   if (client.status === 'ready') {

@@ -22,7 +22,7 @@ import {
   readControlCommand,
 } from '../../core/control-node.js';
 import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '../../core/ports.js';
-import { closeClient } from './connection.js';
+import { Abandon, closeClient } from './connection.js';
 import { BrokerKeys } from './keys.js';
 import { decodeKombuMessage, encodeKombuMessage } from './pidbox-envelope.js';
 import { matchesGlob } from './pidbox-match.js';
@@ -104,6 +104,10 @@ export class RedisControl implements ControlChannel {
   readonly #pending = new Map<string, ReplyCollector>();
   #commands: Redis | undefined;
   #subscriber: Promise<Redis> | undefined;
+  /** The subscriber's connection, from the moment it is opened (before its SUBSCRIBE is confirmed). */
+  #subscriberClient: Redis | undefined;
+  /** Ends what waits for the server when the channel is closed while it is down. */
+  readonly #abandon = new Abandon();
   #popper: Redis | undefined;
   #replyBinding: Promise<unknown> | undefined;
   #reading = false;
@@ -205,7 +209,7 @@ export class RedisControl implements ControlChannel {
     const binding = this.#keys.binding(EXCHANGE);
     const member = this.#nodeMember(worker.hostname);
     await this.#subscribed();
-    await this.#commandConnection().sadd(binding, member);
+    await this.#abandon.race(this.#commandConnection().sadd(binding, member));
     this.#listeners.add(listener);
     let stopped = false;
     return async () => {
@@ -221,6 +225,13 @@ export class RedisControl implements ControlChannel {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const down = [this.#commands, this.#subscriberClient].filter((c) => c && c.status !== 'ready');
+    if (down.length > 0) {
+      // What waits for a server that is down (a SUBSCRIBE, a reply being routed) would wait for a
+      // reconnect that may never come: its connection is dropped and the wait given up.
+      for (const c of down) c?.disconnect();
+      this.#abandon.now(new Error('the Redis control channel was closed while the server was unreachable'));
+    }
     await Promise.all([...this.#listeners].map((l) => Promise.all(l.running)));
     const commands = this.#commands;
     // Cleanup is best-effort: against a server that is down it would wait for it forever.
@@ -250,10 +261,11 @@ export class RedisControl implements ControlChannel {
   #subscribed(): Promise<Redis> {
     this.#subscriber ??= (async () => {
       const sub = this.#opts.connect();
+      this.#subscriberClient = sub;
       sub.on('message', (channel: string, raw: string) => {
         if (channel === this.requestChannel) this.#onRequest(raw);
       });
-      await sub.subscribe(this.requestChannel);
+      await this.#abandon.race(sub.subscribe(this.requestChannel));
       return sub;
     })();
     return this.#subscriber;
@@ -307,11 +319,13 @@ export class RedisControl implements ControlChannel {
         },
       });
     }
-    await routeReply
-      .run(
-        this.#commandConnection(),
-        [this.#keys.binding(replyTo.exchange)],
-        [replyTo.routing_key, envelope, this.#prefix, this.#keys.sep, REPLY_LIST_TTL_MS],
+    await this.#abandon
+      .race(
+        routeReply.run(
+          this.#commandConnection(),
+          [this.#keys.binding(replyTo.exchange)],
+          [replyTo.routing_key, envelope, this.#prefix, this.#keys.sep, REPLY_LIST_TTL_MS],
+        ),
       )
       .catch(() => undefined); // a client that went away is not the worker's problem (kombu ignores it too)
   }

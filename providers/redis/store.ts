@@ -11,8 +11,10 @@
  */
 import type { Redis } from 'ioredis';
 import { Batcher } from '../../core/batcher.js';
+import { OperationalError } from '../../core/errors.js';
 import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
-import { type Reachability, closeClient, reachable } from './connection.js';
+import { redact } from '../../core/registry.js';
+import { Abandon, type Reachability, closeClient, reachable } from './connection.js';
 import { addChordPart } from './scripts/add-chord-part.js';
 import { putResults } from './scripts/put-results.js';
 import type { KeySubscriber } from './subscriber.js';
@@ -24,6 +26,8 @@ export class RedisStore implements KeyValueStore {
   /** Every result write is published on its key's channel, Celery's and Python's too (§4.1). */
   readonly watchesEveryWriter = true;
   #closed = false;
+  /** Ends the worker's writes still waiting for the server when the store is closed while it is down. */
+  readonly #abandon = new Abandon();
   readonly #puts: Batcher<Put, boolean>;
 
   constructor(
@@ -37,10 +41,12 @@ export class RedisStore implements KeyValueStore {
       async (items) => {
         const args: string[] = [];
         for (const [, value, ttl, keep] of items) args.push(value, ttl, keep);
-        const written = await putResults.run<number[]>(
-          client,
-          items.map((p) => p[0]),
-          args,
+        const written = await this.#abandon.race(
+          putResults.run<number[]>(
+            client,
+            items.map((p) => p[0]),
+            args,
+          ),
         );
         return written.map((n) => n === 1);
       },
@@ -64,18 +70,20 @@ export class RedisStore implements KeyValueStore {
   }
 
   async incr(key: string, by: number, ttlMs?: number): Promise<number> {
-    if (!ttlMs) return this.client.incrby(key, by);
-    const results = await this.client.multi().incrby(key, by).pexpire(key, Math.ceil(ttlMs)).exec();
+    if (!ttlMs) return this.#abandon.race(this.client.incrby(key, by));
+    const results = await this.#abandon.race(this.client.multi().incrby(key, by).pexpire(key, Math.ceil(ttlMs)).exec());
     const [err, value] = results?.[0] ?? [new Error(`INCRBY ${key} got no reply`)];
     if (err) throw err;
     return Number(value);
   }
 
   async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
-    const parts = await addChordPart.run<string[] | null>(
-      this.client,
-      [keys.parts, keys.size, keys.extra],
-      [part.member, part.score ?? '+inf', ttlMs ? Math.ceil(ttlMs) : '', part.taskId],
+    const parts = await this.#abandon.race(
+      addChordPart.run<string[] | null>(
+        this.client,
+        [keys.parts, keys.size, keys.extra],
+        [part.member, part.score ?? '+inf', ttlMs ? Math.ceil(ttlMs) : '', part.taskId],
+      ),
     );
     return parts ?? undefined;
   }
@@ -87,6 +95,16 @@ export class RedisStore implements KeyValueStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.client.status !== 'ready') {
+      // The server is gone: a write waiting for it would wait for a reconnect that may never come.
+      // The connection is dropped and the write given up, failing with why, so close() returns.
+      this.client.disconnect();
+      this.#abandon.now(
+        new OperationalError(
+          `The result store was closed while Redis at ${redact(this.url)} was unreachable: the result writes waiting for it were not made.`,
+        ),
+      );
+    }
     await this.#puts.drain();
     await this.subscriber.close();
     await closeClient(this.client);

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type App, OperationalError, createApp } from '../../core/index.js';
 import { createLogger } from '../../core/log.js';
+import { type RedisStore, redisBroker, redisStore } from '../../providers/redis/index.js';
 import { eventually } from '../conformance/index.js';
 import { type CutProxy, startCutProxy } from '../fixtures/redis/cut-proxy.js';
 
@@ -176,6 +177,65 @@ describe('redis:// unreachable', () => {
     // Nothing ran: the stuck fetch gets a moment, the goodbyes a moment each, never the server's return.
     expect(Date.now() - t0).toBeLessThan(10_000);
     direct.disconnect();
+  });
+
+  it('an app whose worker finished a task while the result backend was down closes, the result write failing with why', async () => {
+    proxy = await startCutProxy(6379);
+    const backend = `redis://127.0.0.1:${proxy.port}/${DB}`;
+    app = createApp('unreachable', { broker: `memory://unreachable-${Date.now()}`, backend, broker_connection_timeout: 0.3 });
+    let release = (): void => {};
+    const running = new Promise<void>((started) => {
+      app?.task('unreachable.gated', () => {
+        started();
+        return new Promise<number>((done) => (release = () => done(1)));
+      });
+    });
+    const lines: string[] = [];
+    const worker = await app.worker({ concurrency: 1, logger: createLogger({ level: 'info', write: (l) => lines.push(l) }) });
+    await worker.start();
+    await app.sendTask('unreachable.gated', []);
+    await running;
+    proxy.cut(60_000);
+    const store = (await app.backend()) as unknown as { kv: RedisStore };
+    await eventually('the connection to drop', () => store.kv.client.status !== 'ready');
+    release(); // its result write now waits for the server
+    await worker.stop();
+    let closed = false;
+    void app.close().then(() => (closed = true));
+    await eventually('app.close() to return', () => closed, 5000);
+    await eventually('the failed write logged', () =>
+      lines.some((l) => l.includes(`The result store was closed while Redis at ${backend} was unreachable`)),
+    );
+  });
+
+  it('a result store closed while the server is down returns, and the write waiting for it fails saying why', async () => {
+    proxy = await startCutProxy(6379);
+    const url = `redis://127.0.0.1:${proxy.port}/${DB}`;
+    const store = redisStore(url);
+    await store.put('unreachable-warm', 'v', { ready: false, keepReady: false });
+    proxy.cut(60_000);
+    await eventually('the connection to drop', () => store.client.status !== 'ready');
+    const pending = store.put('unreachable-pending', 'v', { ready: false, keepReady: false }).catch((e: unknown) => e);
+    let closed = false;
+    void store.close().then(() => (closed = true));
+    await eventually('store.close() to return', () => closed, 5000);
+    const error = await pending;
+    expect(error).toBeInstanceOf(OperationalError);
+    expect((error as Error).message).toBe(
+      `The result store was closed while Redis at ${url} was unreachable: the result writes waiting for it were not made.`,
+    );
+  });
+
+  it("a broker closed while a worker's control listen() waits for a server that is down returns", async () => {
+    proxy = await startCutProxy(6379);
+    proxy.cut(60_000);
+    const broker = redisBroker(`redis://127.0.0.1:${proxy.port}/${DB}`, { connectTimeoutMs: 300 });
+    const listening = broker.control.listen({ hostname: 'down@host', queues: ['q'] }, async () => ({})).catch((e: unknown) => e);
+    await new Promise((r) => setImmediate(r)); // its SUBSCRIBE is queued
+    let closed = false;
+    void broker.close().then(() => (closed = true));
+    await eventually('broker.close() to return', () => closed, 5000);
+    expect(String(await listening)).toContain('the Redis control channel was closed while the server was unreachable');
   });
 
   it('a worker stopped while it waits for the server stops', async () => {
