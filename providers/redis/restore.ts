@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BrokerContext } from './context.js';
 import { SerializationError } from '../../core/errors.js';
+import { boundQueues } from './bound-queues.js';
 import { deadLetter } from './leases.js';
 import { isObject, reencoded, restored } from './redelivery.js';
 import { scoreDueAt } from './restore-score.js';
@@ -78,68 +79,77 @@ export class Restorer {
     const moved = await Promise.all(
       tags.map(async (tag, i) => {
         const record = records[i];
-        if (typeof record !== 'string') return 0;
-        let target: { list: string; envelope: string } | undefined;
+        const parsed = typeof record === 'string' ? readRecord(record) : undefined;
+        if (!record || !parsed) return 0;
+        const { message, exchange, routingKey } = parsed;
+        const queues = await this.#queuesOf(exchange, routingKey);
+        if (queues.length === 0) {
+          // kombu drops such a message; restored to a list named after its routing key, no worker would read it.
+          const reason =
+            `restore found no queue bound to exchange '${exchange}' that matches routing key '${routingKey}': ` +
+            'declare a queue bound to the exchange with a key that matches, then publish the message again';
+          await this.#deadLetter(tag, parsed, record, routingKey, reason);
+          return 0;
+        }
+        let envelope: string;
         try {
-          target = await this.#target(record);
+          envelope = restoredEnvelope(message);
         } catch (err) {
           if (!(err instanceof SerializationError)) throw err;
           // Left in unacked it would fail every pass: out of the way, with the reason.
-          await this.#deadLetter(tag, record, `restore could not write its envelope again: ${err.message}`);
+          await this.#deadLetter(tag, parsed, record, queues[0] as string, `restore could not write its envelope again: ${err.message}`);
           return 0;
         }
-        if (!target) return 0;
-        return restoreMessage.run<number>(client, [keys.unacked, keys.unackedIndex, target.list], [tag, record, cutoff, target.envelope]);
+        // kombu restores to the bare list: the priority bucket is lost (§2.4).
+        const lists = queues.map((q) => keys.list(q));
+        return restoreMessage.run<number>(client, [keys.unacked, keys.unackedIndex, ...lists], [tag, record, cutoff, envelope]);
       }),
     );
     return moved.reduce((a, b) => a + b, 0);
   }
 
-  /** Where a record `[envelope, exchange, routing_key]` goes back to, and the envelope to push. */
-  async #target(record: string): Promise<{ list: string; envelope: string } | undefined> {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(record);
-    } catch {
-      return undefined;
-    }
-    if (!Array.isArray(parsed) || typeof parsed[2] !== 'string') return undefined;
-    const [message, exchange, routingKey] = parsed as [unknown, unknown, string];
-    const queue = await this.#queueOf(exchange, routingKey);
-    // Undecodable messages were recorded as their raw text: they go back as they came.
-    if (typeof message === 'string') return { list: this.ctx.keys.list(queue), envelope: message };
-    // The record is parsed already: mark the envelope in it rather than re-parse its text.
-    const envelope = isObject(message) ? reencoded(restored(message)) : JSON.stringify(message);
-    // kombu restores to the bare list: the priority bucket is lost (§2.4).
-    return { list: this.ctx.keys.list(queue), envelope };
-  }
-
   /**
-   * A record whose envelope cannot be written again (a header nested too deeply for JSON) goes to
-   * its queue's dead letters as it was fetched: celeriac's fetch writes `[raw,"exchange","rk"]`.
+   * A record that cannot be restored goes to `queue`'s dead letters with the envelope as it was
+   * fetched: celeriac's fetch writes `[raw,"exchange","rk"]`.
    */
-  async #deadLetter(tag: string, record: string, reason: string): Promise<void> {
-    const [, exchange, routingKey] = JSON.parse(record) as [unknown, string, string];
+  async #deadLetter(tag: string, { exchange, routingKey }: UnackedRecord, record: string, queue: string, reason: string): Promise<void> {
     const suffix = `,${JSON.stringify(exchange)},${JSON.stringify(routingKey)}]`;
     // kombu writes its records with other spacing: then the record itself is kept.
     const raw = record.startsWith('[') && record.endsWith(suffix) ? record.slice(1, -suffix.length) : record;
-    const queue = await this.#queueOf(exchange, routingKey);
     const score = await this.ctx.client.zscore(this.ctx.keys.unackedIndex, tag);
     if (score !== null) await deadLetter(this.ctx, { tag, queue, raw, score }, reason);
   }
 
-  /** The queue a record's message came from: through the exchange's bindings, as kombu restores it. */
-  #queueOf(exchange: unknown, routingKey: string): Promise<string> | string {
-    return typeof exchange === 'string' && exchange !== '' ? this.#lookup(exchange, routingKey) : routingKey;
-  }
-
-  /** kombu routes a restore through the exchange's bindings; a direct binding matches its routing key. */
-  async #lookup(exchange: string, routingKey: string): Promise<string> {
+  /** The queues a record's message goes back to: through its exchange's bindings, as kombu restores it. */
+  async #queuesOf(exchange: unknown, routingKey: string): Promise<string[]> {
+    if (typeof exchange !== 'string' || exchange === '') return [routingKey];
     const members = await this.ctx.client.smembers(this.ctx.keys.binding(exchange));
-    for (const m of members) {
-      const [rk, , queue] = m.split(this.ctx.keys.sep);
-      if (rk === routingKey && queue) return queue;
-    }
-    return routingKey;
+    return boundQueues(members, routingKey, this.ctx.keys.sep);
   }
+}
+
+/** An unacked record `[envelope, exchange, routing_key]`. */
+interface UnackedRecord {
+  message: unknown;
+  exchange: unknown;
+  routingKey: string;
+}
+
+function readRecord(record: string): UnackedRecord | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(record);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(parsed) || typeof parsed[2] !== 'string') return undefined;
+  const [message, exchange, routingKey] = parsed as [unknown, unknown, string];
+  return { message, exchange, routingKey };
+}
+
+/** The envelope to push back, marked redelivered; an undecodable message, recorded as its raw text, goes back as it came. */
+function restoredEnvelope(message: unknown): string {
+  if (typeof message === 'string') return message;
+  // The record is parsed already: mark the envelope in it rather than re-parse its text.
+  return isObject(message) ? reencoded(restored(message)) : JSON.stringify(message);
 }

@@ -12,6 +12,7 @@ import type { Delivery } from '../../core/ports.js';
 import { redact } from '../../core/registry.js';
 import type { TaskContext } from '../../core/task-context.js';
 import { type RedisBroker, parseBrokerSettings, redisBroker, redisStore } from '../../providers/redis/index.js';
+import { topicMatches } from '../../providers/redis/bound-queues.js';
 import { parseConnection } from '../../providers/redis/options.js';
 import { extendLease } from '../../providers/redis/scripts/extend-lease.js';
 import { fetchAndLease } from '../../providers/redis/scripts/fetch-and-lease.js';
@@ -274,6 +275,68 @@ describe('redis:// as kombu', () => {
       expect(d.raw).toBe(deepText);
     }
     expect(await raw.hlen('unacked')).toBe(0);
+  });
+
+  it('restores a message sent through a topic exchange to every queue whose binding matches, as kombu does; one no binding matches is dead-lettered with why', async () => {
+    const b = broker('?visibility_timeout=1');
+    const [qa, qb, qc] = [uniqueQueue('topic-a'), uniqueQueue('topic-b'), uniqueQueue('topic-c')];
+    // Celery's routing recipe: Queue(qa, Exchange('tasks', type='topic'), routing_key='task.#'),
+    // bound as kombu binds to a topic exchange: key, its pattern, queue.
+    const exchange = `${qa}-tasks`;
+    await raw.sadd(
+      `_kombu.binding.${exchange}`,
+      `task.#${SEP}^task\\..*?$${SEP}${qa}`,
+      `*.add${SEP}^.*?[^\\.]\\.add$${SEP}${qb}`,
+      `other.#${SEP}^other\\..*?$${SEP}${qc}`,
+    );
+    const sent = taskMessage(qa, ['sent']);
+    const stray = taskMessage(qa, ['stray']);
+    const strayText = encodeEnvelope(stray, { routingKey: 'nothing.bound', exchange, deliveryTag: 'topic-stray' });
+    const score = Date.now() / 1000 - 5;
+    await raw.hset(
+      'unacked',
+      'topic-sent',
+      JSON.stringify([
+        JSON.parse(encodeEnvelope(sent, { routingKey: 'task.add', exchange, deliveryTag: 'topic-sent' })),
+        exchange,
+        'task.add',
+      ]),
+      'topic-stray',
+      `[${strayText},"${exchange}","nothing.bound"]`,
+    );
+    await raw.zadd('unacked_index', score, 'topic-sent', score, 'topic-stray');
+    expect(await b.restorer.restore()).toBe(1);
+    for (const q of [qa, qb]) expect(JSON.parse((await raw.lindex(q, 0)) as string).headers.id).toBe(sent.headers.id);
+    expect(await raw.llen(qc)).toBe(0);
+    expect(await raw.exists('task.add', 'nothing.bound')).toBe(0);
+    const [dead] = await b.deadLetters('nothing.bound');
+    expect(dead?.reason).toBe(
+      `restore found no queue bound to exchange '${exchange}' that matches routing key 'nothing.bound': ` +
+        'declare a queue bound to the exchange with a key that matches, then publish the message again',
+    );
+    expect(dead?.raw).toBe(strayText);
+    expect(await raw.hlen('unacked')).toBe(0);
+  });
+
+  it("matches a topic binding's key word by word as kombu does: '#' any text, '*' any text ending in a non-dot", () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['task.#', 'task.add', true],
+      ['task.#', 'task.a.b', true],
+      ['task.#', 'task.', true],
+      ['task.#', 'task', false],
+      ['task.*', 'task.add', true],
+      ['task.*', 'task.', false],
+      ['*.add', 'x.add', true],
+      ['*.add', 'a.b.add', true],
+      ['a.*.c', 'a..c', false],
+      ['#', '', true],
+      ['a*.b', 'aaa.b', true],
+      ['a+b.c', 'a+b.c', true],
+      ['a+b.c', 'aab.c', false],
+      ['*a', 'xa', false],
+    ];
+    for (const [key, routingKey, expected] of cases)
+      expect([key, routingKey, topicMatches(key, routingKey)]).toEqual([key, routingKey, expected]);
   });
 
   it('restores every due record in one pass, thousands at once (a bulk of ETA tasks due together)', async () => {
