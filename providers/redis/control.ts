@@ -109,7 +109,8 @@ export class RedisControl implements ControlChannel {
   /** Ends what waits for the server when the channel is closed while it is down. */
   readonly #abandon = new Abandon();
   #popper: Redis | undefined;
-  #replyBinding: Promise<unknown> | undefined;
+  /** Whether a broadcast has bound this client's reply queue (close() removes the binding). */
+  #replyBound = false;
   #reading = false;
   #clock = 0;
   #closed = false;
@@ -166,11 +167,7 @@ export class RedisControl implements ControlChannel {
     await this.#opts.whenReady?.(commands);
     let collector: ReplyCollector | undefined;
     if (wantReply) {
-      this.#replyBinding ??= commands.sadd(this.#keys.binding(REPLY_EXCHANGE), this.#replyMember).catch((err) => {
-        this.#replyBinding = undefined; // try again on the next broadcast
-        throw err;
-      });
-      await this.#replyBinding;
+      this.#replyBound = true;
       collector = new ReplyCollector(opts.timeoutMs, opts.limit ?? opts.destination?.length);
       this.#pending.set(ticket, collector);
     }
@@ -184,8 +181,16 @@ export class RedisControl implements ControlChannel {
       },
       deliveryMode: 2,
     });
+    // The reply binding goes with every request that wants replies, as kombu declares its reply
+    // queue on every call: a server that lost its data (restarted without persistence, failed over,
+    // flushed) has it again. Written first on the same connection, it is there before any worker
+    // sees the request.
+    const write = commands.pipeline();
+    if (wantReply) write.sadd(this.#keys.binding(REPLY_EXCHANGE), this.#replyMember);
+    write.publish(this.requestChannel, envelope);
     try {
-      await commands.publish(this.requestChannel, envelope);
+      const failed = (await write.exec())?.find(([err]) => err);
+      if (failed) throw failed[0];
     } catch (err) {
       this.#pending.delete(ticket);
       throw err;
@@ -239,7 +244,7 @@ export class RedisControl implements ControlChannel {
       const bindings = [...this.#listeners].map((l) => this.#nodeMember(l.worker.hostname));
       const tx = commands.multi();
       if (bindings.length) tx.srem(this.#keys.binding(EXCHANGE), ...bindings);
-      if (this.#replyBinding) {
+      if (this.#replyBound) {
         tx.srem(this.#keys.binding(REPLY_EXCHANGE), this.#replyMember);
         tx.del(this.replyList);
       }

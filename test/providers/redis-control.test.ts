@@ -89,6 +89,18 @@ describe('redis control: the pidbox as kombu lays it out', () => {
     await sub.quit();
   });
 
+  it('a client whose reply binding Redis lost (a restart without persistence, a failover, FLUSHDB) gets replies on its next broadcast', async () => {
+    const worker = new RedisControl({ connect, db: DB });
+    const client = new RedisControl({ connect, db: DB });
+    await worker.listen({ hostname: 'rebind@test', queues: [] }, async () => ({ ok: 'pong' }));
+    const ping = () => client.broadcast({ method: 'ping', arguments: {} }, { destination: ['rebind@test'], timeoutMs: 3000 });
+    expect(await ping()).toEqual([{ 'rebind@test': { ok: 'pong' } }]);
+    // Workers route replies through the binding: gone, every reply would be dropped.
+    await peer.srem('_kombu.binding.reply.celery.pidbox', `${client.oid}\x06\x16\x06\x16${client.oid}.reply.celery.pidbox`);
+    expect(await ping()).toEqual([{ 'rebind@test': { ok: 'pong' } }]);
+    await Promise.all([worker.close(), client.close()]);
+  });
+
   it("a 'glob' pattern matches the whole node name, as fnmatch does", () => {
     const glob = (p: string) => matchesGlob('ts@hunt', p);
     expect(['ts@*', '*@hunt', 'ts@', '*', 't?@h*', '*t', '*h*t', 'ts@hun', 'ts@hunt?'].map(glob)).toEqual([
