@@ -39,6 +39,9 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
     // batch at a time): written at once, they skip the pipeline's wait for the next loop turn.
     autoPipeliningIgnoredCommands: ['evalsha', 'eval'],
     maxRetriesPerRequest: null,
+    // After a failover the old primary, demoted to a replica, keeps its connections and answers
+    // every write READONLY: connect again (the address now leads to the new primary) and re-send.
+    reconnectOnError: (err) => (err.message.includes('READONLY') ? 2 : false),
     retryStrategy: (times) => Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.min(times, 6)) * (0.5 + Math.random() / 2),
     lazyConnect: false,
   });
