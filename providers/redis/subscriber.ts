@@ -51,7 +51,8 @@ export class KeySubscriber {
   readonly #channels = new Map<string, Set<(value?: string) => void>>();
   /** Channels subscribed on the connection, or about to be, with the confirmation of their SUBSCRIBE. */
   readonly #subscribed = new Map<string, Promise<void>>();
-  #toSubscribe: string[] = [];
+  /** Channels whose SUBSCRIBE goes out with the next flush. */
+  #toSubscribe = new Set<string>();
   /** Channels left by their last watcher, with what their unwatch() waits for. */
   #toUnsubscribe = new Map<string, Deferred>();
   #reads: Read[] = [];
@@ -110,7 +111,7 @@ export class KeySubscriber {
       this.#nextConfirmation ??= deferred();
       confirmed = this.#nextConfirmation.promise;
       this.#subscribed.set(channel, confirmed);
-      this.#toSubscribe.push(channel);
+      this.#toSubscribe.add(channel);
       this.#schedule();
     }
     // Resolves once the UNSUBSCRIBE is confirmed (or made moot by a new watcher): a waiter that
@@ -119,6 +120,12 @@ export class KeySubscriber {
       listeners.delete(entry);
       if (listeners.size > 0 || this.#channels.get(channel) !== listeners) return Promise.resolve();
       this.#channels.delete(channel);
+      // Its SUBSCRIBE has not gone out (the connection is down): it is dropped, as an UNSUBSCRIBE
+      // would go out before it, and leave the channel subscribed for good.
+      if (this.#toSubscribe.delete(channel)) {
+        this.#subscribed.delete(channel);
+        return Promise.resolve();
+      }
       const left = deferred();
       this.#toUnsubscribe.set(channel, left);
       this.#unsubscribeTimer ??= setTimeout(() => {
@@ -178,11 +185,11 @@ export class KeySubscriber {
     this.#unsubscribeTimer = undefined;
     const left = this.#toUnsubscribe;
     const unsubscribe = [...left.keys()];
-    const subscribe = this.#toSubscribe;
+    const subscribe = [...this.#toSubscribe];
     const reads = this.#reads;
     const confirmation = this.#nextConfirmation;
     this.#toUnsubscribe = new Map();
-    this.#toSubscribe = [];
+    this.#toSubscribe = new Set();
     this.#reads = [];
     this.#nextConfirmation = undefined;
     for (const channel of unsubscribe) this.#subscribed.delete(channel);
@@ -236,7 +243,7 @@ export class KeySubscriber {
         const next = this.#nextConfirmation;
         if (confirmation) next.promise.then(confirmation.resolve, confirmation.reject);
         for (const channel of watched) this.#subscribed.set(channel, next.promise);
-        this.#toSubscribe.push(...watched);
+        for (const channel of watched) this.#toSubscribe.add(channel);
       } else confirmation?.resolve();
       for (const r of reads) readElsewhere(r);
     }

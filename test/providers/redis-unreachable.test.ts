@@ -238,6 +238,39 @@ describe('redis:// unreachable', () => {
     expect(String(await listening)).toContain('the Redis control channel was closed while the server was unreachable');
   });
 
+  it('result waits that failed while the server was down leave no subscription behind once it is back', async () => {
+    proxy = await startCutProxy(6379);
+    proxy.cut(1000);
+    const store = redisStore(`redis://127.0.0.1:${proxy.port}/${DB}`, { connectTimeoutMs: 300 });
+    const direct = new Redis({ db: DB });
+    try {
+      const channels = Array.from({ length: 5 }, (_, i) => `unreachable-abandoned-${i}`);
+      const failed = await Promise.all(
+        channels.map((c) =>
+          store
+            .watch(c, () => {})
+            .then(
+              () => undefined,
+              (e: unknown) => e,
+            ),
+        ),
+      );
+      expect(failed.every((e) => e instanceof OperationalError)).toBe(true);
+      // Confirmed once the server is back: whatever the reconnect sent before it has run.
+      const unwatch = await eventually(
+        'a watch to succeed again',
+        () => store.watch('unreachable-later', () => {}).catch(() => undefined),
+        10_000,
+      );
+      const counts = (await direct.pubsub('NUMSUB', ...channels)) as Array<string | number>;
+      expect(counts.filter((_, i) => i % 2 === 1)).toEqual(channels.map(() => 0));
+      await unwatch();
+    } finally {
+      direct.disconnect();
+      await store.close();
+    }
+  });
+
   it('a worker stopped while it waits for the server stops', async () => {
     const { app, direct } = await appBehindDownProxy(60_000);
     const worker = await app.worker({ concurrency: 1 });
