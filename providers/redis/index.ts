@@ -6,7 +6,7 @@
 import type { ProviderFactories } from '../../core/ports.js';
 import { RedisBroker } from './broker.js';
 import { createClient } from './connection.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, parseBrokerSettings, parseConnection } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, parseBrokerSettings, parseStoreConnection } from './options.js';
 import { RedisStore } from './store.js';
 import { KeySubscriber } from './subscriber.js';
 
@@ -40,7 +40,7 @@ export function redisBroker(url = 'redis://127.0.0.1:6379/0', options: RedisOpti
 }
 
 export function redisStore(url = 'redis://127.0.0.1:6379/0', options: Pick<RedisOptions, 'connectTimeoutMs'> = {}): RedisStore {
-  const connection = parseConnection(url);
+  const connection = parseStoreConnection(url);
   const reachable = { url, timeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS };
   return new RedisStore(
     url,

@@ -71,6 +71,9 @@ const QUERY_OPTIONS = [
   'ssl_ca_certs',
 ] as const;
 
+/** What the result store reads of its URL's query: the TLS settings. */
+const STORE_QUERY_OPTIONS = ['ssl_cert_reqs', 'ssl_ca_certs'] as const;
+
 /** The broker_transport_options this transport reads, as kombu names them (max_message_size is celeriac's). */
 const TRANSPORT_OPTIONS = [
   'visibility_timeout',
@@ -114,6 +117,35 @@ const UNSUPPORTED_TRANSPORT_OPTIONS: Readonly<Record<string, string | null>> = {
   sentinel_kwargs: 'Redis Sentinel is not supported',
 };
 
+const CLIENT_CERTIFICATES =
+  'celeriac sends no client certificate (it checks the server against ssl_ca_certs; a password identifies the client)';
+
+/**
+ * Celery's and redis-py's other Redis URL options (celery/backends/redis.py; redis-py's URL
+ * arguments, which Celery hands the connection): taken without effect, they would seem in force.
+ */
+const UNSUPPORTED_QUERY_OPTIONS: Readonly<Record<string, string>> = {
+  ssl_certfile: CLIENT_CERTIFICATES,
+  ssl_keyfile: CLIENT_CERTIFICATES,
+  ssl_check_hostname: "the server's name is checked against its certificate unless ssl_cert_reqs=none",
+  socket_timeout: CONNECTIONS,
+  socket_connect_timeout: 'set broker_connection_timeout',
+  socket_keepalive: CONNECTIONS,
+  retry_on_timeout: CONNECTIONS,
+  retry_on_error: CONNECTIONS,
+  max_connections: CONNECTIONS,
+  health_check_interval: CONNECTIONS,
+};
+
+/** Refuses a query parameter not in `known`: Celery's and redis-py's own are named with what to do instead. */
+function checkRedisQuery(url: string, query: URLSearchParams, known: readonly string[]): void {
+  for (const key of query.keys()) {
+    if (known.includes(key) || !Object.hasOwn(UNSUPPORTED_QUERY_OPTIONS, key)) continue;
+    throw new ConfigError(`'${key}' in '${redact(url)}' is a Redis option celeriac does not support: ${UNSUPPORTED_QUERY_OPTIONS[key]}.`);
+  }
+  checkQuery(url, query, known);
+}
+
 /** kombu options set to what celeriac does anyway (Celery configs often spell out fanout_prefix/fanout_patterns: true). */
 const asKombuDefault = (key: string, value: unknown): boolean => (key === 'fanout_prefix' || key === 'fanout_patterns') && value === true;
 
@@ -148,6 +180,20 @@ export function parseConnection(url: string): RedisConnectionOptions {
   };
 }
 
+/** The result store's connection: its URL's query holds only the TLS settings (Celery's backend refuses the rest too). */
+export function parseStoreConnection(url: string): RedisConnectionOptions {
+  const { query } = splitUrl(url);
+  const brokerOnly = [...query.keys()].find((key) => QUERY_OPTIONS.some((o) => o === key) && !STORE_QUERY_OPTIONS.some((o) => o === key));
+  if (brokerOnly) {
+    throw new ConfigError(
+      `'${brokerOnly}' in the result backend URL '${redact(url)}' is a broker option: give it in the broker's URL. ` +
+        `The result backend's URL takes ${STORE_QUERY_OPTIONS.join(' and ')}.`,
+    );
+  }
+  checkRedisQuery(url, query, STORE_QUERY_OPTIONS);
+  return parseConnection(url);
+}
+
 /** Celery's broker_connection_timeout default. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 4000;
 
@@ -157,7 +203,7 @@ export function parseBrokerSettings(
   connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
 ): RedisBrokerSettings {
   const { query } = splitUrl(url);
-  checkQuery(url, query, QUERY_OPTIONS);
+  checkRedisQuery(url, query, QUERY_OPTIONS);
   checkTransportOptions(url, transportOptions, {
     transport: 'Redis',
     read: TRANSPORT_OPTIONS,

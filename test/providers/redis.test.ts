@@ -13,7 +13,7 @@ import { redact } from '../../core/registry.js';
 import type { TaskContext } from '../../core/task-context.js';
 import { type RedisBroker, parseBrokerSettings, redisBroker, redisStore } from '../../providers/redis/index.js';
 import { topicMatches } from '../../providers/redis/bound-queues.js';
-import { parseConnection } from '../../providers/redis/options.js';
+import { parseConnection, parseStoreConnection } from '../../providers/redis/options.js';
 import { extendLease } from '../../providers/redis/scripts/extend-lease.js';
 import { fetchAndLease } from '../../providers/redis/scripts/fetch-and-lease.js';
 import {
@@ -207,6 +207,30 @@ describe('redis:// as kombu', () => {
     await b.publish(qa, [a9, a0]);
     expect(await b.purge(qa)).toBe(2);
     expect(await raw.exists(`${qa}:9`)).toBe(0);
+  });
+
+  it("checks a result backend URL's query: the TLS settings are taken, a typo, a broker option or a Celery option celeriac ignores is refused with why", async () => {
+    expect(parseStoreConnection('rediss://h/3?ssl_cert_reqs=none&ssl_ca_certs=/ca.pem')).toMatchObject({
+      db: 3,
+      rejectUnauthorized: false,
+      caFile: '/ca.pem',
+    });
+    expect(() => parseStoreConnection('redis://h/3?ssl_cert_req=none')).toThrow(
+      "Unknown option 'ssl_cert_req' in 'redis://h/3?ssl_cert_req=none'. Known options: ssl_cert_reqs, ssl_ca_certs.",
+    );
+    expect(() => parseStoreConnection('redis://h/3?visibility_timeout=10')).toThrow(
+      "'visibility_timeout' in the result backend URL 'redis://h/3?visibility_timeout=10' is a broker option: give it in the broker's URL. " +
+        "The result backend's URL takes ssl_cert_reqs and ssl_ca_certs.",
+    );
+    expect(() => parseStoreConnection('rediss://h/3?ssl_certfile=/c.pem&ssl_keyfile=/c.key')).toThrow(
+      "'ssl_certfile' in 'rediss://h/3?ssl_certfile=/c.pem&ssl_keyfile=/c.key' is a Redis option celeriac does not support: celeriac sends no client certificate",
+    );
+    expect(() => parseBrokerSettings('redis://h/3?socket_timeout=5')).toThrow(
+      "'socket_timeout' in 'redis://h/3?socket_timeout=5' is a Redis option celeriac does not support: the Redis client keeps its connections",
+    );
+    const app = createApp('store-query', { broker: 'memory://store-query', backend: url(STORE_DB, '?ssl_cert_req=none') });
+    await expect(app.backend()).rejects.toThrow("Unknown option 'ssl_cert_req'");
+    await app.close();
   });
 
   it('refuses priority_steps, sep and queue_order_strategy values kombu would mis-serve', () => {
