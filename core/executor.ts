@@ -92,6 +92,14 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
     await d.retryLater(delayMs);
     return 'deferred';
   }
+  // Delivered again: a run that stored its SUCCESS but lost its ack (a lease lost while a
+  // synchronous stretch blocked the event loop, a crash after the store) is not run again. A
+  // chord header task runs again, to complete its chord (its first part stays: executor/chord.ts).
+  if (d.receiveCount > 1 && !results.taskIgnores && !inChord(parsed) && (await succeededBefore(deps, id))) {
+    await d.ack().catch((error) => emit(deps, { type: 'internal-error', id, name, during: 'acking', error }));
+    emit(deps, { type: 'duplicate', ...refOf(message.headers) });
+    return 'acked';
+  }
 
   emit(deps, { type: 'received', ...refOf(message.headers), message });
   const wait = rateLimitPastDeadline(name, deps);
@@ -418,6 +426,14 @@ async function fail(
   }
   emit(deps, { type: 'failed', ...refOf(call.message.headers), runtimeMs, error: failure, traceback: stackOf(failure) });
   return 'acked';
+}
+
+/** Whether the task's SUCCESS is stored (a store that cannot say means no: the task runs). */
+function succeededBefore(deps: ExecutorDeps, id: string): Promise<boolean> {
+  return deps.backend.get(id).then(
+    (meta) => meta?.status === SUCCESS,
+    () => false,
+  );
 }
 
 /** An error's stack, or null: a stack getter that throws (the error was stored without it) must not stop the report. */

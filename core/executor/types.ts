@@ -105,5 +105,7 @@ export type ExecutorEvent =
   | ({ type: 'revoked'; reason: 'revoked' | 'expired' } & TaskRef)
   | ({ type: 'deferred'; delayMs: number } & TaskRef)
   | ({ type: 'handed-back'; reason: string; delayMs: number } & TaskRef)
+  /** Delivered again after it succeeded (its ack lost): acked without running it again. */
+  | ({ type: 'duplicate' } & TaskRef)
   | { type: 'rejected'; id?: string; name?: string; reason: string }
   | { type: 'internal-error'; id?: string; name?: string; during: string; error: unknown };

@@ -23,6 +23,7 @@ const LEVELS: Record<ExecutorEvent['type'], LogLevel> = {
   'internal-error': 'error',
   deferred: 'debug',
   'handed-back': 'warning',
+  duplicate: 'warning',
 };
 
 function taskLine(e: ExecutorEvent): string {
@@ -50,5 +51,7 @@ function taskLine(e: ExecutorEvent): string {
       return `Task ${task} handed back${e.delayMs > 0 ? ` for ${Math.ceil(e.delayMs / 1000)}s` : ''}: ${e.reason}`;
     case 'started':
       return `Task ${task} started`;
+    case 'duplicate':
+      return `Task ${task} came back after it succeeded (its ack was lost, or its lease: a worker's event loop blocked past the visibility timeout): acked without running it again`;
   }
 }

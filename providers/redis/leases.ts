@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { encodeEnvelope } from '../../core/envelope.js';
+import { OperationalError } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
 import type { Lease } from '../../core/pull-consumer.js';
 import type { BrokerContext } from './context.js';
@@ -84,6 +85,8 @@ class RedisLease implements Lease {
   #score: string;
   /** The extension in flight, if any: a settle waits for it, so it goes out under the score that holds. */
   #extending: Promise<void> | undefined;
+  /** Its record was restored while it was held: no extension can bring it back. */
+  #lost = false;
   /** Settled or settling: no extension may move the score under a settle any more. */
   #settling = false;
 
@@ -161,8 +164,18 @@ class RedisLease implements Lease {
     const { keys, client, settings } = this.ctx;
     // Restore takes this record `ms` from now, unless the lease is extended again.
     const next = scoreDueAt(Date.now() + ms, settings.visibilityTimeoutMs);
+    if (this.#lost) return;
     const moved = await extendLease.run<number>(client, [keys.unacked, keys.unackedIndex], [this.f.tag, this.#score, next]);
-    if (moved === 1) this.#score = next;
+    if (moved === 1) {
+      this.#score = next;
+      return;
+    }
+    // Restored already (reported once): its record went back to the queue, and another worker may be running it too.
+    this.#lost = true;
+    const seconds = settings.visibilityTimeoutMs / 1000;
+    throw new OperationalError(
+      `its lease was lost: it was not renewed within the visibility timeout (${seconds}s), so the message went back to its queue and another worker may run it as well. A task must not block the event loop that long (await at least every ${Math.floor(seconds / 3)}s: split synchronous work, or move it to a worker thread), or raise broker_transport_options visibility_timeout`,
+    );
   }
 
   /** A settle begins: no extension starts after it; it waits for the one in flight, if any (returned). */

@@ -30,12 +30,12 @@ function message(name: string, extra: Partial<TaskMessage['headers']> = {}): Tas
   return { ...m, headers: { ...m.headers, ...extra } };
 }
 
-function recordingDelivery(m: TaskMessage, leaseMs?: number) {
+function recordingDelivery(m: TaskMessage, leaseMs?: number, receiveCount = 1) {
   const calls: string[] = [];
   const d: Delivery = {
     message: m,
     queue: 'celery',
-    receiveCount: 1,
+    receiveCount,
     leaseMs,
     ack: async () => void calls.push('ack'),
     retryLater: async (ms, replacement) =>
@@ -228,6 +228,22 @@ describe('executor', () => {
     expect(log).toContain('failed');
     expect(log).not.toContain('internal-error');
     expect(await deps.backend.get(m.headers.id)).toMatchObject({ status: 'FAILURE', traceback: null });
+    await app.close();
+  });
+
+  it('a message delivered again after its task succeeded (its ack lost) is acked without running it again; a first delivery always runs', async () => {
+    let runs = 0;
+    const { app, deps, log } = await setup(() => ++runs);
+    const m = message('tasks.t');
+    expect(await executeDelivery(recordingDelivery(m).d, deps)).toBe('acked');
+    const again = recordingDelivery(m, undefined, 2);
+    expect(await executeDelivery(again.d, deps)).toBe('acked');
+    expect(again.calls).toEqual(['ack']);
+    expect([runs, log.filter((type) => type === 'duplicate').length]).toEqual([1, 1]);
+    // Delivered again without a SUCCESS stored (killed mid-run), it runs.
+    const killed = message('tasks.t');
+    expect(await executeDelivery(recordingDelivery(killed, undefined, 2).d, deps)).toBe('acked');
+    expect(runs).toBe(2);
     await app.close();
   });
 

@@ -608,6 +608,25 @@ describe('redis:// as kombu', () => {
     await eventually('the message to be acked', async () => (await raw.hexists('unacked', tag as string)) === 0);
   });
 
+  it('a lease found restored (its holder blocked past the visibility timeout) is reported once, saying what to do', async () => {
+    const b = broker('?visibility_timeout=30');
+    const q = uniqueQueue('lost');
+    await b.publish(q, [taskMessage(q, [1])]);
+    const r = await record(b, q);
+    const [d] = await r.waitFor(1);
+    // What a restore leaves: the record gone from unacked (back in its queue).
+    const [tag] = await raw.zrange('unacked_index', '0', '-1');
+    await raw
+      .multi()
+      .zrem('unacked_index', tag as string)
+      .hdel('unacked', tag as string)
+      .exec();
+    await expect(d?.extendLease(60_000)).rejects.toThrow(
+      /^its lease was lost: it was not renewed within the visibility timeout \(30s\), .* \(await at least every 10s: .*\), or raise broker_transport_options visibility_timeout$/,
+    );
+    await d?.extendLease(60_000);
+  });
+
   it('extendLease moves the unacked_index score forward', async () => {
     const b = broker('?visibility_timeout=10');
     const q = uniqueQueue('extend');
