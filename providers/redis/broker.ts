@@ -69,7 +69,7 @@ export class RedisBroker implements Broker {
       settings,
       acks,
       wake: () => this.#wake(),
-      restoreDue: () => this.restorer.restore(),
+      restoreAt: (dueMs) => this.restorer.restoreAt(dueMs),
     };
     this.restorer = new Restorer(this.#ctx);
     const { db } = settings.connection;

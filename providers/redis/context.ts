@@ -13,6 +13,6 @@ export interface BrokerContext {
   readonly acks: PendingAcks;
   /** Tell this process's consumers to look again (a message was handed back or delayed here). */
   wake(): void;
-  /** Run a restore pass now (a held ETA is due): resolves when it is done, or another restorer has the lock. */
-  restoreDue(): Promise<unknown>;
+  /** Have a restore pass run at `dueMs` (epoch ms), when a record in unacked comes due (a held ETA, a lease running out). */
+  restoreAt(dueMs: number): void;
 }

@@ -11,7 +11,7 @@ import type { Lease } from '../../core/pull-consumer.js';
 import type { BrokerContext } from './context.js';
 import { bytesOverLimit } from './options.js';
 import { markHeld, markRedelivered, mayBeRedelivered, parseObject, previousDeliveries, reencoded, withoutMarks } from './redelivery.js';
-import { scoreDueAt } from './restore-score.js';
+import { dueAtScore, scoreDueAt } from './restore-score.js';
 import { deadLetterMessage } from './scripts/dead-letter-message.js';
 import { delayMessage } from './scripts/delay-message.js';
 import { extendLease } from './scripts/extend-lease.js';
@@ -41,7 +41,7 @@ export interface Deferral {
 
 /**
  * Hand a held message back or re-publish its replacement (due now), or, due later, keep it in
- * unacked under the score at which restore brings it back (delay-message.ts).
+ * unacked under the score at which restore brings it back, and have restore run then (delay-message.ts).
  */
 export async function delay(ctx: BrokerContext, f: Fetched, to: Deferral): Promise<boolean> {
   const { keys, settings } = ctx;
@@ -53,6 +53,7 @@ export async function delay(ctx: BrokerContext, f: Fetched, to: Deferral): Promi
     [keys.unacked, keys.unackedIndex, keys.list(to.queue, to.priority)],
     [f.tag, f.score, later ? markHeld(to.envelope) : to.envelope, score, to.tag, to.queue, published ? 'back' : 'front'],
   );
+  if (moved === 1 && later) ctx.restoreAt(dueAtScore(score, settings.visibilityTimeoutMs));
   return moved === 1;
 }
 

@@ -3,6 +3,9 @@
  * `unacked_mutex` lock, every tag in unacked_index older than now − visibility timeout goes back
  * to the front of its queue marked redelivered. Works on messages fetched by either language, so a
  * Python or celeriac worker killed mid-task loses nothing. Each message moves in one guarded script.
+ * Besides the periodic pass, one timer runs a pass when the next record comes due (a held ETA, a
+ * retry's countdown), whether or not this worker has a slot free: the message is back in its
+ * queue on time for any worker, of either language, to take.
  */
 import { randomUUID } from 'node:crypto';
 import type { BrokerContext } from './context.js';
@@ -10,7 +13,7 @@ import { SerializationError } from '../../core/errors.js';
 import { boundQueues } from './bound-queues.js';
 import { deadLetter } from './leases.js';
 import { isObject, reencoded, restored } from './redelivery.js';
-import { scoreDueAt } from './restore-score.js';
+import { dueAtScore, scoreDueAt } from './restore-score.js';
 import { releaseMutex } from './scripts/release-mutex.js';
 import { restoreMessage } from './scripts/restore-message.js';
 
@@ -20,14 +23,19 @@ const BATCH = 1000;
 export class Restorer {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<number> | undefined;
+  /** The one timer for the next record due before the next periodic pass, and when it fires. */
+  #dueTimer: NodeJS.Timeout | undefined;
+  #dueAt = Number.POSITIVE_INFINITY;
+  readonly #periodMs: number;
 
-  constructor(private readonly ctx: BrokerContext) {}
+  constructor(private readonly ctx: BrokerContext) {
+    this.#periodMs = Math.min(10_000, Math.max(50, ctx.settings.visibilityTimeoutMs / 4));
+  }
 
   /** Run now and then periodically: often enough that a message is back soon after its timeout, rarely enough to cost nothing. */
   start(): void {
     if (this.#timer) return;
-    const period = Math.min(10_000, Math.max(50, this.ctx.settings.visibilityTimeoutMs / 4));
-    this.#timer = setInterval(() => void this.restore().catch(() => {}), period);
+    this.#timer = setInterval(() => void this.restore().catch(() => {}), this.#periodMs);
     this.#timer.unref();
     void this.restore().catch(() => {});
   }
@@ -35,7 +43,34 @@ export class Restorer {
   async stop(): Promise<void> {
     clearInterval(this.#timer);
     this.#timer = undefined;
+    this.#disarm();
     await this.#running?.catch(() => {});
+  }
+
+  /**
+   * Have a pass run at `dueMs` (epoch ms), when a record comes due. One timer, re-armed to the
+   * earliest time asked; a time past the next periodic pass is left to that pass, which arms the
+   * timer for its next record itself (so no timer is ever longer than the period).
+   */
+  restoreAt(dueMs: number): void {
+    if (!this.#timer || dueMs >= this.#dueAt || dueMs - Date.now() > this.#periodMs) return;
+    this.#disarm();
+    this.#dueAt = dueMs;
+    this.#dueTimer = setTimeout(
+      () => {
+        this.#dueTimer = undefined;
+        this.#dueAt = Number.POSITIVE_INFINITY;
+        void this.restore().catch(() => {});
+      },
+      Math.max(0, dueMs - Date.now()),
+    );
+    this.#dueTimer.unref();
+  }
+
+  #disarm(): void {
+    clearTimeout(this.#dueTimer);
+    this.#dueTimer = undefined;
+    this.#dueAt = Number.POSITIVE_INFINITY;
   }
 
   /** One pass; returns how many messages went back to their queues. */
@@ -46,7 +81,17 @@ export class Restorer {
     return this.#running;
   }
 
+  /** Restore what is due, then arm the timer for the next record to come due (its holder may be busy, or gone). */
   async #pass(): Promise<number> {
+    const { client, keys, settings } = this.ctx;
+    const cutoff = scoreDueAt(Date.now(), settings.visibilityTimeoutMs);
+    const moved = await this.#restoreUpTo(cutoff);
+    const [, next] = await client.zrangebyscore(keys.unackedIndex, `(${cutoff}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1);
+    if (next !== undefined) this.restoreAt(dueAtScore(next, settings.visibilityTimeoutMs));
+    return moved;
+  }
+
+  async #restoreUpTo(cutoff: string): Promise<number> {
     const { client, keys, settings } = this.ctx;
     const token = randomUUID();
     // Another restorer (of either language) is at it: let it finish (kombu skips too). A SET
@@ -54,7 +99,6 @@ export class Restorer {
     const locked = (await client.set(keys.unackedMutex, token, 'PX', settings.mutexExpireMs, 'NX')) === 'OK';
     if (!locked && (await client.get(keys.unackedMutex)) !== token) return 0;
     try {
-      const cutoff = scoreDueAt(Date.now(), settings.visibilityTimeoutMs);
       let total = 0;
       // Batch after batch while there are more (thousands of ETA tasks due at once), skipping
       // the records of a batch that could not be moved (unreadable, taken meanwhile).

@@ -5,8 +5,9 @@
  *
  * ETA: Celery puts ETA messages in the normal list (so a Python worker can run them, §2.4). A
  * celeriac consumer that fetches one still ahead of its time does not hold it: it leaves it in
- * unacked under the score at which restore brings it back when due (delay-message.ts), and runs a
- * restore then itself, so the message is on time and any worker, of either language, can run it.
+ * unacked under the score at which restore brings it back when due (delay-message.ts), and the
+ * broker's restorer runs a pass then (restore.ts), so the message is on time and any worker, of
+ * either language, can run it.
  */
 import { randomUUID } from 'node:crypto';
 import { SerializationError } from '../../core/errors.js';
@@ -37,10 +38,6 @@ export class RedisSource implements PullSource {
   readonly idleMaxMs = 100;
   #turn = 0;
   #nextDue = Number.POSITIVE_INFINITY;
-  /** When the next unacked record comes due for restore (a held ETA, a lease running out). */
-  #restoreAt = Number.POSITIVE_INFINITY;
-  /** The restore cutoff (s) of this source's last restore pass: records due by then were its to take. */
-  #restoredUpTo = '0';
   #stopped = false;
   /** The last take got fewer messages than asked: the lists were empty then. */
   #drained = false;
@@ -73,21 +70,10 @@ export class RedisSource implements PullSource {
     if (this.#drained) await this.#idle();
     if (this.#stopped) return [];
     const take = Math.min(max, this.#batch);
-    const leases = await this.#restoreThenTake(take);
+    const leases = await this.#take(take);
     if (leases.length > 0 || this.#stopped) return leases;
     await this.#idle();
-    return this.#stopped ? [] : this.#restoreThenTake(take);
-  }
-
-  /** A restore pass first when a record in unacked has come due (a held ETA, a lost lease). */
-  async #restoreThenTake(max: number): Promise<Lease[]> {
-    if (Date.now() >= this.#restoreAt) {
-      // What this pass leaves (another restorer holds the lock, a record it cannot read) is not
-      // asked for again here: the other restorer or the periodic pass takes it.
-      this.#restoredUpTo = scoreDueAt(Date.now(), this.ctx.settings.visibilityTimeoutMs);
-      await this.ctx.restoreDue();
-    }
-    return this.#take(max);
+    return this.#stopped ? [] : this.#take(take);
   }
 
   /** Wake an idle fetch now (this process published, handed back or delayed a message). */
@@ -109,6 +95,8 @@ export class RedisSource implements PullSource {
     const now = Date.now();
     const score = String(now / 1000);
     const acks = this.ctx.acks.take();
+    // Restore's cutoff now: the reply names the next record to come due after it.
+    const cutoff = scoreDueAt(now, this.ctx.settings.visibilityTimeoutMs);
     const call = randomUUID();
     const receipt = keys.fetchReceipt(call);
     let reply: string[];
@@ -116,7 +104,7 @@ export class RedisSource implements PullSource {
       reply = await fetchAndLease.run<string[]>(
         client,
         [keys.unacked, keys.unackedIndex, receipt, this.#receipt ?? receipt, ...order.map((q) => keys.delayed(q)), ...lists],
-        [max, score, now, `${call}.`, order.length, this.#restoredUpTo, this.#receiptMs, ...names, ...(acks?.args ?? [])],
+        [max, score, now, `${call}.`, order.length, cutoff, this.#receiptMs, ...names, ...(acks?.args ?? [])],
       );
     } catch (err) {
       acks?.done(err);
@@ -125,7 +113,8 @@ export class RedisSource implements PullSource {
     acks?.done();
     this.#receipt = receipt;
     this.#nextDue = reply[0] ? Number(reply[0]) : Number.POSITIVE_INFINITY;
-    this.#restoreAt = reply[1] ? dueAtScore(reply[1], this.ctx.settings.visibilityTimeoutMs) : Number.POSITIVE_INFINITY;
+    // The next record to come due, whoever holds it (a worker busy or gone): restored then.
+    if (reply[1]) this.ctx.restoreAt(dueAtScore(reply[1], this.ctx.settings.visibilityTimeoutMs));
     this.#drained = (reply.length - 2) / 3 < max;
     const leases: Lease[] = [];
     const holds: Promise<unknown>[] = [];
@@ -139,7 +128,6 @@ export class RedisSource implements PullSource {
       const due = this.#dueAt(f.raw);
       if (due > Date.now()) {
         holds.push(delay(this.ctx, f, { tag: f.tag, envelope: f.raw, queue: f.queue, dueMs: due }).catch(this.#unencodable(f)));
-        this.#restoreAt = Math.min(this.#restoreAt, due + 1);
         continue;
       }
       try {
@@ -189,7 +177,8 @@ export class RedisSource implements PullSource {
   }
 
   async #idle(): Promise<void> {
-    const waitMs = Math.min(IDLE_CHECK_MS, this.#nextDue - Date.now(), this.#restoreAt - Date.now());
+    // A record restored meanwhile ends the wait: the restorer wakes this source, another one's push the list waiters.
+    const waitMs = Math.min(IDLE_CHECK_MS, this.#nextDue - Date.now());
     if (waitMs <= 0) return;
     this.#waiters ??= this.ctx.keys.prioritySteps.flatMap((step) =>
       this.queues.map((q) => {

@@ -546,11 +546,38 @@ describe('redis:// as kombu', () => {
     const [d] = await r.waitFor(1);
     const replacement = taskMessage(q, ['v2'], { id: m.headers.id, retries: 1 });
     await d?.retryLater(50, replacement);
-    // The periodic restore runs every 10 s at this timeout: the consumer restores when due itself
+    // The periodic restore runs every 10 s at this timeout: the restorer runs a pass when it is due
     // (within its 1 s idle check; the deadline leaves a loaded machine room, still short of 10 s).
     const [, again] = await r.waitFor(2, 8000);
     expect(again?.message).toEqual(replacement);
     await again?.ack();
+    await eventually('unacked to be empty', async () => (await raw.hlen('unacked')) === 0);
+  });
+
+  it('ETA tasks a consumer set aside go back to their queue on time while its every slot is busy, for any worker to take', async () => {
+    const b = broker(); // one-hour visibility timeout: the periodic restore runs every 10 s
+    const q = uniqueQueue('busy-eta');
+    const start = Date.now();
+    const eta = (ms: number) => taskMessage(q, [ms], { eta: new Date(start + ms).toISOString() });
+    const busy = taskMessage(q, ['busy']);
+    await b.publish(q, [eta(1500), eta(3000), busy]);
+    // One slot, taken by `busy` (never settled) once both ETA messages are set aside.
+    const r = await record(b, q, undefined, 1);
+    await r.waitFor(1);
+    expect(r.ids()).toEqual([busy.headers.id]);
+    expect(await raw.llen(q)).toBe(0);
+    const back = async (n: number) => {
+      await eventually(`${n} back in the queue`, async () => (await raw.llen(q)) === n, 8000);
+      return Date.now() - start;
+    };
+    // Each at its ETA, long before the next periodic restore; the second with no fetch in between.
+    const [at1, at2] = [await back(1), await back(2)];
+    expect(at1).toBeGreaterThanOrEqual(1500);
+    expect(at1).toBeLessThan(3000);
+    expect(at2).toBeGreaterThanOrEqual(3000);
+    expect(at2).toBeLessThan(5000);
+    await b.purge(q);
+    await r.received[0]?.delivery.ack();
     await eventually('unacked to be empty', async () => (await raw.hlen('unacked')) === 0);
   });
 

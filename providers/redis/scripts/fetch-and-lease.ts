@@ -15,11 +15,11 @@ import { ACK_HELD } from './ack-held.js';
  * KEYS: unacked, unacked_index, this call's receipt, the caller's previous receipt (or this one
  *       again), delayed zset per queue (nq), lists in serving order (the first nq are the
  *       queues' bare lists, in the same order as the delayed keys).
- * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, the cutoff of
- *       the caller's last restore pass (s), the receipt's lifetime (ms), then the queue name of
+ * ARGV: max, score (epoch seconds, kombu's unit), now (epoch ms), tag prefix, nq, restore's
+ *       cutoff now (s), the receipt's lifetime (ms), then the queue name of
  *       each list, then the acks as tag, score pairs.
  * Returns: [next delayed due time in ms or '', the first unacked_index score after that cutoff
- *       (the next record a restore will take: a held ETA coming due, a lease running out) or '',
+ *       (the next record to come due for restore: a held ETA, a lease running out) or '',
  *       tag, queue, raw, tag, queue, raw, ...].
  */
 export const fetchAndLease = new LuaScript(
