@@ -51,6 +51,13 @@ export interface DeadLetter {
   at: number;
 }
 
+/** A message this process's consumers set aside in the broker until it is due (an ETA, a retry's countdown, a hand-back for a while). */
+export interface SetAsideMessage {
+  message: TaskMessage;
+  /** When it goes back to its queue (epoch ms). */
+  dueMs: number;
+}
+
 /** A transport. */
 export interface Broker {
   readonly url: string;
@@ -63,6 +70,11 @@ export interface Broker {
   size?(queue: string): Promise<number>;
   /** Dead letters kept by this broker, newest last. */
   deadLetters?(queue?: string): Promise<DeadLetter[]>;
+  /**
+   * What this process's consumers set aside until due and is still waiting (`inspect scheduled`),
+   * for brokers where a consumer does that; elsewhere the broker itself hides such a message.
+   */
+  setAside?(): Promise<SetAsideMessage[]>;
   /** Remote control (Celery's pidbox), where the transport has a broadcast. */
   readonly control?: ControlChannel;
   /** Celery events (monitoring: `celery events`, Flower), where the transport has a broadcast. */

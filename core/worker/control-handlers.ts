@@ -19,7 +19,14 @@ export interface RequestInfo {
   time_start: number | null;
   acknowledged: boolean;
   delivery_info: { exchange: string; routing_key: string; priority: number; redelivered: boolean };
-  worker_pid: number;
+  worker_pid: number | null;
+}
+
+/** One entry of `inspect scheduled` (Celery's: the ETA, the timer entry's priority, the request). */
+export interface ScheduledInfo {
+  eta: string | null;
+  priority: number;
+  request: RequestInfo;
 }
 
 /** What the handlers read from and change on their worker. */
@@ -37,6 +44,8 @@ export interface WorkerState {
   taskNames(): string[];
   active(): RequestInfo[];
   reserved(): RequestInfo[];
+  /** What this worker set aside until due (its broker keeps it meanwhile; only redis:// has any). */
+  scheduled(): Promise<ScheduledInfo[]>;
   /** Send a worker-heartbeat event now (Celery's event receivers ask for one when they start, §7). */
   heartbeat(): void;
   /** Whether the broker carries events at all. */
@@ -60,8 +69,7 @@ const handlers: Record<string, Handler> = {
     }),
   active: (s) => s.active(),
   reserved: (s) => s.reserved(),
-  // ETA tasks are never held in memory here (they go back to the broker until due), so none are scheduled.
-  scheduled: () => [],
+  scheduled: (s) => s.scheduled(),
   revoked: (s) => s.revoked.list(),
   stats: (s) => ({
     hostname: s.hostname,

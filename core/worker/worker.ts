@@ -9,7 +9,7 @@ import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
 import { type ExecutorEvent, type RunnableTask, executeDelivery, handBack } from '../executor.js';
 import { type ExecutorApp, executorDeps } from '../executor/deps.js';
 import { type Logger, silentLogger } from '../log.js';
-import { routeOf } from '../message.js';
+import type { TaskMessage } from '../message.js';
 import type { Broker, Consumer, Delivery } from '../ports.js';
 import { RateLimiter } from '../rate-limit.js';
 import { redact } from '../registry.js';
@@ -20,6 +20,7 @@ import { CeleriacError } from '../errors.js';
 import { setLongTimeout } from '../long-timeout.js';
 import { Semaphore } from './semaphore.js';
 import { type RequestInfo, type WorkerState, handleControl } from './control-handlers.js';
+import { requestInfo, scheduledInfo } from './request-info.js';
 import { RevokedIds } from './revoked-ids.js';
 import { logTaskEvent } from './task-log.js';
 import { type WorkerOptions, checkWorkerOptions } from './worker-options.js';
@@ -60,6 +61,7 @@ export class Worker extends EventEmitter {
   private heartbeat: WorkerHeartbeat | undefined;
   private tasks = new Map<string, RunnableTask>();
   private brokerUrl = '';
+  private broker: Broker | undefined;
 
   constructor(
     private readonly app: WorkerApp,
@@ -101,6 +103,7 @@ export class Worker extends EventEmitter {
 
   async #start(): Promise<void> {
     const broker = await this.app.broker();
+    this.broker = broker;
     this.brokerUrl = redact(broker.url);
     if (!(await waitForBroker(broker, this.log, this.#stopRequested.signal))) return;
     this.unwatchConnection = broker.onConnection?.(connectionLog(this.log, this.brokerUrl));
@@ -239,7 +242,14 @@ export class Worker extends EventEmitter {
   private requests(running: boolean): RequestInfo[] {
     return [...this.held]
       .filter(([d, h]) => d.message && (h.timeStart !== null) === running)
-      .map(([d, h]) => requestInfo(d, h.timeStart, this.hostname));
+      .map(([d, h]) =>
+        requestInfo(d.message as TaskMessage, {
+          hostname: this.hostname,
+          timeStart: h.timeStart,
+          redelivered: d.receiveCount > 1,
+          workerPid: process.pid,
+        }),
+      );
   }
 
   private onEvent(e: ExecutorEvent): void {
@@ -272,6 +282,7 @@ export class Worker extends EventEmitter {
       taskNames: () => [...this.tasks.keys()].sort(),
       active: () => this.requests(true),
       reserved: () => this.requests(false),
+      scheduled: async () => ((await this.broker?.setAside?.()) ?? []).map((m) => scheduledInfo(m, this.hostname)),
       heartbeat: () => void this.heartbeat?.beat(),
       canSendEvents: this.events !== undefined,
       setTaskEvents: (on) => {
@@ -291,36 +302,6 @@ export class Worker extends EventEmitter {
       conf: (withDefaults) => confReply(this.app.conf, withDefaults),
     };
   }
-}
-
-function requestInfo(d: Delivery, timeStart: number | null, hostname: string): RequestInfo {
-  const m = d.message as NonNullable<Delivery['message']>;
-  const route = routeOf(m);
-  let args: unknown[] = [];
-  let kwargs: Record<string, unknown> = {};
-  try {
-    [args, kwargs] = JSON.parse(m.body) as [unknown[], Record<string, unknown>];
-  } catch {
-    // a malformed body is the executor's to report
-  }
-  return {
-    id: m.headers.id,
-    // As Celery's Request.info(): the name it is shown under (shadow), its type the registered name.
-    name: m.headers.shadow || m.headers.task,
-    args,
-    kwargs,
-    type: m.headers.task,
-    hostname,
-    time_start: timeStart,
-    acknowledged: false,
-    delivery_info: {
-      exchange: route.exchange,
-      routing_key: route.routingKey,
-      priority: m.properties?.priority ?? 0,
-      redelivered: d.receiveCount > 1,
-    },
-    worker_pid: process.pid,
-  };
 }
 
 /** What each step of a shutdown besides the tasks themselves may take. */

@@ -8,7 +8,7 @@ import { Batcher } from '../../core/batcher.js';
 import { encodeEnvelope } from '../../core/envelope.js';
 import { CeleriacError, MessageTooLarge } from '../../core/errors.js';
 import type { TaskMessage } from '../../core/message.js';
-import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery } from '../../core/ports.js';
+import type { Broker, ConsumeOptions, Consumer, DeadLetter, Delivery, SetAsideMessage } from '../../core/ports.js';
 import { startPullConsumer } from '../../core/pull-consumer.js';
 import { closeClient, createClient, watchConnection, whenReady } from './connection.js';
 import type { BrokerContext } from './context.js';
@@ -19,6 +19,7 @@ import { BrokerKeys } from './keys.js';
 import { type RedisBrokerSettings, bytesOverLimit } from './options.js';
 import { Restorer } from './restore.js';
 import { ackMessages } from './scripts/ack-messages.js';
+import { SetAside } from './set-aside.js';
 import { RedisSource } from './source.js';
 
 /** Values per LPUSH: one command per chunk keeps a huge batch from building one giant request. */
@@ -67,6 +68,7 @@ export class RedisBroker implements Broker {
       client,
       keys: this.keys,
       settings,
+      setAside: new SetAside(client, this.keys.unackedIndex),
       acks,
       wake: () => this.#wake(),
       restoreAt: (dueMs) => this.restorer.restoreAt(dueMs),
@@ -190,6 +192,10 @@ export class RedisBroker implements Broker {
       this.client.zcard(this.keys.delayed(queue)),
     ]);
     return counts.reduce((a, b) => a + b, 0);
+  }
+
+  setAside(): Promise<SetAsideMessage[]> {
+    return this.#ctx.setAside.list();
   }
 
   async deadLetters(queue?: string): Promise<DeadLetter[]> {

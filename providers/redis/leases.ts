@@ -53,7 +53,10 @@ export async function delay(ctx: BrokerContext, f: Fetched, to: Deferral): Promi
     [keys.unacked, keys.unackedIndex, keys.list(to.queue, to.priority)],
     [f.tag, f.score, later ? markHeld(to.envelope) : to.envelope, score, to.tag, to.queue, published ? 'back' : 'front'],
   );
-  if (moved === 1 && later) ctx.restoreAt(dueAtScore(score, settings.visibilityTimeoutMs));
+  if (moved === 1 && later) {
+    ctx.setAside.add(to.tag, { envelope: to.envelope, queue: to.queue, score, dueMs: to.dueMs });
+    ctx.restoreAt(dueAtScore(score, settings.visibilityTimeoutMs));
+  }
   return moved === 1;
 }
 

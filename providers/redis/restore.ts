@@ -84,7 +84,9 @@ export class Restorer {
   /** Restore what is due, then arm the timer for the next record to come due (its holder may be busy, or gone). */
   async #pass(): Promise<number> {
     const { client, keys, settings } = this.ctx;
-    const cutoff = scoreDueAt(Date.now(), settings.visibilityTimeoutMs);
+    const now = Date.now();
+    this.ctx.setAside.prune(now);
+    const cutoff = scoreDueAt(now, settings.visibilityTimeoutMs);
     const moved = await this.#restoreUpTo(cutoff);
     const [, next] = await client.zrangebyscore(keys.unackedIndex, `(${cutoff}`, '+inf', 'WITHSCORES', 'LIMIT', 0, 1);
     if (next !== undefined) this.restoreAt(dueAtScore(next, settings.visibilityTimeoutMs));

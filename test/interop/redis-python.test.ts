@@ -428,6 +428,46 @@ describe('remote control both ways', () => {
     expect(queues.stdout).toMatch(new RegExp(`${TS_NODE}: OK\\s+\\* {.*'name': 'celery'.*'exchange': {.*'type': 'direct'`, 's'));
   });
 
+  it('`celery inspect scheduled` lists the countdown task a celeriac worker set aside as a Python worker lists the one it holds', async () => {
+    const send = (app: App, name: string) => app.sendTask(name, [1, 'two'], { k: 3 }, { countdown: 60, priority: 3 });
+    const [onPython, onCeleriac] = await Promise.all([send(toPython, 'py.echo'), send(toCeleriac, 'ts.echo')]);
+    const scheduled = (node: string, db: number) =>
+      eventually(
+        `${node} to list its scheduled task`,
+        async () => {
+          const out = await runPython(['-m', 'celery', '-A', 'pytasks', 'inspect', 'scheduled', '--json', '-d', node, '-t', '3'], url(db));
+          const entries = JSON.parse(out.stdout.trim() || '{}')[node] as Array<Record<string, unknown>> | undefined;
+          return entries?.length ? entries : undefined;
+        },
+        30_000,
+      );
+    const [py, ts] = await Promise.all([scheduled(PY_NODE, PY_DB), scheduled(TS_NODE, TS_DB)]);
+    // kombu leaves `redelivered` unset (None) on Redis; celeriac says false: the task was not delivered yet.
+    const entry = (id: string, name: string, node: string, redelivered: boolean | null) => ({
+      eta: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$/),
+      priority: 6,
+      request: {
+        id,
+        name,
+        args: [1, 'two'],
+        kwargs: { k: 3 },
+        type: name,
+        hostname: node,
+        time_start: null,
+        acknowledged: false,
+        delivery_info: { exchange: '', routing_key: 'celery', priority: 3, redelivered },
+        worker_pid: null,
+      },
+    });
+    expect(py).toEqual([entry(onPython.id, 'py.echo', PY_NODE, null)]);
+    expect(ts).toEqual([entry(onCeleriac.id, 'ts.echo', TS_NODE, false)]);
+    // Both the ETA the message carries, to the microsecond.
+    const redis = new Redis(url(TS_DB));
+    const [record] = (await redis.hvals('unacked')).filter((r) => JSON.parse(r)[0]?.headers?.id === onCeleriac.id);
+    redis.disconnect();
+    expect(ts?.[0]?.eta).toBe(JSON.parse(record as string)[0].headers.eta);
+  });
+
   it('a countdown task a celeriac worker set aside until due runs on the Python worker once the celeriac worker is gone', async () => {
     // A celeriac worker alone on queue 'handover' fetches the task early and does not hold it: it
     // leaves it in kombu's unacked records, due back at its ETA for whichever restore comes first.

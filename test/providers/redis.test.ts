@@ -452,7 +452,10 @@ describe('redis:// as kombu', () => {
     const [message, exchange, routingKey] = JSON.parse((await raw.hget('unacked', tag)) as string);
     expect([message.headers.id, exchange, routingKey]).toEqual([later.headers.id, '', q]);
     expect(await raw.llen(q)).toBe(0);
+    // What `inspect scheduled` lists for this worker meanwhile, and no longer once it is due.
+    expect(await b.setAside()).toEqual([{ message: later, dueMs: eta }]);
     await r.waitFor(1, 5000);
+    expect(await b.setAside()).toEqual([]);
     expect(r.received[0]?.at).toBeGreaterThanOrEqual(eta);
     expect(r.received[0]?.delivery.message).toEqual(later);
     // Held, not lost: its early delivery is not counted as one.
