@@ -387,7 +387,11 @@ async function retry(
     // A retry the broker refuses for good (too large, say) fails the task: handed back, it
     // would run and be refused again until the message is dead-lettered unexplained.
     if (refusedForGood(error)) return fail(d, deps, call, results, error, runtimeMs, acksLate);
-    throw error;
+    if (acksLate) throw error; // handed back: the message comes back and the task runs again
+    // Acked before it ran: nothing comes back (Celery loses it too, Reject requeue=False). Said
+    // so, and FAILURE stored with why, so a get() ends instead of waiting on RETRY forever.
+    emit(deps, { type: 'internal-error', id, name, during: 'publishing its retry (acked early: the retry is lost)', error });
+    return fail(d, deps, call, results, error, runtimeMs, acksLate);
   }
   emit(deps, { type: 'retried', ...refOf(call.message.headers), retry: r });
   return 'retried';

@@ -34,6 +34,34 @@ describe('retries', () => {
     expect(states).toEqual(['retried', 'retried']);
   });
 
+  it('a task acked early whose retry cannot be published (a broker blip) fails with why and is reported lost, not left RETRY', async () => {
+    app = memoryApp();
+    let runs = 0;
+    const once = app.task(
+      'tasks.once',
+      (ctx: TaskContext) => {
+        runs++;
+        ctx.retry({ countdown: 0.01, exc: new Flaky('again') });
+      },
+      { acksLate: false },
+    );
+    worker = await startWorker(app);
+    const broker = await app.broker();
+    const publish = broker.publish.bind(broker);
+    broker.publish = async (queue, messages) => {
+      if (messages.some((m) => m.headers.retries === 1)) throw new Error('connection lost while publishing');
+      return publish(queue, messages);
+    };
+    const errors: string[] = [];
+    worker.on('internal-error', (e) => errors.push(`${e.during}: ${e.error.message}`));
+    const r = await once.delay();
+    const err = (await r.get({ timeout: 5000 }).catch((e: unknown) => e)) as RemoteTaskError;
+    expect(err.message).toBe('connection lost while publishing');
+    expect(errors).toEqual(['publishing its retry (acked early: the retry is lost): connection lost while publishing']);
+    expect(runs).toBe(1);
+    expect(await broker.size?.('celery')).toBe(0);
+  });
+
   it('past maxRetries the task fails with the given error', async () => {
     app = memoryApp();
     const always = app.task('tasks.always', (ctx: TaskContext) => ctx.retry({ countdown: 0.01, exc: new Flaky('still broken') }), {
