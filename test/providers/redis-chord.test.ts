@@ -241,6 +241,19 @@ describe('chords from Python clients on redis://', () => {
     expect(await app.AsyncResult(lastStep).get({ timeout: 1000, propagate: false })).toMatchObject({ name: 'RangeError' });
   });
 
+  it('in that list too a task has one part: one that ran again (its ack lost) does not complete the chord early', async () => {
+    const app = chordApp();
+    const chords = (await app.backend()).chords;
+    const group = randomUUID();
+    // Python's json writes ', ' between items: its part for task b, in unordered mode.
+    await raw.rpush(`celery-taskset-meta-${group}.j`, '[1, "b", "SUCCESS", 2]');
+    await raw.set(`celery-taskset-meta-${group}.s`, 3);
+    const part = (taskId: string, result: number) => ({ groupId: group, taskId, groupIndex: null, state: 'SUCCESS', result });
+    expect(await chords?.addPart(part('b', 20))).toBeUndefined();
+    expect(await chords?.addPart(part('a', 1))).toBeUndefined();
+    expect((await chords?.addPart(part('c', 3)))?.map((p) => p.result)).toEqual([2, 1, 3]);
+  });
+
   it("joins the list Celery keeps with result_chord_ordered off instead of failing on the key's type", async () => {
     const app = chordApp();
     await startWorker(app);

@@ -9,25 +9,34 @@ import { LuaScript } from '../script.js';
  * has one part: one that ran again (its ack lost) finds its first part among those of its score
  * and leaves it, whatever it returned this time, so the count still meets the size. A `.j` list
  * (Celery's result_chord_ordered=False) is appended to instead, as Celery does: results in
- * finishing order.
+ * finishing order, one per task there too.
  * KEYS: parts (.j), size (.s), extra (.t). ARGV: member, score ('+inf' without an index), ttl ms ('' = keep), task id.
  * Returns the parts when complete, else nil.
  */
 export const addChordPart = new LuaScript(
   'add-chord-part',
   `
+-- A task's part, whoever wrote it: '[1, "<id>", ...' (Python's json) or '[1,"<id>",...' (celeriac's),
+-- found by the quoted id at the head of the member (no decoding of the result behind it).
+local quoted = '"' .. ARGV[4] .. '"'
+local function known(members)
+  for _, member in ipairs(members) do
+    if string.find(string.sub(member, 1, #quoted + 8), quoted, 1, true) then return true end
+  end
+  return false
+end
 -- Celery with result_chord_ordered off keeps the parts in a list (in finishing order): join it.
 local list = redis.call('TYPE', KEYS[1]).ok == 'list'
 local count
 if list then
-  count = redis.call('RPUSH', KEYS[1], ARGV[1])
-else
-  local known = false
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
-    local ok, part = pcall(cjson.decode, member)
-    if ok and type(part) == 'table' and part[2] == ARGV[4] then known = true break end
+  if known(redis.call('LRANGE', KEYS[1], 0, -1)) then
+    count = redis.call('LLEN', KEYS[1])
+  else
+    count = redis.call('RPUSH', KEYS[1], ARGV[1])
   end
-  if not known then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+else
+  -- Parts of one score are one task's (its group index): only those are looked at.
+  if not known(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
   count = redis.call('ZCARD', KEYS[1])
 end
 local ttl = tonumber(ARGV[3])
