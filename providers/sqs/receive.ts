@@ -9,10 +9,12 @@
  * holds more messages than its prefetch. Each queue asks for at most its share of the prefetch
  * (prefetch / number of queues), so idle queues' polls leave the busy ones room; and while
  * messages are held, a receive asks for at least min(10, share, prefetch / 2) — a batch, not
- * one request per settled task. Polls in flight are bounded, per queue and in all, whatever the
- * prefetch: each holds one of the SDK's sockets for up to 20 s, and the deletes and lease
- * extensions must find one free. Queues are polled in turn, so one the capacity cannot cover at
- * once (a prefetch below the number of queues, or more queues than polls) still gets its turn.
+ * one request per settled task. An idle queue has one poll in flight (as kombu's one receive
+ * per queue): more only once its last poll came back full, a sign that messages wait. Polls in
+ * flight are bounded, per queue and in all, whatever the prefetch: each holds one of the SDK's
+ * sockets for up to 20 s, and the deletes and lease extensions must find one free. Queues are
+ * polled in turn, so one the capacity cannot cover at once (a prefetch below the number of
+ * queues, or more queues than polls) still gets its turn.
  *
  * SQS has no priorities: messages received are handed out highest `celeriac.priority` first,
  * so priority orders what a worker holds, not the whole queue. Not on FIFO queues: there a
@@ -34,8 +36,9 @@ import type { SqsQueue } from './queues.js';
 const IDLE_MIN_MS = 10;
 const IDLE_MAX_MS = 1000;
 /**
- * Long polls in flight, per queue and in all: a busy queue's polls each come back at once with
- * up to 10, so a few keep it drained, and the total stays well under the SDK's 50 sockets.
+ * Long polls in flight, per queue (once its last poll came back full) and in all: a busy queue's
+ * polls each come back at once with up to 10, so a few keep it drained, and the total stays well
+ * under the SDK's 50 sockets.
  */
 const MAX_POLLS_PER_QUEUE = 4;
 const MAX_POLLS = 16;
@@ -77,6 +80,8 @@ export function consumeQueues(
 interface InFlight {
   messages: number;
   polls: number;
+  /** Its last poll brought all it asked for: more may wait, worth more than one poll. */
+  full: boolean;
 }
 
 interface Buffered {
@@ -114,7 +119,7 @@ export class Receiver {
     private readonly waitTimeSeconds: number,
     private readonly prefetch: number,
   ) {
-    this.#asked = new Map(queues.map((q) => [q.name, { messages: 0, polls: 0 }]));
+    this.#asked = new Map(queues.map((q) => [q.name, { messages: 0, polls: 0, full: false }]));
     this.#share = Math.max(1, Math.floor(prefetch / queues.length));
     this.#minAsk = Math.min(MAX_BATCH, this.#share, Math.max(1, Math.floor(prefetch / 2)));
   }
@@ -170,7 +175,8 @@ export class Receiver {
         const room = Math.min(MAX_BATCH, want, this.#share - asked.messages);
         // With nothing held, take what there is; else only a batch is worth a request.
         const nothingHeld = idle && this.#askedTotal === 0 && this.#buffer.length === 0;
-        if (asked.polls >= MAX_POLLS_PER_QUEUE || room <= 0 || (room < this.#minAsk && !nothingHeld)) continue;
+        const polls = asked.full ? MAX_POLLS_PER_QUEUE : 1;
+        if (asked.polls >= polls || room <= 0 || (room < this.#minAsk && !nothingHeld)) continue;
         want -= room;
         this.#receive(queue, asked, room);
         // The next start begins after the last queue polled: per poll, not per fetch.
@@ -188,6 +194,7 @@ export class Receiver {
     this.#receiveBatch(queue, ask, this.waitTimeSeconds).then(
       (got) => {
         this.#settled(asked, ask);
+        asked.full = got.length >= ask;
         const leased = got.filter((b): b is Leased & Buffered => b.lease !== undefined);
         if (this.#stopped) return this.#handBack(leased);
         const ready = queue.fifo ? this.#groups.admit(got).map((lease) => ({ lease, priority: 0 })) : leased;
@@ -199,6 +206,7 @@ export class Receiver {
       },
       (err: unknown) => {
         this.#settled(asked, ask);
+        asked.full = false;
         if (!this.#abort.signal.aborted) this.#error = err;
       },
     );

@@ -1,5 +1,5 @@
 /** The SQS receiver's polling, against a client that only records the receives it is sent and answers when told; and how it holds a FIFO group's messages received together. */
-import type { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Lease } from '../../core/pull-consumer.js';
 import { FifoGroups } from '../../providers/sqs/fifo-groups.js';
@@ -7,18 +7,26 @@ import type { LeaseContext, SqsLease } from '../../providers/sqs/lease.js';
 import type { SqsQueue } from '../../providers/sqs/queues.js';
 import { Receiver } from '../../providers/sqs/receive.js';
 
-/** A receive in flight: its queue URL, and how to end it (empty, as an idle long poll ends). */
+/** A receive in flight: its queue URL, and how to end it (empty, as an idle long poll ends, or with all it asked for). */
 interface Poll {
   url: string;
   end(): void;
+  endFull(): void;
 }
 
 function fakeSqs() {
   const polls: Poll[] = [];
+  let sent = 0;
   const client = {
-    send(command: ReceiveMessageCommand): Promise<{ Messages: [] }> {
+    send(command: ReceiveMessageCommand): Promise<{ Messages: Message[] }> {
       return new Promise((resolve) => {
-        polls.push({ url: command.input.QueueUrl ?? '', end: () => resolve({ Messages: [] }) });
+        const full = () =>
+          Array.from({ length: command.input.MaxNumberOfMessages ?? 1 }, () => ({ ReceiptHandle: `r${++sent}`, Body: '{}' }));
+        polls.push({
+          url: command.input.QueueUrl ?? '',
+          end: () => resolve({ Messages: [] }),
+          endFull: () => resolve({ Messages: full() }),
+        });
       });
     },
   };
@@ -42,11 +50,45 @@ describe('sqs:// receiving', () => {
     expect(polls.map((p) => p.url)).toEqual(['url-a', 'url-b', 'url-a', 'url-b']);
   });
 
-  it('keeps a few polls in flight per queue and a bounded number in all, whatever the prefetch', async () => {
+  it('keeps one poll in flight per idle queue, however often the loop fetches and whatever the prefetch', async () => {
+    const { polls, ctx } = fakeSqs();
+    // -c 8: a prefetch of 32, three polls' worth.
+    const receiver = new Receiver([queue('a')], ctx, 20, 32);
+    for (let i = 0; i < 5; i++) receiver.fetch(32);
+    expect(polls).toHaveLength(1);
+    // An empty poll ending (long or short polling alike) is followed by one poll, not a round of them.
+    polls[0]?.end();
+    await settle();
+    for (let i = 0; i < 5; i++) receiver.fetch(32);
+    expect(polls).toHaveLength(2);
+  });
+
+  it('opens more polls on a queue whose last poll came back full, and goes back to one after an empty one', async () => {
+    const { polls, ctx } = fakeSqs();
+    const receiver = new Receiver([queue('a')], ctx, 20, 40);
+    receiver.fetch(40);
+    expect(polls).toHaveLength(1);
+    polls[0]?.endFull();
+    await settle();
+    // The 10 received are handed out; the 30 still free are asked for in three polls beside them.
+    expect(receiver.fetch(40)).toHaveLength(10);
+    receiver.fetch(30);
+    expect(polls).toHaveLength(4);
+    for (const p of polls.slice(1)) p.end();
+    await settle();
+    receiver.fetch(30);
+    expect(polls).toHaveLength(5);
+  });
+
+  it('keeps a few polls in flight per busy queue and a bounded number in all, whatever the prefetch', async () => {
     const unlimited = 65_535; // --prefetch-multiplier 0
     const one = fakeSqs();
-    new Receiver([queue('a')], one.ctx, 20, unlimited).fetch(unlimited);
-    expect(one.polls.length).toBe(4);
+    const single = new Receiver([queue('a')], one.ctx, 20, unlimited);
+    single.fetch(unlimited);
+    one.polls[0]?.endFull();
+    await settle();
+    single.fetch(unlimited);
+    expect(one.polls.length).toBe(1 + 4);
 
     const many = fakeSqs();
     const queues = Array.from({ length: 20 }, (_, i) => queue(`q${i}`));
@@ -58,6 +100,11 @@ describe('sqs:// receiving', () => {
     await settle();
     receiver.fetch(unlimited);
     expect(many.polls.slice(16).map((p) => p.url)).toEqual(['url-q16', 'url-q17', 'url-q18', 'url-q19']);
+    // Busy queues' polls fill the 16 as they free up.
+    for (const p of many.polls.slice(4, 8)) p.endFull();
+    await settle();
+    receiver.fetch(unlimited);
+    expect(many.polls.length).toBe(16 + 4 + 4);
   });
 });
 

@@ -47,7 +47,9 @@ afterAll(async () => {
 
 /** Every queue this file makes is under one prefix. */
 const prefix = `t${randomUUID().slice(0, 6)}-`;
-const sqsUrl = (query = '&create=true') => `sqs://?endpoint=${fauxqs.endpoint}&prefix=${prefix}${query}`;
+/** Long polls of `waitS` (1 s by default). */
+const sqsUrl = (query = '&create=true', waitS = 1) =>
+  `sqs://?endpoint=${fauxqs.endpoint}&prefix=${prefix}&wait_time_seconds=${waitS}${query}`;
 const dynamoUrl = () => `dynamodb://results-${prefix}x?endpoint=${dynalite.endpoint}&create=true`;
 
 async function sendRaw(broker: SqsBroker, queue: string, body: string): Promise<void> {
@@ -290,7 +292,7 @@ describe('sqs:// queues and limits', () => {
 
 describe('sqs:// consuming several queues', () => {
   it('an idle queue’s long poll does not hold up a busy queue', async () => {
-    const broker = sqsBroker(sqsUrl());
+    const broker = sqsBroker(sqsUrl('&create=true', 20));
     const [idle, busy] = [uniqueQueue('idle'), uniqueQueue('busy')];
     await broker.queues.get(idle);
     await broker.publish(
@@ -925,6 +927,41 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
       expect(await second.get({ timeout: 15_000 })).toBe(4);
     } finally {
       await finish();
+    }
+  });
+
+  /** The producer and an idle worker (-c 8: a prefetch of 32) on queue `q` with long polls of `waitS`. */
+  const idleWorker = async (q: string, waitS: number, query = '&create=true') => {
+    producer = createApp('tasks', { broker: sqsUrl(query, waitS), backend: dynamoUrl() });
+    workerApp = createApp('tasks', { broker: sqsUrl(query, waitS), backend: dynamoUrl() });
+    define(workerApp);
+    const tasks = define(producer);
+    worker = await workerApp.worker({ hostname: 'idle@test', concurrency: 8, queues: [q] });
+    const requests = countRequests(((await workerApp.broker()) as SqsBroker).client);
+    await worker.start();
+    return { tasks, requests, receives: () => requests.byCommand.ReceiveMessageCommand ?? 0 };
+  };
+
+  it('an idle worker keeps one receive per queue in flight: one per long poll, about one a second when short polling', async () => {
+    for (const [waitS, most] of [
+      // Polls of 2 s, each followed within a second by the next: at most 4 begin in 6 s.
+      [2, 4],
+      // wait_time_seconds=0: one receive per idle wait of the loop (1 s, once it has grown).
+      [0, 8],
+    ] as const) {
+      const { requests, receives } = await idleWorker(uniqueQueue('idle'), waitS);
+      try {
+        // Past the start-up (the loop's idle wait grows from 10 ms to 1 s): the steady state.
+        await eventually('the idle wait grown', () => receives() >= (waitS === 0 ? 10 : 1), 10_000);
+        requests.reset();
+        const windowEnds = Date.now() + 6000;
+        await eventually('a 6 s window', () => Date.now() >= windowEnds, 10_000);
+        expect(receives()).toBeLessThanOrEqual(most);
+        expect(receives()).toBeGreaterThanOrEqual(2);
+        requests.detach();
+      } finally {
+        await finish();
+      }
     }
   });
 
