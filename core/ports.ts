@@ -42,6 +42,11 @@ export interface ConsumeOptions {
 export interface Consumer {
   /** Stop fetching. Deliveries already handed out can still be settled. */
   stop(): Promise<void>;
+  /**
+   * How long stop() may take with the broker answering, when more than a moment: SQS lets its
+   * long polls finish (wait_time_seconds), so that no message is taken by an abandoned one.
+   */
+  readonly stopWithinMs?: number;
 }
 
 export interface DeadLetter {

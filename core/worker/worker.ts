@@ -205,8 +205,10 @@ export class Worker extends EventEmitter {
     // (pidbox, worker-offline event) waits for a reconnect that may never come, and the process
     // must still exit (what it holds then comes back after its lease).
     const bounded = (step: Promise<unknown> | undefined) => settledBy(step, Date.now() + LAST_STEPS_MS);
-    // Nothing running: no reason to give a stuck fetch the whole grace period.
-    const consumerBy = this.held.size === 0 ? Math.min(deadline, Date.now() + LAST_STEPS_MS) : deadline;
+    // Nothing running: no reason to give a stuck fetch the whole grace period, only what the
+    // consumer's stop takes (an SQS long poll finishing) and a moment.
+    const consumerBy =
+      this.held.size === 0 ? Math.min(deadline, Date.now() + (this.consumer?.stopWithinMs ?? 0) + LAST_STEPS_MS) : deadline;
     if (!(await settledBy(this.#stopConsumer(), consumerBy))) {
       this.log.warning(`${this.hostname}: the consumer did not stop in time (broker unreachable?): going on without it`);
       this.#consumerStopped = Promise.resolve(); // not waited for again before the hand-back

@@ -85,6 +85,7 @@ export class SqsBroker implements Broker {
     const started = consumeQueues(resolved, this.#context, this.options.waitTimeSeconds, handler, opts);
     const consumer = {
       stop: () => started.stop(),
+      stopWithinMs: started.stopWithinMs,
       abort: async () => {
         this.#consumers.delete(consumer);
         await started.abort();

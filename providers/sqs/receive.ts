@@ -50,7 +50,7 @@ export function consumeQueues(
   waitTimeSeconds: number,
   handler: (d: Delivery) => Promise<void>,
   opts: ConsumeOptions,
-): Consumer & { abort(): Promise<void> } {
+): Consumer & { abort(): Promise<void>; stopWithinMs: number } {
   const receiver = new Receiver(queues, ctx, waitTimeSeconds, opts.prefetch);
   const loop = startPullConsumer(
     {
@@ -62,17 +62,14 @@ export function consumeQueues(
     handler,
     opts,
   );
-  const stop = async (): Promise<void> => {
-    const handedBack = receiver.stop();
+  const stopWith = async (handedBack: Promise<void>): Promise<void> => {
     await loop.stop();
     await handedBack;
   };
   return {
-    stop,
-    abort: async () => {
-      await stop();
-      await receiver.abort();
-    },
+    stop: () => stopWith(receiver.stop()),
+    abort: () => stopWith(receiver.abort()),
+    stopWithinMs: waitTimeSeconds * 1000,
   };
 }
 
@@ -105,6 +102,8 @@ export class Receiver {
   readonly #asked: Map<string, InFlight>;
   #askedTotal = 0;
   #pollsTotal = 0;
+  /** The receives in flight, each settled once what it brought is buffered (or handed back). */
+  readonly #polls = new Set<Promise<unknown>>();
   #error: unknown;
   #wake: (() => void) | undefined;
   #turn = 0;
@@ -142,20 +141,20 @@ export class Receiver {
   }
 
   /**
-   * Stop receiving and hand back what was received but not handed out. Long polls still in
-   * flight are left to finish (cancelling one client-side does not stop SQS from taking
-   * messages for it, which would then stay hidden for the visibility timeout): whatever they
-   * bring is handed back at once.
+   * Stop receiving and hand back what was received but not handed out; resolves once the long
+   * polls still in flight have finished (within wait_time_seconds) and what they brought is
+   * handed back too. Cancelling one client-side does not stop SQS from taking a message for it,
+   * which would then stay hidden for the visibility timeout.
    */
   async stop(): Promise<void> {
     this.#stopped = true;
-    await Promise.all([this.#handBack(this.#buffer.splice(0)), this.#groups.handBackAll()]);
+    await Promise.all([this.#handBack(this.#buffer.splice(0)), this.#groups.handBackAll(), ...this.#polls]);
   }
 
-  /** Stop, and cancel the long polls still in flight (closing the broker). */
-  async abort(): Promise<void> {
-    await this.stop();
+  /** Stop without waiting for the long polls: cancel them (closing the broker). */
+  abort(): Promise<void> {
     this.#abort.abort();
+    return this.stop();
   }
 
   #handBack(held: Buffered[]): Promise<unknown> {
@@ -191,7 +190,7 @@ export class Receiver {
     asked.polls++;
     this.#askedTotal += ask;
     this.#pollsTotal++;
-    this.#receiveBatch(queue, ask, this.waitTimeSeconds).then(
+    const poll = this.#receiveBatch(queue, ask, this.waitTimeSeconds).then(
       (got) => {
         this.#settled(asked, ask);
         asked.full = got.length >= ask;
@@ -210,6 +209,8 @@ export class Receiver {
         if (!this.#abort.signal.aborted) this.#error = err;
       },
     );
+    this.#polls.add(poll);
+    void poll.finally(() => this.#polls.delete(poll));
   }
 
   #settled(asked: InFlight, ask: number): void {

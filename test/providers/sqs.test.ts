@@ -47,7 +47,7 @@ afterAll(async () => {
 
 /** Every queue this file makes is under one prefix. */
 const prefix = `t${randomUUID().slice(0, 6)}-`;
-/** Long polls of `waitS` (1 s by default). */
+/** Long polls of `waitS` (1 s by default): a consumer's stop lets its polls finish. */
 const sqsUrl = (query = '&create=true', waitS = 1) =>
   `sqs://?endpoint=${fauxqs.endpoint}&prefix=${prefix}&wait_time_seconds=${waitS}${query}`;
 const dynamoUrl = () => `dynamodb://results-${prefix}x?endpoint=${dynalite.endpoint}&create=true`;
@@ -151,7 +151,8 @@ async function counts(broker: SqsBroker, queue: string) {
 }
 
 brokerConformance('sqs', ({ visibilityTimeoutMs }) => {
-  const broker = sqsBroker(sqsUrl(`&create=true&visibility_timeout=${visibilityTimeoutMs / 1000}`));
+  // Short polls: a consumer's stop, which lets its polls finish, is over well within the suite's 1 s leases.
+  const broker = sqsBroker(sqsUrl(`&create=true&visibility_timeout=${visibilityTimeoutMs / 1000}`, 0));
   return { broker, publishRaw: (queue, raw) => sendRaw(broker, queue, raw), close: () => broker.close() };
 });
 
@@ -305,8 +306,7 @@ describe('sqs:// consuming several queues', () => {
     // Long polls last 20 s: had the idle queue's poll held the prefetch, this would take that long.
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(new Set(r.ids()).size).toBe(30);
-    await r.stop();
-    await broker.close();
+    await broker.close(); // cancels the idle queue's poll: a stop would let it finish
   });
 });
 
@@ -936,10 +936,12 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
     workerApp = createApp('tasks', { broker: sqsUrl(query, waitS), backend: dynamoUrl() });
     define(workerApp);
     const tasks = define(producer);
-    worker = await workerApp.worker({ hostname: 'idle@test', concurrency: 8, queues: [q] });
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', write: (l) => lines.push(l) });
+    worker = await workerApp.worker({ hostname: 'idle@test', concurrency: 8, queues: [q], logger });
     const requests = countRequests(((await workerApp.broker()) as SqsBroker).client);
     await worker.start();
-    return { tasks, requests, receives: () => requests.byCommand.ReceiveMessageCommand ?? 0 };
+    return { tasks, requests, lines, receives: () => requests.byCommand.ReceiveMessageCommand ?? 0 };
   };
 
   it('an idle worker keeps one receive per queue in flight: one per long poll, about one a second when short polling', async () => {
@@ -962,6 +964,34 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
       } finally {
         await finish();
       }
+    }
+  });
+
+  it('an idle worker stopping lets its long poll finish: a message sent meanwhile is handed back at once, not hidden for the visibility timeout', async () => {
+    const q = uniqueQueue('stopping');
+    const { tasks, lines, receives } = await idleWorker(q, 5, '&create=true&visibility_timeout=60');
+    const stopping = worker as Worker;
+    try {
+      await eventually('a long poll in flight', () => receives() >= 1, 10_000);
+      const started = Date.now();
+      const stopped = stopping.stop();
+      await eventually('the warm shutdown begun', () => lines.join('').includes('warm shutdown'), 5000);
+      // Sent 2.5 s into the stop, well within its poll's 5 s.
+      await eventually('2.5 s into the stop', () => Date.now() - started >= 2500, 5000);
+      const sent = await tasks.add.applyAsync([2, 3], {}, { queue: q });
+      await stopped;
+      // Within its poll's 5 s: the poll came back with the message, handed back at once.
+      expect(Date.now() - started).toBeLessThan(5000 + 2000);
+      worker = undefined;
+      await workerApp.close();
+      // Another worker runs it now, not 60 s later.
+      workerApp = createApp('tasks', { broker: sqsUrl('&create=true&visibility_timeout=60', 5), backend: dynamoUrl() });
+      define(workerApp);
+      worker = await workerApp.worker({ hostname: 'next@test', queues: [q] });
+      await worker.start();
+      expect(await sent.get({ timeout: 10_000 })).toBe(5);
+    } finally {
+      await finish();
     }
   });
 
