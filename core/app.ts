@@ -80,6 +80,7 @@ export class App implements TaskSender {
     this.control = new Control(
       () => this.broker(),
       () => this.backend(),
+      () => this.#tasks,
     );
   }
 

@@ -5,7 +5,8 @@
  * A broker without a control channel (SQS, Pub/Sub) cannot reach workers, but revoke and
  * rate_limit still work there: they are written to the result store, where every executor
  * reads them before running a task (core/overrides.ts). The reply then comes from the store,
- * as one node named STORE_NODE: `[{ "celeriac@store": { "ok": "new rate limit set successfully" } }]`.
+ * as one node named STORE_NODE: `[{ "celeriac@store": { "ok": "new rate limit set successfully" } }]`,
+ * or `{ "error": "unknown task" }` for a task the app does not define, as a worker answers.
  */
 import { rateLimitReply, revokeReply } from './control-replies.js';
 import { type Check, checkOptions, is, number, showValue } from './config/checks.js';
@@ -57,9 +58,11 @@ function checkControlOptions(method: string, opts: unknown): ControlOptions {
 const DEFAULT_TIMEOUT_MS = 1000;
 
 export class Control {
+  /** `tasks`: the names of the tasks the app defines; empty when it defines none (a producer). */
   constructor(
     private readonly broker: () => Promise<Broker>,
     private readonly backend?: () => Promise<ResultBackend>,
+    private readonly tasks: () => ReadonlyMap<string, unknown> = () => new Map(),
   ) {}
 
   async ping(opts: ControlOptions = {}): Promise<ControlReply[]> {
@@ -78,8 +81,12 @@ export class Control {
     const disabled = parseRate(rate) === null;
     if (!(await this.broker()).control) {
       return this.stored(async (w) => {
+        // A worker refuses a task it does not define; so does an app that defines tasks (one
+        // without, a producer or the CLI without -A, cannot tell, and writes it).
+        const tasks = this.tasks();
+        if (tasks.size > 0 && !tasks.has(taskName)) return { error: 'unknown task' };
         await w.setRateLimit(taskName, rate);
-        return rateLimitReply(disabled);
+        return { ok: rateLimitReply(disabled) };
       });
     }
     return this.#broadcast('rate_limit', { task_name: taskName, rate_limit: rate }, opts);
@@ -111,7 +118,7 @@ export class Control {
     if (!(await this.broker()).control) {
       return this.stored(async (w) => {
         await w.revoke(ids as string[]);
-        return revokeReply(ids as string[]);
+        return { ok: revokeReply(ids as string[]) };
       });
     }
     return this.#broadcast('revoke', { task_id: taskId, terminate: false, signal: 'SIGTERM' }, opts);
@@ -130,7 +137,7 @@ export class Control {
   }
 
   /** Write an override to the result store; its reply is the store's, as one node. */
-  private async stored(write: (writer: OverrideWriter) => Promise<string>): Promise<ControlReply[]> {
+  private async stored(write: (writer: OverrideWriter) => Promise<{ ok: string } | { error: string }>): Promise<ControlReply[]> {
     const backend = await this.backend?.();
     if (!(backend instanceof KeyValueResultBackend)) {
       const broker = await this.broker();
@@ -138,7 +145,7 @@ export class Control {
         `The broker ${redact(broker.url)} has no remote-control channel, so revoke and rate_limit are kept in the result store, and none is configured. Set result_backend (e.g. dynamodb://TABLE with sqs://).`,
       );
     }
-    return [{ [STORE_NODE]: { ok: await write(new OverrideWriter(backend.kv)) } }];
+    return [{ [STORE_NODE]: await write(new OverrideWriter(backend.kv)) }];
   }
 
   private async channel(): Promise<ControlChannel> {

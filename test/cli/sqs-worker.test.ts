@@ -1,13 +1,14 @@
 /**
- * `celeriac worker` on sqs:// + dynamodb:// (fauxqs and dynalite): an idle worker's SIGTERM lets
- * its long poll finish and hands back what it brings.
+ * `celeriac worker` and `celeriac control` on sqs:// + dynamodb:// (fauxqs and dynalite): an idle
+ * worker's SIGTERM lets its long poll finish and hands back what it brings; rate_limit through
+ * the result store answers for a task the app (-A) does not define as a worker would.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../core/app.js';
 import { eventually } from '../conformance/index.js';
 import { type Emulator, startDynalite, startFauxqs, useEmulatorEnvironment } from '../support/aws-emulators.js';
-import { WorkerProcess, ensureBuilt, makeProject } from './harness.js';
+import { WorkerProcess, celeriac, ensureBuilt, makeProject } from './harness.js';
 
 useEmulatorEnvironment();
 let fauxqs: Emulator;
@@ -81,5 +82,16 @@ describe('celeriac on sqs://', () => {
     } finally {
       await producer.close();
     }
+  });
+
+  it('control rate_limit -A for a task the app does not define answers "unknown task", as a worker does, and exits 1', async () => {
+    const { broker, backend } = urls();
+    const args = (task: string) => ['control', 'rate_limit', task, '1/s', '-A', 'tasks', '-b', broker, '--result-backend', backend];
+    const unknown = await celeriac(project.dir, args('tasks.nope'));
+    expect(unknown.stdout).toBe('celeriac@store: ERROR\n    unknown task\n');
+    expect(unknown.code).toBe(1);
+    const known = await celeriac(project.dir, args('tasks.add'));
+    expect(known.stdout).toBe('celeriac@store: OK\n    new rate limit set successfully\n');
+    expect(known.code).toBe(0);
   });
 });

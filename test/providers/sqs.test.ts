@@ -21,6 +21,7 @@ import { ConfigError, OperationalError } from '../../core/errors.js';
 import { createLogger } from '../../core/log.js';
 import type { KeyValueResultBackend } from '../../core/kv-result-backend.js';
 import type { TaskMessage } from '../../core/message.js';
+import { rateKey } from '../../core/overrides.js';
 import { openBroker } from '../../core/registry.js';
 import type { TaskContext } from '../../core/task-context.js';
 import type { Worker } from '../../core/worker/worker.js';
@@ -990,6 +991,27 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
       worker = await workerApp.worker({ hostname: 'next@test', queues: [q] });
       await worker.start();
       expect(await sent.get({ timeout: 10_000 })).toBe(5);
+    } finally {
+      await finish();
+    }
+  });
+
+  it('control rate_limit for a task the app does not define answers "unknown task", as a worker does, and stores nothing', async () => {
+    const { add } = apps(define);
+    try {
+      expect(await producer.control.rateLimit('tasks.nope', '1/s')).toEqual([{ 'celeriac@store': { error: 'unknown task' } }]);
+      const kv = ((await producer.backend()) as KeyValueResultBackend).kv;
+      expect(await kv.get(rateKey('tasks.nope'))).toBeUndefined();
+      expect(await producer.control.rateLimit(add.name, '100/s')).toEqual([
+        { 'celeriac@store': { ok: 'new rate limit set successfully' } },
+      ]);
+      expect(await producer.control.rateLimit(add.name, null)).toEqual([{ 'celeriac@store': { ok: 'rate limit disabled successfully' } }]);
+      // An app that defines no task (a producer, the CLI without -A) cannot tell: it stores the limit.
+      const bare = createApp('bare', { broker: sqsUrl(), backend: dynamoUrl() });
+      expect(await bare.control.rateLimit('tasks.elsewhere', '1/s')).toEqual([
+        { 'celeriac@store': { ok: 'new rate limit set successfully' } },
+      ]);
+      await bare.close();
     } finally {
       await finish();
     }
