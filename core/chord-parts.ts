@@ -4,27 +4,20 @@
  * per header task (the first added stays: a task run again after a lost ack, perhaps with another
  * result, neither counts twice nor changes what the body gets); the chord is complete when the parts
  * number the header size (`.s`) plus its adjustment (`.t`); the parts come back in ZRANGE's order —
- * by score, a part without one (no group index) last, equal scores by member.
+ * by score, a part without one (no group index) last, equal scores by member. Each store keeps a
+ * part on its own and counts them as they come, so a chord of n tasks costs n adds, not n².
  */
-import type { ChordPartInput } from './ports.js';
 
-/** One part as kept: its place in the header (null: none given), the member Celery's backend would ZADD, and its task id. */
-export type ChordPartEntry = [score: number | null, member: string, taskId: string];
+/** One part: its place in the header (null: none given) and the member Celery's backend would ZADD. */
+export type ChordPartEntry = [score: number | null, member: string];
 
-/** `parts` with `part` added, unless its task has a part already (then the same array). */
-export function withChordPart(parts: ChordPartEntry[], part: ChordPartInput): ChordPartEntry[] {
-  return parts.some(([, , id]) => id === part.taskId) ? parts : [...parts, [part.score, part.member, part.taskId]];
+/** Whether `count` parts complete the chord whose size and adjustment the store holds. */
+export function chordComplete(count: number, size: string | undefined, extra: string | undefined): boolean {
+  return count === Number(size ?? Number.NaN) + (Number(extra ?? 0) || 0);
 }
 
-/** Every member in order when `parts` complete the chord whose size and adjustment the store holds, else undefined. */
-export function completedChord(parts: ChordPartEntry[], size: string | undefined, extra: string | undefined): string[] | undefined {
-  const total = Number(size ?? Number.NaN) + (Number(extra ?? 0) || 0);
-  if (parts.length !== total) return undefined;
+/** The members, in header order. */
+export function inHeaderOrder(parts: Iterable<ChordPartEntry>): string[] {
   const last = (score: number | null) => score ?? Number.POSITIVE_INFINITY;
   return [...parts].sort(([a, m], [b, n]) => last(a) - last(b) || (m < n ? -1 : m > n ? 1 : 0)).map(([, member]) => member);
-}
-
-/** The parts a store kept as JSON text (memory://, local://); nothing kept is no parts. */
-export function readChordParts(text: string | undefined): ChordPartEntry[] {
-  return text === undefined ? [] : (JSON.parse(text) as ChordPartEntry[]);
 }

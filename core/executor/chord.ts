@@ -11,7 +11,7 @@
  * its part already there (one per task, the first kept, whatever this run returned) and completes
  * the chord then — at least once, never lost. (Celery drops it first.)
  */
-import { ChordError, refusedForGood, unstorable } from '../errors.js';
+import { ChordError, ConfigError, refusedForGood, unstorable } from '../errors.js';
 import { asExceptionInfo, encodeException } from '../exception-codec.js';
 import type { ChordPart } from '../ports.js';
 import { errorRepr, pyRepr } from '../repr.js';
@@ -53,8 +53,8 @@ export async function joinChord(
       result,
     });
   } catch (error) {
-    // The store can never hold this part (the parts outgrow a DynamoDB item): the chord can never complete, so its body fails now.
-    if (!unstorable(error)) throw error;
+    // The store can never hold this part (too large for a DynamoDB item, no place in the header to keep it by): the chord can never complete, so its body fails now.
+    if (!unstorable(error) && !(error instanceof ConfigError)) throw error;
     await failBody(deps, body, new ChordError(`Callback error: ${errorRepr(error)}`), report);
     return chords.forget(group);
   }

@@ -123,7 +123,7 @@ function roleResource(plan: AwsPlan): Json {
       // get/put (conditional)/forget/incr of core's key-value result backend, and claim checks.
       Sid: 'Results',
       Effect: 'Allow',
-      Action: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      Action: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
       Resource: [arn(TABLE)],
     });
   }

@@ -8,7 +8,8 @@
  *   expires_at (N)  epoch seconds, rounded up: the table's TTL attribute. DynamoDB deletes expired
  *                   items late (hours to days), so every read treats an item past it as gone.
  *
- *   part_<sha256> (S) a chord's finished header task (SHA-256 of its id), [score, member, id] (addChordPart)
+ *   done (NS)       on a chord's parts key: the header places of the parts in (addChordPart)
+ *   part (S)        on `<parts key>#<place>`: that header task's part, the member Celery's backend ZADDs
  *
  * Each transition is one request: a put that must not hide a ready result is a conditional
  * PutItem; incr is an UpdateItem ADD. There is no watch: waiting polls (core's waitFor).
@@ -22,6 +23,8 @@
  * per interval instead (Celery's meaning): pass one where results are awaited for long.
  */
 import {
+  BatchGetItemCommand,
+  type BatchGetItemCommandOutput,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
@@ -30,8 +33,7 @@ import {
   type AttributeValue,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { createHash } from 'node:crypto';
-import { type ChordPartEntry, completedChord } from '../../core/chord-parts.js';
+import { type ChordPartEntry, chordComplete, inHeaderOrder } from '../../core/chord-parts.js';
 import { CeleriacError, ConfigError, ResultTooLarge } from '../../core/errors.js';
 import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { awsClient } from '../../core/provider-options.js';
@@ -51,15 +53,8 @@ const NAMES = {
   '#e': TTL_ATTRIBUTE,
 };
 
-/** A chord part's attribute: the prefix, then the SHA-256 of its task id (one attribute per header task). */
-const PART_PREFIX = 'part_';
-
 const isConditionFailed = (err: unknown): boolean =>
   err instanceof ConditionalCheckFailedException || (err as Error)?.name === 'ConditionalCheckFailedException';
-
-/** DynamoDB's answer to a write that would make an item larger than its limit (a ValidationException). */
-const isItemTooLarge = (err: unknown): boolean =>
-  (err as Error)?.name === 'ValidationException' && /maximum allowed size/i.test((err as Error).message);
 
 const nowSeconds = (): number => Date.now() / 1000;
 /** Rounded up, so an item never expires before its ttl. */
@@ -77,6 +72,9 @@ const expired = (item: Item): boolean => item[TTL_ATTRIBUTE]?.N !== undefined &&
  * stuck, and is better tried again on a fresh connection (the SDK retries it).
  */
 const REQUEST_TIMEOUT_MS = 5000;
+
+/** The most keys one BatchGetItem may ask for. */
+const BATCH_GET_KEYS = 100;
 
 /** DynamoDB's item size limit: attribute names and values, UTF-8. */
 const MAX_ITEM_BYTES = 400 * 1024;
@@ -208,38 +206,88 @@ export class DynamoDbStore implements KeyValueStore {
   }
 
   /**
-   * A chord's parts are one item, each part an attribute (PART_PREFIX): adding one is one
-   * UpdateItem answering with the whole item, so exactly one add sees the last part in. The header
-   * size is then read with its TTL refreshed (an UpdateItem, as Redis's script refreshes it) and the
-   * adjustment with a GetItem: 2 writes and 1 read per header task. All the parts share one item,
-   * and so DynamoDB's 400 KB item limit: a chord whose results outgrow it is refused with
-   * ResultTooLarge (its body then fails with a ChordError) rather than never completing.
+   * A chord's parts are items of their own, `<parts key>#<place in the header>`, each created only
+   * if missing (a task run again keeps its first part); the parts key's item counts them as a set
+   * of places (ADD to a number set: adding a place twice is one), so a worker dying between the two
+   * writes is made good when the task runs again. The header size is then read with its TTL
+   * refreshed (an UpdateItem, as Redis's script refreshes it) and the adjustment with a GetItem. Per
+   * header task: 3 writes of about 1 KB (the part's own size for the part) and 1 read; the last one
+   * also reads every part, 100 per BatchGetItem. Parts stay until their TTL (result_expires) once
+   * the chord is done. A header task without a place (no group index, which only a client other
+   * than celeriac or Celery would send) cannot be kept: ConfigError.
    */
   async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
-    checkKeySize(keys.parts);
-    const name = `${PART_PREFIX}${createHash('sha256').update(part.taskId).digest('hex')}`;
-    const entry: AttributeValue = { S: JSON.stringify([part.score, part.member, part.taskId] satisfies ChordPartEntry) };
-    let item: Item;
-    try {
-      // if_not_exists: a task's first part stays (core/chord-parts.ts).
-      item = await this.#updateLive(
-        keys.parts,
-        { set: '#p = if_not_exists(#p, :p)', names: { '#p': name }, values: { ':p': entry } },
-        { [name]: entry },
-        ttlMs,
-      );
-    } catch (err) {
-      if (!isItemTooLarge(err)) throw err;
-      throw new ResultTooLarge(
-        `the parts of chord ${keys.parts} outgrow the DynamoDB item limit of ${MAX_ITEM_BYTES} bytes (a chord keeps every header result in one item): return smaller results (e.g. keys to data kept in S3)`,
-        { cause: err },
+    const place = part.score;
+    if (place === null || !Number.isInteger(place) || place < 0) {
+      throw new ConfigError(
+        `task ${part.taskId} is a header task of chord ${keys.parts} without a group index: dynamodb:// keeps a chord's parts by their place in the header (celeriac's and Celery's clients send it)`,
       );
     }
-    const parts = Object.entries(item)
-      .filter(([attribute]) => attribute.startsWith(PART_PREFIX))
-      .map(([, value]) => JSON.parse(value.S ?? '') as ChordPartEntry);
+    const partKey = `${keys.parts}#${place}`;
+    checkKeySize(partKey);
+    checkItemSize(partKey, part.member);
+    await this.#createIfMissing(itemOf(partKey, { part: { S: part.member } }, ttlMs));
+    const counted = await this.#updateLive(
+      keys.parts,
+      { add: '#d :p', names: { '#d': 'done' }, values: { ':p': { NS: [String(place)] } } },
+      { done: { NS: [String(place)] } },
+      ttlMs,
+    );
     const [size, extra] = await Promise.all([this.#touch(keys.size, ttlMs), this.get(keys.extra)]);
-    return completedChord(parts, size, extra);
+    if (!chordComplete(counted.done?.NS?.length ?? 0, size, extra)) return undefined;
+    const parts = await this.#readParts(keys.parts, counted.done?.NS ?? []);
+    return parts && inHeaderOrder(parts);
+  }
+
+  /** Put `item` unless a live one has its key. */
+  async #createIfMissing(item: Item): Promise<void> {
+    try {
+      await this.#send(() =>
+        this.client.send(
+          new PutItemCommand({
+            TableName: this.#table,
+            Item: item,
+            ConditionExpression: 'attribute_not_exists(#pk) OR #e <= :now',
+            ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#e': NAMES['#e'] },
+            ExpressionAttributeValues: { ':now': { N: String(nowSeconds()) } },
+          }),
+        ),
+      );
+    } catch (err) {
+      if (!isConditionFailed(err)) throw err;
+    }
+  }
+
+  /** The parts at these places (strongly consistent, 100 keys per request); undefined when one is gone (expired). */
+  async #readParts(partsKey: string, places: string[]): Promise<ChordPartEntry[] | undefined> {
+    const parts: ChordPartEntry[] = [];
+    for (let i = 0; i < places.length; i += BATCH_GET_KEYS) {
+      let keys: Item[] | undefined = places.slice(i, i + BATCH_GET_KEYS).map((place) => ({ pk: { S: `${partsKey}#${place}` } }));
+      while (keys && keys.length > 0) {
+        const request: Item[] = keys;
+        const out: BatchGetItemCommandOutput = await this.#send(() =>
+          this.client.send(
+            new BatchGetItemCommand({
+              RequestItems: {
+                [this.#table]: {
+                  Keys: request,
+                  ConsistentRead: true,
+                  ProjectionExpression: '#pk, #p, #e',
+                  ExpressionAttributeNames: { '#pk': 'pk', '#p': 'part', '#e': NAMES['#e'] },
+                },
+              },
+            }),
+          ),
+        );
+        for (const item of out.Responses?.[this.#table] ?? []) {
+          if (expired(item) || item.part?.S === undefined) continue;
+          parts.push([Number(item.pk?.S?.slice(partsKey.length + 1)), item.part.S]);
+        }
+        // DynamoDB answers part of a batch when it is busy: the rest is asked again.
+        keys = out.UnprocessedKeys?.[this.#table]?.Keys;
+      }
+    }
+    return parts.length === places.length ? parts : undefined;
   }
 
   /** The value of a live key, its expiry renewed when `ttlMs` is given; undefined when there is none. */

@@ -87,6 +87,7 @@ export class LocalDatabase {
 
   /** Drop expired results and control traffic. */
   sweep(now: number): void {
+    this.stmt('DELETE FROM chord_parts WHERE parts_key IN (SELECT key FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?)').run(now);
     this.stmt('DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now);
     this.stmt('DELETE FROM control_requests WHERE expires_at <= ?').run(now);
     this.stmt('DELETE FROM control_replies WHERE expires_at <= ?').run(now);

@@ -37,6 +37,16 @@ CREATE TABLE IF NOT EXISTS kv (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS kv_expiry ON kv (expires_at) WHERE expires_at IS NOT NULL;
 
+-- A chord's finished header parts, one row per task; the kv row of parts_key holds their count
+-- and their expiry (they go with it).
+CREATE TABLE IF NOT EXISTS chord_parts (
+  parts_key TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  score REAL,
+  member TEXT NOT NULL,
+  PRIMARY KEY (parts_key, task_id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS control_requests (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   ticket TEXT NOT NULL,

@@ -1,5 +1,5 @@
 /** local:// key-value store (the result backend's primitives) in the shared SQLite file. */
-import { completedChord, readChordParts, withChordPart } from '../../core/chord-parts.js';
+import { type ChordPartEntry, chordComplete, inHeaderOrder } from '../../core/chord-parts.js';
 import { CeleriacError } from '../../core/errors.js';
 import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
 import type { LocalDatabase } from './database.js';
@@ -49,7 +49,10 @@ export class LocalStore implements KeyValueStore {
   }
 
   async delete(key: string): Promise<void> {
-    await this.local.write(() => this.local.stmt('DELETE FROM kv WHERE key = ?').run(key));
+    await this.local.write(() => {
+      this.local.stmt('DELETE FROM kv WHERE key = ?').run(key);
+      this.local.stmt('DELETE FROM chord_parts WHERE parts_key = ?').run(key);
+    });
     this.local.events.emit(`key:${key}`);
   }
 
@@ -67,20 +70,34 @@ export class LocalStore implements KeyValueStore {
     return next;
   }
 
-  /** One write transaction (IMMEDIATE: every process's writes wait for it), so two parts added at once cannot both complete the chord. */
+  /**
+   * One write transaction (IMMEDIATE: every process's writes wait for it), so two parts added at
+   * once cannot both complete the chord. A part is a row of its own; the parts key's kv row holds
+   * their count (and their expiry), so an add costs the same at the thousandth part as at the first.
+   */
   async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
     return this.local.write(() => {
       const now = Date.now();
       const row = this.#live(keys.parts, now);
-      const parts = withChordPart(readChordParts(row?.value), part);
+      // Parts left by an expired count (the sweeper not yet by) are not this chord's.
+      if (!row) this.local.stmt('DELETE FROM chord_parts WHERE parts_key = ?').run(keys.parts);
+      const added = this.local
+        .stmt('INSERT OR IGNORE INTO chord_parts (parts_key, task_id, score, member) VALUES (?, ?, ?, ?)')
+        .run(keys.parts, part.taskId, part.score, part.member).changes;
+      const count = Number(row?.value ?? 0) + added;
       const expires = ttlMs ? now + ttlMs : (row?.expires_at ?? null);
-      this.#replace(keys.parts, JSON.stringify(parts), expires);
+      this.#replace(keys.parts, String(count), expires);
       if (ttlMs) {
         this.local
           .stmt(`UPDATE kv SET expires_at = @expires WHERE key IN (@size, @extra) AND ${LIVE}`)
           .run({ expires, size: keys.size, extra: keys.extra, now });
       }
-      return completedChord(parts, this.#live(keys.size, now)?.value, this.#live(keys.extra, now)?.value);
+      if (!chordComplete(count, this.#live(keys.size, now)?.value, this.#live(keys.extra, now)?.value)) return undefined;
+      const rows = this.local.stmt('SELECT score, member FROM chord_parts WHERE parts_key = ?').all(keys.parts) as {
+        score: number | null;
+        member: string;
+      }[];
+      return inHeaderOrder(rows.map((r): ChordPartEntry => [r.score, r.member]));
     });
   }
 

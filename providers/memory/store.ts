@@ -1,5 +1,5 @@
 /** memory:// key-value store: values with expiry in this process, watchable, shared per URL. */
-import { completedChord, readChordParts, withChordPart } from '../../core/chord-parts.js';
+import { type ChordPartEntry, chordComplete, inHeaderOrder } from '../../core/chord-parts.js';
 import { CeleriacError } from '../../core/errors.js';
 import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { MinHeap } from './heap.js';
@@ -17,6 +17,8 @@ interface Row {
 export class MemoryStoreData {
   readonly rows = new Map<string, Row>();
   readonly watchers = new Map<string, Set<() => void>>();
+  /** A chord's parts by task id, under its parts key; they live as long as that key's row. */
+  readonly chordParts = new Map<string, Map<string, ChordPartEntry>>();
   /** Keys by when they expire, so a row nobody reads again is still deleted (by the sweeper). */
   readonly #expiries = new MinHeap<string>();
   /** Runs while rows may expire; unref'd, so it never keeps the process alive. */
@@ -25,7 +27,7 @@ export class MemoryStoreData {
   live(key: string, now = Date.now()): Row | undefined {
     const row = this.rows.get(key);
     if (row?.expiresAt !== undefined && row.expiresAt <= now) {
-      this.rows.delete(key);
+      this.delete(key);
       return undefined;
     }
     return row;
@@ -44,6 +46,11 @@ export class MemoryStoreData {
     if (this.#expiries.size > 0) return;
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
+  }
+
+  delete(key: string): void {
+    this.rows.delete(key);
+    this.chordParts.delete(key);
   }
 
   changed(key: string): void {
@@ -74,7 +81,7 @@ export class MemoryStore implements KeyValueStore {
   }
 
   async delete(key: string): Promise<void> {
-    this.data.rows.delete(key);
+    this.data.delete(key);
     this.data.changed(key);
   }
 
@@ -94,16 +101,23 @@ export class MemoryStore implements KeyValueStore {
   async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
     const now = Date.now();
     const row = this.data.live(keys.parts, now);
-    const parts = withChordPart(readChordParts(row?.value), part);
+    let parts = row && this.data.chordParts.get(keys.parts);
+    if (!parts) {
+      parts = new Map();
+      this.data.chordParts.set(keys.parts, parts);
+    }
+    if (!parts.has(part.taskId)) parts.set(part.taskId, [part.score, part.member]);
+    // The row holds the count and the expiry of the parts.
     const expiresAt = ttlMs ? now + ttlMs : row?.expiresAt;
-    this.data.set(keys.parts, { value: JSON.stringify(parts), ready: false, expiresAt });
+    this.data.set(keys.parts, { value: String(parts.size), ready: false, expiresAt });
     if (ttlMs) {
       for (const key of [keys.size, keys.extra]) {
         const kept = this.data.live(key, now);
         if (kept) this.data.set(key, { ...kept, expiresAt });
       }
     }
-    return completedChord(parts, this.data.live(keys.size, now)?.value, this.data.live(keys.extra, now)?.value);
+    const complete = chordComplete(parts.size, this.data.live(keys.size, now)?.value, this.data.live(keys.extra, now)?.value);
+    return complete ? inHeaderOrder(parts.values()) : undefined;
   }
 
   async watch(key: string, onChange: () => void): Promise<() => Promise<void>> {

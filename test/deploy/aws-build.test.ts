@@ -96,6 +96,7 @@ describe('celeriac build --target aws', () => {
     const actions = statements.flatMap((s) => s.Action).sort();
     expect(actions).toEqual(
       [
+        'dynamodb:BatchGetItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
         'dynamodb:PutItem',
