@@ -79,7 +79,7 @@ export function childrenOf(followUps: FollowUps): unknown[] {
 export const NONE: FollowUps = { send: [], chords: [], unsupported: [] };
 
 /** How deep chains and chords may nest in one signature (Celery's client flattens most nesting away). */
-const MAX_NESTING = 16;
+export const MAX_NESTING = 16;
 
 const none = (): FollowUps => ({ send: [], chords: [], unsupported: [] });
 const filled = (list: unknown): boolean => Array.isArray(list) && list.length > 0;

@@ -141,6 +141,30 @@ describe('canvas from TypeScript', () => {
     expect(result.state).toBe('FAILURE');
   });
 
+  describe.each([
+    ['memory://', () => freshMemoryUrl()],
+    ['redis://', () => REDIS_URL],
+  ])('a chain on %s', (_scheme, url) => {
+    it("whose step fails before a chord or group rejects with the step's error: what would have run after it fails too", async () => {
+      const where = url();
+      const app = testApp({ broker: where, backend: where });
+      const { add, total } = math(app);
+      const boom = app.task('tasks.boom', () => {
+        throw new RangeError('boom!');
+      });
+      await startWorker(app);
+      const failed = async (result: { get(o: { timeout: number }): Promise<unknown> }) =>
+        expect(result.get({ timeout: 5000 })).rejects.toMatchObject({ name: 'RangeError', message: 'boom!' });
+      // The handle is the chord body's result, then the last step's (the body goes on with it).
+      await failed(await chain(boom.s(), chord([add.s(1), add.s(2)], total.s())).applyAsync());
+      await failed(await chain(boom.s(), chord([add.s(1), add.s(2)], total.s()), add.s(1)).applyAsync());
+      await failed(await chain(boom.s(), chord([add.s(1), add.s(2)], total.s()), chord([add.s(3)], total.s()), add.s(1)).applyAsync());
+      // A group becomes a chord when steps follow it; last, its members are the handle.
+      await failed(await chain(boom.s(), group(add.s(1), add.s(2)), total.s()).applyAsync());
+      await failed(await chain(boom.s(), group(add.s(1), add.s(2))).applyAsync());
+    });
+  });
+
   it('from plain JavaScript, what is not a signature or a signature option is refused at once, saying what', () => {
     const app = memoryApp();
     const { add } = math(app);

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../core/index.js';
-import { closeAppsAndWorkers, nextEvent, startWorker, testApp } from '../core/helpers.js';
+import { closeAppsAndWorkers, nextEvent, startWorker, testApp, until } from '../core/helpers.js';
 import { publishFromPython, refuseFollowUps, sig } from '../support/python-canvas.js';
 
 const DB = 5;
@@ -252,6 +252,40 @@ describe('chords from Python clients on redis://', () => {
     expect(await chords?.addPart(part('b', 20))).toBeUndefined();
     expect(await chords?.addPart(part('a', 1))).toBeUndefined();
     expect((await chords?.addPart(part('c', 3)))?.map((p) => p.result)).toEqual([2, 1, 3]);
+  });
+
+  it("a chain whose step fails before a chord fails the chord's body and the steps after it, and calls the body's errbacks not run already", async () => {
+    const app = chordApp();
+    const calls: unknown[][] = [];
+    app.task('tasks.noted', (...args: unknown[]) => void calls.push(args.slice(0, -1)));
+    await startWorker(app, { concurrency: 1 });
+    // chain(fail.s('first'), chord(header, total.s()), add.s(1)).on_error(noted.s('chain')), with
+    // noted.s('body') on the chord too, as Python's client sends it: the chain's errback is on
+    // every step, and the chord's body is a chain going on with the step after it.
+    const [bodyId, afterId] = [randomUUID(), randomUUID()];
+    const onChain = sig('tasks.noted', ['chain']);
+    const header = {
+      ...sig('celery.group', []),
+      kwargs: { tasks: [sig('tasks.add', [1]), sig('tasks.add', [2])] },
+      options: { task_id: randomUUID() },
+      subtask_type: 'group',
+    };
+    const body = {
+      ...sig('celery.chain', [], { link_error: [onChain, sig('tasks.noted', ['body'])] }),
+      kwargs: { tasks: [sig('tasks.record', [], { task_id: bodyId }), sig('tasks.add', [1], { task_id: afterId })] },
+      subtask_type: 'chain',
+    };
+    const theChord = { ...sig('celery.chord', [], { task_id: header.options.task_id }), kwargs: { header, body }, subtask_type: 'chord' };
+    const failedId = await publishFromPython(app, 'tasks.fail', ['first'], { chain: [theChord], errbacks: [onChain] });
+    for (const id of [bodyId, afterId]) {
+      await expect(app.AsyncResult(id).get({ timeout: 10_000 })).rejects.toMatchObject({ name: 'RangeError', message: 'first' });
+    }
+    // One worker slot runs them in the order sent: the body's errback went out after any second call of the chain's.
+    await until(() => calls.some(([id]) => id === bodyId), 10_000, "the body's errback");
+    expect(calls).toEqual([
+      [failedId, 'chain'],
+      [bodyId, 'body'],
+    ]);
   });
 
   it("joins the list Celery keeps with result_chord_ordered off instead of failing on the key's type", async () => {
