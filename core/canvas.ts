@@ -87,23 +87,7 @@ export class Group<R extends unknown[] = unknown[]> {
   }
 
   freeze(extra: Dict = {}): Frozen<GroupResult<R>> {
-    const frozen = this.members.map((m, i) => m.freeze({ group_index: i, ...extra }));
-    const id = randomUUID();
-    const dict = {
-      task: 'celery.group',
-      args: [],
-      kwargs: { tasks: frozen.map((f) => f.dict) },
-      options: { task_id: id },
-      subtask_type: 'group',
-      immutable: false,
-    };
-    return {
-      dict,
-      handle: new GroupResult<R>(
-        id,
-        frozen.map((f) => f.handle),
-      ),
-    };
+    return freezeGroup<R>(this.members, extra);
   }
 
   async applyAsync(): Promise<GroupResult<R>> {
@@ -111,13 +95,17 @@ export class Group<R extends unknown[] = unknown[]> {
   }
 }
 
-/** `chord([add.s(1, 1), add.s(2, 2)], total.s())`: the header side by side, then the body with all its results (needs a redis:// result backend). */
+/**
+ * `chord([add.s(1, 1), add.s(2, 2)], total.s())`: the header side by side, then the body with all
+ * its results (needs a result backend). An empty header sends the body at once with [], as Celery's
+ * chord.run does.
+ */
 export class Chord<R = unknown> {
   constructor(
     readonly header: readonly Signature[],
     readonly body: Signature<R>,
   ) {
-    checkSignatures('chord(header, body): the header', header);
+    checkSignatures('chord(header, body): the header', header, { empty: true });
     checkSignatures('chord(header, body): the body', [body]);
   }
 
@@ -127,7 +115,7 @@ export class Chord<R = unknown> {
 
   freeze(): Frozen<AsyncResult<R>> {
     const body = this.body.freeze();
-    const header = new Group(this.header).freeze({ chord: body.dict }).dict;
+    const header = freezeGroup(this.header, { chord: body.dict }).dict;
     return { dict: chordDict(header, body.dict), handle: body.handle };
   }
 
@@ -149,8 +137,8 @@ type HandleOf<S> =
 /** A tuple's last element; for an array built at run time (`chain(...steps)`), any of its elements. */
 type LastOf<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : T[number];
 /**
- * Refuses, at compile time, a list known to be empty (`group()`, `chord([], body)`); a tuple or
- * an array built at run time passes (the constructors refuse an empty one when it runs).
+ * Refuses, at compile time, a list known to be empty (`group()`, `chain()`); a tuple or an array
+ * built at run time passes (the constructors refuse an empty one when it runs).
  */
 type NotEmpty<T extends readonly unknown[]> = [T[number]] extends [never] ? 'give at least one signature' : unknown;
 
@@ -187,8 +175,29 @@ export function group<T extends readonly Signature[]>(...members: T & NotEmpty<T
   return new Group<Results<T>>(members);
 }
 
-export function chord<T extends readonly Signature[], R>(header: T & NotEmpty<T>, body: Signature<R>): Chord<R> {
+export function chord<R>(header: readonly Signature[], body: Signature<R>): Chord<R> {
   return new Chord<R>(header, body);
+}
+
+/** Members as a group's dict under a new id (`extra` options for each: a chord header's body), and its GroupResult. */
+function freezeGroup<R extends unknown[]>(members: readonly Signature[], extra: Dict): Frozen<GroupResult<R>> {
+  const frozen = members.map((m, i) => m.freeze({ group_index: i, ...extra }));
+  const id = randomUUID();
+  const dict = {
+    task: 'celery.group',
+    args: [],
+    kwargs: { tasks: frozen.map((f) => f.dict) },
+    options: { task_id: id },
+    subtask_type: 'group',
+    immutable: false,
+  };
+  return {
+    dict,
+    handle: new GroupResult<R>(
+      id,
+      frozen.map((f) => f.handle),
+    ),
+  };
 }
 
 async function send<H>(sender: CanvasSender, frozen: Frozen<H>): Promise<H> {
@@ -230,10 +239,11 @@ function chordDict(header: Dict, body: Dict): Dict {
   };
 }
 
-/** From plain JavaScript anything can come: a list of at least one signature, and nothing else. */
-function checkSignatures(where: string, list: unknown): void {
-  if (!Array.isArray(list) || list.length === 0) {
-    throw new ConfigError(`${where}: give a list of at least one signature, such as [add.s(2, 2)], got ${showValue(list)}`);
+/** From plain JavaScript anything can come: a list of signatures (at least one, unless `empty` may be), and nothing else. */
+function checkSignatures(where: string, list: unknown, { empty = false } = {}): void {
+  if (!Array.isArray(list) || (list.length === 0 && !empty)) {
+    const what = empty ? 'a list of signatures' : 'a list of at least one signature';
+    throw new ConfigError(`${where}: give ${what}, such as [add.s(2, 2)], got ${showValue(list)}`);
   }
   const i = list.findIndex((s) => !(s instanceof Signature));
   if (i >= 0) {

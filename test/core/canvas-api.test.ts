@@ -121,6 +121,9 @@ describe('canvas from TypeScript', () => {
       expect(await viaGroup.get({ timeout: 10_000 })).toBe(72);
       const afterChord = await chain(chord([add.s(1, 1), add.s(2, 2)], total.s()), mul.s(10)).applyAsync();
       expect(await afterChord.get({ timeout: 10_000 })).toBe(60);
+      // An empty header sends the body at once with [], as Celery's chord.run does; in a chain too.
+      expect(await (await chord([], total.s()).applyAsync()).get({ timeout: 10_000 })).toBe(0);
+      expect(await (await chain(add.s(1, 1), chord([], total.s()), add.s(5)).applyAsync()).get({ timeout: 10_000 })).toBe(5);
       const failed = await chord([add.s(1, 1), boom.s(1)], total.s()).applyAsync();
       await expect(failed.get({ timeout: 10_000 })).rejects.toMatchObject({
         name: 'ChordError',
@@ -175,7 +178,9 @@ describe('canvas from TypeScript', () => {
     expect(() => js.group?.(add.s(1, 1), 'tasks.add')).toThrow(
       'group(...members): each must be a signature such as add.s(2, 2) (task.s(), task.si() or app.signature()), got "tasks.add"',
     );
-    expect(() => js.chord?.(add.s(1, 1), add.s())).toThrow(/^chord\(header, body\): the header: give a list of at least one signature/);
+    expect(() => js.chord?.(add.s(1, 1), add.s())).toThrow(
+      /^chord\(header, body\): the header: give a list of signatures, such as \[add\.s\(2, 2\)\]/,
+    );
     expect(() => js.chord?.([add.s(1, 1)], undefined)).toThrow(
       /^chord\(header, body\): the body: each must be a signature .*got undefined$/,
     );
