@@ -50,6 +50,26 @@ export async function failChain(
   await Promise.all(listOf(call.embed?.chain).map((step) => neverRuns(failing, step, 0)));
 }
 
+/**
+ * A chord body that will never run (a header part failed, or the broker refused the body for
+ * good): its errbacks get its id, and it fails with `error`, with what it would have gone on with
+ * (a chain body's steps, the steps after the chord).
+ */
+export async function failChordBody(
+  deps: ExecutorDeps,
+  call: ParsedCall,
+  body: unknown,
+  error: unknown,
+  report: (what: string) => void,
+): Promise<void> {
+  const failing = { deps, call, encoded: encodeException(error), store: true, ran: new Set<string>(), report };
+  if (!idOf(body)) return report(`the failure of its chord body, which has no task id (${errorMessage(error)})`);
+  await runErrbacks(failing, body);
+  await neverRuns(failing, body, 0);
+}
+
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /** Fail a signature that will never run, and what would have run in its place. */
 async function neverRuns(f: Failing, step: unknown, depth: number): Promise<void> {
   if (!isPlainObject(step) || depth > MAX_NESTING) return;

@@ -12,15 +12,14 @@
  * the chord then — at least once, never lost. (Celery drops it first.)
  */
 import { ChordError, ConfigError, refusedForGood, unstorable } from '../errors.js';
-import { asExceptionInfo, encodeException } from '../exception-codec.js';
+import { asExceptionInfo } from '../exception-codec.js';
 import type { ChordPart } from '../ports.js';
 import { errorRepr, pyRepr } from '../repr.js';
-import { FAILURE, PROPAGATE_STATES } from '../states.js';
-import { listOf } from '../canvas.js';
-import { type Signature, applied } from './canvas.js';
+import { PROPAGATE_STATES } from '../states.js';
+import { applied } from './canvas.js';
+import { failChordBody } from './chain-failure.js';
 import { cannotKeepChords, sendFollowUps } from './send-follow-ups.js';
 import type { ParsedCall } from './parse.js';
-import { celeryMeta } from './results.js';
 import type { ExecutorDeps } from './types.js';
 
 /** Whether the task is a chord header task: its store step must then add its part. */
@@ -55,13 +54,13 @@ export async function joinChord(
   } catch (error) {
     // The store can never hold this part (too large for a DynamoDB item, no place in the header to keep it by): the chord can never complete, so its body fails now.
     if (!unstorable(error) && !(error instanceof ConfigError)) throw error;
-    await failBody(deps, body, new ChordError(`Callback error: ${errorRepr(error)}`), report);
+    await failChordBody(deps, call, body, new ChordError(`Callback error: ${errorRepr(error)}`), report);
     return chords.forget(group);
   }
   if (!parts) return;
   const failed = parts.find((p) => PROPAGATE_STATES.has(p.state));
   if (failed) {
-    await failBody(deps, body, new ChordError(`Dependency ${failed.taskId} raised ${exceptionRepr(failed.result)}`), report);
+    await failChordBody(deps, call, body, new ChordError(`Dependency ${failed.taskId} raised ${exceptionRepr(failed.result)}`), report);
   } else {
     const under = { parentId: id, rootId: root_id || id };
     try {
@@ -69,23 +68,10 @@ export async function joinChord(
     } catch (error) {
       // Refused for good (the results make it too large, say): the body fails as in Celery.
       if (!refusedForGood(error)) throw error;
-      await failBody(deps, body, new ChordError(`Callback error: ${errorRepr(error)}`), report);
+      await failChordBody(deps, call, body, new ChordError(`Callback error: ${errorRepr(error)}`), report);
     }
   }
   await chords.forget(group);
-}
-
-/** The body's errbacks get its id (under it, as Celery calls them); then it is stored as FAILURE with the ChordError. */
-async function failBody(deps: ExecutorDeps, body: unknown, error: ChordError, report: (what: string) => void): Promise<void> {
-  const options = (body as Signature | undefined)?.options;
-  const bodyId = typeof options?.task_id === 'string' ? options.task_id : undefined;
-  if (!bodyId) return report(`the failure of its chord body, which has no task id (${error.message})`);
-  const under = { parentId: bodyId, rootId: bodyId };
-  for (const errback of listOf(options?.link_error)) {
-    await sendFollowUps(deps, applied(errback, [bodyId], under, 'a chord body errback'), report);
-  }
-  const { info, traceback } = encodeException(error);
-  await deps.backend.store(bodyId, celeryMeta(bodyId, FAILURE, info, traceback));
 }
 
 /** A failed part's exception as Python's repr shows it: `TypeError('boom')`. */

@@ -129,6 +129,9 @@ describe('canvas from TypeScript', () => {
         name: 'ChordError',
         message: expect.stringMatching(/^Dependency \S+ raised RangeError\('boom!'\)$/),
       });
+      // Followed by a step, the body is a chain: that step fails with it instead of never settling.
+      const failedThen = await chain(chord([add.s(1, 1), boom.s(1)], total.s()), add.s(1)).applyAsync();
+      await expect(failedThen.get({ timeout: 10_000 })).rejects.toMatchObject({ name: 'ChordError' });
     });
   });
 

@@ -214,7 +214,9 @@ describe('canvas from Python clients', () => {
     const id = await publish(app, 'tasks.add', [1, 1], { chord: sig('tasks.mul', [2]) }, { group: randomUUID(), group_index: 0 });
     const e = await reported;
     expect([e.id, e.during]).toEqual([id, 'following the task']);
-    expect((e.error as Error).message).toMatch(/^its chord \(the result backend disabled:\/\/ cannot keep chords: .*set result_backend .*\) was not followed$/);
+    expect((e.error as Error).message).toMatch(
+      /^its chord \(the result backend disabled:\/\/ cannot keep chords: .*set result_backend .*\) was not followed$/,
+    );
     expect(await ran).toMatchObject({ id, result: 2 });
   });
 
