@@ -107,9 +107,19 @@ export function regionOption(url: string, region: string | undefined): string | 
 /** An emulator's endpoint, used instead of the cloud service's own: an http(s) URL such as `example`. */
 export function endpointOption(url: string, endpoint: string | undefined, example: string): string | undefined {
   if (endpoint !== undefined && !(/^https?:\/\/[^/]+/i.test(endpoint) && URL.canParse(endpoint))) {
-    throw new ConfigError(`endpoint for '${redact(url)}' must be an http(s) URL such as ${example}, got '${endpoint}'`);
+    throw new ConfigError(`endpoint for '${redact(url)}' must be an http(s) URL such as ${example}, got '${redact(endpoint)}'`);
   }
   return endpoint;
+}
+
+/**
+ * Celery's sqs:// and dynamodb:// URLs may carry KEY:SECRET@; celeriac's do not. The error does
+ * not echo the URL: a secret holding an unencoded '/' or '?' blurs where it ends.
+ */
+export function credentialsInUrl(scheme: string, form: string): ConfigError {
+  return new ConfigError(
+    `${scheme}:// URLs cannot carry AWS credentials: remove KEY:SECRET@ (celeriac's form is ${form}) and set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), an AWS profile (AWS_PROFILE), or the role the code runs under.`,
+  );
 }
 
 /** An AWS SDK client, as far as core sees one (core does not import the SDK). */

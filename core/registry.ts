@@ -2,8 +2,10 @@
  * Providers are found by URL scheme and loaded lazily, so a producer loads only the providers
  * its URLs name and core never imports a provider statically (DESIGN.md "Layers").
  */
+import { isPlainObject } from './config/checks.js';
 import { ProviderError } from './errors.js';
 import type { Broker, KeyValueStore, ProviderContext, ProviderFactories } from './ports.js';
+import { unquote } from './unquote.js';
 
 type Loader = () => Promise<ProviderFactories>;
 
@@ -67,33 +69,70 @@ export async function storeMaxKeyBytes(url: string): Promise<number | undefined>
   return (await factoriesFor(url)).maxKeyBytes;
 }
 
+/** Query options whose values are secrets: passwords, tokens, keys, signatures (X-Amz-Signature...). */
+const SECRET_OPTION = /pass|token|secret|signature|credential|auth|key(?!prefix|file)/i;
+const SCHEME = /[a-z][a-z0-9+.-]*:\/\//gi;
+const MASK = '**';
+
 /**
- * A URL with its password hidden, for banners, logs and errors: its own, and those of the URLs
- * its query carries, URL-encoded (a claim_check store).
+ * `text` with every secret a URL in it carries hidden, for banners, logs and errors: the password
+ * of each URL found anywhere in it (a list such as Celery's failover 'redis://...;redis://...',
+ * URLs inside a message), the values of query options named like secrets (password=, token=,
+ * X-Amz-Signature=), and the same in the URLs a query carries (a claim_check store), URL-encoded
+ * or not. Where a URL is ambiguous, more is hidden rather than less.
  */
-export function redact(url: string): string {
-  // The user info ends at the last '@' before the path, query or fragment, as the WHATWG URL
-  // parser (the providers') and kombu's maybe_sanitize_url read it: a password may hold '@'.
-  const hidden = url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#]*:)[^/?#]*@/i, '$1**@');
-  const q = hidden.indexOf('?');
-  if (q < 0) return hidden;
-  const query = hidden
+export function redact(text: string): string {
+  return text.replace(/\S+/g, (word) => {
+    const starts = [...word.matchAll(SCHEME)].map((m) => m.index);
+    // No URL: still a 'user:password@host' written without its scheme (an endpoint mistyped).
+    if (starts.length === 0) return word.replace(/^([^:@]*:).*@/, `$1${MASK}@`);
+    // A URL ends where the next one starts: a password is not expected to hold '://'.
+    const urls = starts.map((start, i) => redactUrl(word.slice(start, starts[i + 1])));
+    return word.slice(0, starts[0]) + urls.join('');
+  });
+}
+
+function redactUrl(url: string): string {
+  const authority = url.indexOf('://') + 3;
+  // The user info ends at the LAST '@': a password may hold '@', and unencoded '/', '?' or '#'
+  // too, which a URL parser would take for the end of the host (kombu's sanitizing would show it).
+  const at = url.lastIndexOf('@');
+  const colon = url.indexOf(':', authority);
+  const masked = at > colon && colon >= 0 ? `${url.slice(0, colon + 1)}${MASK}@` : url.slice(0, authority);
+  const rest = url.slice(masked.length === authority ? authority : at + 1);
+  const q = rest.indexOf('?');
+  if (q < 0) return masked + rest;
+  const query = rest
     .slice(q + 1)
     .split('&')
     .map((option) => {
       const eq = option.indexOf('=');
-      const value = eq < 0 ? undefined : decoded(option.slice(eq + 1));
-      if (value === undefined || !value.includes('://')) return option;
-      const shown = redact(value);
-      return shown === value ? option : `${option.slice(0, eq + 1)}${encodeURIComponent(shown)}`;
+      if (eq < 0) return option;
+      const value = option.slice(eq + 1);
+      // A secret's value up to the quotes or brackets the URL is written in.
+      if (SECRET_OPTION.test(option.slice(0, eq))) return `${option.slice(0, eq + 1)}${value.replace(/^.*?(?=['"`)\]}>,;]*$)/s, MASK)}`;
+      const decoded = unquote(value);
+      if (!decoded.includes('://')) return option;
+      const shown = redact(decoded);
+      return shown === decoded ? option : `${option.slice(0, eq + 1)}${encodeURIComponent(shown)}`;
     });
-  return `${hidden.slice(0, q + 1)}${query.join('&')}`;
+  return `${masked}${rest.slice(0, q + 1)}${query.join('&')}`;
 }
 
-function decoded(text: string): string | undefined {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return undefined;
-  }
+/** Celery's HIDDEN_SETTINGS pattern (celery/app/utils.py): a setting or option so named holds a secret. */
+const HIDDEN_SETTING = /API|TOKEN|KEY|SECRET|PASS|SIGNATURE|DATABASE/i;
+const HIDDEN_MASK = '********';
+
+/**
+ * A setting's value with its secrets hidden, as Celery's filter_hidden_settings hides them, in
+ * nested objects too (broker_transport_options): the value of a key named like a secret is
+ * masked, and every string is redacted.
+ */
+export function redactValue(value: unknown): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (Array.isArray(value)) return value.map(redactValue);
+  if (!isPlainObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, v]) => [key, HIDDEN_SETTING.test(key) && !isPlainObject(v) ? HIDDEN_MASK : redactValue(v)]),
+  );
 }

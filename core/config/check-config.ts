@@ -3,16 +3,18 @@
  * suggest running `python -m celeryconfig` to catch mistakes before a worker starts.
  */
 import { loadModule } from '../module-loader.js';
-import { redact } from '../registry.js';
+import { redact, redactValue } from '../registry.js';
 import { Config, type ConfigOptions } from './config.js';
 import { SETTING_KEYS, type SettingKey } from './settings.js';
 
+/** A setting's value as printed, with its secrets hidden (registry.ts redactValue). */
 function format(key: SettingKey, value: unknown): string {
-  if (typeof value === 'string') return key === 'broker_url' || key === 'result_backend' ? redact(value) : JSON.stringify(value);
+  const shown = redactValue(value);
+  if (typeof shown === 'string') return key === 'broker_url' || key === 'result_backend' ? shown : JSON.stringify(shown);
   return (
-    JSON.stringify(value, (_k, v: unknown) =>
+    JSON.stringify(shown, (_k, v: unknown) =>
       typeof v === 'function' ? `[function ${v.name || 'anonymous'}]` : v instanceof Date ? v.toISOString() : v,
-    ) ?? String(value)
+    ) ?? String(shown)
   );
 }
 

@@ -4,6 +4,7 @@
  * is a ConfigError naming the key — never silently ignored (DESIGN.md "Configuration").
  */
 import { ConfigError } from '../errors.js';
+import { redact, redactValue } from '../registry.js';
 import { MISSPELLED_OLD_NAMES, OLD_SETTING_NAMES, resolveSettingName } from './aliases.js';
 import { CELERY_SETTINGS } from './celery-settings.js';
 import { isPlainObject } from './checks.js';
@@ -59,12 +60,13 @@ const LOWERCASE_CANDIDATES = [...SETTING_KEYS, ...CELERY_NAMES];
 
 const isUpperCase = (name: string) => name === name.toUpperCase() && name !== name.toLowerCase();
 
+/** A value as an error quotes it, its secrets hidden: a wrong broker_url may still hold a real password. */
 function show(value: unknown): string {
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(redactValue(value)) ?? redact(String(value));
   } catch {
-    return String(value);
+    return redact(String(value));
   }
 }
 

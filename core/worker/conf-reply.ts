@@ -1,14 +1,10 @@
 /**
  * The `conf` control command's reply (§6): the app's settings by Celery's lowercase names, only
  * those changed from the defaults unless asked for all, with secrets masked as Celery masks them
- * (setting names matching its hidden-settings pattern; passwords inside URLs).
+ * (setting names matching its hidden-settings pattern, in nested objects too; passwords inside URLs).
  */
 import { DEFAULT_SETTINGS, SETTING_KEYS } from '../config/settings.js';
-import { redact } from '../registry.js';
-
-/** Celery's HIDDEN_SETTINGS pattern (celery/app/utils.py). */
-const HIDDEN = /API|TOKEN|KEY|SECRET|PASS|SIGNATURE|DATABASE/i;
-const MASK = '********';
+import { redactValue } from '../registry.js';
 
 export function confReply(conf: Readonly<Record<string, unknown>>, withDefaults: boolean): Record<string, unknown> {
   const defaults: Readonly<Record<string, unknown>> = DEFAULT_SETTINGS;
@@ -16,7 +12,7 @@ export function confReply(conf: Readonly<Record<string, unknown>>, withDefaults:
   for (const key of SETTING_KEYS) {
     const value = conf[key];
     if (!withDefaults && JSON.stringify(value) === JSON.stringify(defaults[key])) continue;
-    out[key] = HIDDEN.test(key) ? MASK : typeof value === 'string' && value.includes('://') ? redact(value) : value;
+    out[key] = value;
   }
-  return out;
+  return redactValue(out) as Record<string, unknown>;
 }

@@ -4,6 +4,7 @@
  * than its producers fails at `celeriac build`, with what to change, instead of in production.
  */
 import { ConfigError } from '../../core/errors.js';
+import { redact } from '../../core/registry.js';
 import { splitUrl } from '../../core/provider-options.js';
 import { MAX_BATCH } from '../../providers/sqs/limits.js';
 import type { AwsPlan, QueuePlan } from './plan.js';
@@ -95,7 +96,7 @@ export function checkGuardrails(plan: AwsPlan): string[] {
     // The function's role may use only the stack's own table: claim checks go there too.
     if (!plan.table || splitUrl(sqs.claimCheck).rest.replace(/\/$/, '') !== plan.table.name) {
       problems.push(
-        `claim_check '${sqs.claimCheck}' must be the results table (dynamodb://${plan.table?.name ?? 'TABLE'}): the function may use only its stack's table.`,
+        `claim_check '${redact(sqs.claimCheck)}' must be the results table (dynamodb://${plan.table?.name ?? 'TABLE'}): the function may use only its stack's table.`,
       );
     } else {
       warnings.push(

@@ -35,7 +35,7 @@ import type { App } from '../../core/app.js';
 import { type DriverDeps, executorDeps } from '../../core/executor/deps.js';
 import { executeDelivery } from '../../core/executor.js';
 import { type Logger, createLogger, parseLogLevel } from '../../core/log.js';
-import { registerProvider } from '../../core/registry.js';
+import { redact, registerProvider } from '../../core/registry.js';
 import { logTaskEvent } from '../../core/worker/task-log.js';
 import { provider as dynamoDbProvider } from '../../providers/dynamodb/index.js';
 import { SqsBroker } from '../../providers/sqs/broker.js';
@@ -155,7 +155,7 @@ async function start(app: App, log: Logger): Promise<Instance> {
   if (process.env.CELERIAC_BROKER_URL) await app.configFromObject({ broker_transport_options: {} });
   const broker = await app.broker();
   if (!(broker instanceof SqsBroker)) {
-    throw new Error(`The Lambda handler needs an sqs:// broker; broker_url is '${app.brokerUrl()}'.`);
+    throw new Error(`The Lambda handler needs an sqs:// broker; broker_url is '${redact(app.brokerUrl())}'.`);
   }
   const deps = await executorDeps(app, {
     concurrency: app.conf.worker_concurrency ?? WHOLE_BATCH,

@@ -6,7 +6,7 @@
 import type { App } from '../../core/app.js';
 import { ConfigError } from '../../core/errors.js';
 import { splitUrl } from '../../core/provider-options.js';
-import { schemeOf } from '../../core/registry.js';
+import { redact, schemeOf } from '../../core/registry.js';
 import { routeFor } from '../../core/routing.js';
 import { parseDynamoDbUrl } from '../../providers/dynamodb/options.js';
 import { parseSqsUrl, type SqsOptions } from '../../providers/sqs/options.js';
@@ -61,7 +61,7 @@ export function planFor(app: App, fn: AwsFunctionOptions, extraQueues: readonly 
   const brokerUrl = app.brokerUrl();
   if (schemeOf(brokerUrl) !== 'sqs') {
     throw new ConfigError(
-      `celeriac build --target aws needs an sqs:// broker, but broker_url is '${brokerUrl}'. Set it in the app, or pass -b 'sqs://?region=us-east-1'.`,
+      `celeriac build --target aws needs an sqs:// broker, but broker_url is '${redact(brokerUrl)}'. Set it in the app, or pass -b 'sqs://?region=us-east-1'.`,
     );
   }
   const sqs = parseSqsUrl(brokerUrl, conf.broker_transport_options);
@@ -114,7 +114,7 @@ function tablePlan(backend: string | null): AwsPlan['table'] {
   if (!backend) return null;
   if (schemeOf(backend) !== 'dynamodb') {
     throw new ConfigError(
-      `celeriac build --target aws stores results in DynamoDB, but result_backend is '${backend}'. Set it to dynamodb://TABLE (or pass --result-backend dynamodb://TABLE), or leave it unset for no results.`,
+      `celeriac build --target aws stores results in DynamoDB, but result_backend is '${redact(backend)}'. Set it to dynamodb://TABLE (or pass --result-backend dynamodb://TABLE), or leave it unset for no results.`,
     );
   }
   return { name: parseDynamoDbUrl(backend).table, deployedUrl: deployedUrl(backend) };

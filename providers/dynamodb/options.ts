@@ -8,7 +8,7 @@
  * `expires_at`, when it is missing — development only; otherwise a missing table is an error).
  */
 import { ConfigError } from '../../core/errors.js';
-import { checkQuery, createOption, endpointOption, regionOption, splitUrl } from '../../core/provider-options.js';
+import { checkQuery, createOption, credentialsInUrl, endpointOption, regionOption, splitUrl } from '../../core/provider-options.js';
 import { redact } from '../../core/registry.js';
 
 export interface DynamoDbOptions {
@@ -24,6 +24,10 @@ const TABLE_NAME = /^[A-Za-z0-9_.-]{3,255}$/;
 export function parseDynamoDbUrl(url: string): DynamoDbOptions {
   const { scheme, rest, query } = splitUrl(url);
   if (scheme !== 'dynamodb') throw new ConfigError(`'${redact(url)}' is not a dynamodb:// URL`);
+  // Celery's form dynamodb://KEY:SECRET@REGION/TABLE, refused before any error could quote it (a
+  // '?' in the secret moves the rest to the query, hence the ':' a table name never has).
+  if (rest.includes('@') || (rest.includes(':') && url.includes('@')))
+    throw credentialsInUrl('dynamodb', 'dynamodb://TABLE?region=us-east-1');
   checkQuery(url, query, ['region', 'endpoint', 'create']);
   const table = decodeURIComponent(rest.replace(/\/$/, ''));
   if (!TABLE_NAME.test(table)) {

@@ -161,7 +161,7 @@ export function parseConnection(url: string): RedisConnectionOptions {
   const dbText = parsed.pathname.replace(/^\//, '');
   const db = dbText === '' ? 0 : Number(dbText);
   if (!Number.isInteger(db) || db < 0)
-    throw new ConfigError(`The database in '${redact(url)}' must be a number such as /0, got '/${dbText}'`);
+    throw new ConfigError(`The database in '${redact(url)}' must be a number such as /0, got '/${redact(dbText)}'`);
   const certReqs = query.get('ssl_cert_reqs');
   if (certReqs !== null && !['none', 'required', 'optional', 'CERT_NONE', 'CERT_REQUIRED', 'CERT_OPTIONAL'].includes(certReqs)) {
     throw new ConfigError(`ssl_cert_reqs in '${redact(url)}' must be none, optional or required, got '${certReqs}'`);

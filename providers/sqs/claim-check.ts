@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import type { MessageAttributeValue } from '@aws-sdk/client-sqs';
 import type { KeyValueStore } from '../../core/ports.js';
+import { redact } from '../../core/registry.js';
 import { MAX_RETENTION_S } from './limits.js';
 
 export const CLAIM_CHECK_ATTRIBUTE = 'celeriac.claim-check';
@@ -71,7 +72,7 @@ export async function resolveBody(
     return {
       raw: body,
       key,
-      malformed: `malformed message: its claim check '${key}' is not in ${store.url} (expired, or deleted when a copy of this message was acked)`,
+      malformed: `malformed message: its claim check '${key}' is not in ${redact(store.url)} (expired, or deleted when a copy of this message was acked)`,
     };
   }
   return { raw, key };

@@ -18,6 +18,7 @@ import {
   checkQuery,
   checkTransportOptions,
   createOption,
+  credentialsInUrl,
   endpointOption,
   numberOption,
   regionOption,
@@ -92,12 +93,8 @@ const UNSUPPORTED_TRANSPORT_OPTIONS: Readonly<Record<string, string | null>> = {
 export function parseSqsUrl(url: string, transportOptions: Record<string, unknown> = {}): SqsOptions {
   const { scheme, rest, query } = splitUrl(url);
   if (scheme !== 'sqs') throw new ConfigError(`'${redact(url)}' is not an sqs:// URL`);
-  // Celery's form sqs://KEY:SECRET@: the error must not echo the secret (which may hold a '/' redact cannot tell apart).
-  if (rest.includes('@')) {
-    throw new ConfigError(
-      'sqs:// URLs cannot carry AWS credentials: remove KEY:SECRET@ and set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), an AWS profile (AWS_PROFILE), or the role the code runs under.',
-    );
-  }
+  // Celery's form sqs://KEY:SECRET@.
+  if (rest.includes('@')) throw credentialsInUrl('sqs', 'sqs://?region=us-east-1');
   if (rest !== '' && rest !== '/') {
     throw new ConfigError(`'${redact(url)}': sqs:// takes its settings as query options, e.g. sqs://?region=us-east-1&prefix=dev-`);
   }

@@ -6,6 +6,7 @@
  */
 import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ConfigError } from '../../core/errors.js';
+import { redact } from '../../core/registry.js';
 import type { SqsOptions } from './options.js';
 
 export interface SqsQueue {
@@ -120,7 +121,7 @@ export class QueueDirectory {
       ? `The dead-letter queue '${sqsName}' of queue '${name}'`
       : `The SQS queue '${sqsName}' (celeriac queue '${name}')`;
     return new ConfigError(
-      `${what} does not exist${this.opts.endpoint ? ` at ${this.opts.endpoint}` : ''}. Create it (deploy the infrastructure), or add create=true to the sqs:// URL to create missing queues (development only).`,
+      `${what} does not exist${this.opts.endpoint ? ` at ${redact(this.opts.endpoint)}` : ''}. Create it (deploy the infrastructure), or add create=true to the sqs:// URL to create missing queues (development only).`,
     );
   }
 }

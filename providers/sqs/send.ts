@@ -15,6 +15,7 @@ import { encodeEnvelope } from '../../core/envelope.js';
 import { CeleriacError, ConfigError, MessageTooLarge } from '../../core/errors.js';
 import { type TaskMessage, notBefore } from '../../core/message.js';
 import type { KeyValueStore } from '../../core/ports.js';
+import { redact } from '../../core/registry.js';
 import { CLAIM_CHECK_ATTRIBUTE, checkIn } from './claim-check.js';
 import { MAX_BATCH, MAX_DELAY_S, MAX_VISIBILITY_S, messageBytes, wholeSeconds } from './limits.js';
 import type { SqsQueue } from './queues.js';
@@ -77,7 +78,7 @@ export async function toOutgoing(queue: SqsQueue, m: TaskMessage, ctx: SendConte
     const ref = await checkIn(store, body, { task, id }).catch((err: unknown) => {
       throw new MessageTooLarge(
         `Task ${task}[${id}] is ${bytes} bytes as an SQS message, over the ${ctx.maxMessageBytes} bytes of queue '${queue.sqsName}', ` +
-          `and the claim-check store ${store.url} could not keep it either (a DynamoDB item holds at most 400 KB): ${(err as Error).message}`,
+          `and the claim-check store ${redact(store.url)} could not keep it either (a DynamoDB item holds at most 400 KB): ${(err as Error).message}`,
         { cause: err },
       );
     });

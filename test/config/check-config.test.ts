@@ -38,6 +38,19 @@ describe('checkConfig (celeriac check-config MODULE)', () => {
     expect(summary).toContain('Celery 5.2 silently ignores CELERY_ENABLE_UTC');
   });
 
+  it('hides the secrets of nested settings and of every URL it prints (broker_transport_options)', async () => {
+    writeFileSync(
+      path.join(dir, 'nested.mjs'),
+      [
+        "export const broker_url = 'sqs://?region=us-east-1';",
+        "export const broker_transport_options = { claim_check: 'redis://:s3cretCC@h/0', sentinel_kwargs: { password: 's3cretS' } };",
+      ].join('\n'),
+    );
+    const summary = await checkConfig('nested.mjs', { cwd: dir, env: {} });
+    expect(summary).toContain('{"claim_check":"redis://:**@h/0","sentinel_kwargs":{"password":"********"}}');
+    expect(summary).not.toContain('s3cret');
+  });
+
   it('shows where the broker and backend in effect come from', async () => {
     writeFileSync(path.join(dir, 'empty.json'), '{}');
     const summary = await checkConfig('empty.json', { cwd: dir, env: { CELERIAC_BROKER_URL: 'memory://' } });

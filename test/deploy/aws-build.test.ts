@@ -7,9 +7,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../core/errors.js';
 import { createApp } from '../../core/index.js';
+import { createLogger } from '../../core/log.js';
 import { type AwsBuildResult, buildAws } from '../../deploy/aws/build.js';
 import { deployCommand, stackNameFor } from '../../deploy/aws/deploy.js';
 import { GuardrailError, checkGuardrails } from '../../deploy/aws/guardrails.js';
+import { lambdaHandler } from '../../deploy/aws/handler.js';
 import { AWS_FUNCTION_DEFAULTS, type AwsFunctionOptions } from '../../deploy/aws/options.js';
 import { planFor } from '../../deploy/aws/plan.js';
 import { cloudFormationTemplate } from '../../deploy/aws/template.js';
@@ -238,6 +240,30 @@ describe('guardrails', () => {
     );
     // A URL naming no region leaves it to the SDK's default chain: nothing to compare.
     expect(planFor(app(), AWS_FUNCTION_DEFAULTS).regions).toEqual([{ setting: 'broker_url', region: 'eu-west-1' }]);
+  });
+
+  it('never shows the password of a URL it refuses, at build time or in the function', async () => {
+    const refused = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('not refused');
+    };
+    const messages = [
+      refused(() => planFor(createApp('x', { broker: 'redis://:s3cretB@h/0' }), AWS_FUNCTION_DEFAULTS)),
+      refused(() => planFor(createApp('x', { broker: 'sqs://', backend: 'redis://:s3cretR@h/0' }), AWS_FUNCTION_DEFAULTS)),
+      refused(() => check({}, app(`sqs://?region=eu-west-1&claim_check=${encodeURIComponent('redis://:s3cretC@h/0')}`))),
+    ];
+    const redisApp = createApp('x', { broker: 'redis://:s3cretL@127.0.0.1:1/3' });
+    const handler = lambdaHandler(redisApp, { logger: createLogger({ level: 'error' }) });
+    const context = { functionName: 'x', awsRequestId: '1', getRemainingTimeInMillis: () => 60_000 };
+    messages.push(((await handler({ Records: [] }, context).catch((e: unknown) => e)) as Error).message);
+    await redisApp.close();
+    expect(messages[0]).toContain("broker_url is 'redis://:**@h/0'");
+    expect(messages[3]).toContain("broker_url is 'redis://:**@127.0.0.1:1/3'");
+    for (const m of messages) expect(m).not.toContain('s3cret');
   });
 
   it('needs an sqs:// broker and a dynamodb:// result backend', () => {

@@ -29,6 +29,7 @@ import { type DynamoDbStore, dynamoDbStore } from '../../providers/dynamodb/inde
 import { MessageTooLarge, REASON_ATTRIBUTE, type SqsBroker, countRequests, deadLetterName, sqsBroker } from '../../providers/sqs/index.js';
 import { parseConnection } from '../../providers/redis/options.js';
 import { parseSqsUrl } from '../../providers/sqs/options.js';
+import { parseDynamoDbUrl } from '../../providers/dynamodb/options.js';
 import { toLease } from '../../providers/sqs/lease.js';
 import { toOutgoing } from '../../providers/sqs/send.js';
 import { SettleBatches } from '../../providers/sqs/settle-batches.js';
@@ -171,6 +172,15 @@ describe('sqs:// queues and limits', () => {
     await broker.close();
   });
 
+  it('names the endpoint of a missing queue without the password it carries', async () => {
+    const endpoint = fauxqs.endpoint.replace('://', '://AK:SuperSecretPw@');
+    const broker = sqsBroker(`sqs://?endpoint=${encodeURIComponent(endpoint)}&prefix=${prefix}`);
+    const err = await broker.publish('missing-ep', [taskMessage('missing-ep')]).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/does not exist at http:\/\/AK:\*\*@127\.0\.0\.1:\d+\. Create it/);
+    expect((err as Error).message).not.toContain('SuperSecretPw');
+    await broker.close();
+  });
+
   it('create=true makes the queue with its dead-letter queue and a RedrivePolicy', async () => {
     const broker = sqsBroker(sqsUrl('&create=true&max_receive_count=3&visibility_timeout=45'));
     const q = uniqueQueue('created');
@@ -262,6 +272,24 @@ describe('sqs:// queues and limits', () => {
     const claimCheck = message(() => sqsBroker(`sqs://?claim_check=${store}&bogus=1`));
     expect(claimCheck).toContain(`claim_check=${encodeURIComponent('redis://:**@127.0.0.1:6379/0')}`);
     for (const m of [redis, claimCheck]) expect(m).not.toContain('SuperSecretPw');
+    // Celery's DynamoDB form, refused before anything could quote it (a '/' or '?' in the secret too).
+    for (const url of [
+      'dynamodb://AKIAEXAMPLE:wJalrXUtnFEMIK7MDENG@us-east-1/celery',
+      'dynamodb://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG@us-east-1/celery?read=5&write=5',
+      'dynamodb://AKIAEXAMPLE:wJalrXUtnFEMI?K7MDENG@us-east-1/celery',
+    ]) {
+      const refused = message(() => parseDynamoDbUrl(url));
+      expect(refused).toMatch(/^dynamodb:\/\/ URLs cannot carry AWS credentials: .*dynamodb:\/\/TABLE\?region=.*AWS_ACCESS_KEY_ID/);
+      expect(refused).not.toMatch(/wJalr|AKIA/);
+    }
+    // An endpoint that is not an http(s) URL is shown redacted too.
+    const endpoints = [
+      message(() => parseSqsUrl(`sqs://?endpoint=${encodeURIComponent('ftp://AK:SuperSecretPw@h')}`)),
+      message(() => parseSqsUrl('sqs://', { endpoint: 'https//AK:SuperSecretPw@h' })),
+      message(() => parseDynamoDbUrl(`dynamodb://tbl?endpoint=${encodeURIComponent('tcp://AK:SuperSecretPw@h')}`)),
+    ];
+    expect(endpoints[0]).toContain("got 'ftp://AK:**@h'");
+    for (const m of endpoints) expect(m).not.toContain('SuperSecretPw');
   });
 
   it('says what to do when no AWS region is set, and names the URL when SQS or DynamoDB cannot be reached', async () => {
