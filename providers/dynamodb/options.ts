@@ -10,6 +10,7 @@
 import { ConfigError } from '../../core/errors.js';
 import { checkQuery, createOption, credentialsInUrl, endpointOption, regionOption, splitUrl } from '../../core/provider-options.js';
 import { redact } from '../../core/registry.js';
+import { unquote } from '../../core/unquote.js';
 
 export interface DynamoDbOptions {
   table: string;
@@ -29,7 +30,7 @@ export function parseDynamoDbUrl(url: string): DynamoDbOptions {
   if (rest.includes('@') || (rest.includes(':') && url.includes('@')))
     throw credentialsInUrl('dynamodb', 'dynamodb://TABLE?region=us-east-1');
   checkQuery(url, query, ['region', 'endpoint', 'create']);
-  const table = decodeURIComponent(rest.replace(/\/$/, ''));
+  const table = unquote(rest.replace(/\/$/, ''));
   if (!TABLE_NAME.test(table)) {
     throw new ConfigError(
       `'${redact(url)}' must name the results table: dynamodb://TABLE?region=..., where TABLE is 3–255 letters, digits, '_', '-' or '.' (got '${table}')`,

@@ -7,6 +7,7 @@
 import { ConfigError } from '../../core/errors.js';
 import { checkQuery, checkTransportOptions, numberOption, seconds, splitUrl, visibilityTimeoutMs } from '../../core/provider-options.js';
 import { redact } from '../../core/registry.js';
+import { unquote } from '../../core/unquote.js';
 import { PRIORITY_STEPS, SEP } from './keys.js';
 
 /** Default cap on one envelope: well above any task a queue should carry, far below Redis's 512 MB string limit. */
@@ -172,8 +173,9 @@ export function parseConnection(url: string): RedisConnectionOptions {
     host: parsed.hostname || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,
     db,
-    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
-    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    // Decoded as redis-py and kombu decode them: a '%' not starting an escape is kept (100%pure).
+    username: parsed.username ? unquote(parsed.username) : undefined,
+    password: parsed.password ? unquote(parsed.password) : undefined,
     tls: scheme === 'rediss',
     rejectUnauthorized: certReqs === null || !/none/i.test(certReqs),
     caFile,

@@ -90,6 +90,11 @@ describe('redis:// URLs and options', () => {
     expect([fromQuery.maxMessageBytes, fromQuery.mutexExpireMs]).toEqual([4096, 2000]);
   });
 
+  it("reads a '%' that starts no escape in a password as itself, as redis-py and kombu do", () => {
+    expect(parseConnection('redis://carol:100%pure@h/0')).toMatchObject({ username: 'carol', password: '100%pure' });
+    expect(parseConnection('redis://:100%25pure%C3%A9@h/0').password).toBe('100%pureé');
+  });
+
   it("hides the whole password in what it shows, up to the user info's last '@' as the URL is read", () => {
     const url = 'redis://:hunter2@prod-secret@127.0.0.1:6379/3';
     expect(parseConnection(url)).toMatchObject({ password: 'hunter2@prod-secret', host: '127.0.0.1' });
