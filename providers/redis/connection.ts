@@ -49,7 +49,7 @@ export function createClient(conn: RedisConnectionOptions, opts: ClientOptions):
   // without a listener ioredis would print each one as an unhandled error event. The last one is
   // kept for whenReady's message until the connection is up again.
   client.on('error', (err: Error) => {
-    lastErrors.set(client, err);
+    lastErrors.set(client, withoutCommand(err));
     // A failed SELECT leaves the connection on database 0, and every command after it there.
     if ((err as { command?: { name?: string } }).command?.name !== 'select') return;
     // Refused for the moment (BUSY running a script, LOADING its data): connect again, SELECT again.
@@ -81,7 +81,19 @@ export function explained(client: Redis, err: unknown): unknown {
   return refusals.get(client) ?? err;
 }
 
+/** A connection's last error, passed on as the cause of a failure (withoutCommand). */
 const lastErrors = new WeakMap<Redis, Error>();
+
+/**
+ * `err` without the command ioredis attaches to a server's reply: a refused HELLO or AUTH holds
+ * the username and password in its arguments, which would reach whoever logs the cause.
+ */
+function withoutCommand(err: Error): Error {
+  if (!('command' in err)) return err;
+  const bare = new Error(err.message);
+  bare.name = err.name;
+  return bare;
+}
 
 function tlsOptions(conn: RedisConnectionOptions): ConnectionOptions {
   let ca: Buffer | undefined;
