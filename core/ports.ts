@@ -149,6 +149,11 @@ export interface PutOptions {
   keepReady: boolean;
   /** Skip the write when the stored value is a success: as in Celery, a late duplicate's FAILURE never replaces a SUCCESS. */
   keepSuccess?: boolean;
+  /**
+   * Written on a producer's behalf (a claim check): fail once the server has been unreachable for
+   * broker_connection_timeout, as publishing does, where a worker's result writes wait for it.
+   */
+  failWhenUnreachable?: boolean;
 }
 
 /** The primitives a key-value result store supplies (Celery's KeyValueStoreBackend idea). */

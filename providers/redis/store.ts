@@ -60,7 +60,8 @@ export class RedisStore implements KeyValueStore {
     return (await this.subscriber.read(key, () => reachable(this.client, this.reachability).then(() => this.client.get(key)))) ?? undefined;
   }
 
-  put(key: string, value: string, opts: PutOptions): Promise<boolean> {
+  async put(key: string, value: string, opts: PutOptions): Promise<boolean> {
+    if (opts.failWhenUnreachable) await reachable(this.client, this.reachability);
     return this.#puts.add([key, value, opts.ttlMs ? String(opts.ttlMs) : '', opts.keepReady ? 'ready' : opts.keepSuccess ? 'success' : '']);
   }
 

@@ -33,6 +33,7 @@ export async function checkIn(store: KeyValueStore, raw: string, info: { task: s
     ttlMs: MAX_RETENTION_S * 1000,
     ready: false,
     keepReady: false,
+    failWhenUnreachable: true,
   });
   const body = JSON.stringify({
     celeriac_claim_check: key,

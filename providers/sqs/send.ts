@@ -76,9 +76,10 @@ export async function toOutgoing(queue: SqsQueue, m: TaskMessage, ctx: SendConte
     }
     const store = await ctx.claimCheck();
     const ref = await checkIn(store, body, { task, id }).catch((err: unknown) => {
+      // The store's own error says why: a DynamoDB item's 400 KB, an unreachable server...
       throw new MessageTooLarge(
         `Task ${task}[${id}] is ${bytes} bytes as an SQS message, over the ${ctx.maxMessageBytes} bytes of queue '${queue.sqsName}', ` +
-          `and the claim-check store ${redact(store.url)} could not keep it either (a DynamoDB item holds at most 400 KB): ${(err as Error).message}`,
+          `and the claim-check store ${redact(store.url)} could not keep it either: ${(err as Error).message}`,
         { cause: err },
       );
     });

@@ -36,6 +36,7 @@ import { SettleBatches } from '../../providers/sqs/settle-batches.js';
 import { Recorder, brokerConformance, eventually, taskMessage, uniqueQueue } from '../conformance/index.js';
 import { gate, nextEvent } from '../core/helpers.js';
 import { type Emulator, startDynalite, startFauxqs, useEmulatorEnvironment } from '../support/aws-emulators.js';
+import { freePort } from '../support/redis-server.js';
 
 useEmulatorEnvironment();
 let fauxqs: Emulator;
@@ -384,6 +385,22 @@ describe('sqs:// claim check', () => {
     expect(d?.malformed).toMatch(/claim check 'celeriac-claim-check-.*' is not in dynamodb:/);
     await d?.deadLetter(d.malformed as string);
     await r.stop();
+    await broker.close();
+  });
+
+  it('fails the send of an oversized payload whose store is an unreachable Redis, without hanging or showing its password', async () => {
+    const store = `redis://:SuperSecretPw@127.0.0.1:${await freePort()}/0`;
+    const broker = sqsBroker(sqsUrl(`&create=true&claim_check=${encodeURIComponent(store)}`));
+    const q = uniqueQueue('claimdown');
+    await broker.queues.get(q);
+    const started = Date.now();
+    const err = await broker.publish(q, [taskMessage(q, ['w'.repeat(150_000)])]).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(err).toBeInstanceOf(MessageTooLarge);
+    expect((err as Error).message).toMatch(
+      /and the claim-check store redis:\/\/:\*\*@127\.0\.0\.1:\d+\/0 could not keep it either: Could not reach Redis at redis:\/\/:\*\*@/,
+    );
+    expect((err as Error).message).not.toMatch(/SuperSecretPw|DynamoDB/);
     await broker.close();
   });
 });
