@@ -19,6 +19,8 @@ export interface SqsBrokerDeps {
   claimCheckStore?: KeyValueStore;
   /** broker_transport_options, handed to the claim-check store when it is opened from its URL. */
   transportOptions?: Record<string, unknown>;
+  /** broker_connection_timeout (ms), handed to the claim-check store likewise: how long a send waits for it when it is unreachable. */
+  connectTimeoutMs?: number;
 }
 
 export class SqsBroker implements Broker {
@@ -53,6 +55,7 @@ export class SqsBroker implements Broker {
               this.#ownsClaimStore = true;
               this.#claimStore = openStore(claimUrl, {
                 transportOptions: deps.transportOptions ?? {},
+                connectTimeoutMs: deps.connectTimeoutMs,
               });
             }
             return this.#claimStore as Promise<KeyValueStore>;

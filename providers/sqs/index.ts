@@ -32,6 +32,8 @@ export interface SqsBrokerOptions {
   transportOptions?: Record<string, unknown>;
   client?: import('@aws-sdk/client-sqs').SQSClient;
   claimCheckStore?: KeyValueStore;
+  /** broker_connection_timeout (ms), for the claim-check store. */
+  connectTimeoutMs?: number;
 }
 
 export function sqsBroker(url = 'sqs://', options: SqsBrokerOptions = {}): SqsBroker {
@@ -43,5 +45,5 @@ export function sqsBroker(url = 'sqs://', options: SqsBrokerOptions = {}): SqsBr
 }
 
 export const provider: ProviderFactories = {
-  broker: (url, ctx) => sqsBroker(url, { transportOptions: ctx.transportOptions }),
+  broker: (url, ctx) => sqsBroker(url, { transportOptions: ctx.transportOptions, connectTimeoutMs: ctx.connectTimeoutMs }),
 };
