@@ -40,7 +40,7 @@ export function deployCommand(build: AwsBuildResult, opts: AwsDeployOptions, cwd
   }
   const template = path.relative(cwd, build.template) || build.template;
   // The stack must be where the app's producers look for its queues and table (one region: guardrails.ts).
-  const region = build.plan.regions[0]?.region;
+  const region = build.plan.regions.find((r) => r.region)?.region;
   return [
     'sam',
     'deploy',

@@ -116,11 +116,18 @@ export function checkGuardrails(plan: AwsPlan): string[] {
  * app's URLs would look for queues or a table where none were deployed.
  */
 function checkRegions(plan: AwsPlan, problems: string[]): void {
-  if (new Set(plan.regions.map((r) => r.region)).size <= 1) return;
-  const named = plan.regions.map((r) => `${r.setting} in ${r.region}`).join(', ');
-  problems.push(
-    `the app's URLs name different AWS regions (${named}), but a deployment is one stack in one region: name the same region (?region=) in each URL.`,
-  );
+  const named = plan.regions.filter((r) => r.region !== undefined);
+  if (named.length === 0) return; // every URL leaves it to the SDK's default region: one region still
+  const shown = plan.regions.map((r) => `${r.setting} ${r.region ? `in ${r.region}` : 'naming none'}`).join(', ');
+  if (new Set(named.map((r) => r.region)).size > 1) {
+    problems.push(
+      `the app's URLs name different AWS regions (${shown}), but a deployment is one stack in one region: name the same region (?region=) in each URL.`,
+    );
+  } else if (named.length < plan.regions.length) {
+    problems.push(
+      `the app's URLs do not all name the AWS region (${shown}): one naming none uses the AWS SDK's default region wherever the app runs, not necessarily the stack's: name the same region (?region=) in each URL.`,
+    );
+  }
 }
 
 /**

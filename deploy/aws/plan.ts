@@ -47,7 +47,8 @@ export interface AwsPlan {
    * The AWS region each of the app's URLs names, by setting (those naming none are left out: the
    * SDK's default chain picks theirs). The stack goes to that region; guardrails refuse two.
    */
-  regions: Array<{ setting: string; region: string }>;
+  /** The region each AWS URL names (undefined: none, the SDK's default region), broker_url and result_backend always, claim_check when set. */
+  regions: Array<{ setting: string; region: string | undefined }>;
   fn: AwsFunctionOptions;
   /** Tasks a single invocation runs at once (worker_concurrency, else the whole batch). */
   concurrency: number;
@@ -121,12 +122,11 @@ function tablePlan(backend: string | null): AwsPlan['table'] {
 }
 
 function namedRegions(sqs: SqsOptions, backend: string | null): AwsPlan['regions'] {
-  const named: Array<[string, string | undefined]> = [
-    ['broker_url', sqs.region],
-    ['result_backend', backend ? parseDynamoDbUrl(backend).region : undefined],
-    ['claim_check', sqs.claimCheck ? splitUrl(sqs.claimCheck).query.get('region') || undefined : undefined],
+  return [
+    { setting: 'broker_url', region: sqs.region },
+    { setting: 'result_backend', region: backend ? parseDynamoDbUrl(backend).region : undefined },
+    ...(sqs.claimCheck ? [{ setting: 'claim_check', region: splitUrl(sqs.claimCheck).query.get('region') || undefined }] : []),
   ];
-  return named.filter((n): n is [string, string] => n[1] !== undefined).map(([setting, region]) => ({ setting, region }));
 }
 
 /**

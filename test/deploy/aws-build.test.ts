@@ -133,7 +133,9 @@ describe('celeriac build --target aws', () => {
 
 describe('guardrails', () => {
   const app = (broker = 'sqs://?region=eu-west-1&visibility_timeout=3600', settings: Record<string, unknown> = {}) => {
-    const a = createApp('g', { broker, backend: 'dynamodb://results', ...settings });
+    // The results table in the broker's region, if it names one (the guardrails want one region named throughout).
+    const region = new URLSearchParams(broker.split('?')[1]).get('region');
+    const a = createApp('g', { broker, backend: `dynamodb://results${region ? `?region=${region}` : ''}`, ...settings });
     a.task('g.add', (x: number) => x);
     a.task('g.slow', (x: number) => x, { timeLimit: 30, queue: 'slow' });
     return a;
@@ -236,10 +238,18 @@ describe('guardrails', () => {
     );
     const claim = encodeURIComponent('dynamodb://results?region=us-west-2');
     expect(problems({}, app(`sqs://?region=eu-west-1&visibility_timeout=3600&claim_check=${claim}`))).toMatch(
-      /regions \(broker_url in eu-west-1, claim_check in us-west-2\)/,
+      /regions \(broker_url in eu-west-1, result_backend in eu-west-1, claim_check in us-west-2\)/,
     );
-    // A URL naming no region leaves it to the SDK's default chain: nothing to compare.
-    expect(planFor(app(), AWS_FUNCTION_DEFAULTS).regions).toEqual([{ setting: 'broker_url', region: 'eu-west-1' }]);
+    // One URL naming none would use the SDK's default region where the app runs, the stack's or not.
+    const half = createApp('r', { broker: 'sqs://?visibility_timeout=3600', backend: 'dynamodb://results?region=eu-west-1' });
+    half.task('r.add', (x: number) => x, { timeLimit: 5 });
+    expect(problems({}, half)).toMatch(
+      /the app's URLs do not all name the AWS region \(broker_url naming none, result_backend in eu-west-1\): .* name the same region \(\?region=\) in each URL/,
+    );
+    // None naming one: the SDK's default region for all, the stack's too.
+    const none = createApp('r', { broker: 'sqs://?visibility_timeout=3600', backend: 'dynamodb://results' });
+    none.task('r.add', (x: number) => x, { timeLimit: 5 });
+    expect(checkGuardrails(planFor(none, AWS_FUNCTION_DEFAULTS)).join('\n')).not.toMatch(/region/);
   });
 
   it('never shows the password of a URL it refuses, at build time or in the function', async () => {
