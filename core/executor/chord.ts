@@ -52,8 +52,8 @@ export async function joinChord(
       result,
     });
   } catch (error) {
-    // The store can never hold this part (too large for a DynamoDB item, no place in the header to keep it by): the chord can never complete, so its body fails now.
-    if (!unstorable(error) && !(error instanceof ConfigError)) throw error;
+    // The store can never hold this part (too large for a DynamoDB item, no place in the header to keep it by) or has lost others: the chord can never complete, so its body fails now.
+    if (!unstorable(error) && !(error instanceof ConfigError) && !(error instanceof ChordError)) throw error;
     await failChordBody(deps, call, body, new ChordError(`Callback error: ${errorRepr(error)}`), report);
     return chords.forget(group);
   }

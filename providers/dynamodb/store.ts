@@ -34,7 +34,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { type ChordPartEntry, chordComplete, inHeaderOrder } from '../../core/chord-parts.js';
-import { CeleriacError, ConfigError, ResultTooLarge } from '../../core/errors.js';
+import { CeleriacError, ChordError, ConfigError, OperationalError, ResultTooLarge } from '../../core/errors.js';
 import type { ChordKeys, ChordPartInput, KeyValueStore, PutOptions } from '../../core/ports.js';
 import { awsClient } from '../../core/provider-options.js';
 import type { DynamoDbOptions } from './options.js';
@@ -75,6 +75,19 @@ const REQUEST_TIMEOUT_MS = 5000;
 
 /** The most keys one BatchGetItem may ask for. */
 const BATCH_GET_KEYS = 100;
+/** How often keys DynamoDB left unprocessed are asked for again before the read fails (for the moment). */
+const UNPROCESSED_ATTEMPTS = 8;
+
+/** Waits before asking again for unprocessed keys: 50 ms doubling to 1 s, jittered; past the last attempt, fails. */
+async function unprocessedBackoff(attempt: number, what: string): Promise<void> {
+  if (attempt >= UNPROCESSED_ATTEMPTS) {
+    throw new OperationalError(
+      `DynamoDB kept leaving the parts of chord ${what} unread (throttled ${attempt} times): the task will be tried again`,
+    );
+  }
+  const ms = Math.min(1000, 50 * 2 ** (attempt - 1));
+  await new Promise((resolve) => setTimeout(resolve, ms / 2 + Math.random() * (ms / 2)));
+}
 
 /** DynamoDB's item size limit: attribute names and values, UTF-8. */
 const MAX_ITEM_BYTES = 400 * 1024;
@@ -235,12 +248,11 @@ export class DynamoDbStore implements KeyValueStore {
     );
     const [size, extra] = await Promise.all([this.#touch(keys.size, ttlMs), this.get(keys.extra)]);
     if (!chordComplete(counted.done?.NS?.length ?? 0, size, extra)) return undefined;
-    const parts = await this.#readParts(keys.parts, counted.done?.NS ?? []);
-    return parts && inHeaderOrder(parts);
+    return inHeaderOrder(await this.#readParts(keys.parts, counted.done?.NS ?? []));
   }
 
-  /** Put `item` unless a live one has its key. */
-  async #createIfMissing(item: Item): Promise<void> {
+  /** Put `item` unless a live one has its key; whether it was put. */
+  async #createIfMissing(item: Item): Promise<boolean> {
     try {
       await this.#send(() =>
         this.client.send(
@@ -253,17 +265,25 @@ export class DynamoDbStore implements KeyValueStore {
           }),
         ),
       );
+      return true;
     } catch (err) {
       if (!isConditionFailed(err)) throw err;
+      return false;
     }
   }
 
-  /** The parts at these places (strongly consistent, 100 keys per request); undefined when one is gone (expired). */
-  async #readParts(partsKey: string, places: string[]): Promise<ChordPartEntry[] | undefined> {
+  /**
+   * The parts at these places (strongly consistent, 100 keys per request). A part past its own
+   * expiry still counts while its chord's count lives (a header that took longer than
+   * result_expires); one DynamoDB has deleted since fails the chord (ChordError), its body unable to run.
+   */
+  async #readParts(partsKey: string, places: string[]): Promise<ChordPartEntry[]> {
     const parts: ChordPartEntry[] = [];
     for (let i = 0; i < places.length; i += BATCH_GET_KEYS) {
       let keys: Item[] | undefined = places.slice(i, i + BATCH_GET_KEYS).map((place) => ({ pk: { S: `${partsKey}#${place}` } }));
-      while (keys && keys.length > 0) {
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        // DynamoDB answers part of a batch when it is throttled: the rest is asked again, backing off as AWS asks.
+        if (attempt > 0) await unprocessedBackoff(attempt, partsKey);
         const request: Item[] = keys;
         const out: BatchGetItemCommandOutput = await this.#send(() =>
           this.client.send(
@@ -272,22 +292,25 @@ export class DynamoDbStore implements KeyValueStore {
                 [this.#table]: {
                   Keys: request,
                   ConsistentRead: true,
-                  ProjectionExpression: '#pk, #p, #e',
-                  ExpressionAttributeNames: { '#pk': 'pk', '#p': 'part', '#e': NAMES['#e'] },
+                  ProjectionExpression: '#pk, #p',
+                  ExpressionAttributeNames: { '#pk': 'pk', '#p': 'part' },
                 },
               },
             }),
           ),
         );
         for (const item of out.Responses?.[this.#table] ?? []) {
-          if (expired(item) || item.part?.S === undefined) continue;
-          parts.push([Number(item.pk?.S?.slice(partsKey.length + 1)), item.part.S]);
+          if (item.part?.S !== undefined) parts.push([Number(item.pk?.S?.slice(partsKey.length + 1)), item.part.S]);
         }
-        // DynamoDB answers part of a batch when it is busy: the rest is asked again.
         keys = out.UnprocessedKeys?.[this.#table]?.Keys;
       }
     }
-    return parts.length === places.length ? parts : undefined;
+    if (parts.length < places.length) {
+      throw new ChordError(
+        `${places.length - parts.length} of the ${places.length} parts of chord ${partsKey} are gone: DynamoDB deleted them after their expiry (result_expires), before the last header task finished`,
+      );
+    }
+    return parts;
   }
 
   /** The value of a live key, its expiry renewed when `ttlMs` is given; undefined when there is none. */
@@ -349,25 +372,7 @@ export class DynamoDbStore implements KeyValueStore {
         if (!isConditionFailed(err)) throw err;
       }
       const item = itemOf(key, fresh, ttlMs);
-      try {
-        await this.#send(() =>
-          this.client.send(
-            new PutItemCommand({
-              TableName: this.#table,
-              Item: item,
-              ConditionExpression: 'attribute_not_exists(#pk) OR #e <= :now',
-              ExpressionAttributeNames: {
-                '#pk': NAMES['#pk'],
-                '#e': NAMES['#e'],
-              },
-              ExpressionAttributeValues: { ':now': { N: now } },
-            }),
-          ),
-        );
-        return item;
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-      }
+      if (await this.#createIfMissing(item)) return item;
     }
   }
 

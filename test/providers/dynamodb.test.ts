@@ -1,6 +1,6 @@
 /** dynamodb:// against dynalite: the shared store and backend suites, then what is special to DynamoDB. */
 import { randomUUID } from 'node:crypto';
-import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../core/app.js';
 import { ConfigError, OperationalError, type RemoteTaskError, ResultTooLarge } from '../../core/errors.js';
@@ -262,6 +262,44 @@ describe('dynamodb:// specifics', () => {
     await expect(store.addChordPart(keys, { taskId: 'x', member: 'x', score: null })).rejects.toThrow(
       /^task x is a header task of chord \S+ without a group index: dynamodb:\/\/ keeps a chord's parts by their place in the header/,
     );
+    await store.close();
+  });
+
+  it('a chord whose header outlasts result_expires still completes with its first parts; DynamoDB leaving keys unprocessed is asked again, then fails for the moment', async () => {
+    const store = dynamoDbStore(url());
+    const group = `celery-taskset-meta-${randomUUID()}`;
+    const keys = { parts: `${group}.j`, size: `${group}.s`, extra: `${group}.t` };
+    await store.put(keys.size, '3', { ready: false, keepReady: false, ttlMs: 60_000 });
+    await store.addChordPart(keys, { taskId: 'a', member: 'first', score: 0 }, 60_000);
+    await store.addChordPart(keys, { taskId: 'b', member: 'second', score: 1 }, 60_000);
+    // The first part written longer ago than result_expires (DynamoDB has not deleted it yet).
+    await store.client.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { pk: { S: `${keys.parts}#0` } },
+        UpdateExpression: 'SET expires_at = :past',
+        ExpressionAttributeValues: { ':past': { N: String(Math.floor(Date.now() / 1000) - 10) } },
+      }),
+    );
+    expect(await store.addChordPart(keys, { taskId: 'c', member: 'third', score: 2 }, 60_000)).toEqual(['first', 'second', 'third']);
+
+    // Throttled: every BatchGetItem answers with all its keys unprocessed.
+    let reads = 0;
+    store.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'BatchGetItemCommand') return next(args);
+        reads++;
+        const input = (args.input as { RequestItems: Record<string, unknown> }).RequestItems;
+        return { output: { Responses: {}, UnprocessedKeys: input, $metadata: {} }, response: {} } as never;
+      },
+      { step: 'initialize' },
+    );
+    const throttled = { parts: `${group}-2.j`, size: `${group}-2.s`, extra: `${group}-2.t` };
+    await store.put(throttled.size, '1', { ready: false, keepReady: false });
+    const err = await store.addChordPart(throttled, { taskId: 'c', member: 'only', score: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OperationalError);
+    expect((err as Error).message).toMatch(/^DynamoDB kept leaving the parts of chord \S+ unread \(throttled 8 times\)/);
+    expect(reads).toBe(8);
     await store.close();
   });
 
