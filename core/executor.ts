@@ -101,7 +101,8 @@ async function decide(d: Delivery, deps: ExecutorDeps): Promise<Fate> {
     return 'acked';
   }
 
-  emit(deps, { type: 'received', ...refOf(message.headers), message });
+  // Written out, not ...refOf(): received, started and succeeded go out for every task.
+  emit(deps, { type: 'received', id, name, shadow: message.headers.shadow ?? undefined, message });
   const wait = rateLimitPastDeadline(name, deps);
   if (wait !== undefined) {
     return giveBack(d, deps, message, wait, `its rate limit allows the next run in ${seconds(wait)}s, after this invocation ends`);
@@ -159,7 +160,7 @@ async function run(
       .state(STARTED, { pid: process.pid, hostname: deps.hostname })
       .catch((error) => emit(deps, { type: 'internal-error', id, name, during: 'storing STARTED', error }));
   }
-  emit(deps, { type: 'started', ...refOf(message.headers), message, args, kwargs });
+  emit(deps, { type: 'started', id, name, shadow: message.headers.shadow ?? undefined, message, args, kwargs });
 
   const ctx = createTaskContext({
     id,
@@ -236,7 +237,7 @@ async function run(
     if (!unstorable(refused)) throw refused;
     return fail(d, deps, call, results, refused, runtimeMs, acksLate);
   }
-  emit(deps, { type: 'succeeded', ...refOf(message.headers), runtimeMs, result: value });
+  emit(deps, { type: 'succeeded', id, name, shadow: message.headers.shadow ?? undefined, runtimeMs, result: value });
   return 'acked';
 }
 

@@ -187,8 +187,10 @@ export interface KeyValueStore {
    * Add the part of a finished header task to the sorted set `keys.parts` under its score, unless
    * that task has a part there already (the first stays), refresh the TTL of the three keys, and
    * when the set then holds as many parts as `keys.size` plus `keys.extra` say, return every member
-   * in score order — in one atomic step, so exactly one caller completes a chord (Celery's Redis
-   * layout; stores without sorted sets follow core/chord-parts.ts).
+   * in score order — in one atomic step, so of the header tasks finishing at once exactly one sees
+   * the chord complete. A part added again once it is complete (its task ran again, the body
+   * perhaps never sent) completes it again: the body goes out at least once (Celery's Redis layout;
+   * stores without sorted sets follow core/chord-parts.ts).
    */
   addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined>;
   close(): Promise<void>;

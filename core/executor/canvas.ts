@@ -248,8 +248,12 @@ function groupId(group: Signature): string {
 
 /** The id the client froze for a signature (its task_id option), if it did. */
 function frozenId(sig: Signature): string | undefined {
-  const id = sig.options?.task_id;
-  return typeof id === 'string' && id !== '' ? id : undefined;
+  return sig.options ? taskIdOf(sig.options) : undefined;
+}
+
+/** The task id signature options carry (a frozen signature's), if any. */
+export function taskIdOf(options: Record<string, unknown>): string | undefined {
+  return typeof options.task_id === 'string' && options.task_id !== '' ? options.task_id : undefined;
 }
 
 const indexOf = (task: Signature, i: number): number =>

@@ -15,7 +15,7 @@ import { listOf } from '../canvas.js';
 import { isPlainObject } from '../config/checks.js';
 import { encodeException } from '../exception-codec.js';
 import { FAILURE } from '../states.js';
-import { MAX_NESTING, applied } from './canvas.js';
+import { MAX_NESTING, applied, taskIdOf } from './canvas.js';
 import { joinChord } from './chord.js';
 import type { ParsedCall } from './parse.js';
 import { celeryMeta } from './results.js';
@@ -74,7 +74,7 @@ const errorMessage = (error: unknown): string => (error instanceof Error ? error
 async function neverRuns(f: Failing, step: unknown, depth: number): Promise<void> {
   if (!isPlainObject(step) || depth > MAX_NESTING) return;
   const options = isPlainObject(step.options) ? step.options : {};
-  const id = ownId(options);
+  const id = taskIdOf(options);
   const { info, traceback } = f.encoded;
   if (id) {
     if (f.store) await f.deps.backend.store(id, celeryMeta(id, FAILURE, info, traceback));
@@ -101,15 +101,10 @@ async function runErrbacks(f: Failing, body: unknown): Promise<void> {
   for (const errback of errbacks) await sendFollowUps(f.deps, applied(errback, [id], under, 'a chord body errback'), f.report);
 }
 
-/** The task id a signature's options carry. */
-function ownId(options: Record<string, unknown>): string | undefined {
-  return typeof options.task_id === 'string' && options.task_id !== '' ? options.task_id : undefined;
-}
-
 /** A signature's own task id, or for a chain (which has none) its first step's. */
 function idOf(sig: unknown, depth = 0): string | undefined {
   if (!isPlainObject(sig) || depth > MAX_NESTING) return undefined;
-  const id = ownId(isPlainObject(sig.options) ? sig.options : {});
+  const id = taskIdOf(isPlainObject(sig.options) ? sig.options : {});
   if (id) return id;
   const tasks = isPlainObject(sig.kwargs) ? listOf(sig.kwargs.tasks) : [];
   return sig.subtask_type === 'chain' ? idOf(tasks[0], depth + 1) : undefined;

@@ -94,7 +94,11 @@ export interface TaskRef {
 }
 
 /** The name Celery's worker shows a task under, in its log lines and events: `shadow or name`. */
-export const shownName = (task: { name?: string; shadow?: string }): string | undefined => task.shadow ?? task.name;
+export function shownName(task: { name: string; shadow?: string | null }): string;
+export function shownName(task: { name?: string; shadow?: string | null }): string | undefined;
+export function shownName(task: { name?: string; shadow?: string | null }): string | undefined {
+  return task.shadow || task.name;
+}
 
 export type ExecutorEvent =
   | ({ type: 'received'; message: TaskMessage } & TaskRef)

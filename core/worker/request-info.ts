@@ -2,6 +2,7 @@
  * A task message as Celery's `inspect` replies describe it: Request.info() for active, reserved
  * and scheduled requests, and the scheduled entry around it (Celery 5.2 worker/control.py).
  */
+import { shownName } from '../executor/types.js';
 import { celeryIso } from '../message-builder.js';
 import { parseCeleryTime, routeOf, type TaskMessage } from '../message.js';
 import type { SetAsideMessage } from '../ports.js';
@@ -31,7 +32,7 @@ export function requestInfo(m: TaskMessage, s: RequestState): RequestInfo {
   return {
     id: m.headers.id,
     // As Celery's Request.info(): the name it is shown under (shadow), its type the registered name.
-    name: m.headers.shadow || m.headers.task,
+    name: shownName({ name: m.headers.task, shadow: m.headers.shadow }),
     args,
     kwargs,
     type: m.headers.task,

@@ -97,7 +97,15 @@ export class Worker extends EventEmitter {
     if (this.#stopping)
       return Promise.reject(new CeleriacError(`Worker ${this.hostname} was stopped; create a new one with app.worker().`));
     // Started already: the same start (a second consumer would outlive stop(), spinning on hand-backs).
-    this.#starting ??= this.#start();
+    this.#starting ??= this.#start().catch(async (error: unknown) => {
+      // A start that failed (the broker down, say) may be tried again, from nothing: what it opened is closed.
+      this.unwatchConnection?.();
+      this.unwatchConnection = undefined;
+      await Promise.allSettled([this.consumer?.stop(), this.stopControl?.(), this.heartbeat?.stop()]);
+      [this.consumer, this.stopControl, this.heartbeat, this.events] = [undefined, undefined, undefined, undefined];
+      if (!this.#stopping) this.#starting = undefined;
+      throw error;
+    });
     return this.#starting;
   }
 

@@ -158,12 +158,11 @@ describe('RateLimiter', () => {
     const limiter = new RateLimiter(clock);
     limiter.set('t', '1000/s');
     const shutdown = new AbortController();
+    // AbortSignal.any's signals stay referenced by their sources for as long as these live (Node 20).
+    const any = vi.spyOn(AbortSignal, 'any');
     for (let i = 0; i < 200; i++) await limiter.take('t', shutdown.signal);
-    // Node keeps what depends on a signal (AbortSignal.any's results, on Node 20 never pruned) in an internal set.
-    const dependants = Object.getOwnPropertySymbols(shutdown.signal)
-      .filter((symbol) => symbol.description === 'kDependantSignals')
-      .map((symbol) => (shutdown.signal as unknown as Record<symbol, Set<unknown>>)[symbol]?.size ?? 0);
-    expect(dependants.every((size) => size === 0)).toBe(true);
+    expect(any).not.toHaveBeenCalled();
+    any.mockRestore();
   });
 
   it('refuses a bad rate', () => {

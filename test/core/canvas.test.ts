@@ -8,8 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { App, AppOptions } from '../../core/app.js';
 import { MessageTooLarge } from '../../core/errors.js';
+import { createLogger } from '../../core/log.js';
 import { publishFromPython as publish, refuseFollowUps, sig } from '../support/python-canvas.js';
-import { closeAppsAndWorkers, memoryApp, nextEvent, startWorker } from './helpers.js';
+import { closeAppsAndWorkers, memoryApp, nextEvent, startWorker, until } from './helpers.js';
 
 afterEach(closeAppsAndWorkers);
 
@@ -128,6 +129,34 @@ describe('canvas from Python clients', () => {
     expect(meta?.children).toEqual([
       [[group, null], members.map((id) => [[id, null], null])],
       [[next, null], null],
+    ]);
+  });
+
+  it('a callback linked without a task id (an unfrozen signature, as Python writes link=) gets one, and is listed among the children', async () => {
+    const app = mathApp();
+    const worker = await startWorker(app);
+    const ran: string[] = [];
+    worker.on('succeeded', (e) => ran.push(e.id));
+    const first = await publish(app, 'tasks.add', [1, 2], { callbacks: [sig('tasks.mul', [10])] });
+    await until(() => ran.length === 2, 5000, 'the task and its callback');
+    const meta = await (await app.backend()).get(first);
+    const callback = ran.find((id) => id !== first) as string;
+    expect(meta?.children).toEqual([[[callback, null], null]]);
+    expect(await app.AsyncResult(callback).get({ timeout: 5000 })).toBe(30);
+  });
+
+  it("a task sent with shadow= is shown under that name in the worker's lines and its received event, which keeps the real name too", async () => {
+    const app = mathApp();
+    const lines: string[] = [];
+    const worker = await startWorker(app, { logger: createLogger({ level: 'info', write: (line) => lines.push(line) }) });
+    const received = nextEvent(worker, 'received');
+    const id = await publish(app, 'tasks.add', [2, 2], {}, { shadow: 'reports.nightly[acme]' });
+    expect(await received).toMatchObject({ id, name: 'tasks.add', shadow: 'reports.nightly[acme]' });
+    expect(await app.AsyncResult(id).get({ timeout: 5000 })).toBe(4);
+    await until(() => lines.some((l) => l.includes('succeeded')), 5000, 'the succeeded line');
+    expect(lines.filter((l) => l.includes(id)).map((l) => /Task (\S+)\[/.exec(l)?.[1])).toEqual([
+      'reports.nightly[acme]',
+      'reports.nightly[acme]',
     ]);
   });
 
