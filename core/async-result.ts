@@ -45,8 +45,15 @@ export interface GetOptions {
   signal?: AbortSignal;
 }
 
+interface Related {
+  meta: ResultMeta | undefined;
+  parent: AsyncResult | undefined;
+  children: (AsyncResult | GroupResult)[];
+}
+
 export class AsyncResult<T = unknown> {
   private meta: ResultMeta | undefined;
+  #handles: Related | undefined;
 
   constructor(
     readonly id: string,
@@ -120,13 +127,29 @@ export class AsyncResult<T = unknown> {
 
   /** The task that sent this one (a chain's step before it), when its meta records one. */
   get parent(): AsyncResult | undefined {
-    const id = this.meta?.parent_id;
-    return id ? new AsyncResult(id, this.source) : undefined;
+    return this.#related().parent;
   }
 
   /** What the task sent on (a chain's next step, a group's members), as its meta records them. */
   get children(): (AsyncResult | GroupResult)[] {
-    return (this.meta?.children ?? []).flatMap((tuple) => fromTuple(tuple, this.source) ?? []);
+    return this.#related().children;
+  }
+
+  /**
+   * The parent and children handles of the meta last read, made once per meta: each read gives the
+   * same handles (as Celery's `res.parent`), so one refreshed or awaited through `r.parent` keeps its state.
+   */
+  #related(): Related {
+    const kept = this.#handles;
+    if (kept && kept.meta === this.meta) return kept;
+    const id = this.meta?.parent_id;
+    const made: Related = {
+      meta: this.meta,
+      parent: id ? new AsyncResult(id, this.source) : undefined,
+      children: (this.meta?.children ?? []).flatMap((tuple) => fromTuple(tuple, this.source) ?? []),
+    };
+    this.#handles = made;
+    return made;
   }
 
   async refresh(): Promise<ResultMeta | undefined> {

@@ -19,7 +19,7 @@
  * that price. KeyValueResultBackend.waitFor polls from 2 ms, ×1.5 per empty read, up to every
  * 100 ms: about 18 reads in the first second, then 10 per second, so `get({ timeout })` on a
  * task that takes T seconds costs about 10·T + 8 reads (measured against dynalite: 18 for 1 s,
- * 104 for 10 s; one more when it times out). With AsyncResult.get's `interval` it reads once
+ * about 105 for 10 s; one more when it times out). With AsyncResult.get's `interval` it reads once
  * per interval instead (Celery's meaning): pass one where results are awaited for long.
  */
 import {
