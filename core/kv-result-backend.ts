@@ -47,6 +47,8 @@ const chordKeys = (groupId: string) => {
   const group = `celery-taskset-meta-${groupId}`;
   return { parts: `${group}.j`, size: `${group}.s`, extra: `${group}.t` };
 };
+/** celeriac's own: the header task that sends a complete chord's body (not in Celery's layout). */
+const chordSenderKey = (groupId: string) => `celery-taskset-meta-${groupId}.c`;
 
 export class KeyValueResultBackend implements ResultBackend {
   readonly url: string;
@@ -78,13 +80,29 @@ export class KeyValueResultBackend implements ResultBackend {
       addPart: async (part) => {
         const member = JSON.stringify([1, part.taskId, part.state, part.result]);
         const all = await this.kv.addChordPart(chordKeys(part.groupId), { taskId: part.taskId, member, score: part.groupIndex }, ttlMs);
-        return all?.map((text, i) => readChordPart(part.groupId, i, text));
+        if (!all || !(await this.#sendsBody(part.groupId, part.taskId, ttlMs))) return undefined;
+        return all.map((text, i) => readChordPart(part.groupId, i, text));
       },
       forget: async (groupId) => {
         const keys = chordKeys(groupId);
-        await Promise.all([this.kv.delete(keys.parts), this.kv.delete(keys.size), this.kv.delete(keys.extra)]);
+        await Promise.all([keys.parts, keys.size, keys.extra, chordSenderKey(groupId)].map((key) => this.kv.delete(key)));
       },
     };
+  }
+
+  /**
+   * Whether this header task sends the body of its complete chord. A chord is complete again for
+   * every header task that runs again (its ack lost), and a worker killed after its parts went in
+   * brings back all its unacked tasks at once: the first to see the chord complete becomes its
+   * sender (a write only where none is), and only it sends the body, again when it runs again
+   * (it may have died before sending). So the body goes out once per completion, not once per rerun.
+   */
+  async #sendsBody(groupId: string, taskId: string, ttlMs: number | undefined): Promise<boolean> {
+    const key = chordSenderKey(groupId);
+    // Written as a finished meta, which every store's keepReady guard knows (Redis's reads the status).
+    const sender = JSON.stringify({ status: SUCCESS, result: taskId });
+    if (await this.kv.put(key, sender, { ttlMs, ready: true, success: true, keepReady: true })) return true;
+    return (await this.kv.get(key)) === sender;
   }
 
   // Not async (one promise less per task); a value JSON refuses (a SerializationError) still rejects rather than throws.

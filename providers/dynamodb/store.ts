@@ -224,8 +224,9 @@ export class DynamoDbStore implements KeyValueStore {
    * of places (ADD to a number set: adding a place twice is one), so a worker dying between the two
    * writes is made good when the task runs again. The header size is then read with its TTL
    * refreshed (an UpdateItem, as Redis's script refreshes it) and the adjustment with a GetItem. Per
-   * header task: 3 writes of about 1 KB (the part's own size for the part) and 1 read; the last one
-   * also reads every part, 100 per BatchGetItem. Parts stay until their TTL (result_expires) once
+   * header task: 3 writes and 1 read; the last one also reads every part, 100 per BatchGetItem. The
+   * part's write is billed by its size, the count's by the set of places (it grows with the header:
+   * ~1 unit a task up to a few hundred tasks, ~4 on average for 2,500); the rest are small. Parts stay until their TTL (result_expires) once
    * the chord is done. A header task without a place (no group index, which only a client other
    * than celeriac or Celery would send) cannot be kept: ConfigError.
    */
