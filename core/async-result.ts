@@ -136,20 +136,24 @@ export class AsyncResult<T = unknown> {
   }
 
   /**
-   * The parent and children handles of the meta last read, made once per meta: each read gives the
-   * same handles (as Celery's `res.parent`), so one refreshed or awaited through `r.parent` keeps its state.
+   * The parent and children handles of the meta last read. Each read gives the same handles (as
+   * Celery's `res.parent`), across re-reads too: a handle for an id already handed out is kept, so
+   * one refreshed or awaited through `r.parent` keeps its state.
    */
   #related(): Related {
     const kept = this.#handles;
     if (kept && kept.meta === this.meta) return kept;
+    const same = <H extends AsyncResult | GroupResult>(made: H): H =>
+      ([kept?.parent, ...(kept?.children ?? [])].find((h) => h?.id === made.id && h.constructor === made.constructor) as H | undefined) ??
+      made;
     const id = this.meta?.parent_id;
-    const made: Related = {
+    const related: Related = {
       meta: this.meta,
-      parent: id ? new AsyncResult(id, this.source) : undefined,
-      children: (this.meta?.children ?? []).flatMap((tuple) => fromTuple(tuple, this.source) ?? []),
+      parent: id ? same(new AsyncResult(id, this.source)) : undefined,
+      children: (this.meta?.children ?? []).flatMap((tuple) => fromTuple(tuple, this.source) ?? []).map(same),
     };
-    this.#handles = made;
-    return made;
+    this.#handles = related;
+    return related;
   }
 
   async refresh(): Promise<ResultMeta | undefined> {

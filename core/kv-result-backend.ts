@@ -47,6 +47,8 @@ const chordKeys = (groupId: string) => {
   const group = `celery-taskset-meta-${groupId}`;
   return { parts: `${group}.j`, size: `${group}.s`, extra: `${group}.t` };
 };
+/** How long the sender key lives when results never expire (it outlives the chord, for late reruns). */
+const SENDER_KEPT_MS = 86_400_000;
 /** celeriac's own: the header task that sends a complete chord's body (not in Celery's layout). */
 const chordSenderKey = (groupId: string) => `celery-taskset-meta-${groupId}.c`;
 
@@ -85,7 +87,8 @@ export class KeyValueResultBackend implements ResultBackend {
       },
       forget: async (groupId) => {
         const keys = chordKeys(groupId);
-        await Promise.all([keys.parts, keys.size, keys.extra, chordSenderKey(groupId)].map((key) => this.kv.delete(key)));
+        // The sender key stays to its expiry: a rerun still on its way must find it taken.
+        await Promise.all([keys.parts, keys.size, keys.extra].map((key) => this.kv.delete(key)));
       },
     };
   }
@@ -96,12 +99,14 @@ export class KeyValueResultBackend implements ResultBackend {
    * brings back all its unacked tasks at once: the first to see the chord complete becomes its
    * sender (a write only where none is), and only it sends the body, again when it runs again
    * (it may have died before sending). So the body goes out once per completion, not once per rerun.
+   * The key outlives the chord (forget leaves it to its expiry) for reruns still on their way.
    */
   async #sendsBody(groupId: string, taskId: string, ttlMs: number | undefined): Promise<boolean> {
     const key = chordSenderKey(groupId);
     // Written as a finished meta, which every store's keepReady guard knows (Redis's reads the status).
     const sender = JSON.stringify({ status: SUCCESS, result: taskId });
-    if (await this.kv.put(key, sender, { ttlMs, ready: true, success: true, keepReady: true })) return true;
+    const kept = { ttlMs: ttlMs ?? SENDER_KEPT_MS, ready: true, success: true, keepReady: true };
+    if (await this.kv.put(key, sender, kept)) return true;
     return (await this.kv.get(key)) === sender;
   }
 

@@ -47,7 +47,7 @@ export interface AwsPlan {
    * The AWS region each of the app's URLs names, by setting (those naming none are left out: the
    * SDK's default chain picks theirs). The stack goes to that region; guardrails refuse two.
    */
-  /** The region each AWS URL names (undefined: none, the SDK's default region), broker_url and result_backend always, claim_check when set. */
+  /** The region each AWS URL names (undefined: none, the SDK's default region): broker_url, and result_backend and claim_check when set. */
   regions: Array<{ setting: string; region: string | undefined }>;
   fn: AwsFunctionOptions;
   /** Tasks a single invocation runs at once (worker_concurrency, else the whole batch). */
@@ -124,7 +124,7 @@ function tablePlan(backend: string | null): AwsPlan['table'] {
 function namedRegions(sqs: SqsOptions, backend: string | null): AwsPlan['regions'] {
   return [
     { setting: 'broker_url', region: sqs.region },
-    { setting: 'result_backend', region: backend ? parseDynamoDbUrl(backend).region : undefined },
+    ...(backend ? [{ setting: 'result_backend', region: parseDynamoDbUrl(backend).region }] : []),
     ...(sqs.claimCheck ? [{ setting: 'claim_check', region: splitUrl(sqs.claimCheck).query.get('region') || undefined }] : []),
   ];
 }

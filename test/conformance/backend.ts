@@ -159,6 +159,10 @@ export function backendConformance(name: string, make: MakeBackend): void {
       // Its worker died before the body went out: its three tasks come back and run at once.
       const again = await Promise.all([part('a', 0), part('b', 1), part('c', 2)].map((p) => chords.addPart(p)));
       expect(again.map((parts) => parts?.length)).toEqual([undefined, undefined, 3]);
+      // A rerun that saw the chord complete just before the sender forgot it still finds the sender taken.
+      const late = chords.addPart(part('a', 0));
+      await chords.forget(id);
+      expect(await late).toBeUndefined();
     });
   });
 }

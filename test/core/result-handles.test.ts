@@ -61,6 +61,8 @@ describe('AsyncResult', () => {
     // The same handle on every read, as Celery's res.parent: one awaited through it keeps its state.
     expect(await (last.parent as AsyncResult).get({ timeout: 5000 })).toBe(3);
     expect([last.parent, last.parent?.state]).toEqual([first, 'SUCCESS']);
+    await last.refresh(); // a new meta read: the handles stay
+    expect([last.parent, last.parent?.state]).toEqual([first, 'SUCCESS']);
     expect(first.children.map(String)).toEqual([last.id]);
 
     const members = await chain(add.s(1, 2), group(add.s(10), add.s(20))).applyAsync();

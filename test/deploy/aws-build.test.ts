@@ -246,6 +246,10 @@ describe('guardrails', () => {
     expect(problems({}, half)).toMatch(
       /the app's URLs do not all name the AWS region \(broker_url naming none, result_backend in eu-west-1\): .* name the same region \(\?region=\) in each URL/,
     );
+    // No result backend: only the broker's region counts.
+    const noResults = createApp('r', { broker: 'sqs://?region=eu-west-1&visibility_timeout=3600' });
+    noResults.task('r.add', (x: number) => x, { timeLimit: 5 });
+    expect(checkGuardrails(planFor(noResults, AWS_FUNCTION_DEFAULTS)).join('\n')).not.toMatch(/region/);
     // None naming one: the SDK's default region for all, the stack's too.
     const none = createApp('r', { broker: 'sqs://?visibility_timeout=3600', backend: 'dynamodb://results' });
     none.task('r.add', (x: number) => x, { timeLimit: 5 });
