@@ -101,7 +101,11 @@ export class Worker extends EventEmitter {
       // A start that failed (the broker down, say) may be tried again, from nothing: what it opened is closed.
       this.unwatchConnection?.();
       this.unwatchConnection = undefined;
-      await Promise.allSettled([this.consumer?.stop(), this.stopControl?.(), this.heartbeat?.stop()]);
+      // Bounded as a stop's last steps are: a connection lost meanwhile must not keep start() from rejecting.
+      await settledBy(
+        Promise.allSettled([this.consumer?.stop(), this.stopControl?.(), this.heartbeat?.stop()]),
+        Date.now() + LAST_STEPS_MS,
+      );
       [this.consumer, this.stopControl, this.heartbeat, this.events] = [undefined, undefined, undefined, undefined];
       if (!this.#stopping) this.#starting = undefined;
       throw error;
