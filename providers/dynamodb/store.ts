@@ -161,35 +161,7 @@ export class DynamoDbStore implements KeyValueStore {
     checkItemSize(key, value);
     const item = itemOf(key, { value: { S: value }, ready: { BOOL: opts.ready }, success: { BOOL: opts.success === true } }, opts.ttlMs);
     // Written only where no live value the guard keeps is (ready, or a success) — checked and written in one step.
-    const kept = opts.keepReady ? '#r' : opts.keepSuccess ? '#s' : undefined;
-    try {
-      await this.#send(() =>
-        this.client.send(
-          new PutItemCommand({
-            TableName: this.#table,
-            Item: item,
-            ...(kept
-              ? {
-                  ConditionExpression: `attribute_not_exists(#pk) OR attribute_not_exists(${kept}) OR ${kept} = :no OR #e <= :now`,
-                  ExpressionAttributeNames: {
-                    '#pk': NAMES['#pk'],
-                    [kept]: NAMES[kept],
-                    '#e': NAMES['#e'],
-                  },
-                  ExpressionAttributeValues: {
-                    ':no': { BOOL: false },
-                    ':now': { N: String(nowSeconds()) },
-                  },
-                }
-              : {}),
-          }),
-        ),
-      );
-      return true;
-    } catch (err) {
-      if (isConditionFailed(err)) return false;
-      throw err;
-    }
+    return this.#putWhere(item, opts.keepReady ? '#r' : opts.keepSuccess ? '#s' : 'always');
   }
 
   async delete(key: string): Promise<void> {
@@ -253,19 +225,27 @@ export class DynamoDbStore implements KeyValueStore {
   }
 
   /** Put `item` unless a live one has its key; whether it was put. */
-  async #createIfMissing(item: Item): Promise<boolean> {
+  #createIfMissing(item: Item): Promise<boolean> {
+    return this.#putWhere(item, 'missing');
+  }
+
+  /**
+   * Put `item`, in one conditional step: 'always'; 'missing', where no live item has its key; or
+   * with a guard attribute ('#r' ready, '#s' success), also where the live one's guard is false.
+   * Whether it was put.
+   */
+  async #putWhere(item: Item, where: 'always' | 'missing' | '#r' | '#s'): Promise<boolean> {
+    const guard = where === '#r' || where === '#s' ? where : undefined;
+    const condition =
+      where === 'always'
+        ? {}
+        : {
+            ConditionExpression: `attribute_not_exists(#pk) OR ${guard ? `attribute_not_exists(${guard}) OR ${guard} = :no OR ` : ''}#e <= :now`,
+            ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#e': NAMES['#e'], ...(guard ? { [guard]: NAMES[guard] } : {}) },
+            ExpressionAttributeValues: { ':now': { N: String(nowSeconds()) }, ...(guard ? { ':no': { BOOL: false } } : {}) },
+          };
     try {
-      await this.#send(() =>
-        this.client.send(
-          new PutItemCommand({
-            TableName: this.#table,
-            Item: item,
-            ConditionExpression: 'attribute_not_exists(#pk) OR #e <= :now',
-            ExpressionAttributeNames: { '#pk': NAMES['#pk'], '#e': NAMES['#e'] },
-            ExpressionAttributeValues: { ':now': { N: String(nowSeconds()) } },
-          }),
-        ),
-      );
+      await this.#send(() => this.client.send(new PutItemCommand({ TableName: this.#table, Item: item, ...condition })));
       return true;
     } catch (err) {
       if (!isConditionFailed(err)) throw err;
