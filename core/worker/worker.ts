@@ -8,6 +8,7 @@ import { availableParallelism, hostname as osHostname } from 'node:os';
 import { EventDispatcher, WorkerHeartbeat, taskEvent } from '../events.js';
 import { type ExecutorEvent, type RunnableTask, executeDelivery, handBack } from '../executor.js';
 import { type ExecutorApp, executorDeps } from '../executor/deps.js';
+import { shownName } from '../executor/types.js';
 import { type Logger, silentLogger } from '../log.js';
 import type { TaskMessage } from '../message.js';
 import type { Broker, Consumer, Delivery } from '../ports.js';
@@ -272,7 +273,11 @@ export class Worker extends EventEmitter {
       const entry = this.heldByMessage.get(e.message);
       if (entry) entry.timeStart = Date.now() / 1000;
     }
-    if (e.type === 'succeeded' || e.type === 'failed') this.processed.set(e.name, (this.processed.get(e.name) ?? 0) + 1);
+    if (e.type === 'succeeded' || e.type === 'failed') {
+      // Counted under the name it is shown by (shadow or name), as Celery's worker counts its stats' total.
+      const name = shownName(e);
+      this.processed.set(name, (this.processed.get(name) ?? 0) + 1);
+    }
     if (this.sendTaskEvents && this.events) {
       const event = taskEvent(e);
       if (event) void this.events.send(event.type, event.fields);

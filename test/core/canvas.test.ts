@@ -145,7 +145,7 @@ describe('canvas from Python clients', () => {
     expect(await app.AsyncResult(callback).get({ timeout: 5000 })).toBe(30);
   });
 
-  it("a task sent with shadow= is shown under that name in the worker's lines and its received event, which keeps the real name too", async () => {
+  it("a task sent with shadow= is shown under that name in the worker's lines, its received event (which keeps the real name too) and stats", async () => {
     const app = mathApp();
     const lines: string[] = [];
     const worker = await startWorker(app, { logger: createLogger({ level: 'info', write: (line) => lines.push(line) }) });
@@ -158,6 +158,9 @@ describe('canvas from Python clients', () => {
       'reports.nightly[acme]',
       'reports.nightly[acme]',
     ]);
+    // inspect stats' total counts it under that name too, as Celery's worker does.
+    const [stats] = (await app.control.inspect('stats', { timeout: 500 })) as Array<Record<string, { total: Record<string, number> }>>;
+    expect(stats?.['w1@test']?.total).toEqual({ 'reports.nightly[acme]': 1 });
   });
 
   it("a chain's next step is sent with its signature's options, as Celery's apply_async sends them (expires, ignore_result, time limits)", async () => {
