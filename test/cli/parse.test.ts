@@ -2,16 +2,9 @@
 import { InvalidArgumentError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { isoDate, jsonArray, jsonObject, nonEmpty } from '../../core/cli/parse.js';
+import { thrownMessage } from '../core/helpers.js';
 
-const refusal = (parse: () => unknown): string => {
-  try {
-    parse();
-  } catch (err) {
-    expect(err).toBeInstanceOf(InvalidArgumentError);
-    return (err as Error).message;
-  }
-  throw new Error('accepted');
-};
+const refusal = (parse: () => unknown): string => thrownMessage(parse, InvalidArgumentError);
 
 describe('--eta', () => {
   // new Date() read '5' as a date in 2001 (so the task ran at once) and a naive time in local time.

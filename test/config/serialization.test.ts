@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { SerializationError } from '../../core/errors.js';
 import { fromJson, toJson } from '../../core/serialization.js';
+import { thrownMessage } from '../core/helpers.js';
 
 function refusal(value: unknown, what = 'args'): string {
-  try {
-    toJson(value, what);
-  } catch (err) {
-    expect(err).toBeInstanceOf(SerializationError);
-    return (err as Error).message;
-  }
-  throw new Error('expected a SerializationError');
+  return thrownMessage(() => toJson(value, what), SerializationError);
 }
 
 class Point {

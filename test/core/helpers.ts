@@ -1,4 +1,5 @@
 /** Shared helpers for the core tests: a fresh app per test, and waiting on events with deadlines. */
+import { expect } from 'vitest';
 import type { EventEmitter } from 'node:events';
 import { type App, type AppOptions, createApp } from '../../core/app.js';
 import type { ExecutorEvent } from '../../core/executor.js';
@@ -78,4 +79,15 @@ export function gate(): { wait: Promise<void>; open: () => void } {
     open = r;
   });
   return { wait, open };
+}
+
+/** The message of what `f` throws (checked to be a `type` when one is given); fails the test when it throws nothing. */
+export function thrownMessage(f: () => unknown, type?: abstract new (...args: never[]) => Error): string {
+  try {
+    f();
+  } catch (err) {
+    if (type) expect(err).toBeInstanceOf(type);
+    return (err as Error).message;
+  }
+  throw new Error('expected an error, none was thrown');
 }

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Config } from '../../core/config/config.js';
 import { redact, redactValue } from '../../core/registry.js';
 import { confReply } from '../../core/worker/conf-reply.js';
+import { thrownMessage } from './helpers.js';
 
 const encoded = encodeURIComponent;
 
@@ -95,19 +96,11 @@ describe('redactValue (the conf reply, check-config, config errors)', () => {
   });
 
   it('never echoes a password in a config error', () => {
-    const errorOf = (f: () => unknown): string => {
-      try {
-        f();
-      } catch (err) {
-        return (err as Error).message;
-      }
-      throw new Error('no error');
-    };
     const messages = [
-      errorOf(() => new Config().update({ broker_url: ' redis://:s3cret@h/0' })),
-      errorOf(() => new Config().update({ broker_url: ['redis://:s3cretA@h/0', 'redis://:s3cretB@h/0'] })),
-      errorOf(() => new Config().fromObject({ BROKER_URL: 'redis://:s3cretOLD@h/0', broker_url: 'redis://:s3cretNEW@h/0' })),
-      errorOf(() => new Config(undefined, { env: { CELERY_BROKER_URL: ' redis://:s3cret@h/0' } })),
+      thrownMessage(() => new Config().update({ broker_url: ' redis://:s3cret@h/0' })),
+      thrownMessage(() => new Config().update({ broker_url: ['redis://:s3cretA@h/0', 'redis://:s3cretB@h/0'] })),
+      thrownMessage(() => new Config().fromObject({ BROKER_URL: 'redis://:s3cretOLD@h/0', broker_url: 'redis://:s3cretNEW@h/0' })),
+      thrownMessage(() => new Config(undefined, { env: { CELERY_BROKER_URL: ' redis://:s3cret@h/0' } })),
     ];
     expect(messages[2]).toContain('to "redis://:**@h/0" and "redis://:**@h/0"');
     for (const m of messages) expect(m).not.toContain('s3cret');

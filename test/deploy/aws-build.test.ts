@@ -17,6 +17,7 @@ import { planFor } from '../../deploy/aws/plan.js';
 import { cloudFormationTemplate } from '../../deploy/aws/template.js';
 import { celeriac, ensureBuilt } from '../cli/harness.js';
 import { makeAwsProject } from './aws-harness.js';
+import { thrownMessage } from '../core/helpers.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: a parsed template is read by path, as a test reads JSON.
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: string[] };
@@ -141,15 +142,7 @@ describe('guardrails', () => {
     return a;
   };
   const check = (fn: Partial<AwsFunctionOptions>, a = app()) => checkGuardrails(planFor(a, { ...AWS_FUNCTION_DEFAULTS, ...fn }));
-  const problems = (fn: Partial<AwsFunctionOptions>, a = app()): string => {
-    try {
-      check(fn, a);
-    } catch (err) {
-      expect(err).toBeInstanceOf(GuardrailError);
-      return (err as Error).message;
-    }
-    throw new Error('no guardrail failed');
-  };
+  const problems = (fn: Partial<AwsFunctionOptions>, a = app()): string => thrownMessage(() => check(fn, a), GuardrailError);
 
   it('passes a sound plan, warning about tasks without a time limit', () => {
     expect(check({ timeoutS: 300, batchSize: 10 }, app('sqs://?visibility_timeout=3600', { worker_concurrency: 10 }))).toEqual([
@@ -257,18 +250,10 @@ describe('guardrails', () => {
   });
 
   it('never shows the password of a URL it refuses, at build time or in the function', async () => {
-    const refused = (f: () => unknown): string => {
-      try {
-        f();
-      } catch (err) {
-        return (err as Error).message;
-      }
-      throw new Error('not refused');
-    };
     const messages = [
-      refused(() => planFor(createApp('x', { broker: 'redis://:s3cretB@h/0' }), AWS_FUNCTION_DEFAULTS)),
-      refused(() => planFor(createApp('x', { broker: 'sqs://', backend: 'redis://:s3cretR@h/0' }), AWS_FUNCTION_DEFAULTS)),
-      refused(() => check({}, app(`sqs://?region=eu-west-1&claim_check=${encodeURIComponent('redis://:s3cretC@h/0')}`))),
+      thrownMessage(() => planFor(createApp('x', { broker: 'redis://:s3cretB@h/0' }), AWS_FUNCTION_DEFAULTS)),
+      thrownMessage(() => planFor(createApp('x', { broker: 'sqs://', backend: 'redis://:s3cretR@h/0' }), AWS_FUNCTION_DEFAULTS)),
+      thrownMessage(() => check({}, app(`sqs://?region=eu-west-1&claim_check=${encodeURIComponent('redis://:s3cretC@h/0')}`))),
     ];
     const redisApp = createApp('x', { broker: 'redis://:s3cretL@127.0.0.1:1/3' });
     const handler = lambdaHandler(redisApp, { logger: createLogger({ level: 'error' }) });

@@ -4,20 +4,13 @@ import { decodeEnvelope, encodeEnvelope } from '../../core/envelope.js';
 import { MalformedMessage } from '../../core/errors.js';
 import { parseCeleryTime } from '../../core/message.js';
 import { taskMessage } from '../conformance/helpers.js';
+import { thrownMessage } from '../core/helpers.js';
 
 const msg = taskMessage('celery', [4, 4]);
 // biome-ignore lint/suspicious/noExplicitAny: tests poke at arbitrary envelope fields
 const envelope = (): Record<string, any> => JSON.parse(encodeEnvelope(msg, { deliveryTag: 'tag-1' }));
 const decodeObj = (env: unknown) => decodeEnvelope(JSON.stringify(env));
-const reason = (env: unknown): string => {
-  try {
-    decodeObj(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(MalformedMessage);
-    return (err as Error).message;
-  }
-  throw new Error('decoded without complaint');
-};
+const reason = (env: unknown): string => thrownMessage(() => decodeObj(env), MalformedMessage);
 
 describe('the kombu envelope', () => {
   it('is written with exactly the keys a Python 5.2.6 producer writes', () => {

@@ -34,7 +34,7 @@ import { toLease } from '../../providers/sqs/lease.js';
 import { toOutgoing } from '../../providers/sqs/send.js';
 import { SettleBatches } from '../../providers/sqs/settle-batches.js';
 import { Recorder, brokerConformance, eventually, taskMessage, uniqueQueue } from '../conformance/index.js';
-import { gate, nextEvent } from '../core/helpers.js';
+import { gate, nextEvent, thrownMessage } from '../core/helpers.js';
 import { type Emulator, startDynalite, startFauxqs, useEmulatorEnvironment } from '../support/aws-emulators.js';
 import { freePort } from '../support/redis-server.js';
 
@@ -255,22 +255,14 @@ describe('sqs:// queues and limits', () => {
   });
 
   it('never echoes a secret from a URL in its errors', () => {
-    const message = (parse: () => unknown): string => {
-      try {
-        parse();
-      } catch (err) {
-        return (err as Error).message;
-      }
-      throw new Error('no error');
-    };
     // Celery's documented form, the secret with a '/' as AWS secrets often have.
-    const inUrl = message(() => sqsBroker('sqs://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG@'));
+    const inUrl = thrownMessage(() => sqsBroker('sqs://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG@'));
     expect(inUrl).toMatch(/sqs:\/\/ URLs cannot carry AWS credentials: .*AWS_ACCESS_KEY_ID.*AWS_PROFILE/);
     expect(inUrl).not.toMatch(/wJalr|AKIA/);
-    const redis = message(() => parseConnection('redis://:SuperSecretPw@127.0.0.1:6379/x'));
+    const redis = thrownMessage(() => parseConnection('redis://:SuperSecretPw@127.0.0.1:6379/x'));
     expect(redis).toContain("'redis://:**@127.0.0.1:6379/x'");
     const store = encodeURIComponent('redis://:SuperSecretPw@127.0.0.1:6379/0');
-    const claimCheck = message(() => sqsBroker(`sqs://?claim_check=${store}&bogus=1`));
+    const claimCheck = thrownMessage(() => sqsBroker(`sqs://?claim_check=${store}&bogus=1`));
     expect(claimCheck).toContain(`claim_check=${encodeURIComponent('redis://:**@127.0.0.1:6379/0')}`);
     for (const m of [redis, claimCheck]) expect(m).not.toContain('SuperSecretPw');
     // Celery's DynamoDB form, refused before anything could quote it (a '/' or '?' in the secret too).
@@ -279,15 +271,15 @@ describe('sqs:// queues and limits', () => {
       'dynamodb://AKIAEXAMPLE:wJalrXUtnFEMI/K7MDENG@us-east-1/celery?read=5&write=5',
       'dynamodb://AKIAEXAMPLE:wJalrXUtnFEMI?K7MDENG@us-east-1/celery',
     ]) {
-      const refused = message(() => parseDynamoDbUrl(url));
+      const refused = thrownMessage(() => parseDynamoDbUrl(url));
       expect(refused).toMatch(/^dynamodb:\/\/ URLs cannot carry AWS credentials: .*dynamodb:\/\/TABLE\?region=.*AWS_ACCESS_KEY_ID/);
       expect(refused).not.toMatch(/wJalr|AKIA/);
     }
     // An endpoint that is not an http(s) URL is shown redacted too.
     const endpoints = [
-      message(() => parseSqsUrl(`sqs://?endpoint=${encodeURIComponent('ftp://AK:SuperSecretPw@h')}`)),
-      message(() => parseSqsUrl('sqs://', { endpoint: 'https//AK:SuperSecretPw@h' })),
-      message(() => parseDynamoDbUrl(`dynamodb://tbl?endpoint=${encodeURIComponent('tcp://AK:SuperSecretPw@h')}`)),
+      thrownMessage(() => parseSqsUrl(`sqs://?endpoint=${encodeURIComponent('ftp://AK:SuperSecretPw@h')}`)),
+      thrownMessage(() => parseSqsUrl('sqs://', { endpoint: 'https//AK:SuperSecretPw@h' })),
+      thrownMessage(() => parseDynamoDbUrl(`dynamodb://tbl?endpoint=${encodeURIComponent('tcp://AK:SuperSecretPw@h')}`)),
     ];
     expect(endpoints[0]).toContain("got 'ftp://AK:**@h'");
     for (const m of endpoints) expect(m).not.toContain('SuperSecretPw');
