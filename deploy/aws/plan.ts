@@ -43,10 +43,6 @@ export interface AwsPlan {
   deployedBrokerUrl: string;
   /** The results table, or null when results are off (result_backend unset). */
   table: { name: string; deployedUrl: string } | null;
-  /**
-   * The AWS region each of the app's URLs names, by setting (those naming none are left out: the
-   * SDK's default chain picks theirs). The stack goes to that region; guardrails refuse two.
-   */
   /** The region each AWS URL names (undefined: none, the SDK's default region): broker_url, and result_backend and claim_check when set. */
   regions: Array<{ setting: string; region: string | undefined }>;
   fn: AwsFunctionOptions;

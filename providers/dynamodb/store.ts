@@ -65,6 +65,8 @@ const itemOf = (key: string, attributes: Item, ttlMs: number | undefined): Item 
   ...attributes,
   ...(ttlMs ? { [TTL_ATTRIBUTE]: { N: expiry(ttlMs) } } : {}),
 });
+/** What a key holds: a value (put) or a counter (incr). */
+const heldValue = (item: Item): string | undefined => item.value?.S ?? item.counter?.N;
 const expired = (item: Item): boolean => item[TTL_ATTRIBUTE]?.N !== undefined && Number(item[TTL_ATTRIBUTE].N) <= nowSeconds();
 
 /**
@@ -153,7 +155,7 @@ export class DynamoDbStore implements KeyValueStore {
     );
     const item = out.Item;
     if (!item || expired(item)) return undefined;
-    return item.value?.S ?? item.counter?.N;
+    return heldValue(item);
   }
 
   async put(key: string, value: string, opts: PutOptions): Promise<boolean> {
@@ -312,7 +314,7 @@ export class DynamoDbStore implements KeyValueStore {
           }),
         ),
       );
-      return out.Attributes?.value?.S ?? out.Attributes?.counter?.N;
+      return out.Attributes && heldValue(out.Attributes);
     } catch (err) {
       if (isConditionFailed(err)) return undefined;
       throw err;
@@ -326,12 +328,11 @@ export class DynamoDbStore implements KeyValueStore {
    */
   async #updateLive(
     key: string,
-    update: { add?: string; set?: string; names: Record<string, string>; values: Item },
+    update: { add: string; names: Record<string, string>; values: Item },
     fresh: Item,
     ttlMs: number | undefined,
   ): Promise<Item> {
-    const sets = [update.set, ttlMs ? '#e = :exp' : undefined].filter((clause) => clause !== undefined);
-    const expression = [update.add && `ADD ${update.add}`, sets.length > 0 && `SET ${sets.join(', ')}`].filter(Boolean).join(' ');
+    const expression = `ADD ${update.add}${ttlMs ? ' SET #e = :exp' : ''}`;
     for (;;) {
       const now = String(nowSeconds());
       try {

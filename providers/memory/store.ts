@@ -101,7 +101,8 @@ export class MemoryStore implements KeyValueStore {
   async addChordPart(keys: ChordKeys, part: ChordPartInput, ttlMs?: number): Promise<string[] | undefined> {
     const now = Date.now();
     const row = this.data.live(keys.parts, now);
-    let parts = row && this.data.chordParts.get(keys.parts);
+    // An expired row took its parts with it (MemoryStoreData.delete).
+    let parts = this.data.chordParts.get(keys.parts);
     if (!parts) {
       parts = new Map();
       this.data.chordParts.set(keys.parts, parts);

@@ -220,6 +220,17 @@ export class Abandon {
   now(reason: unknown): void {
     this.#reject(reason);
   }
+
+  /**
+   * On close: when one of `clients` is not connected, what waits for the server would wait for a
+   * reconnect that may never come, so those connections are dropped and every wait given up with
+   * `reason()`.
+   */
+  dropIfDown(clients: Array<Redis | undefined>, reason: () => unknown): void {
+    const down = clients.filter((c): c is Redis => c !== undefined && c.status !== 'ready');
+    for (const c of down) c.disconnect();
+    if (down.length > 0) this.now(reason());
+  }
 }
 
 /** Close a client, waiting for queued commands when it is healthy, at once when it is not. */

@@ -230,13 +230,11 @@ export class RedisControl implements ControlChannel {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const down = [this.#commands, this.#subscriberClient].filter((c) => c && c.status !== 'ready');
-    if (down.length > 0) {
-      // What waits for a server that is down (a SUBSCRIBE, a reply being routed) would wait for a
-      // reconnect that may never come: its connection is dropped and the wait given up.
-      for (const c of down) c?.disconnect();
-      this.#abandon.now(new Error('the Redis control channel was closed while the server was unreachable'));
-    }
+    // A SUBSCRIBE or a reply being routed, waiting for a server that is down, is given up.
+    this.#abandon.dropIfDown(
+      [this.#commands, this.#subscriberClient],
+      () => new Error('the Redis control channel was closed while the server was unreachable'),
+    );
     await Promise.all([...this.#listeners].map((l) => Promise.all(l.running)));
     const commands = this.#commands;
     // Cleanup is best-effort: against a server that is down it would wait for it forever.

@@ -96,16 +96,14 @@ export class RedisStore implements KeyValueStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.client.status !== 'ready') {
-      // The server is gone: a write waiting for it would wait for a reconnect that may never come.
-      // The connection is dropped and the write given up, failing with why, so close() returns.
-      this.client.disconnect();
-      this.#abandon.now(
+    // A write waiting for a server that is gone fails with why, so close() returns.
+    this.#abandon.dropIfDown(
+      [this.client],
+      () =>
         new OperationalError(
           `The result store was closed while Redis at ${redact(this.url)} was unreachable: the result writes waiting for it were not made.`,
         ),
-      );
-    }
+    );
     await this.#puts.drain();
     await this.subscriber.close();
     await closeClient(this.client);
