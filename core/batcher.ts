@@ -16,7 +16,6 @@ interface Pending<T, R> {
 export class Batcher<T, R> {
   #pending: Pending<T, R>[] = [];
   #scheduled = false;
-  #busy = false;
   /** Runs awaiting their flush: a run scheduled while another flushes overlaps it, and idle waits for both. */
   #flushing = 0;
   #idle: Promise<void> = Promise.resolve();
@@ -37,8 +36,8 @@ export class Batcher<T, R> {
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#pending.push({ item, resolve, reject });
-      if (!this.#busy) {
-        this.#busy = true;
+      // Idle (nothing scheduled, nothing flushing): a new idle promise for drain().
+      if (!this.#scheduled && this.#flushing === 0) {
         this.#idle = new Promise((done) => {
           this.#markIdle = done;
         });
@@ -73,9 +72,6 @@ export class Batcher<T, R> {
       }
     }
     this.#flushing--;
-    if (this.#flushing === 0 && !this.#scheduled) {
-      this.#busy = false;
-      this.#markIdle();
-    }
+    if (this.#flushing === 0 && !this.#scheduled) this.#markIdle();
   }
 }

@@ -1,11 +1,7 @@
 /** What every ControlChannel does on the worker side of a broadcast (celery-protocol.md §6). */
+import { isPlainObject } from './config/checks.js';
 import { setLongTimeout } from './long-timeout.js';
 import type { ControlCommand, ControlReply } from './ports.js';
-
-/** Whether a value is a JSON object (not null, not an array), as a control request and its arguments must be. */
-export function isJsonObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Whether a request field is absent (kombu's `body.get(...)` reads None) or passes `check`. */
 export function absentOr<T>(value: unknown, check: (v: unknown) => v is T): value is T | null | undefined {
@@ -22,10 +18,10 @@ const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every(
  * the channel drops it (kombu drops, and Celery logs, a request it cannot dispatch).
  */
 export function readControlCommand(body: unknown): ControlCommand {
-  if (!isJsonObject(body)) throw new Error('the request is not an object');
+  if (!isPlainObject(body)) throw new Error('the request is not an object');
   const { method, arguments: args, destination, ticket } = body;
   if (!isString(method)) throw new Error('its method is not a string');
-  if (!absentOr(args, isJsonObject)) throw new Error('its arguments are not an object');
+  if (!absentOr(args, isPlainObject)) throw new Error('its arguments are not an object');
   if (!absentOr(destination, isStringList)) throw new Error('its destination is not a list of node names');
   if (!absentOr(ticket, isString)) throw new Error('its ticket is not a string');
   return { method, arguments: args ?? {}, destination: destination ?? null, ...(ticket ? { ticket } : {}) };

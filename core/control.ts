@@ -8,7 +8,7 @@
  * as one node named STORE_NODE: `[{ "celeriac@store": { "ok": "new rate limit set successfully" } }]`,
  * or `{ "error": "unknown task" }` for a task the app does not define, as a worker answers.
  */
-import { rateLimitReply, revokeReply } from './control-replies.js';
+import { rateLimitReply, revokeReply, unknownTaskReply } from './control-replies.js';
 import { type Check, checkOptions, is, number, showValue } from './config/checks.js';
 import { ConfigError } from './errors.js';
 import { KeyValueResultBackend } from './kv-result-backend.js';
@@ -84,7 +84,7 @@ export class Control {
         // A worker refuses a task it does not define; so does an app that defines tasks (one
         // without, a producer or the CLI without -A, cannot tell, and writes it).
         const tasks = this.tasks();
-        if (tasks.size > 0 && !tasks.has(taskName)) return { error: 'unknown task' };
+        if (tasks.size > 0 && !tasks.has(taskName)) return unknownTaskReply();
         await w.setRateLimit(taskName, rate);
         return { ok: rateLimitReply(disabled) };
       });

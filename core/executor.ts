@@ -323,17 +323,20 @@ async function unsent(d: Delivery, deps: ExecutorDeps, call: ParsedCall, acksLat
  */
 function withinTimeLeft(soft: number | null, deps: ExecutorDeps): { seconds: number | null; handBack: boolean } {
   if (!deps.timeLeftMs) return { seconds: soft, handBack: false };
-  const leftMs = Math.max(1, Math.round(deps.timeLeftMs()));
-  if (soft && soft > 0 && soft * 1000 <= leftMs) return { seconds: soft, handBack: false };
-  return { seconds: leftMs / 1000, handBack: deps.timeBudgetMs !== undefined && leftMs < deps.timeBudgetMs * LATE_START };
+  const leftMs = msLeft(deps.timeLeftMs);
+  const seconds = capped(soft, leftMs);
+  if (seconds === soft) return { seconds, handBack: false };
+  return { seconds, handBack: deps.timeBudgetMs !== undefined && leftMs < deps.timeBudgetMs * LATE_START };
 }
 
 /** The hard limit (s), shortened to the driver's time left to settle when that comes first. */
 function withinHardTimeLeft(hard: number | null, deps: ExecutorDeps): number | null {
-  if (!deps.hardTimeLeftMs) return hard;
-  const leftMs = Math.max(1, Math.round(deps.hardTimeLeftMs()));
-  return hard && hard > 0 && hard * 1000 <= leftMs ? hard : leftMs / 1000;
+  return deps.hardTimeLeftMs ? capped(hard, msLeft(deps.hardTimeLeftMs)) : hard;
 }
+
+/** A limit (s), or the time left (ms) in seconds when there is none or it does not fit. */
+const capped = (limit: number | null, leftMs: number): number => (limit && limit > 0 && limit * 1000 <= leftMs ? limit : leftMs / 1000);
+const msLeft = (left: () => number): number => Math.max(1, Math.round(left()));
 
 /** A task that starts with less than this share of a fresh invocation's time started late. */
 const LATE_START = 0.9;

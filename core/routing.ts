@@ -42,6 +42,14 @@ function describe(value: unknown): string {
 }
 
 /** Why a task_routes value is unusable, or null when it is fine (used by the settings schema). */
+/** Queues that task_routes maps name (a router function's answers cannot be listed: only asked about a task). */
+export function routeMapQueues(routes: TaskRoutes | null | undefined): string[] {
+  return [routes ?? []]
+    .flat()
+    .filter((r): r is RouteMap => typeof r !== 'function')
+    .flatMap((map) => Object.values(map).map((route) => (typeof route === 'string' ? route : route.queue)));
+}
+
 export function checkRoutes(value: unknown): string | null {
   const routers = Array.isArray(value) ? value : [value];
   for (const [i, router] of routers.entries()) {

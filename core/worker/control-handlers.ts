@@ -3,7 +3,7 @@
  * Celery's reply wording so `celeriac control` prints what `celery control` prints.
  */
 import { showValue } from '../config/checks.js';
-import { rateLimitReply, revokeReply } from '../control-replies.js';
+import { rateLimitReply, revokeReply, unknownTaskReply } from '../control-replies.js';
 import type { ControlCommand } from '../ports.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { type RevokedIds, isTaskId, revokedIdsOf } from './revoked-ids.js';
@@ -83,7 +83,7 @@ const handlers: Record<string, Handler> = {
   }),
   rate_limit: (s, args) => {
     const name = String(args.task_name ?? '');
-    if (!s.taskNames().includes(name)) return { error: 'unknown task' };
+    if (!s.taskNames().includes(name)) return unknownTaskReply();
     if (s.rateLimitsDisabled) return { error: 'rate limits disabled' };
     const rate = args.rate_limit as string | number | null | undefined;
     try {
@@ -107,7 +107,7 @@ const handlers: Record<string, Handler> = {
     const [hard, soft] = [limit(args.hard), limit(args.soft)];
     if ([hard, soft].some((v) => v !== null && !(v >= 0)))
       return { error: `time limits must be seconds, got hard=${args.hard} soft=${args.soft}` };
-    return s.setTimeLimits(String(args.task_name ?? ''), hard, soft) ? { ok: 'time limits set successfully' } : { error: 'unknown task' };
+    return s.setTimeLimits(String(args.task_name ?? ''), hard, soft) ? { ok: 'time limits set successfully' } : unknownTaskReply();
   },
   active_queues: (s) => s.queues.map(queueInfo),
   query_task: (s, args) => {

@@ -3,6 +3,7 @@
  * and scheduled requests, and the scheduled entry around it (Celery 5.2 worker/control.py).
  */
 import { shownName } from '../executor/types.js';
+import { parsedBody } from '../envelope.js';
 import { celeryIso } from '../message-builder.js';
 import { parseCeleryTime, routeOf, type TaskMessage } from '../message.js';
 import type { SetAsideMessage } from '../ports.js';
@@ -25,7 +26,8 @@ export function requestInfo(m: TaskMessage, s: RequestState): RequestInfo {
   let args: unknown[] = [];
   let kwargs: Record<string, unknown> = {};
   try {
-    [args, kwargs] = JSON.parse(m.body) as [unknown[], Record<string, unknown>];
+    // The body as decoding the envelope parsed it, when it did (a held message's was).
+    [args, kwargs] = (parsedBody(m) ?? JSON.parse(m.body)) as [unknown[], Record<string, unknown>];
   } catch {
     // a malformed body is the executor's to report
   }

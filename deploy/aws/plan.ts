@@ -7,7 +7,7 @@ import type { App } from '../../core/app.js';
 import { ConfigError } from '../../core/errors.js';
 import { splitUrl } from '../../core/provider-options.js';
 import { redact, schemeOf } from '../../core/registry.js';
-import { routeFor } from '../../core/routing.js';
+import { routeFor, routeMapQueues } from '../../core/routing.js';
 import { parseDynamoDbUrl } from '../../providers/dynamodb/options.js';
 import { parseSqsUrl, type SqsOptions } from '../../providers/sqs/options.js';
 import { checkQueueName, deadLetterName } from '../../providers/sqs/queues.js';
@@ -70,7 +70,7 @@ export function planFor(app: App, fn: AwsFunctionOptions, extraQueues: readonly 
       softTimeLimit: t.options.softTimeLimit ?? conf.task_soft_time_limit,
     }),
   );
-  const names = new Set([conf.task_default_queue, ...tasks.map((t) => t.queue), ...staticRouteQueues(conf.task_routes), ...extraQueues]);
+  const names = new Set([conf.task_default_queue, ...tasks.map((t) => t.queue), ...routeMapQueues(conf.task_routes), ...extraQueues]);
   const used = new Set<string>();
   const queues = [...names].sort().map((name) => queuePlan(name, sqs.prefix, used));
   return {
@@ -97,14 +97,6 @@ function queuePlan(name: string, prefix: string, used: Set<string>): QueuePlan {
   const [logicalId, dlqLogicalId, mappingLogicalId] = idsOf(id) as [string, string, string];
   for (const taken of [logicalId, dlqLogicalId, mappingLogicalId]) used.add(taken);
   return { name, sqsName, dlqName: deadLetterName(sqsName), fifo: sqsName.endsWith('.fifo'), logicalId, dlqLogicalId, mappingLogicalId };
-}
-
-/** Queues that static task_routes maps name (a router function can only be asked about known tasks). */
-function staticRouteQueues(routes: App['conf']['task_routes']): string[] {
-  const routers = routes === null ? [] : Array.isArray(routes) ? routes : [routes];
-  return routers
-    .filter((r): r is Record<string, string | { queue: string }> => typeof r === 'object' && r !== null)
-    .flatMap((map) => Object.values(map).map((route) => (typeof route === 'string' ? route : route.queue)));
 }
 
 function tablePlan(backend: string | null): AwsPlan['table'] {

@@ -5,7 +5,8 @@
  * caller collects until its timeout or limit.
  */
 import { randomUUID } from 'node:crypto';
-import { ReplyCollector, answerCommand, isAddressedTo, isJsonObject, readControlCommand } from '../../core/control-node.js';
+import { isPlainObject } from '../../core/config/checks.js';
+import { ReplyCollector, answerCommand, isAddressedTo, readControlCommand } from '../../core/control-node.js';
 import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '../../core/ports.js';
 import type { LocalDatabase } from './database.js';
 
@@ -153,7 +154,7 @@ export class LocalControl implements ControlChannel {
 function parseReply(text: string): ControlReply | undefined {
   try {
     const reply: unknown = JSON.parse(text);
-    return isJsonObject(reply) ? reply : undefined;
+    return isPlainObject(reply) ? reply : undefined;
   } catch {
     return undefined;
   }

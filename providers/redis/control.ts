@@ -12,15 +12,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import {
-  ReplyCollector,
-  absentOr,
-  answerCommand,
-  isAddressedTo,
-  isJsonObject,
-  isString,
-  readControlCommand,
-} from '../../core/control-node.js';
+import { isPlainObject } from '../../core/config/checks.js';
+import { ReplyCollector, absentOr, answerCommand, isAddressedTo, isString, readControlCommand } from '../../core/control-node.js';
 import type { ControlChannel, ControlCommand, ControlReply, WorkerInfo } from '../../core/ports.js';
 import { Abandon, closeClient } from './connection.js';
 import { BrokerKeys } from './keys.js';
@@ -72,7 +65,7 @@ interface PidboxRequest {
   replyTo?: ReplyTo | null;
 }
 
-const isReplyTo = (v: unknown): v is ReplyTo => isJsonObject(v) && isString(v.exchange) && isString(v.routing_key);
+const isReplyTo = (v: unknown): v is ReplyTo => isPlainObject(v) && isString(v.exchange) && isString(v.routing_key);
 
 /** Check every field of a request from the channel, which any Redis client can publish to; a malformed one throws. */
 function readPidboxRequest(body: unknown): PidboxRequest {

@@ -5,6 +5,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { App } from '../../app.js';
+import { routeMapQueues } from '../../routing.js';
 import { CliExit } from '../exit.js';
 import { type AppOptions, loadApp } from '../load-app.js';
 import { commaList } from '../parse.js';
@@ -47,11 +48,7 @@ async function purge(opts: PurgeOptions): Promise<void> {
 function knownQueues(app: App): string[] {
   const queues = new Set<string>([app.conf.task_default_queue]);
   for (const task of app.tasks.values()) if (task.options.queue) queues.add(task.options.queue);
-  for (const router of [app.conf.task_routes ?? []].flat()) {
-    // A router function's answers cannot be listed without the calls it is asked about.
-    if (typeof router === 'function') continue;
-    for (const route of Object.values(router)) queues.add(typeof route === 'string' ? route : route.queue);
-  }
+  for (const queue of routeMapQueues(app.conf.task_routes)) queues.add(queue);
   return [...queues];
 }
 
