@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
 import { RateLimitError } from '../../core/errors.js';
 import { parseRate, RateLimiter } from '../../core/rate-limit.js';
@@ -154,14 +155,16 @@ describe('RateLimiter', () => {
   });
 
   it("waits under a long-lived signal (the worker's shutdown) leave nothing attached to it", async () => {
-    const { clock } = fakeClock();
+    const { clock, waits } = fakeClock();
     const limiter = new RateLimiter(clock);
     limiter.set('t', '1000/s');
     const shutdown = new AbortController();
     // AbortSignal.any's signals stay referenced by their sources for as long as these live (Node 20).
     const any = vi.spyOn(AbortSignal, 'any');
     for (let i = 0; i < 200; i++) await limiter.take('t', shutdown.signal);
+    expect(waits).toHaveLength(199); // the waiting path ran
     expect(any).not.toHaveBeenCalled();
+    expect(getEventListeners(shutdown.signal, 'abort')).toEqual([]);
     any.mockRestore();
   });
 

@@ -7,6 +7,7 @@ import { ConfigError, OperationalError, type RemoteTaskError, ResultTooLarge } f
 import { KeyValueResultBackend, resultKey } from '../../core/kv-result-backend.js';
 import { openStore } from '../../core/registry.js';
 import { dynamoDbStore, parseDynamoDbUrl } from '../../providers/dynamodb/index.js';
+import { countRequests } from '../../providers/sqs/request-counter.js';
 import type { MemoryBroker } from '../../providers/memory/broker.js';
 import { backendConformance, eventually, meta, storeConformance } from '../conformance/index.js';
 import { nextEvent } from '../core/helpers.js';
@@ -237,11 +238,7 @@ describe('dynamodb:// specifics', () => {
 
   it('a chord costs each header task the same few requests however big it is; a part written before its worker died is counted when the task runs again', async () => {
     const store = dynamoDbStore(url());
-    const commands: string[] = [];
-    store.client.middlewareStack.add((next, context) => (args) => {
-      commands.push(context.commandName as string);
-      return next(args);
-    });
+    const requests = countRequests(store.client);
     const group = `celery-taskset-meta-${randomUUID()}`;
     const keys = { parts: `${group}.j`, size: `${group}.s`, extra: `${group}.t` };
     const n = 250;
@@ -250,15 +247,15 @@ describe('dynamodb:// specifics', () => {
     // Part 0 as a worker killed between its two writes left it: the part item, uncounted.
     await store.client.send(new PutItemCommand({ TableName: table, Item: { pk: { S: `${keys.parts}#0` }, part: { S: member(0) } } }));
     for (let i = 1; i < n; i++) {
-      commands.length = 0;
+      requests.reset();
       expect(await store.addChordPart(keys, { taskId: `t${i}`, member: member(i), score: i }, 60_000)).toBeUndefined();
-      expect(commands.length).toBe(4);
+      expect(requests.total).toBe(4);
     }
-    commands.length = 0;
+    requests.reset();
     // Task 0 runs again: its first part stays, and now counts.
     const parts = await store.addChordPart(keys, { taskId: 't0', member: JSON.stringify([1, 't0', 'SUCCESS', 'again']), score: 0 }, 60_000);
     expect(parts).toEqual(Array.from({ length: n }, (_, i) => member(i)));
-    expect(commands.filter((c) => c === 'BatchGetItemCommand')).toHaveLength(3);
+    expect(requests.byCommand.BatchGetItemCommand).toBe(3);
     await expect(store.addChordPart(keys, { taskId: 'x', member: 'x', score: null })).rejects.toThrow(
       /^task x is a header task of chord \S+ without a group index: dynamodb:\/\/ keeps a chord's parts by their place in the header/,
     );

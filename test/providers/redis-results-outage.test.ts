@@ -48,7 +48,8 @@ describe('redis:// results across an outage', () => {
       server = await startRedisServer(['--port', String(port)]);
       probe = new Redis({ port });
       await eventually('every waiter to subscribe again', async () => (await subscribed()) === ids.length, 10_000);
-      await new Promise((resolve) => setTimeout(resolve, 500)); // the waiters' re-reads
+      // Every waiter re-reads after the reconnect: the bounds below count once those reads are in.
+      await eventually("the waiters' re-reads", async () => (await calls(probe, 'get')) >= ids.length, 10_000);
       // Once each: ioredis's SUBSCRIBE of the channels it had, one of those asked for while down,
       // and per waiter the read it was making and its re-read after the reconnect.
       expect(await calls(probe, 'subscribe')).toBeLessThanOrEqual(2);

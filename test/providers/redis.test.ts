@@ -99,9 +99,6 @@ describe('redis:// URLs and options', () => {
     const url = 'redis://:hunter2@prod-secret@127.0.0.1:6379/3';
     expect(parseConnection(url)).toMatchObject({ password: 'hunter2@prod-secret', host: '127.0.0.1' });
     expect(redact(url)).toBe('redis://:**@127.0.0.1:6379/3');
-    expect(redact('redis://me@corp:pw@h/0')).toBe('redis://me@corp:**@h/0');
-    const nested = `sqs://?claim_check=${encodeURIComponent(url)}`;
-    expect(redact(nested)).toBe(`sqs://?claim_check=${encodeURIComponent('redis://:**@127.0.0.1:6379/3')}`);
   });
 
   it('refuses broker_transport_options it does not read instead of dropping them: a typo, kombu options it does not support', () => {
