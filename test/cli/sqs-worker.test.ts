@@ -47,18 +47,7 @@ describe('celeriac on sqs://', () => {
     return w;
   };
 
-  it('SIGTERM to an idle worker exits 0 once its long poll is over, within wait_time_seconds', async () => {
-    const w = worker('idle@test', urls());
-    await w.ready();
-    w.kill('SIGTERM');
-    const stopping = Date.now();
-    const outcome = await w.exit(10_000);
-    expect(outcome.code).toBe(0);
-    expect(Date.now() - stopping).toBeLessThan(5000 + 2000);
-    expect(outcome.stderr).not.toMatch(/did not stop in time/);
-  });
-
-  it('SIGTERM to an idle worker exits within its long poll, and a message sent meanwhile is run by another worker at once', async () => {
+  it('SIGTERM to an idle worker exits 0 within its long poll, and a message sent meanwhile is run by another worker at once', async () => {
     const { broker, backend } = urls();
     const start = (name: string) => worker(name, { broker, backend });
     const producer = createApp('tasks', { broker, backend });
@@ -74,7 +63,7 @@ describe('celeriac on sqs://', () => {
       const outcome = await first.exit(10_000);
       expect(outcome.code).toBe(0);
       expect(Date.now() - stopping).toBeLessThan(5000 + 2000);
-      expect(outcome.stderr).not.toMatch(/succeeded/);
+      expect(outcome.stderr).not.toMatch(/succeeded|did not stop in time/);
       const next = start('next@test');
       await next.ready();
       // Not after the 60 s lease.

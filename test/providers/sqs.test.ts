@@ -684,9 +684,9 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
     }),
   });
   /** The producer and the worker's app on the same broker, each with what `defineOn` defines; gives the producer's. */
-  const apps = <T>(defineOn: (a: App) => T, query?: string): T => {
-    producer = createApp('tasks', { broker: sqsUrl(query), backend: dynamoUrl() });
-    workerApp = createApp('tasks', { broker: sqsUrl(query), backend: dynamoUrl() });
+  const apps = <T>(defineOn: (a: App) => T, query?: string, waitS?: number): T => {
+    producer = createApp('tasks', { broker: sqsUrl(query, waitS), backend: dynamoUrl() });
+    workerApp = createApp('tasks', { broker: sqsUrl(query, waitS), backend: dynamoUrl() });
     defineOn(workerApp);
     return defineOn(producer);
   };
@@ -962,10 +962,7 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
 
   /** The producer and an idle worker (-c 8: a prefetch of 32) on queue `q` with long polls of `waitS`. */
   const idleWorker = async (q: string, waitS: number, query = '&create=true') => {
-    producer = createApp('tasks', { broker: sqsUrl(query, waitS), backend: dynamoUrl() });
-    workerApp = createApp('tasks', { broker: sqsUrl(query, waitS), backend: dynamoUrl() });
-    define(workerApp);
-    const tasks = define(producer);
+    const tasks = apps(define, query, waitS);
     const lines: string[] = [];
     const logger = createLogger({ level: 'info', write: (l) => lines.push(l) });
     worker = await workerApp.worker({ hostname: 'idle@test', concurrency: 8, queues: [q], logger });
@@ -1048,10 +1045,7 @@ describe('the classic worker on sqs:// + dynamodb://', () => {
 
   it('requests per task: 1,000 tasks enqueued at once, then drained', async () => {
     const q = uniqueQueue('bulk');
-    producer = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
-    workerApp = createApp('tasks', { broker: sqsUrl(), backend: dynamoUrl() });
-    const { add } = define(producer);
-    define(workerApp);
+    const { add } = apps(define);
     try {
       const producerBroker = (await producer.broker()) as SqsBroker;
       await producerBroker.queues.get(q); // lookups and creation are not per-task costs
